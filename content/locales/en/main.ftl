@@ -1,0 +1,80 @@
+# Stillpoint interface text, English.
+# A clinic adds a language by copying this folder to content/locales/<tag>/ (or to the folder set
+# by `locales_dir`) and translating every message. Missing messages fall back to English.
+
+language-name = English
+app-name = Stillpoint
+skip-to-content = Skip to main content
+nav-label = Main
+nav-start = Start
+nav-home = Home
+nav-sites = Sites
+nav-sign-in = Sign in
+nav-sign-out = Sign out
+language-switcher-label = Language
+language-switcher-submit = Change language
+footer-privacy = Stillpoint keeps your health information private. Only your care team can see it.
+# The crisis text names the United States 988 Suicide & Crisis Lifeline; a clinic elsewhere replaces it.
+footer-crisis = Forms and messages here are not watched around the clock. If you are thinking about harming yourself, call or text 988 (Suicide & Crisis Lifeline, United States) now. In immediate danger, call 911.
+
+start-title = Mindfulness for living with chronic illness
+start-lead = { $clinic } runs eight-week Mindfulness-Based Stress Reduction (MBSR) groups online, for people living with long-term pain, cancer, diabetes, heart or lung disease and other chronic conditions.
+start-what-title = What the program includes
+start-what-orientation = An orientation session to meet your facilitator and test your camera and microphone.
+start-what-classes = Eight weekly live group classes by video, each about two to two and a half hours long.
+start-what-retreat = One longer day of practice between the sixth and seventh week.
+start-what-practice = Short daily home practice with guided recordings, a timer and a diary.
+start-what-measures = Brief questionnaires so you and your care team can see how you are doing.
+start-referral-title = How to join
+start-referral-text = Your doctor or care team refers you. The clinic then contacts you to talk about whether the program suits you right now.
+start-sign-in-prompt = Already have an account?
+
+sign-in-title = Sign in
+sign-in-email = E-mail address
+sign-in-password = Password
+sign-in-submit = Sign in
+sign-in-failed = The e-mail address or password is incorrect. Check both and try again.
+sign-in-session-ended = Your session has ended. Please sign in again.
+sign-in-invalid-email = Enter an e-mail address such as name@example.org.
+sign-in-help = Forgotten your password or never received an invitation? Contact your clinic.
+
+home-title = Home
+home-greeting = Welcome, { $name }
+home-roles-title = Your roles
+home-no-roles = Your account has no role yet. Ask your program administrator to add one.
+home-site-at = at { $site }
+home-preferences-title = Your settings
+home-language = Language
+home-time-zone = Time zone
+home-local-time = Your local time now
+home-patient-site = Your care is with { $site }.
+home-patient-next = Your care team will invite you to a group and tell you the dates and times.
+
+role-patient = Patient
+role-caregiver = Caregiver
+role-facilitator = Facilitator
+role-clinician = Clinician
+role-program_administrator = Program administrator
+role-system_administrator = System administrator
+
+sites-title = Sites
+sites-caption = Sites of the clinic and the number of patients whose care each holds
+sites-code = Code
+sites-name = Name
+sites-time-zone = Time zone
+sites-patients = Patients
+sites-empty = No sites have been set up yet.
+
+error-title = Something went wrong
+error-not-found-title = Page not found
+error-not-found-text = There is no page at this address. Check the address or go back to the start page.
+error-sign-in-required-title = Please sign in
+error-sign-in-required-text = You need to sign in to see this page.
+error-forbidden-title = Not available
+error-forbidden-text = Your account does not have access to this page.
+error-bad-request-title = Please check your entry
+error-server-title = Sorry, something went wrong on our side
+error-server-text = The problem has been recorded. Please try again in a few minutes. Reference: { $reference }
+error-unavailable-title = Stillpoint is temporarily unavailable
+error-unavailable-text = Please try again in a few minutes.
+error-back-start = Go to the start page

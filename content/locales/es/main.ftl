@@ -1,0 +1,77 @@
+# Textos de la interfaz de Stillpoint, español.
+
+language-name = Español
+app-name = Stillpoint
+skip-to-content = Saltar al contenido principal
+nav-label = Principal
+nav-start = Inicio
+nav-home = Mi página
+nav-sites = Sedes
+nav-sign-in = Iniciar sesión
+nav-sign-out = Cerrar sesión
+language-switcher-label = Idioma
+language-switcher-submit = Cambiar idioma
+footer-privacy = Stillpoint mantiene privada su información de salud. Solo su equipo de atención puede verla.
+footer-crisis = Los formularios y mensajes de este sitio no se revisan a toda hora. Si piensa en hacerse daño, llame o envíe un mensaje de texto al 988 (Línea de Prevención del Suicidio y Crisis, Estados Unidos; marque 2 para español) ahora. Si corre peligro inmediato, llame al 911.
+
+start-title = Atención plena para vivir con una enfermedad crónica
+start-lead = { $clinic } ofrece grupos en línea de ocho semanas de Reducción del Estrés Basada en la Atención Plena (MBSR) para personas que viven con dolor persistente, cáncer, diabetes, enfermedades del corazón o del pulmón y otras enfermedades crónicas.
+start-what-title = Qué incluye el programa
+start-what-orientation = Una sesión de orientación para conocer a su facilitador y probar su cámara y micrófono.
+start-what-classes = Ocho clases grupales semanales en vivo por video, de dos a dos horas y media cada una.
+start-what-retreat = Un día más largo de práctica entre la sexta y la séptima semana.
+start-what-practice = Práctica diaria breve en casa con grabaciones guiadas, un temporizador y un diario.
+start-what-measures = Cuestionarios breves para que usted y su equipo de atención vean cómo se encuentra.
+start-referral-title = Cómo participar
+start-referral-text = Su médico o su equipo de atención le remite. Después, la clínica se pone en contacto con usted para hablar de si el programa le conviene ahora.
+start-sign-in-prompt = ¿Ya tiene una cuenta?
+
+sign-in-title = Iniciar sesión
+sign-in-email = Correo electrónico
+sign-in-password = Contraseña
+sign-in-submit = Iniciar sesión
+sign-in-failed = El correo electrónico o la contraseña no son correctos. Revise ambos e inténtelo de nuevo.
+sign-in-session-ended = Su sesión ha terminado. Inicie sesión de nuevo.
+sign-in-invalid-email = Escriba un correo electrónico como nombre@ejemplo.org.
+sign-in-help = ¿Olvidó su contraseña o no recibió una invitación? Comuníquese con su clínica.
+
+home-title = Mi página
+home-greeting = Hola, { $name }
+home-roles-title = Sus funciones
+home-no-roles = Su cuenta aún no tiene ninguna función. Pida a su administrador del programa que le asigne una.
+home-site-at = en { $site }
+home-preferences-title = Su configuración
+home-language = Idioma
+home-time-zone = Zona horaria
+home-local-time = Su hora local ahora
+home-patient-site = Su atención está a cargo de { $site }.
+home-patient-next = Su equipo de atención le invitará a un grupo y le indicará las fechas y horas.
+
+role-patient = Paciente
+role-caregiver = Cuidador o cuidadora
+role-facilitator = Facilitador o facilitadora
+role-clinician = Profesional clínico
+role-program_administrator = Administración del programa
+role-system_administrator = Administración del sistema
+
+sites-title = Sedes
+sites-caption = Sedes de la clínica y número de pacientes que atiende cada una
+sites-code = Código
+sites-name = Nombre
+sites-time-zone = Zona horaria
+sites-patients = Pacientes
+sites-empty = Todavía no se ha configurado ninguna sede.
+
+error-title = Algo salió mal
+error-not-found-title = Página no encontrada
+error-not-found-text = No hay ninguna página en esta dirección. Revise la dirección o vuelva a la página de inicio.
+error-sign-in-required-title = Inicie sesión
+error-sign-in-required-text = Necesita iniciar sesión para ver esta página.
+error-forbidden-title = No disponible
+error-forbidden-text = Su cuenta no tiene acceso a esta página.
+error-bad-request-title = Revise lo que escribió
+error-server-title = Lo sentimos, algo falló de nuestro lado
+error-server-text = El problema quedó registrado. Inténtelo de nuevo en unos minutos. Referencia: { $reference }
+error-unavailable-title = Stillpoint no está disponible en este momento
+error-unavailable-text = Inténtelo de nuevo en unos minutos.
+error-back-start = Ir a la página de inicio

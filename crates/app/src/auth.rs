@@ -1,0 +1,267 @@
+//! Signing in with an e-mail address and password, and resolving a session token to its account.
+//!
+//! Passwords are hashed with Argon2id at the OWASP Password Storage Cheat Sheet's minimum
+//! parameters (19 MiB memory, 2 iterations, 1 lane), which are the `argon2` crate's defaults.
+
+use argon2::password_hash::phc::PasswordHash;
+use argon2::{Argon2, PasswordHasher as _, PasswordVerifier as _};
+use jiff::{SignedDuration, Timestamp};
+use stillpoint_domain::{Account, EmailAddress, InvalidValue};
+
+use crate::ports::{SignInSession, Store};
+use crate::random::{new_token, token_digest};
+use crate::{AppError, Clock, StorageError};
+
+/// Minimum password length, as NIST SP 800-63B section 3.1.1.2 requires for passwords a user
+/// chooses.
+pub const MIN_PASSWORD_LENGTH: usize = 8;
+
+/// How long a session may stay idle and how long it may last at most.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionPolicy {
+    pub staff_idle: SignedDuration,
+    pub patient_idle: SignedDuration,
+    pub absolute: SignedDuration,
+}
+
+impl Default for SessionPolicy {
+    /// Staff sessions end after 15 idle minutes and patient sessions after 60; any session ends
+    /// 12 hours after sign-in.
+    fn default() -> Self {
+        Self {
+            staff_idle: SignedDuration::from_mins(15),
+            patient_idle: SignedDuration::from_mins(60),
+            absolute: SignedDuration::from_hours(12),
+        }
+    }
+}
+
+impl SessionPolicy {
+    /// The idle timeout that applies to `account`: the staff one when it holds any staff role.
+    #[must_use]
+    pub fn idle_timeout(&self, account: &Account) -> SignedDuration {
+        if account.is_staff() {
+            self.staff_idle
+        } else {
+            self.patient_idle
+        }
+    }
+
+    /// Whether `session` is still usable at `now`.
+    #[must_use]
+    pub fn is_active(&self, session: &SignInSession, account: &Account, now: Timestamp) -> bool {
+        let idle_deadline = session
+            .last_seen_at
+            .saturating_add(self.idle_timeout(account))
+            .unwrap_or(session.last_seen_at);
+        now < session.expires_at && now < idle_deadline
+    }
+}
+
+/// Hashes a new password after checking its length.
+pub fn hash_password(password: &str) -> Result<String, AppError> {
+    if password.chars().count() < MIN_PASSWORD_LENGTH {
+        return Err(InvalidValue::new(
+            "password",
+            format!("use at least {MIN_PASSWORD_LENGTH} characters"),
+        )
+        .into());
+    }
+
+    let hash: PasswordHash = Argon2::default()
+        .hash_password(password.as_bytes())
+        .map_err(|error| AppError::Internal(format!("password hashing failed: {error}")))?;
+    Ok(hash.to_string())
+}
+
+fn password_matches(password: &str, stored_hash: &str) -> bool {
+    let Ok(hash) = PasswordHash::new(stored_hash) else {
+        tracing::error!("a stored password hash is not in PHC format");
+        return false;
+    };
+    Argon2::default()
+        .verify_password(password.as_bytes(), &hash)
+        .is_ok()
+}
+
+/// A session that was just created; `token` goes to the client and is not stored.
+#[derive(Debug)]
+pub struct NewSession {
+    pub token: String,
+    pub account: Account,
+    pub expires_at: Timestamp,
+}
+
+/// Checks the e-mail address and password and opens a session.
+///
+/// An unknown address costs the same hash computation as a wrong password, so response time
+/// does not tell an attacker which addresses have accounts.
+pub async fn sign_in(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    policy: &SessionPolicy,
+    email: &str,
+    password: &str,
+) -> Result<NewSession, AppError> {
+    let email = EmailAddress::parse(email)?;
+
+    let credentials = match store.find_credentials(&email).await {
+        Ok(credentials) => credentials,
+        Err(StorageError::NotFound { .. }) => {
+            let _ = password_matches(password, DUMMY_HASH);
+            return Err(AppError::InvalidCredentials);
+        }
+        Err(other) => return Err(other.into()),
+    };
+    if !password_matches(password, &credentials.password_hash) {
+        return Err(AppError::InvalidCredentials);
+    }
+
+    let now = clock.now();
+    let token = new_token();
+    let expires_at = now.saturating_add(policy.absolute).unwrap_or(now);
+    let session = SignInSession {
+        token_digest: token_digest(&token),
+        account_id: credentials.account.id,
+        created_at: now,
+        last_seen_at: now,
+        expires_at,
+    };
+    store.insert_session(&session).await?;
+    tracing::info!(account_id = %credentials.account.id, "signed in");
+
+    Ok(NewSession {
+        token,
+        account: credentials.account,
+        expires_at,
+    })
+}
+
+/// Resolves a session token to its account and records the activity, or ends the session when
+/// it is idle or past its lifetime.
+pub async fn resolve_session(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    policy: &SessionPolicy,
+    token: &str,
+) -> Result<Account, AppError> {
+    let digest = token_digest(token);
+    let session = match store.find_session(&digest).await {
+        Ok(session) => session,
+        Err(StorageError::NotFound { .. }) => return Err(AppError::SessionEnded),
+        Err(other) => return Err(other.into()),
+    };
+    let account = store.get_account(session.account_id).await?;
+
+    let now = clock.now();
+    if !policy.is_active(&session, &account, now) {
+        store.delete_session(&digest).await?;
+        tracing::info!(account_id = %account.id, "session expired");
+        return Err(AppError::SessionEnded);
+    }
+    store.touch_session(&digest, now).await?;
+
+    Ok(account)
+}
+
+/// Ends the session the token belongs to. Ending an unknown session is not an error.
+pub async fn sign_out(store: &dyn Store, token: &str) -> Result<(), AppError> {
+    match store.delete_session(&token_digest(token)).await {
+        Ok(()) | Err(StorageError::NotFound { .. }) => Ok(()),
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// An Argon2id hash of a random password nobody knows, verified against when the e-mail address
+/// has no account so that both paths cost one hash computation.
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c3RpbGxwb2ludGR1bW15$Nz0nMdCSPh2yG6Bx4CBUaEgb7lXJzl8y2QRrzcm2Wlw";
+
+#[cfg(test)]
+mod tests {
+    use stillpoint_domain::{AccountId, Language, Role, RoleAssignment, TimeZoneName};
+
+    use super::*;
+
+    fn account_with(role: Role) -> Account {
+        Account {
+            id: AccountId::from_uuid(uuid::Uuid::nil()),
+            email: EmailAddress::parse("a@example.org").expect("valid"),
+            display_name: "A".to_owned(),
+            language: Language::english(),
+            time_zone: TimeZoneName::parse("UTC").expect("valid"),
+            roles: vec![RoleAssignment {
+                role,
+                site_id: None,
+            }],
+        }
+    }
+
+    fn session_at(start: Timestamp, last_seen: Timestamp) -> SignInSession {
+        SignInSession {
+            token_digest: String::new(),
+            account_id: AccountId::from_uuid(uuid::Uuid::nil()),
+            created_at: start,
+            last_seen_at: last_seen,
+            expires_at: start + SignedDuration::from_hours(12),
+        }
+    }
+
+    #[test]
+    fn staff_session_ends_after_idle_timeout() {
+        let policy = SessionPolicy::default();
+        let start: Timestamp = "2026-12-04T09:00:00Z".parse().expect("valid");
+        let session = session_at(start, start);
+        let staff = account_with(Role::SystemAdministrator);
+        assert!(policy.is_active(&session, &staff, start + SignedDuration::from_mins(14)));
+        assert!(!policy.is_active(&session, &staff, start + SignedDuration::from_mins(15)));
+    }
+
+    #[test]
+    fn patient_session_has_longer_idle_timeout() {
+        let policy = SessionPolicy::default();
+        let start: Timestamp = "2026-12-04T09:00:00Z".parse().expect("valid");
+        let session = session_at(start, start);
+        let patient = account_with(Role::Patient);
+        assert!(policy.is_active(&session, &patient, start + SignedDuration::from_mins(59)));
+        assert!(!policy.is_active(&session, &patient, start + SignedDuration::from_mins(60)));
+    }
+
+    #[test]
+    fn active_session_ends_at_absolute_lifetime() {
+        let policy = SessionPolicy::default();
+        let start: Timestamp = "2026-12-04T09:00:00Z".parse().expect("valid");
+        let end = start + SignedDuration::from_hours(12);
+        let session = session_at(start, end - SignedDuration::from_mins(1));
+        let patient = account_with(Role::Patient);
+        assert!(!policy.is_active(&session, &patient, end));
+    }
+
+    #[test]
+    fn password_hash_round_trip() {
+        let hash = hash_password("correct horse battery").expect("hashes");
+        assert!(
+            hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{hash}"
+        );
+        assert!(password_matches("correct horse battery", &hash));
+        assert!(!password_matches("correct horse batterY", &hash));
+    }
+
+    #[test]
+    fn short_password_is_rejected() {
+        let error = hash_password("short").expect_err("too short");
+        assert!(matches!(
+            error,
+            AppError::Invalid(InvalidValue {
+                field: "password",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn dummy_hash_is_valid_phc() {
+        assert!(PasswordHash::new(DUMMY_HASH).is_ok());
+        assert!(!password_matches("anything", DUMMY_HASH));
+    }
+}

@@ -1,0 +1,47 @@
+//! Errors of the application layer. The web layer maps each variant to an HTTP status once.
+
+use stillpoint_domain::InvalidValue;
+
+/// A storage failure, in the three kinds a caller can act on differently.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The requested row does not exist (or is not visible to this query).
+    #[error("{entity} {id} was not found")]
+    NotFound { entity: &'static str, id: String },
+
+    /// A write broke a named constraint, for example a duplicate e-mail address.
+    #[error("the write conflicts with existing data (constraint {constraint})")]
+    Conflict { constraint: String },
+
+    /// The database could not be reached or failed; retrying later may succeed.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// The outcome of a use case that did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// Input failed validation; the value names the field and the fix.
+    #[error(transparent)]
+    Invalid(#[from] InvalidValue),
+
+    /// The e-mail address and password do not match an account. Deliberately does not say
+    /// which of the two was wrong.
+    #[error("the e-mail address or password is incorrect")]
+    InvalidCredentials,
+
+    /// The session token is unknown, expired or signed out.
+    #[error("the session has ended; sign in again")]
+    SessionEnded,
+
+    /// The signed-in account may not perform this action or see this resource.
+    #[error("the account may not do this")]
+    Forbidden,
+
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+
+    /// An internal fault such as a failed password hash computation.
+    #[error("internal error: {0}")]
+    Internal(String),
+}

@@ -1,0 +1,18 @@
+//! Stillpoint's use cases and the ports they run on.
+//!
+//! A use case loads what it needs through a storage port, lets the domain decide, and writes the
+//! result in one storage call, which the storage layer runs as one transaction. Nothing here knows
+//! about HTTP or SQL: the web layer calls these functions and the storage crate implements the
+//! ports.
+
+pub mod auth;
+pub mod clock;
+pub mod demo;
+pub mod error;
+pub mod ports;
+pub mod random;
+pub mod sites;
+
+pub use clock::{Clock, SystemClock};
+pub use error::{AppError, StorageError};
+pub use ports::Store;

@@ -1,0 +1,134 @@
+//! Storage ports, split by capability. The storage crate implements them for SQLite and
+//! PostgreSQL; a single `Store` bundles them for the web layer.
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+use stillpoint_domain::{
+    Account, AccountId, EmailAddress, Language, Patient, PatientId, Site, SiteId,
+};
+
+use crate::StorageError;
+
+/// Sites of the clinic.
+#[async_trait]
+pub trait SiteStore: Send + Sync {
+    async fn insert_site(&self, site: &Site) -> Result<(), StorageError>;
+    async fn get_site(&self, id: SiteId) -> Result<Site, StorageError>;
+    /// All sites, ordered by code.
+    async fn list_sites(&self) -> Result<Vec<Site>, StorageError>;
+}
+
+/// An account with the stored hash of its password.
+#[derive(Debug, Clone)]
+pub struct AccountCredentials {
+    pub account: Account,
+    /// A PHC-format Argon2id hash.
+    pub password_hash: String,
+}
+
+/// Sign-in accounts and their role assignments.
+#[async_trait]
+pub trait AccountStore: Send + Sync {
+    /// Inserts the account and its role assignments in one transaction.
+    async fn insert_account(
+        &self,
+        account: &Account,
+        password_hash: &str,
+    ) -> Result<(), StorageError>;
+    async fn get_account(&self, id: AccountId) -> Result<Account, StorageError>;
+    async fn find_credentials(
+        &self,
+        email: &EmailAddress,
+    ) -> Result<AccountCredentials, StorageError>;
+    async fn count_accounts(&self) -> Result<i64, StorageError>;
+    /// Stores the account's preferred interface language.
+    async fn set_account_language(
+        &self,
+        id: AccountId,
+        language: &Language,
+    ) -> Result<(), StorageError>;
+}
+
+/// Patients' records with their chronic conditions.
+#[async_trait]
+pub trait PatientStore: Send + Sync {
+    /// Inserts the patient and their conditions in one transaction.
+    async fn insert_patient(&self, patient: &Patient) -> Result<(), StorageError>;
+    async fn get_patient(&self, id: PatientId) -> Result<Patient, StorageError>;
+    /// The patient record an account signs in to.
+    async fn find_patient_for_account(&self, account: AccountId) -> Result<Patient, StorageError>;
+    /// Number of patients whose care is held at each site, as `(site, count)` pairs; sites
+    /// without patients are absent.
+    async fn count_patients_by_site(&self) -> Result<Vec<(SiteId, i64)>, StorageError>;
+}
+
+/// A signed-in browser or API client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignInSession {
+    /// SHA-256 of the session token; the token itself is never stored.
+    pub token_digest: String,
+    pub account_id: AccountId,
+    pub created_at: Timestamp,
+    pub last_seen_at: Timestamp,
+    /// The absolute end of the session, whatever the activity.
+    pub expires_at: Timestamp,
+}
+
+/// Sign-in sessions.
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    async fn insert_session(&self, session: &SignInSession) -> Result<(), StorageError>;
+    async fn find_session(&self, token_digest: &str) -> Result<SignInSession, StorageError>;
+    async fn touch_session(
+        &self,
+        token_digest: &str,
+        seen_at: Timestamp,
+    ) -> Result<(), StorageError>;
+    async fn delete_session(&self, token_digest: &str) -> Result<(), StorageError>;
+}
+
+/// The state of the database schema compared with the migrations this binary carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemaStatus {
+    /// Versions applied to the database, in order.
+    pub applied: Vec<i64>,
+    /// Versions this binary carries, in order.
+    pub known: Vec<i64>,
+}
+
+impl SchemaStatus {
+    /// Whether every known migration is applied and nothing unknown is.
+    #[must_use]
+    pub fn is_current(&self) -> bool {
+        self.applied == self.known
+    }
+
+    /// Applied versions this binary does not know: the database was migrated by a newer release.
+    #[must_use]
+    pub fn unknown_applied(&self) -> Vec<i64> {
+        self.applied
+            .iter()
+            .copied()
+            .filter(|version| !self.known.contains(version))
+            .collect()
+    }
+}
+
+/// Liveness of the database, for the readiness probe.
+#[async_trait]
+pub trait HealthStore: Send + Sync {
+    /// Runs a trivial query.
+    async fn ping(&self) -> Result<(), StorageError>;
+    async fn schema_status(&self) -> Result<SchemaStatus, StorageError>;
+}
+
+/// Every storage port, as one object the web layer can hold.
+pub trait Store:
+    SiteStore + AccountStore + PatientStore + SessionStore + HealthStore + std::fmt::Debug
+{
+}
+
+impl<T> Store for T where
+    T: SiteStore + AccountStore + PatientStore + SessionStore + HealthStore + std::fmt::Debug
+{
+}

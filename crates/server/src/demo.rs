@@ -1,0 +1,82 @@
+//! `stillpoint demo`: the server on a seeded, synthetic demo clinic.
+
+use anyhow::Context as _;
+use stillpoint_app::Clock as _;
+use stillpoint_app::demo::{self, DEMO_PASSWORD};
+use stillpoint_app::ports::AccountStore as _;
+use stillpoint_storage::DatabaseUrl;
+
+use crate::server;
+use crate::settings::Settings;
+
+/// The seed of the demo generator: every demo clinic is the same.
+const DEMO_SEED: u64 = 2026;
+
+/// Runs the demo. Without `--data-dir` the database lives in a temporary folder that is deleted
+/// when the demo stops; with it, an existing demo database is reused instead of seeded again.
+pub async fn run(mut settings: Settings, data_dir_given: bool) -> anyhow::Result<()> {
+    let temporary = if data_dir_given {
+        None
+    } else {
+        let folder = tempfile::Builder::new()
+            .prefix("stillpoint-demo-")
+            .tempdir()
+            .context("cannot create a temporary data folder; give one with --data-dir")?;
+        settings.data_dir = folder.path().to_path_buf();
+        Some(folder)
+    };
+    settings.database = DatabaseUrl::sqlite_in(&settings.data_dir);
+    "Riverbend Health".clone_into(&mut settings.clinic_name);
+
+    server::prepare_data_dir(&settings.data_dir)?;
+    let database = server::open_database(&settings).await?;
+    let clinic = demo::generate(
+        DEMO_SEED,
+        stillpoint_app::SystemClock
+            .now()
+            .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+            .date(),
+    );
+    if database.count_accounts().await? == 0 {
+        demo::seed(&database, &clinic).await?;
+    } else {
+        tracing::info!("the data folder already holds a clinic; starting without seeding");
+    }
+
+    let app = server::build_app(&settings, database.clone())?;
+    let listener = server::bind(settings.listen)?;
+    print_banner(&settings, &clinic, temporary.is_some());
+
+    server::serve(listener, app, &settings).await?;
+    database.close().await;
+    drop(temporary);
+    Ok(())
+}
+
+fn print_banner(settings: &Settings, clinic: &demo::DemoClinic, temporary: bool) {
+    let url = server::public_url(settings.listen, settings.tls.is_some());
+    println!();
+    println!("Stillpoint demo clinic: {url}");
+    println!(
+        "Data folder: {}{}",
+        settings.data_dir.display(),
+        if temporary {
+            " (deleted when the demo stops)"
+        } else {
+            ""
+        }
+    );
+    println!();
+    println!(
+        "Sign in with one of these synthetic accounts. The password of every account is: {DEMO_PASSWORD}"
+    );
+    for login in &clinic.logins {
+        println!(
+            "  {:<22} {}",
+            login.role.code().replace('_', " "),
+            login.email
+        );
+    }
+    println!();
+    println!("Press Ctrl+C to stop.");
+}

@@ -1,0 +1,255 @@
+//! The `stillpoint` command: serve the web application, run the demo clinic, apply migrations,
+//! print the default settings file.
+
+mod demo;
+mod server;
+mod settings;
+mod telemetry;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::settings::{FileSettings, Overrides, Settings};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "stillpoint",
+    version,
+    about = "Virtual Mindfulness-Based Stress Reduction programs for clinics"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the web server.
+    Serve(ServeArgs),
+    /// Run the server on a fresh demo clinic with synthetic patients, and print demo sign-ins.
+    Demo(DemoArgs),
+    /// Apply pending database migrations and exit.
+    Migrate(DatabaseArgs),
+    /// Print a commented settings file with every default.
+    PrintConfig,
+}
+
+#[derive(Debug, Args)]
+struct DatabaseArgs {
+    /// Settings file in TOML (see `stillpoint print-config`).
+    #[arg(long, env = "STILLPOINT_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Folder for the `SQLite` database and files [default: stillpoint-data].
+    #[arg(long, env = "STILLPOINT_DATA_DIR", value_name = "PATH")]
+    data_dir: Option<PathBuf>,
+    /// `PostgreSQL` URL (postgres://USER:PASSWORD@HOST:PORT/DATABASE); `SQLite` in the data folder when unset.
+    #[arg(long, env = "STILLPOINT_DATABASE_URL", value_name = "URL")]
+    database_url: Option<String>,
+    #[command(flatten)]
+    log: LogArgs,
+}
+
+#[derive(Debug, Args)]
+struct LogArgs {
+    /// Log format: text or json.
+    #[arg(long, env = "STILLPOINT_LOG_FORMAT", value_name = "FORMAT")]
+    log_format: Option<String>,
+    /// Log filter: error, warn, info, debug or trace.
+    #[arg(long, env = "STILLPOINT_LOG_LEVEL", value_name = "LEVEL")]
+    log_level: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    database: DatabaseArgs,
+    /// Address and port to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "STILLPOINT_LISTEN", value_name = "ADDR:PORT")]
+    listen: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct DemoArgs {
+    /// Address and port to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "STILLPOINT_LISTEN", value_name = "ADDR:PORT")]
+    listen: Option<String>,
+    /// Folder for the demo's database, kept after the demo stops; a temporary folder, deleted
+    /// at exit, when unset.
+    #[arg(long, value_name = "PATH")]
+    data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    log: LogArgs,
+}
+
+/// Exit status for invalid flags or settings (as clap uses for usage errors).
+const EXIT_USAGE: u8 = 2;
+/// Exit status for failures while running.
+const EXIT_FAILURE: u8 = 1;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => return report_usage_error(&error),
+    };
+
+    match cli.command {
+        Command::PrintConfig => {
+            print!("{}", settings::DEFAULT_FILE);
+            ExitCode::SUCCESS
+        }
+        Command::Serve(args) => {
+            let overrides = Overrides {
+                listen: args.listen,
+                data_dir: args.database.data_dir,
+                database_url: args.database.database_url,
+                log_format: args.database.log.log_format,
+                log_level: args.database.log.log_level,
+            };
+            with_settings(args.database.config.as_deref(), overrides, |settings| {
+                run(async move { serve(settings).await })
+            })
+        }
+        Command::Migrate(args) => {
+            let overrides = Overrides {
+                data_dir: args.data_dir,
+                database_url: args.database_url,
+                log_format: args.log.log_format,
+                log_level: args.log.log_level,
+                ..Overrides::default()
+            };
+            with_settings(args.config.as_deref(), overrides, |settings| {
+                run(async move { migrate(settings).await })
+            })
+        }
+        Command::Demo(args) => {
+            let overrides = Overrides {
+                listen: args.listen,
+                data_dir: args.data_dir.clone(),
+                log_format: args.log.log_format,
+                log_level: args.log.log_level,
+                ..Overrides::default()
+            };
+            with_settings(None, overrides, |settings| {
+                run(async move { demo::run(settings, args.data_dir.is_some()).await })
+            })
+        }
+    }
+}
+
+/// Prints clap's help and version in full, and any other error as one line.
+fn report_usage_error(error: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+
+    if matches!(
+        error.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = error.print();
+        return if error.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+            ExitCode::from(EXIT_USAGE)
+        } else {
+            ExitCode::SUCCESS
+        };
+    }
+    let rendered = error.render().to_string();
+    let first_line = rendered
+        .lines()
+        .next()
+        .unwrap_or("error: invalid arguments");
+    eprintln!("{first_line}; run 'stillpoint --help' for the options");
+    ExitCode::from(EXIT_USAGE)
+}
+
+fn with_settings(
+    config: Option<&Path>,
+    overrides: Overrides,
+    action: impl FnOnce(Settings) -> ExitCode,
+) -> ExitCode {
+    let file = match config.map(FileSettings::read).transpose() {
+        Ok(file) => file.unwrap_or_default(),
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    match Settings::resolve(file, overrides) {
+        Ok(settings) => {
+            telemetry::init(settings.log_format, &settings.log_level);
+            action(settings)
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}
+
+fn run(task: impl Future<Output = anyhow::Result<()>>) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::from(EXIT_FAILURE);
+        }
+    };
+    match runtime.block_on(task) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(
+                error = format!("{error:#}"),
+                "stillpoint stopped with an error"
+            );
+            eprintln!("error: {error:#}");
+            ExitCode::from(EXIT_FAILURE)
+        }
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    server::prepare_data_dir(&settings.data_dir)?;
+    let database = server::open_database(&settings).await?;
+    let app = server::build_app(&settings, database.clone())?;
+    let listener = server::bind(settings.listen)?;
+
+    let url = server::public_url(settings.listen, settings.tls.is_some());
+    tracing::info!(%url, version = env!("CARGO_PKG_VERSION"), "stillpoint started");
+    println!("Stillpoint is listening on {url}");
+    server::serve(listener, app, &settings).await?;
+
+    database.close().await;
+    tracing::info!("stillpoint stopped");
+    Ok(())
+}
+
+async fn migrate(settings: Settings) -> anyhow::Result<()> {
+    if matches!(
+        settings.database,
+        stillpoint_storage::DatabaseUrl::Sqlite(_)
+    ) {
+        server::prepare_data_dir(&settings.data_dir)?;
+    }
+    let database = stillpoint_storage::Database::connect(&settings.database).await?;
+    let applied = database.migrate().await?;
+    database.close().await;
+
+    if applied.is_empty() {
+        println!(
+            "The database at {} is up to date.",
+            settings.database.display_location()
+        );
+    } else {
+        println!(
+            "Applied {} migration(s) to {}: {applied:?}",
+            applied.len(),
+            settings.database.display_location()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,170 @@
+//! Starting the HTTP server: data folder, database, migrations, listener, TLS and graceful
+//! shutdown.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context as _, anyhow};
+use axum::Router;
+use axum_server::Handle;
+use axum_server::tls_rustls::RustlsConfig;
+use stillpoint_app::SystemClock;
+use stillpoint_storage::Database;
+use stillpoint_web::i18n::Catalogs;
+use stillpoint_web::{AppState, WebConfig};
+
+use crate::settings::Settings;
+
+/// Creates the data folder if needed and checks that files can be written in it.
+pub fn prepare_data_dir(folder: &Path) -> anyhow::Result<()> {
+    let fix = "choose another folder with --data-dir or give the server's user write permission";
+    std::fs::create_dir_all(folder).map_err(|error| {
+        anyhow!(
+            "data folder {} cannot be created: {error}; {fix}",
+            folder.display()
+        )
+    })?;
+    let probe = folder.join(".stillpoint-write-check");
+    std::fs::write(&probe, b"ok").map_err(|error| {
+        anyhow!(
+            "data folder {} is not writable: {error}; {fix}",
+            folder.display()
+        )
+    })?;
+    let _ = std::fs::remove_file(probe);
+    Ok(())
+}
+
+/// Connects to the database and applies pending migrations, refusing a newer schema.
+pub async fn open_database(settings: &Settings) -> anyhow::Result<Database> {
+    let database = Database::connect(&settings.database).await?;
+    let applied = database.migrate().await?;
+    tracing::info!(
+        dialect = %database.dialect(),
+        location = %settings.database.display_location(),
+        migrations_applied = applied.len(),
+        "database ready"
+    );
+    Ok(database)
+}
+
+/// Builds the application for `database`.
+pub fn build_app(settings: &Settings, database: Database) -> anyhow::Result<Router> {
+    let catalogs = Catalogs::load(settings.locales_dir.as_deref())?;
+    let config = WebConfig {
+        clinic_name: settings.clinic_name.clone(),
+        secure_cookies: settings.secure_cookies,
+        hsts: settings.tls.is_some(),
+        session_policy: settings.session_policy,
+        request_timeout: settings.request_timeout,
+        ..WebConfig::default()
+    };
+    let state = AppState::new(Arc::new(database), Arc::new(SystemClock), catalogs, config);
+    Ok(stillpoint_web::router(state))
+}
+
+/// Binds the listening socket, turning "address in use" into a message with the fix.
+pub fn bind(address: SocketAddr) -> anyhow::Result<TcpListener> {
+    let listener = TcpListener::bind(address).map_err(|error| {
+        let fix = match error.kind() {
+            std::io::ErrorKind::AddrInUse => "another process is using it; stop that process or choose another port with --listen",
+            std::io::ErrorKind::PermissionDenied => "ports below 1024 need privileges; choose a port above 1024 with --listen",
+            std::io::ErrorKind::AddrNotAvailable => "this machine has no such address; use 127.0.0.1 or 0.0.0.0 with --listen",
+            _ => "choose another address with --listen",
+        };
+        anyhow!("cannot listen on {address}: {error}; {fix}")
+    })?;
+    listener
+        .set_nonblocking(true)
+        .context("cannot configure the listening socket")?;
+    Ok(listener)
+}
+
+/// Serves `app` on `listener` until SIGTERM or SIGINT, then lets requests in flight finish
+/// (up to the grace period) before returning.
+pub async fn serve(listener: TcpListener, app: Router, settings: &Settings) -> anyhow::Result<()> {
+    let handle: Handle<SocketAddr> = Handle::new();
+    let grace = settings.shutdown_grace;
+    let signal_handle = handle.clone();
+    tokio::spawn(async move {
+        wait_for_shutdown_signal().await;
+        tracing::info!(
+            grace_seconds = grace.as_secs(),
+            "shutdown requested; finishing requests in flight"
+        );
+        signal_handle.graceful_shutdown(Some(grace));
+    });
+
+    let service = app.into_make_service_with_connect_info::<SocketAddr>();
+    match &settings.tls {
+        Some(tls) => {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let config = RustlsConfig::from_pem_file(&tls.cert_path, &tls.key_path)
+                .await
+                .map_err(|error| {
+                    anyhow!(
+                        "cannot load the TLS certificate {} or key {}: {error}; check that both are PEM files that belong together",
+                        tls.cert_path.display(),
+                        tls.key_path.display()
+                    )
+                })?;
+            axum_server::from_tcp_rustls(listener, config)
+                .context("cannot start the TLS listener")?
+                .handle(handle)
+                .serve(service)
+                .await
+                .context("the HTTPS server failed")?;
+        }
+        None => {
+            axum_server::from_tcp(listener)
+                .context("cannot start the listener")?
+                .handle(handle)
+                .serve(service)
+                .await
+                .context("the HTTP server failed")?;
+        }
+    }
+    Ok(())
+}
+
+async fn wait_for_shutdown_signal() {
+    let interrupt = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %error, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(error = %error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+}
+
+/// The URL people open, for a listening address.
+#[must_use]
+pub fn public_url(address: SocketAddr, tls: bool) -> String {
+    let scheme = if tls { "https" } else { "http" };
+    let host = if address.ip().is_unspecified() {
+        "127.0.0.1".to_owned()
+    } else {
+        address.ip().to_string()
+    };
+    let host = if address.is_ipv6() && !address.ip().is_unspecified() {
+        format!("[{host}]")
+    } else {
+        host
+    };
+    format!("{scheme}://{host}:{}/", address.port())
+}

@@ -1,0 +1,482 @@
+//! Settings: built-in defaults, then an optional TOML file, then `STILLPOINT_*` environment
+//! variables, then command-line flags (each later source wins). Validated once at start; every
+//! error names the setting and the fix.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use jiff::SignedDuration;
+use serde::Deserialize;
+use stillpoint_app::auth::SessionPolicy;
+use stillpoint_storage::DatabaseUrl;
+
+/// A setting that is missing, malformed or unusable.
+#[derive(Debug, thiserror::Error)]
+#[error("{setting}: {problem}")]
+pub struct SettingsError {
+    pub setting: String,
+    pub problem: String,
+}
+
+fn invalid(setting: &str, problem: impl Into<String>) -> SettingsError {
+    SettingsError {
+        setting: setting.to_owned(),
+        problem: problem.into(),
+    }
+}
+
+/// The settings file, every field optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSettings {
+    pub listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
+    pub clinic_name: Option<String>,
+    pub locales_dir: Option<PathBuf>,
+    #[serde(default)]
+    pub log: LogFileSettings,
+    #[serde(default)]
+    pub tls: TlsFileSettings,
+    #[serde(default)]
+    pub http: HttpFileSettings,
+    #[serde(default)]
+    pub sessions: SessionFileSettings,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogFileSettings {
+    pub format: Option<String>,
+    pub level: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFileSettings {
+    pub cert_path: Option<PathBuf>,
+    pub key_path: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpFileSettings {
+    pub request_timeout_seconds: Option<u64>,
+    pub shutdown_grace_seconds: Option<u64>,
+    pub secure_cookies: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionFileSettings {
+    pub staff_idle_minutes: Option<u32>,
+    pub patient_idle_minutes: Option<u32>,
+    pub absolute_hours: Option<u32>,
+}
+
+/// Values given on the command line or in the environment (clap reads both).
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
+    pub log_format: Option<String>,
+    pub log_level: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines, for a terminal.
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct TlsSettings {
+    pub cert_path: PathBuf,
+    pub key_path: PathBuf,
+}
+
+/// Validated settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database: DatabaseUrl,
+    pub clinic_name: String,
+    pub locales_dir: Option<PathBuf>,
+    pub log_format: LogFormat,
+    /// A `tracing` filter directive such as `info` or `stillpoint=debug,info`.
+    pub log_level: String,
+    pub tls: Option<TlsSettings>,
+    pub request_timeout: Duration,
+    pub shutdown_grace: Duration,
+    pub secure_cookies: bool,
+    pub session_policy: SessionPolicy,
+}
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_DATA_DIR: &str = "stillpoint-data";
+
+impl FileSettings {
+    /// Reads a settings file; a missing or malformed file is an error naming it.
+    pub fn read(path: &Path) -> Result<Self, SettingsError> {
+        let text = std::fs::read_to_string(path).map_err(|error| {
+            invalid(
+                "--config",
+                format!("cannot read {}: {error}; check the path", path.display()),
+            )
+        })?;
+        toml::from_str(&text).map_err(|error| {
+            let detail = error.message().to_owned();
+            let line = error
+                .span()
+                .map(|span| text[..span.start].lines().count().max(1))
+                .map_or_else(String::new, |line| format!(" at line {line}"));
+            invalid(
+                "--config",
+                format!(
+                    "{}{line} is not a valid settings file: {detail}",
+                    path.display()
+                ),
+            )
+        })
+    }
+}
+
+impl Settings {
+    /// Merges the file and the overrides and validates the result.
+    pub fn resolve(file: FileSettings, overrides: Overrides) -> Result<Self, SettingsError> {
+        let listen_text = overrides
+            .listen
+            .or(file.listen)
+            .unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+        let listen: SocketAddr = listen_text.parse().map_err(|_| {
+            invalid(
+                "listen",
+                format!(
+                    "'{listen_text}' is not an address and port; use a value such as 127.0.0.1:8080"
+                ),
+            )
+        })?;
+
+        let data_dir = overrides
+            .data_dir
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let database = match overrides
+            .database_url
+            .or(file.database_url)
+            .filter(|url| !url.is_empty())
+        {
+            Some(url) => DatabaseUrl::parse(&url)
+                .map_err(|error| invalid("database_url", error.to_string()))?,
+            None => DatabaseUrl::sqlite_in(&data_dir),
+        };
+
+        let (log_format, log_level) =
+            log_settings(overrides.log_format, overrides.log_level, file.log)?;
+        let tls = tls_settings(file.tls)?;
+
+        let clinic_name = file.clinic_name.unwrap_or_else(|| "Stillpoint".to_owned());
+        if clinic_name.trim().is_empty() {
+            return Err(invalid(
+                "clinic_name",
+                "the clinic name is empty; set it to the name patients know the clinic by",
+            ));
+        }
+        if let Some(folder) = &file.locales_dir
+            && !folder.is_dir()
+        {
+            return Err(invalid(
+                "locales_dir",
+                format!(
+                    "{} is not a folder; give the folder that holds one sub-folder per language",
+                    folder.display()
+                ),
+            ));
+        }
+
+        Ok(Self {
+            listen,
+            data_dir,
+            database,
+            clinic_name,
+            locales_dir: file.locales_dir,
+            log_format,
+            log_level,
+            request_timeout: Duration::from_secs(positive(
+                "http.request_timeout_seconds",
+                file.http.request_timeout_seconds,
+                30,
+            )?),
+            shutdown_grace: Duration::from_secs(positive(
+                "http.shutdown_grace_seconds",
+                file.http.shutdown_grace_seconds,
+                30,
+            )?),
+            secure_cookies: file.http.secure_cookies.unwrap_or(false) || tls.is_some(),
+            tls,
+            session_policy: session_policy(&file.sessions)?,
+        })
+    }
+}
+
+fn log_settings(
+    format: Option<String>,
+    level: Option<String>,
+    file: LogFileSettings,
+) -> Result<(LogFormat, String), SettingsError> {
+    let log_format = match format.or(file.format).as_deref() {
+        None | Some("text") => LogFormat::Text,
+        Some("json") => LogFormat::Json,
+        Some(other) => {
+            return Err(invalid(
+                "log_format",
+                format!("'{other}' is not a log format; use 'text' or 'json'"),
+            ));
+        }
+    };
+    let log_level = level.or(file.level).unwrap_or_else(|| "info".to_owned());
+    if tracing_subscriber::EnvFilter::try_new(&log_level).is_err() {
+        return Err(invalid(
+            "log_level",
+            format!("'{log_level}' is not a log filter; use error, warn, info, debug or trace"),
+        ));
+    }
+    Ok((log_format, log_level))
+}
+
+fn tls_settings(file: TlsFileSettings) -> Result<Option<TlsSettings>, SettingsError> {
+    match (file.cert_path, file.key_path) {
+        (None, None) => Ok(None),
+        (Some(cert_path), Some(key_path)) => {
+            for (setting, path) in [("tls.cert_path", &cert_path), ("tls.key_path", &key_path)] {
+                if !path.is_file() {
+                    return Err(invalid(
+                        setting,
+                        format!(
+                            "{} does not exist or is not a file; give the path of a PEM file",
+                            path.display()
+                        ),
+                    ));
+                }
+            }
+            Ok(Some(TlsSettings {
+                cert_path,
+                key_path,
+            }))
+        }
+        _ => Err(invalid(
+            "tls",
+            "set both cert_path and key_path, or neither",
+        )),
+    }
+}
+
+fn positive(setting: &str, value: Option<u64>, default: u64) -> Result<u64, SettingsError> {
+    match value {
+        Some(0) => Err(invalid(setting, "must be at least 1")),
+        Some(value) => Ok(value),
+        None => Ok(default),
+    }
+}
+
+fn session_policy(file: &SessionFileSettings) -> Result<SessionPolicy, SettingsError> {
+    let defaults = SessionPolicy::default();
+    let minutes = |setting: &str,
+                   value: Option<u32>,
+                   default: SignedDuration|
+     -> Result<SignedDuration, SettingsError> {
+        match value {
+            Some(0) => Err(invalid(setting, "must be at least 1")),
+            Some(value) => Ok(SignedDuration::from_mins(i64::from(value))),
+            None => Ok(default),
+        }
+    };
+    let policy = SessionPolicy {
+        staff_idle: minutes(
+            "sessions.staff_idle_minutes",
+            file.staff_idle_minutes,
+            defaults.staff_idle,
+        )?,
+        patient_idle: minutes(
+            "sessions.patient_idle_minutes",
+            file.patient_idle_minutes,
+            defaults.patient_idle,
+        )?,
+        absolute: match file.absolute_hours {
+            Some(0) => return Err(invalid("sessions.absolute_hours", "must be at least 1")),
+            Some(hours) => SignedDuration::from_hours(i64::from(hours)),
+            None => defaults.absolute,
+        },
+    };
+    if policy.absolute < policy.staff_idle || policy.absolute < policy.patient_idle {
+        return Err(invalid(
+            "sessions.absolute_hours",
+            "is shorter than an idle timeout; make it at least as long as both",
+        ));
+    }
+    Ok(policy)
+}
+
+/// The commented default settings file that `stillpoint print-config` prints.
+pub const DEFAULT_FILE: &str = r#"# Stillpoint settings.
+#
+# Each value can also be given as a command-line flag or an environment variable; a flag wins over
+# the environment, which wins over this file. Start the server with `stillpoint serve --config FILE`.
+
+# Address and port to listen on (flag --listen, environment STILLPOINT_LISTEN).
+# Use 0.0.0.0:8080 to accept connections from other machines, normally behind a reverse proxy.
+listen = "127.0.0.1:8080"
+
+# Folder for the SQLite database and uploaded files (flag --data-dir, STILLPOINT_DATA_DIR).
+data_dir = "stillpoint-data"
+
+# PostgreSQL instead of SQLite (flag --database-url, STILLPOINT_DATABASE_URL). Several servers
+# may share one PostgreSQL database.
+# database_url = "postgres://stillpoint:PASSWORD@127.0.0.1:5432/stillpoint"
+
+# The clinic's name, shown on the start page.
+clinic_name = "Stillpoint"
+
+# A folder of extra or replacement translation catalogues: one sub-folder per language tag
+# (for example fr/) holding .ftl files. Messages missing from a language fall back to English.
+# locales_dir = "/etc/stillpoint/locales"
+
+[log]
+# "text" for a terminal, "json" for a log collector (flag --log-format, STILLPOINT_LOG_FORMAT).
+format = "text"
+# error, warn, info, debug or trace, or a per-module filter such as "stillpoint=debug,info"
+# (flag --log-level, STILLPOINT_LOG_LEVEL).
+level = "info"
+
+[tls]
+# Serve HTTPS directly with a PEM certificate chain and private key. Leave both unset when a
+# reverse proxy terminates TLS, and set http.secure_cookies = true instead.
+# cert_path = "/etc/stillpoint/tls/fullchain.pem"
+# key_path = "/etc/stillpoint/tls/privkey.pem"
+
+[http]
+# Seconds a request may take before it is answered with 408 Request Timeout.
+request_timeout_seconds = 30
+# Seconds to let requests in flight finish after SIGTERM or SIGINT.
+shutdown_grace_seconds = 30
+# Mark cookies Secure. Always on when [tls] is set; turn it on behind an HTTPS proxy.
+secure_cookies = false
+
+[sessions]
+# Minutes without activity after which a session ends.
+staff_idle_minutes = 15
+patient_idle_minutes = 60
+# Hours after sign-in after which any session ends.
+absolute_hours = 12
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_file_parses_to_the_defaults() {
+        let file: FileSettings = toml::from_str(DEFAULT_FILE).expect("the default file parses");
+        let settings =
+            Settings::resolve(file, Overrides::default()).expect("the defaults are valid");
+        assert_eq!(settings.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(settings.session_policy, SessionPolicy::default());
+        assert!(settings.tls.is_none());
+        assert!(matches!(settings.database, DatabaseUrl::Sqlite(_)));
+    }
+
+    #[test]
+    fn overrides_win_over_the_file() {
+        let file = FileSettings {
+            listen: Some("127.0.0.1:9000".to_owned()),
+            ..FileSettings::default()
+        };
+        let overrides = Overrides {
+            listen: Some("127.0.0.1:9100".to_owned()),
+            ..Overrides::default()
+        };
+        let settings = Settings::resolve(file, overrides).expect("valid");
+        assert_eq!(settings.listen.port(), 9100);
+    }
+
+    #[test]
+    fn bad_values_name_the_setting() {
+        let cases: Vec<(Overrides, &str)> = vec![
+            (
+                Overrides {
+                    listen: Some("localhost".to_owned()),
+                    ..Overrides::default()
+                },
+                "listen",
+            ),
+            (
+                Overrides {
+                    database_url: Some("mysql://x/y".to_owned()),
+                    ..Overrides::default()
+                },
+                "database_url",
+            ),
+            (
+                Overrides {
+                    log_format: Some("xml".to_owned()),
+                    ..Overrides::default()
+                },
+                "log_format",
+            ),
+            (
+                Overrides {
+                    log_level: Some("loud[".to_owned()),
+                    ..Overrides::default()
+                },
+                "log_level",
+            ),
+        ];
+        for (overrides, setting) in cases {
+            let error = Settings::resolve(FileSettings::default(), overrides).expect_err(setting);
+            assert_eq!(error.setting, setting);
+        }
+    }
+
+    #[test]
+    fn tls_needs_both_files() {
+        let file = FileSettings {
+            tls: TlsFileSettings {
+                cert_path: Some(PathBuf::from("/nonexistent.pem")),
+                key_path: None,
+            },
+            ..FileSettings::default()
+        };
+        assert_eq!(
+            Settings::resolve(file, Overrides::default())
+                .expect_err("half TLS")
+                .setting,
+            "tls"
+        );
+    }
+
+    #[test]
+    fn unknown_key_in_file_is_rejected() {
+        let error =
+            toml::from_str::<FileSettings>("listn = \"127.0.0.1:1\"").expect_err("unknown key");
+        assert!(error.to_string().contains("listn"), "{error}");
+    }
+
+    #[test]
+    fn absolute_lifetime_must_cover_idle_timeouts() {
+        let file = FileSettings {
+            sessions: SessionFileSettings {
+                patient_idle_minutes: Some(120),
+                absolute_hours: Some(1),
+                ..SessionFileSettings::default()
+            },
+            ..FileSettings::default()
+        };
+        let error = Settings::resolve(file, Overrides::default()).expect_err("too short");
+        assert_eq!(error.setting, "sessions.absolute_hours");
+    }
+}

@@ -1,0 +1,157 @@
+//! Accounts and their role assignments.
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+use sqlx::any::AnyRow;
+use stillpoint_app::StorageError;
+use stillpoint_app::ports::{AccountCredentials, AccountStore};
+use stillpoint_domain::{
+    Account, AccountId, EmailAddress, Language, Role, RoleAssignment, SiteId, TimeZoneName,
+};
+
+use crate::Database;
+use crate::error::{map_error, map_write_error};
+use crate::values::{column, corrupt, parse_column, to_millis};
+
+impl Database {
+    async fn load_roles(&self, id: AccountId) -> Result<Vec<RoleAssignment>, StorageError> {
+        let rows = sqlx::query(
+            "SELECT role, site_id FROM role_assignments WHERE account_id = $1 ORDER BY role, site_key",
+        )
+        .bind(id.to_string())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|error| map_error(error, "account", &id.to_string()))?;
+
+        rows.iter()
+            .map(|row| {
+                let role: Role =
+                    parse_column("role_assignments.role", &column::<String>(row, "role")?)?;
+                let site_id = column::<Option<String>>(row, "site_id")?
+                    .map(|text| parse_column::<SiteId>("role_assignments.site_id", &text))
+                    .transpose()?;
+                Ok(RoleAssignment { role, site_id })
+            })
+            .collect()
+    }
+
+    async fn account_from_row(&self, row: &AnyRow) -> Result<AccountCredentials, StorageError> {
+        let id: AccountId = parse_column("accounts.id", &column::<String>(row, "id")?)?;
+        let email = EmailAddress::parse(&column::<String>(row, "email")?)
+            .map_err(|error| corrupt("accounts.email", &error))?;
+        let language = Language::parse(&column::<String>(row, "language")?)
+            .map_err(|error| corrupt("accounts.language", &error))?;
+        let time_zone = TimeZoneName::parse(&column::<String>(row, "time_zone")?)
+            .map_err(|error| corrupt("accounts.time_zone", &error))?;
+
+        Ok(AccountCredentials {
+            account: Account {
+                id,
+                email,
+                display_name: column(row, "display_name")?,
+                language,
+                time_zone,
+                roles: self.load_roles(id).await?,
+            },
+            password_hash: column(row, "password_hash")?,
+        })
+    }
+}
+
+#[async_trait]
+impl AccountStore for Database {
+    async fn insert_account(
+        &self,
+        account: &Account,
+        password_hash: &str,
+    ) -> Result<(), StorageError> {
+        let id = account.id.to_string();
+        let mut transaction = self.pool.begin().await.map_err(map_write_error)?;
+
+        sqlx::query(
+            "INSERT INTO accounts (id, email, display_name, language, time_zone, password_hash, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&id)
+        .bind(account.email.as_str())
+        .bind(&account.display_name)
+        .bind(account.language.as_str())
+        .bind(account.time_zone.as_str())
+        .bind(password_hash)
+        .bind(to_millis(Timestamp::now()))
+        .execute(&mut *transaction)
+        .await
+        .map_err(|error| map_error(error, "account", &id))?;
+
+        for assignment in &account.roles {
+            let site = assignment.site_id.map(|site| site.to_string());
+            sqlx::query(
+                "INSERT INTO role_assignments (account_id, role, site_id, site_key) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(&id)
+            .bind(assignment.role.code())
+            .bind(site.clone())
+            .bind(site.unwrap_or_default())
+            .execute(&mut *transaction)
+            .await
+            .map_err(|error| map_error(error, "account", &id))?;
+        }
+
+        transaction.commit().await.map_err(map_write_error)
+    }
+
+    async fn get_account(&self, id: AccountId) -> Result<Account, StorageError> {
+        let row = sqlx::query(
+            "SELECT id, email, display_name, language, time_zone, password_hash FROM accounts WHERE id = $1",
+        )
+            .bind(id.to_string())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|error| map_error(error, "account", &id.to_string()))?;
+        Ok(self.account_from_row(&row).await?.account)
+    }
+
+    async fn find_credentials(
+        &self,
+        email: &EmailAddress,
+    ) -> Result<AccountCredentials, StorageError> {
+        // NOTE: addresses are compared exactly after `EmailAddress` lower-cased the domain; two
+        // accounts whose local parts differ only in case stay distinct, as RFC 5321 allows.
+        let row = sqlx::query(
+            "SELECT id, email, display_name, language, time_zone, password_hash FROM accounts WHERE email = $1",
+        )
+            .bind(email.as_str())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|error| map_error(error, "account", "by e-mail address"))?;
+        self.account_from_row(&row).await
+    }
+
+    async fn set_account_language(
+        &self,
+        id: AccountId,
+        language: &Language,
+    ) -> Result<(), StorageError> {
+        let result = sqlx::query("UPDATE accounts SET language = $1 WHERE id = $2")
+            .bind(language.as_str())
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(|error| map_error(error, "account", &id.to_string()))?;
+        if result.rows_affected() == 0 {
+            return Err(StorageError::NotFound {
+                entity: "account",
+                id: id.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    async fn count_accounts(&self) -> Result<i64, StorageError> {
+        let row = sqlx::query("SELECT COUNT(*) AS total FROM accounts")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_write_error)?;
+        column(&row, "total")
+    }
+}

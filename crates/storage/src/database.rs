@@ -1,0 +1,230 @@
+//! Connecting to the database named by a URL.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{AnyPool, Executor as _};
+
+use crate::dialect::Dialect;
+
+/// A validated database location.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    /// A `SQLite` file, created when missing.
+    Sqlite(PathBuf),
+    /// A `PostgreSQL` URL (`postgres://` or `postgresql://`).
+    Postgres(String),
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Sqlite(path) => f.debug_tuple("Sqlite").field(path).finish(),
+            Self::Postgres(url) => f
+                .debug_tuple("Postgres")
+                .field(&redact_password(url))
+                .finish(),
+        }
+    }
+}
+
+/// A database URL that could not be used, with the fix.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConnectError {
+    #[error(
+        "database URL '{url}' is not valid: {reason}; use postgres://USER:PASSWORD@HOST:PORT/DATABASE or sqlite://PATH"
+    )]
+    InvalidUrl { url: String, reason: String },
+
+    #[error("cannot open database {location}: {reason}")]
+    Unreachable { location: String, reason: String },
+}
+
+impl DatabaseUrl {
+    /// The `SQLite` database inside a data folder.
+    #[must_use]
+    pub fn sqlite_in(data_dir: &Path) -> Self {
+        Self::Sqlite(data_dir.join("stillpoint.db"))
+    }
+
+    /// Parses a `postgres://`, `postgresql://` or `sqlite://` URL.
+    pub fn parse(text: &str) -> Result<Self, ConnectError> {
+        let invalid = |reason: &str| ConnectError::InvalidUrl {
+            url: redact_password(text),
+            reason: reason.to_owned(),
+        };
+
+        if let Some(path) = text.strip_prefix("sqlite://") {
+            let path = path.split('?').next().unwrap_or_default();
+            if path.is_empty() {
+                return Err(invalid("the SQLite path is empty"));
+            }
+            return Ok(Self::Sqlite(PathBuf::from(path)));
+        }
+
+        let parsed = url::Url::parse(text).map_err(|error| invalid(&error.to_string()))?;
+        if !matches!(parsed.scheme(), "postgres" | "postgresql") {
+            return Err(invalid(&format!(
+                "the scheme '{}' is not supported",
+                parsed.scheme()
+            )));
+        }
+        if parsed.host_str().is_none_or(str::is_empty) {
+            return Err(invalid("the host is missing"));
+        }
+        if parsed.path().trim_start_matches('/').is_empty() {
+            return Err(invalid("the database name is missing"));
+        }
+
+        Ok(Self::Postgres(text.to_owned()))
+    }
+
+    #[must_use]
+    pub fn dialect(&self) -> Dialect {
+        match self {
+            Self::Sqlite(_) => Dialect::Sqlite,
+            Self::Postgres(_) => Dialect::Postgres,
+        }
+    }
+
+    /// The location without any password, safe to log and print.
+    #[must_use]
+    pub fn display_location(&self) -> String {
+        match self {
+            Self::Sqlite(path) => path.display().to_string(),
+            Self::Postgres(url) => redact_password(url),
+        }
+    }
+
+    fn connect_string(&self) -> String {
+        match self {
+            Self::Sqlite(path) => format!("sqlite://{}?mode=rwc", path.display()),
+            Self::Postgres(url) => url.clone(),
+        }
+    }
+}
+
+/// Replaces the password in a URL with `***`.
+fn redact_password(text: &str) -> String {
+    match url::Url::parse(text) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => text.to_owned(),
+    }
+}
+
+/// A connection pool with its dialect; implements every storage port of the application.
+#[derive(Clone)]
+pub struct Database {
+    pub(crate) pool: AnyPool,
+    dialect: Dialect,
+    location: String,
+}
+
+impl fmt::Debug for Database {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Database")
+            .field("dialect", &self.dialect)
+            .field("location", &self.location)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Database {
+    /// Opens a pool and checks that one connection works. Creates a missing `SQLite` file but
+    /// writes nothing else: migrations run separately.
+    pub async fn connect(url: &DatabaseUrl) -> Result<Self, ConnectError> {
+        install_default_drivers();
+        let dialect = url.dialect();
+        let setup = dialect.connection_setup();
+
+        // SQLite allows one writer at a time; a small pool keeps readers concurrent without
+        // queueing many writers on the file lock.
+        let max_connections = match dialect {
+            Dialect::Sqlite => 4,
+            Dialect::Postgres => 16,
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |connection, _meta| {
+                Box::pin(async move {
+                    for statement in setup {
+                        connection.execute(*statement).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&url.connect_string())
+            .await
+            .map_err(|error| ConnectError::Unreachable {
+                location: url.display_location(),
+                reason: error.to_string(),
+            })?;
+
+        Ok(Self {
+            pool,
+            dialect,
+            location: url.display_location(),
+        })
+    }
+
+    #[must_use]
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// Closes every connection, waiting for queries in flight.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_url_accepts_postgres_and_sqlite() {
+        assert_eq!(
+            DatabaseUrl::parse("postgres://sp:secret@127.0.0.1:5432/stillpoint")
+                .map(|u| u.dialect()),
+            Ok(Dialect::Postgres)
+        );
+        assert_eq!(
+            DatabaseUrl::parse("sqlite:///var/lib/stillpoint/x.db"),
+            Ok(DatabaseUrl::Sqlite(PathBuf::from(
+                "/var/lib/stillpoint/x.db"
+            )))
+        );
+    }
+
+    #[test]
+    fn database_url_rejects_malformed_values() {
+        for text in [
+            "postgres//x",
+            "mysql://h/db",
+            "postgres://127.0.0.1",
+            "postgres:///db",
+            "sqlite://",
+            "stillpoint",
+        ] {
+            let error = DatabaseUrl::parse(text).expect_err(text);
+            assert!(matches!(error, ConnectError::InvalidUrl { .. }), "{text}");
+        }
+    }
+
+    #[test]
+    fn database_url_never_shows_the_password() {
+        let url =
+            DatabaseUrl::parse("postgres://sp:hunter22@db.internal/stillpoint").expect("valid");
+        assert!(!url.display_location().contains("hunter22"));
+        assert!(!format!("{url:?}").contains("hunter22"));
+        let error = DatabaseUrl::parse("mysql://sp:hunter22@db.internal/x").expect_err("scheme");
+        assert!(!error.to_string().contains("hunter22"));
+    }
+}

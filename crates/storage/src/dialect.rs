@@ -1,0 +1,142 @@
+//! What differs between `SQLite` and `PostgreSQL`.
+
+use std::fmt;
+
+use sqlx::migrate::Migrator;
+
+/// The database engine behind a [`crate::Database`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+impl fmt::Display for Dialect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Sqlite => "sqlite",
+            Self::Postgres => "postgres",
+        })
+    }
+}
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
+
+impl Dialect {
+    /// The migrations embedded in the binary for this dialect.
+    #[must_use]
+    pub fn migrator(self) -> &'static Migrator {
+        match self {
+            Self::Sqlite => &SQLITE_MIGRATIONS,
+            Self::Postgres => &POSTGRES_MIGRATIONS,
+        }
+    }
+
+    /// Statements run on every new connection.
+    ///
+    /// `SQLite`: write-ahead logging so readers do not block the writer; `synchronous = FULL` so a
+    /// committed transaction survives power loss, not only a process crash (in WAL mode `NORMAL`
+    /// may lose the last commits); foreign keys, which `SQLite` leaves off by default; and a busy
+    /// timeout so a writer waits for the lock instead of failing at once.
+    #[must_use]
+    pub fn connection_setup(self) -> &'static [&'static str] {
+        match self {
+            Self::Sqlite => &[
+                "PRAGMA journal_mode = WAL",
+                "PRAGMA synchronous = FULL",
+                "PRAGMA foreign_keys = ON",
+                "PRAGMA busy_timeout = 5000",
+            ],
+            Self::Postgres => &["SET TIME ZONE 'UTC'"],
+        }
+    }
+
+    /// The query that tells whether the migrations table exists, returning one row if it does.
+    #[must_use]
+    pub fn migrations_table_query(self) -> &'static str {
+        match self {
+            Self::Sqlite => {
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'"
+            }
+            Self::Postgres => {
+                "SELECT table_name::text FROM information_schema.tables \
+                 WHERE table_schema = current_schema() AND table_name = '_sqlx_migrations'"
+            }
+        }
+    }
+}
+
+/// Tables whose primary key spans several columns and which have no other unique key, so any
+/// unique violation on them is a primary-key violation. Keep in step with the migrations.
+const COMPOSITE_PRIMARY_KEYS: &[&str] = &["role_assignments", "patient_conditions"];
+
+/// Derives the name of the constraint a `SQLite` error message reports.
+///
+/// `SQLite` names the columns, not the constraint (`UNIQUE constraint failed: accounts.email`), so
+/// the name is rebuilt with `PostgreSQL`'s default convention, which the migrations also use for
+/// their explicit names: `<table>_pkey` for the id, `<table>_<columns>_key` for other unique
+/// keys. CHECK failures and unique indexes carry their name in the message. A failed foreign key
+/// does not say which one failed, so it maps to `foreign_key`.
+#[must_use]
+pub fn sqlite_constraint_name(message: &str) -> String {
+    if let Some(rest) = message.strip_prefix("UNIQUE constraint failed: ") {
+        if let Some(index) = rest.strip_prefix("index '") {
+            return index.trim_end_matches('\'').to_owned();
+        }
+        let columns: Vec<(&str, &str)> = rest
+            .split(", ")
+            .filter_map(|qualified| qualified.split_once('.'))
+            .collect();
+        let Some((table, _)) = columns.first() else {
+            return "unique".to_owned();
+        };
+        let names: Vec<&str> = columns.iter().map(|(_, column)| *column).collect();
+        let is_primary_key = names == ["id"] || COMPOSITE_PRIMARY_KEYS.contains(table);
+        return if is_primary_key {
+            format!("{table}_pkey")
+        } else {
+            format!("{table}_{}_key", names.join("_"))
+        };
+    }
+    if let Some(name) = message.strip_prefix("CHECK constraint failed: ") {
+        return name.trim().to_owned();
+    }
+    if message.starts_with("FOREIGN KEY constraint failed") {
+        return "foreign_key".to_owned();
+    }
+    if let Some(rest) = message.strip_prefix("NOT NULL constraint failed: ") {
+        return format!("{}_not_null", rest.replace('.', "_"));
+    }
+
+    "unknown".to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_constraint_names_follow_postgres_convention() {
+        let cases = [
+            (
+                "UNIQUE constraint failed: accounts.email",
+                "accounts_email_key",
+            ),
+            ("UNIQUE constraint failed: sites.id", "sites_pkey"),
+            (
+                "UNIQUE constraint failed: role_assignments.account_id, role_assignments.role, role_assignments.site_key",
+                "role_assignments_pkey",
+            ),
+            ("UNIQUE constraint failed: index 'some_idx'", "some_idx"),
+            (
+                "CHECK constraint failed: role_assignments_role_check",
+                "role_assignments_role_check",
+            ),
+            ("FOREIGN KEY constraint failed", "foreign_key"),
+        ];
+        for (message, expected) in cases {
+            assert_eq!(sqlite_constraint_name(message), expected, "{message}");
+        }
+    }
+}

@@ -1,0 +1,21 @@
+//! `SQLite` and `PostgreSQL` storage for Stillpoint, through one sqlx `AnyPool`.
+//!
+//! Both dialects run the same SQL text (`$1` placeholders, `RETURNING`, `ON CONFLICT`), so a query
+//! is written once. What differs lives in [`dialect`]: connection settings, the migration set and
+//! how a constraint violation names its constraint. Values cross the boundary as text and
+//! integers: ids are UUID text, instants are UTC milliseconds, dates are ISO 8601 text.
+
+mod accounts;
+mod database;
+pub mod dialect;
+mod error;
+mod health;
+mod migrate;
+mod patients;
+mod sessions;
+mod sites;
+mod values;
+
+pub use database::{ConnectError, Database, DatabaseUrl};
+pub use dialect::Dialect;
+pub use migrate::MigrateError;

@@ -1,0 +1,32 @@
+//! Test harness shared by the crates' integration tests: fresh databases of both dialects, the
+//! application spawned on 127.0.0.1 port 0, and headless Chromium with axe-core.
+//!
+//! `PostgreSQL` tests run when `STILLPOINT_TEST_POSTGRES_URL` names a server the tests may create
+//! databases on. Browser tests run when Chromium and `ChromeDriver` are installed. Under `CI=true`
+//! a missing prerequisite fails the test instead of skipping it.
+
+pub mod browser;
+pub mod database;
+pub mod spawn;
+
+pub use browser::Browser;
+pub use database::{TestDatabase, postgres_admin_url};
+pub use spawn::{ManualClock, Seed, TestApp, spawn_app};
+
+/// Whether the tests run in continuous integration, where nothing may be skipped.
+#[must_use]
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|value| value == "true" || value == "1")
+}
+
+/// Skips a test outside CI, or fails it in CI, because `prerequisite` is missing.
+///
+/// # Panics
+/// Panics under `CI=true`.
+pub fn skip_or_fail(test: &str, prerequisite: &str) {
+    assert!(
+        !in_ci(),
+        "{test}: {prerequisite} is missing and CI=true forbids skipping"
+    );
+    eprintln!("SKIPPED {test}: {prerequisite} is missing (set CI=true to make this a failure)");
+}

@@ -1,0 +1,130 @@
+//! The application served on 127.0.0.1 port 0 with a fresh database, for integration tests.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use jiff::{SignedDuration, Timestamp};
+use stillpoint_app::Clock;
+use stillpoint_app::demo::{self, DemoClinic};
+use stillpoint_storage::Dialect;
+use stillpoint_web::i18n::Catalogs;
+use stillpoint_web::{AppState, WebConfig};
+use tokio::sync::oneshot;
+
+use crate::TestDatabase;
+
+/// A clock tests can set and advance.
+#[derive(Debug)]
+pub struct ManualClock(Mutex<Timestamp>);
+
+impl ManualClock {
+    #[must_use]
+    pub fn new(start: Timestamp) -> Self {
+        Self(Mutex::new(start))
+    }
+
+    pub fn advance(&self, by: SignedDuration) {
+        let mut now = self.0.lock().expect("clock lock");
+        *now = now.saturating_add(by).expect("the clock stays in range");
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Timestamp {
+        *self.0.lock().expect("clock lock")
+    }
+}
+
+/// A running app. The server stops when this value is dropped.
+#[derive(Debug)]
+pub struct TestApp {
+    pub address: SocketAddr,
+    pub database: TestDatabase,
+    pub clock: Arc<ManualClock>,
+    pub state: AppState,
+    /// The demo clinic the database was seeded with, when it was.
+    pub demo: Option<DemoClinic>,
+    _shutdown: oneshot::Sender<()>,
+}
+
+impl TestApp {
+    /// `http://127.0.0.1:PORT` followed by `path`.
+    #[must_use]
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.address)
+    }
+
+    /// A client with a cookie store, as a browser would keep the session cookie.
+    #[must_use]
+    pub fn client(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("the HTTP client builds")
+    }
+}
+
+/// What the spawned app starts with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seed {
+    Empty,
+    /// The demo clinic from the same generator `stillpoint demo` uses.
+    DemoClinic,
+}
+
+/// Seed of the demo clinic in tests, so expectations can name its people.
+pub const TEST_DEMO_SEED: u64 = 2026;
+
+/// Serves the app on a fresh database of `dialect`, or returns `None` when that dialect is not
+/// available (see [`TestDatabase::of`]).
+pub async fn spawn_app(dialect: Dialect, seed: Seed, test: &str) -> Option<TestApp> {
+    let database = TestDatabase::of(dialect, test).await?;
+    let start: Timestamp = "2026-12-04T15:00:00Z".parse().expect("valid instant");
+    let clock = Arc::new(ManualClock::new(start));
+
+    let demo = match seed {
+        Seed::Empty => None,
+        Seed::DemoClinic => {
+            let clinic = demo::generate(
+                TEST_DEMO_SEED,
+                start.to_zoned_datetime(jiff::tz::TimeZone::UTC).date(),
+            );
+            demo::seed(&database.database, &clinic)
+                .await
+                .expect("the demo clinic seeds");
+            Some(clinic)
+        }
+    };
+
+    let catalogs = Catalogs::load(None).expect("bundled catalogues load");
+    let state = AppState::new(
+        Arc::new(database.database.clone()),
+        clock.clone(),
+        catalogs,
+        WebConfig::default(),
+    );
+    let app = stillpoint_web::router(state.clone());
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("port 0 binds");
+    let address = listener.local_addr().expect("bound address");
+    let (shutdown, stopped) = oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            })
+            .await;
+    });
+
+    Some(TestApp {
+        address,
+        database,
+        clock,
+        state,
+        demo,
+        _shutdown: shutdown,
+    })
+}

@@ -1,0 +1,222 @@
+//! Signing in and out, the signed-in account, and the interface languages.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use stillpoint_app::auth;
+use stillpoint_domain::{Account, Language};
+use utoipa::ToSchema;
+
+use super::ApiJson;
+use crate::AppState;
+use crate::error::{Problem, WebError};
+use crate::pages::session_cookie;
+use crate::viewer::{SignedIn, Viewer};
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct SignInRequest {
+    email: String,
+    password: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RoleBody {
+    /// One of `patient`, `caregiver`, `facilitator`, `clinician`, `program_administrator`,
+    /// `system_administrator`.
+    role: String,
+    /// The site the role is held at, for site-scoped staff roles.
+    site_id: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AccountBody {
+    id: String,
+    email: String,
+    display_name: String,
+    /// BCP 47 tag of the preferred interface language.
+    language: String,
+    /// IANA time zone name.
+    time_zone: String,
+    roles: Vec<RoleBody>,
+}
+
+impl From<&Account> for AccountBody {
+    fn from(account: &Account) -> Self {
+        Self {
+            id: account.id.to_string(),
+            email: account.email.to_string(),
+            display_name: account.display_name.clone(),
+            language: account.language.to_string(),
+            time_zone: account.time_zone.to_string(),
+            roles: account
+                .roles
+                .iter()
+                .map(|assignment| RoleBody {
+                    role: assignment.role.code().to_owned(),
+                    site_id: assignment.site_id.map(|site| site.to_string()),
+                })
+                .collect(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SignInResponse {
+    /// The session token, for `Authorization: Bearer`. The same token is set as the session
+    /// cookie.
+    token: String,
+    /// RFC 3339 instant at which the session ends at the latest.
+    expires_at: String,
+    account: AccountBody,
+}
+
+/// Signs in with an e-mail address and password.
+#[utoipa::path(post, path = "/api/v1/sessions", tag = "sessions",
+    request_body = SignInRequest,
+    responses(
+        (status = 201, description = "Signed in", body = SignInResponse),
+        (status = 401, description = "Wrong e-mail address or password", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Malformed request", body = Problem, content_type = "application/problem+json")
+    ))]
+pub async fn sign_in(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<SignInRequest>,
+) -> Result<Response, WebError> {
+    let session = auth::sign_in(
+        state.store.as_ref(),
+        state.clock.as_ref(),
+        &state.config.session_policy,
+        &request.email,
+        &request.password,
+    )
+    .await?;
+
+    let cookie = session_cookie(
+        Some(&session.token),
+        state.config.secure_cookies,
+        state.config.session_policy.absolute.as_secs(),
+    );
+    let body = SignInResponse {
+        expires_at: session.expires_at.to_string(),
+        account: AccountBody::from(&session.account),
+        token: session.token,
+    };
+    Ok((
+        StatusCode::CREATED,
+        [(header::SET_COOKIE, cookie)],
+        Json(body),
+    )
+        .into_response())
+}
+
+/// Ends the current session.
+#[utoipa::path(delete, path = "/api/v1/sessions/current", tag = "sessions",
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 204, description = "Signed out"),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json")
+    ))]
+pub async fn sign_out(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+) -> Result<Response, WebError> {
+    if let Some(token) = &signed_in.viewer.session_token {
+        auth::sign_out(state.store.as_ref(), token).await?;
+    }
+
+    let cookie = session_cookie(None, state.config.secure_cookies, 0);
+    Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, cookie)]).into_response())
+}
+
+/// The signed-in account.
+#[utoipa::path(get, path = "/api/v1/me", tag = "account",
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "The account", body = AccountBody),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json")
+    ))]
+pub async fn me(signed_in: SignedIn) -> Json<AccountBody> {
+    Json(AccountBody::from(&signed_in.account))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct LanguageRequest {
+    /// BCP 47 tag of an offered language, for example `es`.
+    language: String,
+}
+
+/// Sets the signed-in account's interface language.
+#[utoipa::path(put, path = "/api/v1/me/language", tag = "account",
+    security(("bearer" = []), ("session_cookie" = [])),
+    request_body = LanguageRequest,
+    responses(
+        (status = 200, description = "The updated account", body = AccountBody),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Not an offered language", body = Problem, content_type = "application/problem+json")
+    ))]
+pub async fn set_language(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    ApiJson(request): ApiJson<LanguageRequest>,
+) -> Result<Json<AccountBody>, WebError> {
+    let requested = Language::parse(&request.language).map_err(stillpoint_app::AppError::from)?;
+    if !state.catalogs.supports(requested.as_str()) {
+        let offered: Vec<String> = state
+            .catalogs
+            .offered()
+            .into_iter()
+            .map(|language| language.tag)
+            .collect();
+        return Err(WebError::Invalid {
+            field: "language".to_owned(),
+            message: format!(
+                "'{requested}' is not offered; use one of {}",
+                offered.join(", ")
+            ),
+        });
+    }
+
+    state
+        .store
+        .set_account_language(signed_in.account.id, &requested)
+        .await
+        .map_err(stillpoint_app::AppError::from)?;
+    let mut account = signed_in.account;
+    account.language = requested;
+    Ok(Json(AccountBody::from(&account)))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LocaleBody {
+    /// BCP 47 tag.
+    tag: String,
+    /// The language's name in itself.
+    name: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LocalesBody {
+    /// The language this request was answered in, from the account, cookie or Accept-Language.
+    current: String,
+    offered: Vec<LocaleBody>,
+}
+
+/// The interface languages on offer.
+#[utoipa::path(get, path = "/api/v1/locales", tag = "locales",
+    responses((status = 200, description = "Offered languages", body = LocalesBody)))]
+pub async fn locales(State(state): State<AppState>, viewer: Viewer) -> Json<LocalesBody> {
+    Json(LocalesBody {
+        current: viewer.language,
+        offered: state
+            .catalogs
+            .offered()
+            .into_iter()
+            .map(|language| LocaleBody {
+                tag: language.tag,
+                name: language.name,
+            })
+            .collect(),
+    })
+}

@@ -1,0 +1,195 @@
+//! The web layer's one error type. It becomes an RFC 9457 problem document for the JSON API and
+//! an error page in the visitor's language for pages; server faults are logged exactly once,
+//! with the request id.
+
+use axum::Json;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use stillpoint_app::{AppError, StorageError};
+use utoipa::ToSchema;
+
+use crate::AppState;
+use crate::viewer::ViewerInputs;
+
+/// Everything a request can fail with, as the web layer sees it.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum WebError {
+    #[error("not found")]
+    NotFound,
+    #[error("sign-in required")]
+    SignInRequired,
+    #[error("forbidden")]
+    Forbidden,
+    #[error("{field}: {message}")]
+    Invalid { field: String, message: String },
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    #[error("conflict on {constraint}")]
+    Conflict { constraint: String },
+    #[error("cross-origin request rejected")]
+    CrossOrigin,
+    #[error("service unavailable: {0}")]
+    Unavailable(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<AppError> for WebError {
+    fn from(error: AppError) -> Self {
+        match error {
+            AppError::Invalid(invalid) => Self::Invalid {
+                field: invalid.field.to_owned(),
+                message: invalid.problem,
+            },
+            AppError::InvalidCredentials => Self::InvalidCredentials,
+            AppError::SessionEnded => Self::SignInRequired,
+            AppError::Forbidden => Self::Forbidden,
+            AppError::Storage(StorageError::NotFound { .. }) => Self::NotFound,
+            AppError::Storage(StorageError::Conflict { constraint }) => {
+                Self::Conflict { constraint }
+            }
+            AppError::Storage(StorageError::Unavailable(detail)) => Self::Unavailable(detail),
+            AppError::Internal(detail) => Self::Internal(detail),
+        }
+    }
+}
+
+/// An RFC 9457 problem details document. `type` is `about:blank` throughout, so `title` is the
+/// HTTP status phrase; `code` is a stable machine-readable reason and `field` names the input
+/// that failed validation.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub problem_type: &'static str,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    pub code: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+impl WebError {
+    #[must_use]
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::SignInRequired | Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
+            Self::Forbidden | Self::CrossOrigin => StatusCode::FORBIDDEN,
+            Self::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// A stable code for API clients.
+    #[must_use]
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NotFound => "not_found",
+            Self::SignInRequired => "sign_in_required",
+            Self::Forbidden => "forbidden",
+            Self::Invalid { .. } => "invalid_value",
+            Self::InvalidCredentials => "invalid_credentials",
+            Self::Conflict { .. } => "conflict",
+            Self::CrossOrigin => "cross_origin",
+            Self::Unavailable(_) => "unavailable",
+            Self::Internal(_) => "internal",
+        }
+    }
+
+    /// The message shown to the user. Server faults get a generic text: their detail is for
+    /// the log, not the browser.
+    #[must_use]
+    pub fn public_detail(&self) -> String {
+        match self {
+            Self::NotFound => "No resource exists at this address.".to_owned(),
+            Self::SignInRequired => "Sign in to continue.".to_owned(),
+            Self::Forbidden => "Your account may not do this.".to_owned(),
+            Self::Invalid { field, message } => format!("{field}: {message}"),
+            Self::InvalidCredentials => "The e-mail address or password is incorrect.".to_owned(),
+            Self::Conflict { constraint } => {
+                format!("The change conflicts with existing data ({constraint}).")
+            }
+            Self::CrossOrigin => {
+                "The request came from another site and was rejected; submit the form from Stillpoint itself."
+                    .to_owned()
+            }
+            Self::Unavailable(_) => "The service is temporarily unavailable; try again shortly.".to_owned(),
+            Self::Internal(_) => "An internal error occurred; it has been logged.".to_owned(),
+        }
+    }
+
+    fn problem(&self) -> Problem {
+        let status = self.status();
+        Problem {
+            problem_type: "about:blank",
+            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: status.as_u16(),
+            detail: self.public_detail(),
+            code: self.code(),
+            field: match self {
+                Self::Invalid { field, .. } => Some(field.clone()),
+                _ => None,
+            },
+        }
+    }
+}
+
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status(), Json(self.problem())).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        response.extensions_mut().insert(self);
+        response
+    }
+}
+
+/// Middleware that logs server faults once and turns error responses of page routes into HTML
+/// pages. API routes (`/api/…`) keep their problem documents.
+pub async fn render_errors(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let inputs = ViewerInputs::from_headers(request.headers());
+    let path = request.uri().path().to_owned();
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("-")
+        .to_owned();
+
+    let response = next.run(request).await;
+    let Some(error) = response.extensions().get::<WebError>().cloned() else {
+        return response;
+    };
+
+    match &error {
+        WebError::Internal(detail) => {
+            tracing::error!(request_id, error = %detail, "request failed");
+        }
+        WebError::Unavailable(detail) => {
+            tracing::warn!(request_id, error = %detail, "database unavailable");
+        }
+        _ => {}
+    }
+    if path.starts_with("/api/") || wants_json(&path) {
+        return response;
+    }
+
+    let viewer = inputs.resolve(&state).await;
+    crate::pages::error_page(&state, &viewer, &path, &error, &request_id)
+}
+
+fn wants_json(path: &str) -> bool {
+    matches!(path, "/healthz" | "/readyz" | "/metrics")
+}

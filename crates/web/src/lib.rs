@@ -1,0 +1,170 @@
+//! Stillpoint's HTTP layer: server-rendered pages, the JSON API with its `OpenAPI` document,
+//! health probes and metrics, static assets and translations.
+//!
+//! Handlers contain no SQL and no business rules: they extract the request, call one use case of
+//! the app crate and render the result. Errors are mapped to HTTP once, in [`error`].
+
+pub mod api;
+pub mod assets;
+pub mod error;
+pub mod i18n;
+pub mod metrics;
+pub mod middleware;
+pub mod pages;
+pub mod viewer;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use stillpoint_app::auth::SessionPolicy;
+use stillpoint_app::{Clock, Store};
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::assets::Assets;
+use crate::error::WebError;
+use crate::i18n::Catalogs;
+use crate::metrics::Metrics;
+
+/// Settings the web layer needs.
+#[derive(Debug, Clone)]
+pub struct WebConfig {
+    /// The clinic's name as shown on the start page.
+    pub clinic_name: String,
+    /// Mark cookies `Secure` (when the site is served over HTTPS, directly or by a proxy).
+    pub secure_cookies: bool,
+    /// Send `Strict-Transport-Security` (when Stillpoint itself terminates TLS).
+    pub hsts: bool,
+    pub session_policy: SessionPolicy,
+    /// Requests taking longer are answered with 408.
+    pub request_timeout: Duration,
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: usize,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        Self {
+            clinic_name: "Stillpoint".to_owned(),
+            secure_cookies: false,
+            hsts: false,
+            session_policy: SessionPolicy::default(),
+            request_timeout: Duration::from_secs(30),
+            max_body_bytes: 1024 * 1024,
+        }
+    }
+}
+
+/// Everything a handler can reach. Cloning is cheap.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    pub catalogs: Arc<Catalogs>,
+    pub assets: Arc<Assets>,
+    pub metrics: Arc<Metrics>,
+    pub config: Arc<WebConfig>,
+}
+
+impl AppState {
+    #[must_use]
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        catalogs: Catalogs,
+        config: WebConfig,
+    ) -> Self {
+        Self {
+            store,
+            clock,
+            catalogs: Arc::new(catalogs),
+            assets: Arc::new(Assets::load()),
+            metrics: Arc::new(Metrics::default()),
+            config: Arc::new(config),
+        }
+    }
+}
+
+/// The `OpenAPI` document of every API route.
+#[must_use]
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api::router().into_openapi()
+}
+
+/// Builds the whole application: pages, API, probes, metrics and assets behind the middleware.
+pub fn router(state: AppState) -> Router {
+    let (api_routes, openapi) = api::router().split_for_parts();
+    let openapi_json = Arc::new(openapi.to_pretty_json().unwrap_or_else(|error| {
+        tracing::error!(error = %error, "OpenAPI document could not be serialised");
+        "{}".to_owned()
+    }));
+
+    let mut routes = Router::new()
+        .merge(pages::router())
+        .merge(api_routes)
+        .route(
+            "/api/openapi.json",
+            get(move || {
+                let document = openapi_json.clone();
+                async move {
+                    (
+                        [(
+                            header::CONTENT_TYPE,
+                            HeaderValue::from_static("application/json"),
+                        )],
+                        document.to_string(),
+                    )
+                }
+            }),
+        )
+        .route("/metrics", get(metrics::metrics_endpoint))
+        .route("/assets/{file}", get(assets::serve_asset))
+        .fallback(|| async { WebError::NotFound })
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::record_metrics,
+        ));
+
+    for layer in middleware::security_headers(state.config.hsts) {
+        routes = routes.layer(layer);
+    }
+
+    routes
+        .layer(
+            ServiceBuilder::new()
+                .layer(CatchPanicLayer::custom(panic_response))
+                .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+                .layer(
+                    TraceLayer::new_for_http()
+                        .make_span_with(middleware::request_span)
+                        .on_request(())
+                        .on_response(middleware::log_response),
+                )
+                .layer(PropagateRequestIdLayer::x_request_id())
+                .layer(axum::middleware::from_fn_with_state(
+                    state.clone(),
+                    error::render_errors,
+                ))
+                .layer(axum::middleware::from_fn(middleware::reject_cross_origin))
+                .layer(TimeoutLayer::with_status_code(
+                    StatusCode::REQUEST_TIMEOUT,
+                    state.config.request_timeout,
+                ))
+                .layer(RequestBodyLimitLayer::new(state.config.max_body_bytes)),
+        )
+        .with_state(state)
+}
+
+fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    // The panic message may contain patient data, so only the fact is logged.
+    tracing::error!("request handler panicked");
+    WebError::Internal("handler panicked".to_owned()).into_response()
+}

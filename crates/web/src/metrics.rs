@@ -1,0 +1,219 @@
+//! Request metrics in the Prometheus text exposition format (version 0.0.4).
+//!
+//! Counters are labelled with the matched route template (`/api/v1/sites/{site_id}`), never the
+//! raw path, so ids do not leak into metrics and the label set stays bounded.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::AppState;
+
+/// Upper bounds of the latency histogram buckets, in seconds.
+const BUCKETS: [f64; 11] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
+
+#[derive(Debug, Default, Clone)]
+struct Histogram {
+    bucket_counts: [u64; BUCKETS.len()],
+    count: u64,
+    sum_seconds: f64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    requests: BTreeMap<(String, String, u16), u64>,
+    latency: BTreeMap<String, Histogram>,
+}
+
+/// The process's request metrics.
+#[derive(Debug)]
+pub struct Metrics {
+    started: Instant,
+    counters: Mutex<Counters>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self {
+            started: Instant::now(),
+            counters: Mutex::default(),
+        }
+    }
+}
+
+impl Metrics {
+    fn record(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
+        let Ok(mut counters) = self.counters.lock() else {
+            return;
+        };
+        *counters
+            .requests
+            .entry((method.to_owned(), route.to_owned(), status))
+            .or_default() += 1;
+
+        let histogram = counters.latency.entry(route.to_owned()).or_default();
+        let seconds = elapsed.as_secs_f64();
+        for (bound, count) in BUCKETS.iter().zip(histogram.bucket_counts.iter_mut()) {
+            if seconds <= *bound {
+                *count += 1;
+            }
+        }
+        histogram.count += 1;
+        histogram.sum_seconds += seconds;
+    }
+
+    /// Renders every metric in the Prometheus text format.
+    #[must_use]
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "# HELP stillpoint_build_info Build information.");
+        let _ = writeln!(out, "# TYPE stillpoint_build_info gauge");
+        let _ = writeln!(
+            out,
+            "stillpoint_build_info{{version=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        );
+        let _ = writeln!(
+            out,
+            "# HELP stillpoint_uptime_seconds Seconds since the server started."
+        );
+        let _ = writeln!(out, "# TYPE stillpoint_uptime_seconds gauge");
+        let _ = writeln!(
+            out,
+            "stillpoint_uptime_seconds {:.3}",
+            self.started.elapsed().as_secs_f64()
+        );
+
+        let Ok(counters) = self.counters.lock() else {
+            return out;
+        };
+        let _ = writeln!(
+            out,
+            "# HELP stillpoint_http_requests_total HTTP requests by method, route and status."
+        );
+        let _ = writeln!(out, "# TYPE stillpoint_http_requests_total counter");
+        for ((method, route, status), count) in &counters.requests {
+            let _ = writeln!(
+                out,
+                "stillpoint_http_requests_total{{method=\"{method}\",route=\"{}\",status=\"{status}\"}} {count}",
+                escape_label(route)
+            );
+        }
+
+        let _ = writeln!(
+            out,
+            "# HELP stillpoint_http_request_duration_seconds Time to produce a response, by route."
+        );
+        let _ = writeln!(
+            out,
+            "# TYPE stillpoint_http_request_duration_seconds histogram"
+        );
+        for (route, histogram) in &counters.latency {
+            let route = escape_label(route);
+            for (bound, count) in BUCKETS.iter().zip(histogram.bucket_counts) {
+                let _ = writeln!(
+                    out,
+                    "stillpoint_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{bound}\"}} {count}"
+                );
+            }
+            let _ = writeln!(
+                out,
+                "stillpoint_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {}",
+                histogram.count
+            );
+            let _ = writeln!(
+                out,
+                "stillpoint_http_request_duration_seconds_sum{{route=\"{route}\"}} {}",
+                histogram.sum_seconds
+            );
+            let _ = writeln!(
+                out,
+                "stillpoint_http_request_duration_seconds_count{{route=\"{route}\"}} {}",
+                histogram.count
+            );
+        }
+        out
+    }
+}
+
+fn escape_label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// Middleware that counts each request under its matched route (or `unmatched`).
+pub async fn record_metrics(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let started = Instant::now();
+    let method = request.method().as_str().to_owned();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
+
+    let response = next.run(request).await;
+    state.metrics.record(
+        &method,
+        &route,
+        response.status().as_u16(),
+        started.elapsed(),
+    );
+    response
+}
+
+/// `GET /metrics`.
+pub async fn metrics_endpoint(State(state): State<AppState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_buckets_are_cumulative() {
+        let metrics = Metrics::default();
+        metrics.record("GET", "/healthz", 200, Duration::from_millis(3));
+        metrics.record("GET", "/healthz", 200, Duration::from_millis(300));
+        let text = metrics.render();
+        assert!(
+            text.contains(
+                "stillpoint_http_requests_total{method=\"GET\",route=\"/healthz\",status=\"200\"} 2"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("route=\"/healthz\",le=\"0.001\"} 0"),
+            "{text}"
+        );
+        assert!(
+            text.contains("route=\"/healthz\",le=\"0.005\"} 1"),
+            "{text}"
+        );
+        assert!(text.contains("route=\"/healthz\",le=\"0.5\"} 2"), "{text}");
+        assert!(
+            text.contains("stillpoint_http_request_duration_seconds_count{route=\"/healthz\"} 2"),
+            "{text}"
+        );
+    }
+}

@@ -1,0 +1,80 @@
+//! The signed-in home page.
+
+use askama::Template;
+use axum::extract::State;
+use axum::response::Response;
+use stillpoint_app::{AppError, StorageError};
+use stillpoint_domain::Role;
+
+use super::{Layout, render};
+use crate::AppState;
+use crate::error::WebError;
+use crate::viewer::SignedIn;
+
+#[derive(Template)]
+#[template(path = "home.html")]
+struct HomeTemplate {
+    layout: Layout,
+    greeting: String,
+    roles: Vec<String>,
+    patient_site: Option<String>,
+    language_name: String,
+    time_zone: String,
+    local_time: String,
+    local_time_iso: String,
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+) -> Result<Response, WebError> {
+    let account = &signed_in.account;
+    let sites = state.store.list_sites().await.map_err(AppError::from)?;
+    let site_name = |id| {
+        sites
+            .iter()
+            .find(|site| site.id == id)
+            .map(|site| site.name.clone())
+    };
+
+    let layout = Layout::new(&state, &signed_in.viewer, "/home");
+    let tr = &layout.tr;
+    let roles = account
+        .roles
+        .iter()
+        .map(|assignment| {
+            let role = tr.t(&format!("role-{}", assignment.role.code()));
+            match assignment.site_id.and_then(site_name) {
+                Some(site) => format!("{role} {}", tr.t_with("home-site-at", "site", &site)),
+                None => role,
+            }
+        })
+        .collect();
+    let patient_site = if account.has_role(Role::Patient) {
+        match state.store.find_patient_for_account(account.id).await {
+            Ok(patient) => Some(patient.site_id),
+            Err(StorageError::NotFound { .. }) => None,
+            Err(other) => return Err(AppError::from(other).into()),
+        }
+        .and_then(site_name)
+        .map(|site| tr.t_with("home-patient-site", "site", &site))
+    } else {
+        None
+    };
+    let now = state
+        .clock
+        .now()
+        .to_zoned_datetime(account.time_zone.time_zone());
+
+    let template = HomeTemplate {
+        greeting: tr.t_with("home-greeting", "name", &account.display_name),
+        roles,
+        patient_site,
+        language_name: state.catalogs.format(&layout.lang, "language-name", None),
+        time_zone: account.time_zone.to_string(),
+        local_time: now.strftime("%Y-%m-%d %H:%M %Z").to_string(),
+        local_time_iso: now.timestamp().to_string(),
+        layout,
+    };
+    render(&template)
+}

@@ -1,0 +1,178 @@
+//! Server-rendered pages. Each handler reads as: extract → call one use case → render.
+
+mod home;
+mod language;
+mod sign_in;
+mod sites;
+mod start;
+
+use askama::Template;
+use axum::Router;
+use axum::http::{HeaderValue, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use stillpoint_domain::Role;
+
+use crate::AppState;
+use crate::error::WebError;
+use crate::i18n::{OfferedLanguage, Translator};
+use crate::viewer::Viewer;
+
+/// The page routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(start::show))
+        .route("/sign-in", get(sign_in::show).post(sign_in::submit))
+        .route("/sign-out", post(sign_in::sign_out))
+        .route("/home", get(home::show))
+        .route("/sites", get(sites::show))
+        .route("/language", post(language::switch))
+}
+
+/// One entry of the main navigation.
+#[derive(Debug, Clone)]
+pub struct NavItem {
+    pub href: &'static str,
+    pub label: String,
+    pub current: bool,
+}
+
+/// What the base layout needs: language, navigation and asset URLs.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub lang: String,
+    pub tr: Translator,
+    pub nav: Vec<NavItem>,
+    pub signed_in: bool,
+    /// The current path, so the language switcher returns to the same page.
+    pub path: String,
+    pub stylesheet: String,
+    pub favicon: String,
+    pub languages: Vec<OfferedLanguage>,
+}
+
+impl Layout {
+    #[must_use]
+    pub fn new(state: &AppState, viewer: &Viewer, path: &str) -> Self {
+        let tr = viewer.translator(state);
+        let mut entries: Vec<(&'static str, &'static str)> = Vec::new();
+        match &viewer.account {
+            None => {
+                entries.push(("/", "nav-start"));
+                entries.push(("/sign-in", "nav-sign-in"));
+            }
+            Some(account) => {
+                entries.push(("/home", "nav-home"));
+                if account.has_role(Role::SystemAdministrator)
+                    || account.has_role(Role::ProgramAdministrator)
+                {
+                    entries.push(("/sites", "nav-sites"));
+                }
+            }
+        }
+        let nav = entries
+            .into_iter()
+            .map(|(href, id)| NavItem {
+                href,
+                label: tr.t(id),
+                current: href == path,
+            })
+            .collect();
+
+        Self {
+            lang: viewer.language.clone(),
+            tr,
+            nav,
+            signed_in: viewer.account.is_some(),
+            path: path.to_owned(),
+            stylesheet: state.assets.url("stillpoint.css").to_owned(),
+            favicon: state.assets.url("favicon.svg").to_owned(),
+            languages: state.catalogs.offered(),
+        }
+    }
+}
+
+/// Renders a template, reporting a rendering failure as an internal error.
+pub fn render(template: &impl Template) -> Result<Response, WebError> {
+    let html = template
+        .render()
+        .map_err(|error| WebError::Internal(format!("template rendering failed: {error}")))?;
+    Ok(Html(html).into_response())
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorTemplate {
+    layout: Layout,
+    title: String,
+    detail: String,
+    show_sign_in: bool,
+}
+
+/// The HTML page for an error, with the error's status code.
+pub fn error_page(
+    state: &AppState,
+    viewer: &Viewer,
+    path: &str,
+    error: &WebError,
+    request_id: &str,
+) -> Response {
+    let layout = Layout::new(state, viewer, path);
+    let tr = &layout.tr;
+    let (title, detail) = match error {
+        WebError::NotFound => (tr.t("error-not-found-title"), tr.t("error-not-found-text")),
+        WebError::SignInRequired => (
+            tr.t("error-sign-in-required-title"),
+            tr.t("error-sign-in-required-text"),
+        ),
+        WebError::Forbidden | WebError::CrossOrigin => {
+            (tr.t("error-forbidden-title"), tr.t("error-forbidden-text"))
+        }
+        WebError::Invalid { .. } | WebError::InvalidCredentials | WebError::Conflict { .. } => {
+            (tr.t("error-bad-request-title"), error.public_detail())
+        }
+        WebError::Unavailable(_) => (
+            tr.t("error-unavailable-title"),
+            tr.t("error-unavailable-text"),
+        ),
+        WebError::Internal(_) => (
+            tr.t("error-server-title"),
+            tr.t_with("error-server-text", "reference", request_id),
+        ),
+    };
+    let template = ErrorTemplate {
+        show_sign_in: matches!(error, WebError::SignInRequired),
+        layout,
+        title,
+        detail,
+    };
+
+    let mut response = match template.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(render_error) => {
+            tracing::error!(error = %render_error, "error page rendering failed");
+            error.public_detail().into_response()
+        }
+    };
+    *response.status_mut() = error.status();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// A `Set-Cookie` value for the session cookie; `None` clears it.
+#[must_use]
+pub fn session_cookie(token: Option<&str>, secure: bool, max_age_seconds: i64) -> String {
+    let secure = if secure { "; Secure" } else { "" };
+    match token {
+        Some(token) => format!(
+            "{}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_seconds}{secure}",
+            crate::viewer::SESSION_COOKIE
+        ),
+        None => format!(
+            "{}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}",
+            crate::viewer::SESSION_COOKIE
+        ),
+    }
+}

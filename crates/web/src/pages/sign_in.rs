@@ -1,0 +1,96 @@
+//! Signing in and out with the HTML forms.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use stillpoint_app::{AppError, auth};
+
+use super::{Layout, render, session_cookie};
+use crate::AppState;
+use crate::error::WebError;
+use crate::viewer::Viewer;
+
+#[derive(Template)]
+#[template(path = "sign_in.html")]
+struct SignInTemplate {
+    layout: Layout,
+    email: String,
+    error: Option<String>,
+    notice: Option<String>,
+}
+
+/// The fields of the sign-in form. Missing fields arrive as empty strings so that they get the
+/// same plain message as wrong ones.
+#[derive(Debug, Deserialize)]
+pub struct SignInForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+}
+
+pub async fn show(State(state): State<AppState>, viewer: Viewer) -> Result<Response, WebError> {
+    if viewer.account.is_some() {
+        return Ok(Redirect::to("/home").into_response());
+    }
+
+    let layout = Layout::new(&state, &viewer, "/sign-in");
+    render(&SignInTemplate {
+        layout,
+        email: String::new(),
+        error: None,
+        notice: None,
+    })
+}
+
+pub async fn submit(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Form(form): Form<SignInForm>,
+) -> Result<Response, WebError> {
+    let outcome = auth::sign_in(
+        state.store.as_ref(),
+        state.clock.as_ref(),
+        &state.config.session_policy,
+        &form.email,
+        &form.password,
+    )
+    .await;
+
+    let message_id = match outcome {
+        Ok(session) => {
+            let cookie = session_cookie(
+                Some(&session.token),
+                state.config.secure_cookies,
+                state.config.session_policy.absolute.as_secs(),
+            );
+            return Ok(([(header::SET_COOKIE, cookie)], Redirect::to("/home")).into_response());
+        }
+        Err(AppError::InvalidCredentials) => "sign-in-failed",
+        Err(AppError::Invalid(_)) => "sign-in-invalid-email",
+        Err(other) => return Err(other.into()),
+    };
+
+    let layout = Layout::new(&state, &viewer, "/sign-in");
+    let error = Some(layout.tr.t(message_id));
+    let mut response = render(&SignInTemplate {
+        layout,
+        email: form.email.trim().to_owned(),
+        error,
+        notice: None,
+    })?;
+    *response.status_mut() = StatusCode::UNAUTHORIZED;
+    Ok(response)
+}
+
+pub async fn sign_out(State(state): State<AppState>, viewer: Viewer) -> Result<Response, WebError> {
+    if let Some(token) = &viewer.session_token {
+        auth::sign_out(state.store.as_ref(), token).await?;
+    }
+
+    let cookie = session_cookie(None, state.config.secure_cookies, 0);
+    Ok(([(header::SET_COOKIE, cookie)], Redirect::to("/")).into_response())
+}

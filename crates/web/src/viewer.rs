@@ -1,0 +1,176 @@
+//! Who is making the request and in which language to answer.
+//!
+//! The session token comes from the session cookie (browsers) or an `Authorization: Bearer`
+//! header (API clients). The language is the signed-in account's preference, else the language
+//! cookie set by the switcher, else the best match for `Accept-Language`, else English.
+
+use axum::extract::FromRequestParts;
+use axum::http::HeaderMap;
+use axum::http::header;
+use axum::http::request::Parts;
+use stillpoint_app::{AppError, auth};
+use stillpoint_domain::{Account, Language};
+
+use crate::AppState;
+use crate::error::WebError;
+use crate::i18n::{FALLBACK_LANGUAGE, Translator};
+
+/// Name of the session cookie.
+pub const SESSION_COOKIE: &str = "stillpoint_session";
+/// Name of the cookie that remembers a signed-out visitor's language choice.
+pub const LANGUAGE_COOKIE: &str = "stillpoint_lang";
+
+/// The raw request data the viewer is resolved from; cheap to copy before a handler runs.
+#[derive(Debug, Clone, Default)]
+pub struct ViewerInputs {
+    session_token: Option<String>,
+    language_cookie: Option<String>,
+    accept_language: Option<String>,
+}
+
+/// The resolved visitor.
+#[derive(Debug, Clone)]
+pub struct Viewer {
+    pub account: Option<Account>,
+    pub session_token: Option<String>,
+    /// The tag of an offered language.
+    pub language: String,
+}
+
+impl Viewer {
+    #[must_use]
+    pub fn translator(&self, state: &AppState) -> Translator {
+        Translator::new(state.catalogs.clone(), self.language.clone())
+    }
+}
+
+/// Reads one cookie from the `Cookie` headers.
+#[must_use]
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value.trim_matches('"').to_owned())
+}
+
+impl ViewerInputs {
+    #[must_use]
+    pub fn from_headers(headers: &HeaderMap) -> Self {
+        let bearer = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .map(|token| token.trim().to_owned());
+        Self {
+            session_token: bearer
+                .or_else(|| cookie(headers, SESSION_COOKIE))
+                .filter(|t| !t.is_empty()),
+            language_cookie: cookie(headers, LANGUAGE_COOKIE),
+            accept_language: headers
+                .get(header::ACCEPT_LANGUAGE)
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_owned),
+        }
+    }
+
+    /// Resolves the session (an ended or unknown session counts as signed out) and the language.
+    pub async fn resolve(self, state: &AppState) -> Viewer {
+        let account = match self.resolve_account(state).await {
+            Ok(account) => account,
+            Err(error) => {
+                tracing::warn!(error = %error, "session could not be resolved; treating the request as signed out");
+                None
+            }
+        };
+        let language = self.language_for(state, account.as_ref());
+        Viewer {
+            account,
+            session_token: self.session_token,
+            language,
+        }
+    }
+
+    async fn resolve_account(&self, state: &AppState) -> Result<Option<Account>, AppError> {
+        let Some(token) = &self.session_token else {
+            return Ok(None);
+        };
+        match auth::resolve_session(
+            state.store.as_ref(),
+            state.clock.as_ref(),
+            &state.config.session_policy,
+            token,
+        )
+        .await
+        {
+            Ok(account) => Ok(Some(account)),
+            Err(AppError::SessionEnded) => Ok(None),
+            Err(other) => Err(other),
+        }
+    }
+
+    fn language_for(&self, state: &AppState, account: Option<&Account>) -> String {
+        let catalogs = &state.catalogs;
+        account
+            .and_then(|account| catalogs.closest(&account.language))
+            .or_else(|| {
+                self.language_cookie
+                    .as_deref()
+                    .and_then(|tag| Language::parse(tag).ok())
+                    .and_then(|language| catalogs.closest(&language))
+            })
+            .or_else(|| {
+                self.accept_language
+                    .as_deref()
+                    .and_then(|header| catalogs.negotiate(header))
+            })
+            .unwrap_or_else(|| FALLBACK_LANGUAGE.to_owned())
+    }
+}
+
+impl FromRequestParts<AppState> for Viewer {
+    type Rejection = WebError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(ViewerInputs::from_headers(&parts.headers)
+            .resolve(state)
+            .await)
+    }
+}
+
+/// A viewer who must be signed in; other requests are rejected with 401.
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    pub account: Account,
+    pub viewer: Viewer,
+}
+
+impl FromRequestParts<AppState> for SignedIn {
+    type Rejection = WebError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let inputs = ViewerInputs::from_headers(&parts.headers);
+        let account = inputs
+            .resolve_account(state)
+            .await?
+            .ok_or(WebError::SignInRequired)?;
+        let language = inputs.language_for(state, Some(&account));
+        Ok(Self {
+            viewer: Viewer {
+                account: Some(account.clone()),
+                session_token: inputs.session_token,
+                language,
+            },
+            account,
+        })
+    }
+}
