@@ -41,10 +41,10 @@ struct DatabaseArgs {
     /// Settings file in TOML (see `stillpoint print-config`).
     #[arg(long, env = "STILLPOINT_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Folder for the `SQLite` database and files [default: stillpoint-data].
+    /// Folder for the SQLite database and files [default: stillpoint-data].
     #[arg(long, env = "STILLPOINT_DATA_DIR", value_name = "PATH")]
     data_dir: Option<PathBuf>,
-    /// `PostgreSQL` URL (postgres://USER:PASSWORD@HOST:PORT/DATABASE); `SQLite` in the data folder when unset.
+    /// PostgreSQL URL (postgres://USER:PASSWORD@HOST:PORT/DATABASE); SQLite in the data folder when unset.
     #[arg(long, env = "STILLPOINT_DATABASE_URL", value_name = "URL")]
     database_url: Option<String>,
     #[command(flatten)]

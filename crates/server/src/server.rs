@@ -40,6 +40,9 @@ pub fn prepare_data_dir(folder: &Path) -> anyhow::Result<()> {
 pub async fn open_database(settings: &Settings) -> anyhow::Result<Database> {
     let database = Database::connect(&settings.database).await?;
     let applied = database.migrate().await?;
+    for (pragma, value) in database.sqlite_durability().await? {
+        tracing::info!(pragma, value, "sqlite connection setting");
+    }
     tracing::info!(
         dialect = %database.dialect(),
         location = %settings.database.display_location(),

@@ -5,16 +5,16 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
-use sqlx::{AnyPool, Executor as _};
+use sqlx::{AnyPool, Executor as _, Row as _};
 
 use crate::dialect::Dialect;
 
 /// A validated database location.
 #[derive(Clone, PartialEq, Eq)]
 pub enum DatabaseUrl {
-    /// A `SQLite` file, created when missing.
+    /// A SQLite file, created when missing.
     Sqlite(PathBuf),
-    /// A `PostgreSQL` URL (`postgres://` or `postgresql://`).
+    /// A PostgreSQL URL (`postgres://` or `postgresql://`).
     Postgres(String),
 }
 
@@ -43,7 +43,7 @@ pub enum ConnectError {
 }
 
 impl DatabaseUrl {
-    /// The `SQLite` database inside a data folder.
+    /// The SQLite database inside a data folder.
     #[must_use]
     pub fn sqlite_in(data_dir: &Path) -> Self {
         Self::Sqlite(data_dir.join("stillpoint.db"))
@@ -98,7 +98,9 @@ impl DatabaseUrl {
         }
     }
 
-    fn connect_string(&self) -> String {
+    /// The URL in the form sqlx connects with. It contains the password, if any: never log it.
+    #[must_use]
+    pub fn connect_string(&self) -> String {
         match self {
             Self::Sqlite(path) => format!("sqlite://{}?mode=rwc", path.display()),
             Self::Postgres(url) => url.clone(),
@@ -135,7 +137,7 @@ impl fmt::Debug for Database {
 }
 
 impl Database {
-    /// Opens a pool and checks that one connection works. Creates a missing `SQLite` file but
+    /// Opens a pool and checks that one connection works. Creates a missing SQLite file but
     /// writes nothing else: migrations run separately.
     pub async fn connect(url: &DatabaseUrl) -> Result<Self, ConnectError> {
         install_default_drivers();
@@ -176,6 +178,31 @@ impl Database {
     #[must_use]
     pub fn dialect(&self) -> Dialect {
         self.dialect
+    }
+
+    /// The durability settings a pooled SQLite connection runs with, as `(pragma, value)`
+    /// pairs; empty for PostgreSQL, whose durability is the server's configuration.
+    pub async fn sqlite_durability(&self) -> Result<Vec<(&'static str, String)>, sqlx::Error> {
+        if self.dialect != Dialect::Sqlite {
+            return Ok(Vec::new());
+        }
+        let mut connection = self.pool.acquire().await?;
+        let mut settings = Vec::new();
+        for pragma in [
+            "journal_mode",
+            "synchronous",
+            "foreign_keys",
+            "busy_timeout",
+        ] {
+            let row = sqlx::query(sqlx::AssertSqlSafe(format!("PRAGMA {pragma}")))
+                .fetch_one(&mut *connection)
+                .await?;
+            let value = row
+                .try_get::<String, _>(0)
+                .or_else(|_| row.try_get::<i64, _>(0).map(|number| number.to_string()))?;
+            settings.push((pragma, value));
+        }
+        Ok(settings)
     }
 
     /// Closes every connection, waiting for queries in flight.

@@ -1,4 +1,4 @@
-//! What differs between `SQLite` and `PostgreSQL`.
+//! What differs between SQLite and PostgreSQL.
 
 use std::fmt;
 
@@ -35,9 +35,9 @@ impl Dialect {
 
     /// Statements run on every new connection.
     ///
-    /// `SQLite`: write-ahead logging so readers do not block the writer; `synchronous = FULL` so a
+    /// SQLite: write-ahead logging so readers do not block the writer; `synchronous = FULL` so a
     /// committed transaction survives power loss, not only a process crash (in WAL mode `NORMAL`
-    /// may lose the last commits); foreign keys, which `SQLite` leaves off by default; and a busy
+    /// may lose the last commits); foreign keys, which SQLite leaves off by default; and a busy
     /// timeout so a writer waits for the lock instead of failing at once.
     #[must_use]
     pub fn connection_setup(self) -> &'static [&'static str] {
@@ -71,10 +71,10 @@ impl Dialect {
 /// unique violation on them is a primary-key violation. Keep in step with the migrations.
 const COMPOSITE_PRIMARY_KEYS: &[&str] = &["role_assignments", "patient_conditions"];
 
-/// Derives the name of the constraint a `SQLite` error message reports.
+/// Derives the name of the constraint a SQLite error message reports.
 ///
-/// `SQLite` names the columns, not the constraint (`UNIQUE constraint failed: accounts.email`), so
-/// the name is rebuilt with `PostgreSQL`'s default convention, which the migrations also use for
+/// SQLite names the columns, not the constraint (`UNIQUE constraint failed: accounts.email`), so
+/// the name is rebuilt with PostgreSQL's default convention, which the migrations also use for
 /// their explicit names: `<table>_pkey` for the id, `<table>_<columns>_key` for other unique
 /// keys. CHECK failures and unique indexes carry their name in the message. A failed foreign key
 /// does not say which one failed, so it maps to `foreign_key`.

@@ -1,4 +1,4 @@
-//! `SQLite` and `PostgreSQL` storage for Stillpoint, through one sqlx `AnyPool`.
+//! SQLite and PostgreSQL storage for Stillpoint, through one sqlx `AnyPool`.
 //!
 //! Both dialects run the same SQL text (`$1` placeholders, `RETURNING`, `ON CONFLICT`), so a query
 //! is written once. What differs lives in [`dialect`]: connection settings, the migration set and

@@ -1,4 +1,4 @@
-//! Headless Chromium driven through `ChromeDriver` (`WebDriver`), with axe-core accessibility checks.
+//! Headless Chromium driven through ChromeDriver (WebDriver), with axe-core accessibility checks.
 //!
 //! Uses Debian's `chromium` and `chromium-driver` packages and the axe-core copy that `npm ci`
 //! installs into `node_modules/` at the repository root. Chromium only ever loads pages from the
@@ -46,7 +46,7 @@ fn axe_script_path() -> PathBuf {
 }
 
 impl Browser {
-    /// Starts `ChromeDriver` and a headless Chromium, or returns `None` (skipping outside CI,
+    /// Starts ChromeDriver and a headless Chromium, or returns `None` (skipping outside CI,
     /// failing under `CI=true`) when either is not installed.
     pub async fn start(test: &str) -> Option<Self> {
         for (path, package) in [

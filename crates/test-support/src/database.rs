@@ -6,11 +6,11 @@ use stillpoint_storage::{Database, DatabaseUrl, Dialect};
 
 use crate::skip_or_fail;
 
-/// The environment variable naming a `PostgreSQL` server for tests, as a URL whose user may
+/// The environment variable naming a PostgreSQL server for tests, as a URL whose user may
 /// create databases, for example `postgres://postgres@127.0.0.1:5432/postgres`.
 pub const POSTGRES_URL_VARIABLE: &str = "STILLPOINT_TEST_POSTGRES_URL";
 
-/// The `PostgreSQL` URL for tests, if one is configured.
+/// The PostgreSQL URL for tests, if one is configured.
 #[must_use]
 pub fn postgres_admin_url() -> Option<String> {
     std::env::var(POSTGRES_URL_VARIABLE)
@@ -18,7 +18,7 @@ pub fn postgres_admin_url() -> Option<String> {
         .filter(|url| !url.is_empty())
 }
 
-/// A migrated database that lives as long as this value (the `SQLite` file is deleted on drop).
+/// A migrated database that lives as long as this value (the SQLite file is deleted on drop).
 #[derive(Debug)]
 pub struct TestDatabase {
     pub database: Database,
@@ -27,7 +27,7 @@ pub struct TestDatabase {
 }
 
 impl TestDatabase {
-    /// A new `SQLite` file in a temporary folder.
+    /// A new SQLite file in a temporary folder.
     pub async fn sqlite() -> Self {
         let directory = tempfile::tempdir().expect("a temporary folder can be created");
         let url = DatabaseUrl::sqlite_in(directory.path());
@@ -39,7 +39,7 @@ impl TestDatabase {
         }
     }
 
-    /// A new database on the `PostgreSQL` server from [`POSTGRES_URL_VARIABLE`], or `None` (after
+    /// A new database on the PostgreSQL server from [`POSTGRES_URL_VARIABLE`], or `None` (after
     /// printing a notice, or failing under CI) when the variable is unset.
     pub async fn postgres(test: &str) -> Option<Self> {
         let Some(admin_url) = postgres_admin_url() else {
@@ -63,7 +63,23 @@ impl TestDatabase {
         }
     }
 
-    /// The `SQLite` file, for tests that inspect or damage it.
+    /// Runs a statement on a separate connection, outside the storage layer, for tests that
+    /// set up states the application cannot produce (such as a migration from a newer release).
+    pub async fn execute_raw(&self, statement: &str) {
+        use sqlx::Connection as _;
+
+        sqlx::any::install_default_drivers();
+        let mut connection = sqlx::AnyConnection::connect(&self.url.connect_string())
+            .await
+            .expect("a raw connection opens");
+        sqlx::query(sqlx::AssertSqlSafe(statement.to_owned()))
+            .execute(&mut connection)
+            .await
+            .unwrap_or_else(|error| panic!("raw statement failed: {error}: {statement}"));
+        let _ = connection.close().await;
+    }
+
+    /// The SQLite file, for tests that inspect or damage it.
     #[must_use]
     pub fn sqlite_path(&self) -> Option<PathBuf> {
         match &self.url {

@@ -1,8 +1,8 @@
 //! Test harness shared by the crates' integration tests: fresh databases of both dialects, the
 //! application spawned on 127.0.0.1 port 0, and headless Chromium with axe-core.
 //!
-//! `PostgreSQL` tests run when `STILLPOINT_TEST_POSTGRES_URL` names a server the tests may create
-//! databases on. Browser tests run when Chromium and `ChromeDriver` are installed. Under `CI=true`
+//! PostgreSQL tests run when `STILLPOINT_TEST_POSTGRES_URL` names a server the tests may create
+//! databases on. Browser tests run when Chromium and ChromeDriver are installed. Under `CI=true`
 //! a missing prerequisite fails the test instead of skipping it.
 
 pub mod browser;

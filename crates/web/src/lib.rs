@@ -1,4 +1,4 @@
-//! Stillpoint's HTTP layer: server-rendered pages, the JSON API with its `OpenAPI` document,
+//! Stillpoint's HTTP layer: server-rendered pages, the JSON API with its OpenAPI document,
 //! health probes and metrics, static assets and translations.
 //!
 //! Handlers contain no SQL and no business rules: they extract the request, call one use case of
@@ -93,7 +93,7 @@ impl AppState {
     }
 }
 
-/// The `OpenAPI` document of every API route.
+/// The OpenAPI document of every API route.
 #[must_use]
 pub fn openapi() -> utoipa::openapi::OpenApi {
     api::router().into_openapi()

@@ -1,4 +1,4 @@
-//! The JSON API under `/api/v1/`, described by an `OpenAPI` 3.1 document.
+//! The JSON API under `/api/v1/`, described by an OpenAPI 3.1 document.
 //!
 //! Every API route is registered through `utoipa_axum::routes!`, which adds the route and its
 //! documentation together, so the document at `/api/openapi.json` cannot miss a route.
