@@ -107,7 +107,7 @@ pub fn router(state: AppState) -> Router {
         "{}".to_owned()
     }));
 
-    let mut routes = Router::new()
+    Router::new()
         .merge(pages::router())
         .merge(api_routes)
         .route(
@@ -128,16 +128,10 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics::metrics_endpoint))
         .route("/assets/{file}", get(assets::serve_asset))
         .fallback(|| async { WebError::NotFound })
-        .route_layer(axum::middleware::from_fn_with_state(
+        .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::record_metrics,
-        ));
-
-    for layer in middleware::security_headers(state.config.hsts) {
-        routes = routes.layer(layer);
-    }
-
-    routes
+        ))
         .layer(
             ServiceBuilder::new()
                 .layer(CatchPanicLayer::custom(panic_response))
@@ -149,6 +143,10 @@ pub fn router(state: AppState) -> Router {
                         .on_response(middleware::log_response),
                 )
                 .layer(PropagateRequestIdLayer::x_request_id())
+                .layer(axum::middleware::from_fn_with_state(
+                    state.clone(),
+                    middleware::add_security_headers,
+                ))
                 .layer(axum::middleware::from_fn_with_state(
                     state.clone(),
                     error::render_errors,

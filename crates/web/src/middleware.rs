@@ -3,13 +3,13 @@
 
 use std::time::Duration;
 
-use axum::extract::{MatchedPath, Request};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, Response, header};
 use axum::middleware::Next;
 use axum::response::IntoResponse;
-use tower_http::set_header::SetResponseHeaderLayer;
 use tracing::Span;
 
+use crate::AppState;
 use crate::error::WebError;
 
 /// Content Security Policy: everything from our own origin, no inline script or style, no
@@ -21,34 +21,44 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'
 /// HSTS for two years, sent only when Stillpoint itself terminates TLS.
 pub const STRICT_TRANSPORT_SECURITY: &str = "max-age=63072000; includeSubDomains";
 
-/// The response headers every response gets (unless the handler set them already).
-#[must_use]
-pub fn security_headers(hsts: bool) -> Vec<SetResponseHeaderLayer<HeaderValue>> {
-    let mut headers = vec![
-        (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
-        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        (header::X_FRAME_OPTIONS, "DENY"),
-        (header::REFERRER_POLICY, "same-origin"),
-        (
-            HeaderName::from_static("cross-origin-opener-policy"),
-            "same-origin",
-        ),
-        (
-            HeaderName::from_static("permissions-policy"),
-            "camera=(self), microphone=(self), geolocation=(), payment=()",
-        ),
-        // Pages carry health information: nothing is cached unless a handler says otherwise.
-        (header::CACHE_CONTROL, "no-store"),
-    ];
-    if hsts {
-        headers.push((header::STRICT_TRANSPORT_SECURITY, STRICT_TRANSPORT_SECURITY));
+/// Headers every response gets unless the handler set them already.
+const SECURITY_HEADERS: [(HeaderName, &str); 7] = [
+    (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
+    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    (header::X_FRAME_OPTIONS, "DENY"),
+    (header::REFERRER_POLICY, "same-origin"),
+    (
+        HeaderName::from_static("cross-origin-opener-policy"),
+        "same-origin",
+    ),
+    (
+        HeaderName::from_static("permissions-policy"),
+        "camera=(self), microphone=(self), geolocation=(), payment=()",
+    ),
+    // Pages carry health information: nothing is cached unless a handler says otherwise.
+    (header::CACHE_CONTROL, "no-store"),
+];
+
+/// Middleware that adds the security headers, and HSTS when Stillpoint terminates TLS itself.
+pub async fn add_security_headers(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> axum::response::Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    for (name, value) in SECURITY_HEADERS {
+        if !headers.contains_key(&name) {
+            headers.insert(name, HeaderValue::from_static(value));
+        }
     }
-    headers
-        .into_iter()
-        .map(|(name, value)| {
-            SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
-        })
-        .collect()
+    if state.config.hsts {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static(STRICT_TRANSPORT_SECURITY),
+        );
+    }
+    response
 }
 
 /// Rejects state-changing requests that a browser sent from another site.

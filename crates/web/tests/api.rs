@@ -1,0 +1,540 @@
+//! The JSON API, health probes and middleware, over real HTTP against both databases.
+
+use jiff::SignedDuration;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use stillpoint_app::demo::DEMO_PASSWORD;
+use stillpoint_storage::Dialect;
+use stillpoint_test_support::{Seed, TestApp, spawn_app};
+
+async fn demo_app(dialect: Dialect, test: &str) -> Option<TestApp> {
+    spawn_app(dialect, Seed::DemoClinic, test).await
+}
+
+/// Signs in through the API and returns the bearer token.
+async fn sign_in(app: &TestApp, local: &str) -> String {
+    let response = app
+        .client()
+        .post(app.url("/api/v1/sessions"))
+        .json(&json!({"email": format!("{local}@demo-clinic.example"), "password": DEMO_PASSWORD}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let body: Value = response.json().await.expect("json");
+    body["token"].as_str().expect("token").to_owned()
+}
+
+async fn get_json(app: &TestApp, path: &str, token: Option<&str>) -> (StatusCode, Value) {
+    let mut request = app.client().get(app.url(path));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.expect("request");
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn probes_report_ready(dialect: Dialect) {
+    let Some(app) = demo_app(dialect, "probes_report_ready").await else {
+        return;
+    };
+    assert_eq!(
+        get_json(&app, "/healthz", None).await,
+        (StatusCode::OK, json!({"status": "ok"}))
+    );
+    assert_eq!(
+        get_json(&app, "/readyz", None).await,
+        (StatusCode::OK, json!({"status": "ready"}))
+    );
+
+    app.database.database.close().await;
+    let (status, body) = get_json(&app, "/readyz", None).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body["status"], "not_ready");
+    assert_eq!(get_json(&app, "/healthz", None).await.0, StatusCode::OK);
+}
+
+async fn sign_in_sets_a_safe_cookie(dialect: Dialect) {
+    let Some(app) = demo_app(dialect, "sign_in_sets_a_safe_cookie").await else {
+        return;
+    };
+    let response = app
+        .client()
+        .post(app.url("/api/v1/sessions"))
+        .json(&json!({"email": "clinician@demo-clinic.example", "password": DEMO_PASSWORD}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let cookie = response.headers()["set-cookie"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    assert!(cookie.starts_with("stillpoint_session="), "{cookie}");
+    assert!(cookie.contains("HttpOnly"), "{cookie}");
+    assert!(cookie.contains("SameSite=Lax"), "{cookie}");
+    assert!(
+        !cookie.contains("Secure"),
+        "plain HTTP must not set Secure: {cookie}"
+    );
+
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["account"]["email"], "clinician@demo-clinic.example");
+    assert_eq!(body["account"]["roles"][0]["role"], "clinician");
+    let token = body["token"].as_str().expect("token");
+    let (status, me) = get_json(&app, "/api/v1/me", Some(token)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(me["display_name"], "Dr. Elena Vargas");
+}
+
+async fn wrong_password_is_problem_document(dialect: Dialect) {
+    let Some(app) = demo_app(dialect, "wrong_password_is_problem_document").await else {
+        return;
+    };
+    for (email, password) in [
+        ("clinician@demo-clinic.example", "not-the-password"),
+        ("nobody@demo-clinic.example", DEMO_PASSWORD),
+    ] {
+        let response = app
+            .client()
+            .post(app.url("/api/v1/sessions"))
+            .json(&json!({"email": email, "password": password}))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{email}");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json"
+        );
+        let problem: Value = response.json().await.expect("json");
+        assert_eq!(problem["code"], "invalid_credentials");
+        assert_eq!(problem["status"], 401);
+        assert_eq!(problem["type"], "about:blank");
+    }
+}
+
+async fn malformed_bodies_name_the_problem(dialect: Dialect) {
+    let Some(app) = demo_app(dialect, "malformed_bodies_name_the_problem").await else {
+        return;
+    };
+    let client = app.client();
+    let url = app.url("/api/v1/sessions");
+
+    let missing_field = client
+        .post(&url)
+        .json(&json!({"email": "a@b.example"}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(missing_field.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let problem: Value = missing_field.json().await.expect("json");
+    assert_eq!(problem["field"], "body");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .expect("detail")
+            .contains("password"),
+        "{problem}"
+    );
+
+    let not_json = client
+        .post(&url)
+        .body("email=a")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(not_json.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let problem: Value = not_json.json().await.expect("json");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .expect("detail")
+            .contains("application/json"),
+        "{problem}"
+    );
+
+    let bad_email = client
+        .post(&url)
+        .json(&json!({"email": "not an address", "password": "x"}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(bad_email.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let problem: Value = bad_email.json().await.expect("json");
+    assert_eq!(problem["field"], "email");
+}
+
+async fn sites_follow_administrator_scope(dialect: Dialect) {
+    let Some(app) = demo_app(dialect, "sites_follow_administrator_scope").await else {
+        return;
+    };
+
+    let admin = sign_in(&app, "admin").await;
+    let (status, sites) = get_json(&app, "/api/v1/sites", Some(&admin)).await;
+    assert_eq!(status, StatusCode::OK);
+    let codes: Vec<&str> = sites
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|s| s["code"].as_str().expect("code"))
+        .collect();
+    assert_eq!(codes, ["NORTH", "SOUTH"]);
+    let total: i64 = sites
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|s| s["patient_count"].as_i64().expect("count"))
+        .sum();
+    assert_eq!(total, 48);
+
+    let site_id = sites[0]["id"].as_str().expect("id").to_owned();
+    let (status, site) = get_json(&app, &format!("/api/v1/sites/{site_id}"), Some(&admin)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(site["code"], "NORTH");
+
+    for local in ["clinician", "facilitator", "patient", "caregiver"] {
+        let token = sign_in(&app, local).await;
+        assert_eq!(
+            get_json(&app, "/api/v1/sites", Some(&token)).await.0,
+            StatusCode::FORBIDDEN,
+            "{local}"
+        );
+        assert_eq!(
+            get_json(&app, &format!("/api/v1/sites/{site_id}"), Some(&token))
+                .await
+                .0,
+            StatusCode::FORBIDDEN,
+            "{local}"
+        );
+    }
+    assert_eq!(
+        get_json(&app, "/api/v1/sites", None).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+
+    let (status, problem) = get_json(&app, "/api/v1/sites/not-a-uuid", Some(&admin)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(problem["field"], "site_id");
+    let unknown = "0191e0a0-0000-7000-8000-000000000000";
+    assert_eq!(
+        get_json(&app, &format!("/api/v1/sites/{unknown}"), Some(&admin))
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+}
+
+async fn idle_staff_session_expires(dialect: Dialect) {
+    let Some(app) = demo_app(dialect, "idle_staff_session_expires").await else {
+        return;
+    };
+    let staff = sign_in(&app, "clinician").await;
+    let patient = sign_in(&app, "patient").await;
+
+    app.clock.advance(SignedDuration::from_mins(14));
+    assert_eq!(
+        get_json(&app, "/api/v1/me", Some(&staff)).await.0,
+        StatusCode::OK
+    );
+    app.clock.advance(SignedDuration::from_mins(14));
+    assert_eq!(
+        get_json(&app, "/api/v1/me", Some(&staff)).await.0,
+        StatusCode::OK,
+        "activity extends the session"
+    );
+    app.clock.advance(SignedDuration::from_mins(16));
+    assert_eq!(
+        get_json(&app, "/api/v1/me", Some(&staff)).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        get_json(&app, "/api/v1/me", Some(&patient)).await.0,
+        StatusCode::OK,
+        "patients idle for 60 minutes"
+    );
+}
+
+async fn sign_out_ends_the_session(dialect: Dialect) {
+    let Some(app) = demo_app(dialect, "sign_out_ends_the_session").await else {
+        return;
+    };
+    let token = sign_in(&app, "facilitator").await;
+    let response = app
+        .client()
+        .delete(app.url("/api/v1/sessions/current"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        get_json(&app, "/api/v1/me", Some(&token)).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+async fn language_preference_is_stored(dialect: Dialect) {
+    let Some(app) = demo_app(dialect, "language_preference_is_stored").await else {
+        return;
+    };
+    let token = sign_in(&app, "facilitator").await;
+    let put = |language: &'static str| {
+        app.client()
+            .put(app.url("/api/v1/me/language"))
+            .bearer_auth(&token)
+            .json(&json!({"language": language}))
+            .send()
+    };
+
+    let response = put("es").await.expect("request");
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        get_json(&app, "/api/v1/me", Some(&token)).await.1["language"],
+        "es"
+    );
+    assert_eq!(
+        get_json(&app, "/api/v1/locales", Some(&token)).await.1["current"],
+        "es"
+    );
+
+    for rejected in ["fr", "english"] {
+        let response = put(rejected).await.expect("request");
+        assert_eq!(
+            response.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{rejected}"
+        );
+        let problem: Value = response.json().await.expect("json");
+        assert_eq!(problem["field"], "language", "{rejected}");
+    }
+    assert_eq!(
+        get_json(&app, "/api/v1/me", Some(&token)).await.1["language"],
+        "es"
+    );
+}
+
+macro_rules! on_both_databases {
+    ($($scenario:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[tokio::test] async fn $scenario() { super::$scenario(stillpoint_storage::Dialect::Sqlite).await; } )*
+        }
+        mod postgres {
+            $( #[tokio::test] async fn $scenario() { super::$scenario(stillpoint_storage::Dialect::Postgres).await; } )*
+        }
+    };
+}
+
+on_both_databases!(
+    probes_report_ready,
+    sign_in_sets_a_safe_cookie,
+    wrong_password_is_problem_document,
+    malformed_bodies_name_the_problem,
+    sites_follow_administrator_scope,
+    idle_staff_session_expires,
+    sign_out_ends_the_session,
+    language_preference_is_stored,
+);
+
+#[tokio::test]
+async fn responses_carry_security_headers() {
+    let app = spawn_app(Dialect::Sqlite, Seed::Empty, "headers")
+        .await
+        .expect("sqlite");
+    for path in [
+        "/",
+        "/sign-in",
+        "/healthz",
+        "/api/v1/locales",
+        "/no-such-page",
+    ] {
+        let response = app
+            .client()
+            .get(app.url(path))
+            .send()
+            .await
+            .expect("request");
+        let headers = response.headers();
+        let csp = headers["content-security-policy"].to_str().expect("ascii");
+        assert!(csp.contains("script-src 'self'"), "{path}: {csp}");
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+        assert!(!csp.contains("unsafe-inline"), "{path}: {csp}");
+        assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(headers["x-frame-options"], "DENY", "{path}");
+        assert!(
+            headers.get("strict-transport-security").is_none(),
+            "{path}: no HSTS without TLS"
+        );
+        assert!(headers.get("x-request-id").is_some(), "{path}");
+    }
+}
+
+#[tokio::test]
+async fn request_id_from_client_is_echoed() {
+    let app = spawn_app(Dialect::Sqlite, Seed::Empty, "request_id")
+        .await
+        .expect("sqlite");
+    let response = app
+        .client()
+        .get(app.url("/healthz"))
+        .header("x-request-id", "trace-1234")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.headers()["x-request-id"], "trace-1234");
+}
+
+#[tokio::test]
+async fn cross_site_form_posts_are_rejected() {
+    let app = spawn_app(Dialect::Sqlite, Seed::DemoClinic, "cross_site")
+        .await
+        .expect("sqlite");
+    let form = [
+        ("email", "admin@demo-clinic.example"),
+        ("password", DEMO_PASSWORD),
+    ];
+
+    let from_elsewhere = app
+        .client()
+        .post(app.url("/sign-in"))
+        .header("origin", "http://evil.example")
+        .form(&form)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(from_elsewhere.status(), StatusCode::FORBIDDEN);
+    assert!(from_elsewhere.headers().get("set-cookie").is_none());
+
+    let fetch_cross_site = app
+        .client()
+        .post(app.url("/sign-in"))
+        .header("sec-fetch-site", "cross-site")
+        .form(&form)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(fetch_cross_site.status(), StatusCode::FORBIDDEN);
+
+    let same_origin = app
+        .client()
+        .post(app.url("/sign-in"))
+        .header("origin", format!("http://{}", app.address))
+        .header("sec-fetch-site", "same-origin")
+        .form(&form)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(same_origin.status(), StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn unknown_paths_are_not_found() {
+    let app = spawn_app(Dialect::Sqlite, Seed::Empty, "not_found")
+        .await
+        .expect("sqlite");
+
+    let page = app
+        .client()
+        .get(app.url("/no-such-page"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(page.status(), StatusCode::NOT_FOUND);
+    assert!(
+        page.headers()["content-type"]
+            .to_str()
+            .expect("ascii")
+            .starts_with("text/html")
+    );
+    assert!(page.text().await.expect("body").contains("Page not found"));
+
+    let api = app
+        .client()
+        .get(app.url("/api/v1/no-such-resource"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(api.status(), StatusCode::NOT_FOUND);
+    assert_eq!(api.headers()["content-type"], "application/problem+json");
+}
+
+#[tokio::test]
+async fn metrics_use_route_templates() {
+    let app = spawn_app(Dialect::Sqlite, Seed::DemoClinic, "metrics")
+        .await
+        .expect("sqlite");
+    let token = sign_in(&app, "admin").await;
+    let (_, sites) = get_json(&app, "/api/v1/sites", Some(&token)).await;
+    let site_id = sites[0]["id"].as_str().expect("id").to_owned();
+    get_json(&app, &format!("/api/v1/sites/{site_id}"), Some(&token)).await;
+    get_json(&app, "/healthz", None).await;
+
+    let text = app
+        .client()
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("request")
+        .text()
+        .await
+        .expect("body");
+    assert!(
+        text.contains(
+            "stillpoint_http_requests_total{method=\"GET\",route=\"/healthz\",status=\"200\"} 1"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("route=\"/api/v1/sites/{site_id}\""), "{text}");
+    assert!(!text.contains(&site_id), "metrics must not contain ids");
+    assert!(text.contains("# TYPE stillpoint_http_request_duration_seconds histogram"));
+}
+
+#[tokio::test]
+async fn assets_are_cached_for_a_year() {
+    let app = spawn_app(Dialect::Sqlite, Seed::Empty, "assets")
+        .await
+        .expect("sqlite");
+    let page = app
+        .client()
+        .get(app.url("/"))
+        .send()
+        .await
+        .expect("request")
+        .text()
+        .await
+        .expect("body");
+    let href = page
+        .split("rel=\"stylesheet\" href=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a stylesheet link");
+    assert!(
+        href.starts_with("/assets/stillpoint.") && href.ends_with(".css"),
+        "{href}"
+    );
+
+    let response = app
+        .client()
+        .get(app.url(href))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/css; charset=utf-8"
+    );
+    assert_eq!(
+        response.headers()["cache-control"],
+        "public, max-age=31536000, immutable"
+    );
+
+    let stale = app
+        .client()
+        .get(app.url("/assets/stillpoint.000000000000.css"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(stale.status(), StatusCode::NOT_FOUND);
+}

@@ -1,0 +1,228 @@
+//! Every page in headless Chromium at phone and desktop widths: no serious or critical axe-core
+//! violations, no sideways scrolling, 18 px body text and 44 px touch targets; plus the sign-in
+//! and language journeys done with the real forms.
+
+use fantoccini::Locator;
+use serde_json::Value;
+use stillpoint_app::demo::DEMO_PASSWORD;
+use stillpoint_storage::Dialect;
+use stillpoint_test_support::browser::{DESKTOP_WIDTH, PHONE_WIDTH};
+use stillpoint_test_support::{Browser, Seed, TestApp, spawn_app};
+
+/// Controls smaller than 44 × 44 CSS pixels, excluding the skip link (off screen until focused)
+/// and links inside running text, which WCAG 2.5.8 exempts.
+const SMALL_TARGETS: &str = "[...document.querySelectorAll('nav a, nav button, button, input:not([type=hidden]), select, a.button, a.brand')]\
+    .filter(e => !e.classList.contains('skip-link'))\
+    .map(e => [e, e.getBoundingClientRect()])\
+    .filter(([e, r]) => r.width > 0 && (r.height < 44 || r.width < 44))\
+    .map(([e, r]) => e.outerHTML.slice(0, 80) + ' ' + Math.round(r.width) + 'x' + Math.round(r.height))";
+
+/// Waits up to five seconds for the page's main heading to read `expected`, because a click
+/// that submits a form returns before the next page has loaded.
+async fn wait_for_heading(browser: &Browser, expected: &str) {
+    let mut last = Value::Null;
+    for _ in 0..50 {
+        last = browser.eval("document.querySelector('h1') ? document.querySelector('h1').textContent.trim() : null").await;
+        if last == expected {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the heading is {last}, expected {expected}");
+}
+
+async fn sign_in(browser: &Browser, app: &TestApp, local: &str, password: &str) {
+    browser
+        .client
+        .delete_all_cookies()
+        .await
+        .expect("cookies cleared");
+    browser.goto(&app.url("/sign-in")).await;
+    let email = browser
+        .client
+        .find(Locator::Id("email"))
+        .await
+        .expect("e-mail field");
+    email
+        .send_keys(&format!("{local}@demo-clinic.example"))
+        .await
+        .expect("typed");
+    let field = browser
+        .client
+        .find(Locator::Id("password"))
+        .await
+        .expect("password field");
+    field.send_keys(password).await.expect("typed");
+    browser
+        .client
+        .find(Locator::Css("main button[type=submit]"))
+        .await
+        .expect("submit button")
+        .click()
+        .await
+        .expect("clicked");
+}
+
+/// Checks the page now loaded at both widths and returns the problems found.
+async fn check_page(browser: &Browser, label: &str) -> Vec<String> {
+    let mut problems = Vec::new();
+    for width in [PHONE_WIDTH, DESKTOP_WIDTH] {
+        browser.set_width(width).await;
+        let viewport = browser
+            .eval("window.innerWidth")
+            .await
+            .as_u64()
+            .unwrap_or_default();
+        for violation in browser.serious_axe_violations().await {
+            problems.push(format!(
+                "{label} at {width}px: axe {} ({}) {}: {:?}",
+                violation.rule, violation.impact, violation.help, violation.targets
+            ));
+        }
+        let scroll_width = browser
+            .eval("document.documentElement.scrollWidth")
+            .await
+            .as_u64()
+            .unwrap_or_default();
+        if scroll_width > viewport {
+            problems.push(format!(
+                "{label} at {width}px: page is {scroll_width}px wide in a {viewport}px viewport"
+            ));
+        }
+        let font_size = browser
+            .eval("parseFloat(getComputedStyle(document.body).fontSize)")
+            .await
+            .as_f64()
+            .unwrap_or_default();
+        if font_size < 18.0 {
+            problems.push(format!("{label} at {width}px: body text is {font_size}px"));
+        }
+        if let Value::Array(small) = browser.eval(SMALL_TARGETS).await {
+            for target in small {
+                problems.push(format!("{label} at {width}px: small touch target {target}"));
+            }
+        }
+    }
+    problems
+}
+
+#[tokio::test]
+async fn every_page_passes_accessibility_checks() {
+    let Some(browser) = Browser::start("every_page_passes_accessibility_checks").await else {
+        return;
+    };
+    let app = spawn_app(Dialect::Sqlite, Seed::DemoClinic, "browser")
+        .await
+        .expect("sqlite");
+    let mut problems = Vec::new();
+
+    for (label, path) in [
+        ("start", "/"),
+        ("sign-in", "/sign-in"),
+        ("not found", "/no-such-page"),
+        ("sign-in required", "/home"),
+    ] {
+        browser
+            .client
+            .delete_all_cookies()
+            .await
+            .expect("cookies cleared");
+        browser.goto(&app.url(path)).await;
+        problems.extend(check_page(&browser, label).await);
+    }
+
+    sign_in(&browser, &app, "clinician", "wrong-password").await;
+    let error = browser
+        .client
+        .wait()
+        .for_element(Locator::Id("sign-in-error"))
+        .await
+        .expect("error message shown");
+    assert!(error.text().await.expect("text").contains("incorrect"));
+    problems.extend(check_page(&browser, "sign-in with error").await);
+
+    for (local, pages) in [
+        (
+            "patient",
+            vec![("/home", "patient home"), ("/sites", "forbidden page")],
+        ),
+        ("clinician", vec![("/home", "clinician home")]),
+        (
+            "program.admin",
+            vec![("/home", "administrator home"), ("/sites", "sites")],
+        ),
+    ] {
+        sign_in(&browser, &app, local, DEMO_PASSWORD).await;
+        browser
+            .client
+            .wait()
+            .for_url(&url::Url::parse(&app.url("/home")).expect("url"))
+            .await
+            .expect("signed in");
+        for (path, label) in pages {
+            browser.goto(&app.url(path)).await;
+            problems.extend(check_page(&browser, label).await);
+        }
+    }
+
+    browser.close().await;
+    assert!(
+        problems.is_empty(),
+        "accessibility problems:\n{}",
+        problems.join("\n")
+    );
+}
+
+#[tokio::test]
+async fn sign_in_and_language_journey() {
+    let Some(browser) = Browser::start("sign_in_and_language_journey").await else {
+        return;
+    };
+    let app = spawn_app(Dialect::Sqlite, Seed::DemoClinic, "journey")
+        .await
+        .expect("sqlite");
+    browser.set_width(PHONE_WIDTH).await;
+
+    sign_in(&browser, &app, "facilitator", DEMO_PASSWORD).await;
+    wait_for_heading(&browser, "Welcome, Maya Lindqvist").await;
+    assert_eq!(
+        browser.client.current_url().await.expect("url").path(),
+        "/home"
+    );
+
+    let select = browser
+        .client
+        .find(Locator::Id("language-select"))
+        .await
+        .expect("language switcher");
+    select.select_by_value("es").await.expect("Spanish chosen");
+    browser
+        .client
+        .find(Locator::Css(".language-switcher button"))
+        .await
+        .expect("switch button")
+        .click()
+        .await
+        .expect("clicked");
+    wait_for_heading(&browser, "Hola, Maya Lindqvist").await;
+    assert_eq!(browser.eval("document.documentElement.lang").await, "es");
+
+    browser
+        .client
+        .find(Locator::Css("form[action='/sign-out'] button"))
+        .await
+        .expect("sign-out button")
+        .click()
+        .await
+        .expect("clicked");
+    wait_for_heading(
+        &browser,
+        "Atención plena para vivir con una enfermedad crónica",
+    )
+    .await;
+    browser.goto(&app.url("/home")).await;
+    // Signed out, and the language cookie the switcher set still applies.
+    wait_for_heading(&browser, "Inicie sesión").await;
+
+    browser.close().await;
+}

@@ -1,0 +1,229 @@
+//! Server-rendered pages over HTTP, without a browser: languages, the sign-in journey, role-aware
+//! navigation and error pages.
+
+use reqwest::StatusCode;
+use stillpoint_app::demo::DEMO_PASSWORD;
+use stillpoint_storage::Dialect;
+use stillpoint_test_support::{Seed, TestApp, spawn_app};
+
+async fn app() -> TestApp {
+    spawn_app(Dialect::Sqlite, Seed::DemoClinic, "pages")
+        .await
+        .expect("sqlite")
+}
+
+async fn page(client: &reqwest::Client, url: String) -> (StatusCode, String) {
+    let response = client.get(url).send().await.expect("request");
+    (response.status(), response.text().await.expect("body"))
+}
+
+/// Signs in with the form and returns a client that holds the session cookie.
+async fn signed_in_client(app: &TestApp, local: &str) -> reqwest::Client {
+    let client = app.client();
+    let response = client
+        .post(app.url("/sign-in"))
+        .form(&[
+            ("email", format!("{local}@demo-clinic.example")),
+            ("password", DEMO_PASSWORD.to_owned()),
+        ])
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), StatusCode::SEE_OTHER, "{local}");
+    assert_eq!(response.headers()["location"], "/home");
+    client
+}
+
+#[tokio::test]
+async fn start_page_follows_accept_language() {
+    let app = app().await;
+    for (header, lang, heading) in [
+        (
+            "es-MX,es;q=0.9",
+            "es",
+            "Atención plena para vivir con una enfermedad crónica",
+        ),
+        (
+            "en-US,en;q=0.9",
+            "en",
+            "Mindfulness for living with chronic illness",
+        ),
+        ("de-DE", "en", "Mindfulness for living with chronic illness"),
+    ] {
+        let response = app
+            .client()
+            .get(app.url("/"))
+            .header("accept-language", header)
+            .send()
+            .await
+            .expect("request");
+        let body = response.text().await.expect("body");
+        assert!(
+            body.contains(&format!("<html lang=\"{lang}\">")),
+            "{header}"
+        );
+        assert!(body.contains(heading), "{header}");
+    }
+}
+
+#[tokio::test]
+async fn language_switcher_sets_cookie_and_returns() {
+    let app = app().await;
+    let client = app.client();
+    let response = client
+        .post(app.url("/language"))
+        .form(&[("lang", "es"), ("next", "/sign-in")])
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(response.headers()["location"], "/sign-in");
+
+    let (_, body) = page(&client, app.url("/sign-in")).await;
+    assert!(body.contains("<html lang=\"es\">"));
+    assert!(body.contains("Correo electrónico"));
+
+    let rejected = client
+        .post(app.url("/language"))
+        .form(&[("lang", "klingon!")])
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(rejected.status(), StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn sign_in_failure_keeps_email_and_explains() {
+    let app = app().await;
+    let response = app
+        .client()
+        .post(app.url("/sign-in"))
+        .form(&[
+            ("email", "clinician@demo-clinic.example"),
+            ("password", "wrong-password"),
+        ])
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let body = response.text().await.expect("body");
+    assert!(
+        body.contains("The e-mail address or password is incorrect"),
+        "{body}"
+    );
+    assert!(body.contains("value=\"clinician@demo-clinic.example\""));
+    assert!(body.contains("aria-invalid=\"true\""));
+
+    let empty = app
+        .client()
+        .post(app.url("/sign-in"))
+        .form(&[("email", "")])
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(empty.status(), StatusCode::UNAUTHORIZED);
+    assert!(
+        empty
+            .text()
+            .await
+            .expect("body")
+            .contains("Enter an e-mail address")
+    );
+}
+
+#[tokio::test]
+async fn home_greets_in_the_account_language() {
+    let app = app().await;
+    let clinician = signed_in_client(&app, "clinician").await;
+    let (status, body) = page(&clinician, app.url("/home")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        body.contains("Hola, Dr. Elena Vargas"),
+        "the clinician prefers Spanish"
+    );
+    assert!(
+        body.contains("Profesional clínico en Riverbend Health, North Campus"),
+        "{body}"
+    );
+    assert!(body.contains("America/Chicago"));
+
+    let patient = signed_in_client(&app, "patient").await;
+    let (_, body) = page(&patient, app.url("/home")).await;
+    assert!(
+        body.contains("Su atención está a cargo de Riverbend Health, North Campus."),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn navigation_follows_role() {
+    let app = app().await;
+    let (_, anonymous) = page(&app.client(), app.url("/")).await;
+    assert!(anonymous.contains("href=\"/sign-in\""));
+    assert!(!anonymous.contains("href=\"/sites\""));
+
+    let admin = signed_in_client(&app, "program.admin").await;
+    let (_, body) = page(&admin, app.url("/home")).await;
+    assert!(body.contains("href=\"/sites\""));
+    assert!(body.contains("action=\"/sign-out\""));
+
+    let facilitator = signed_in_client(&app, "facilitator").await;
+    let (_, body) = page(&facilitator, app.url("/home")).await;
+    assert!(!body.contains("href=\"/sites\""));
+}
+
+#[tokio::test]
+async fn sites_page_is_for_administrators() {
+    let app = app().await;
+    let admin = signed_in_client(&app, "admin").await;
+    let (status, body) = page(&admin, app.url("/sites")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("Riverbend Health, South Valley Clinic"));
+    assert!(body.contains("<caption>"));
+
+    let patient = signed_in_client(&app, "patient").await;
+    let (status, body) = page(&patient, app.url("/sites")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(
+        body.contains("No disponible"),
+        "the error page is in the patient's language"
+    );
+
+    let (status, body) = page(&app.client(), app.url("/sites")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(body.contains("href=\"/sign-in\""));
+}
+
+#[tokio::test]
+async fn sign_out_clears_the_session() {
+    let app = app().await;
+    let client = signed_in_client(&app, "facilitator").await;
+    let response = client
+        .post(app.url("/sign-out"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let cookie = response.headers()["set-cookie"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    assert!(cookie.contains("Max-Age=0"), "{cookie}");
+    assert_eq!(
+        page(&client, app.url("/home")).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn tampered_session_cookie_is_signed_out() {
+    let app = app().await;
+    let response = app
+        .client()
+        .get(app.url("/home"))
+        .header("cookie", "stillpoint_session=forged-token-value")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+}
