@@ -133,7 +133,7 @@ impl FileSettings {
             let detail = error.message().to_owned();
             let line = error
                 .span()
-                .map(|span| text[..span.start].lines().count().max(1))
+                .map(|span| text[..span.start].matches('\n').count() + 1)
                 .map_or_else(String::new, |line| format!(" at line {line}"));
             invalid(
                 "--config",

@@ -1,0 +1,585 @@
+//! The `stillpoint` binary as an operator uses it: flags, settings, errors, serving, shutdown,
+//! TLS and the demo.
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use stillpoint_test_support::{TestDatabase, postgres_admin_url, skip_or_fail};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_stillpoint");
+
+fn stillpoint(args: &[&str]) -> Output {
+    Command::new(BINARY)
+        .args(args)
+        .env_remove("STILLPOINT_LISTEN")
+        .env_remove("STILLPOINT_DATA_DIR")
+        .env_remove("STILLPOINT_DATABASE_URL")
+        .output()
+        .expect("the binary runs")
+}
+
+fn stderr_of(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// Asserts a failed run printed exactly one line to standard error, containing every fragment.
+fn assert_one_line_error(output: &Output, code: i32, fragments: &[&str]) {
+    let stderr = stderr_of(output);
+    assert_eq!(output.status.code(), Some(code), "{stderr}");
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|line| line.starts_with("error"))
+        .collect();
+    assert_eq!(lines.len(), 1, "one error line expected:\n{stderr}");
+    for fragment in fragments {
+        assert!(
+            lines[0].contains(fragment),
+            "'{fragment}' missing from: {}",
+            lines[0]
+        );
+    }
+}
+
+/// A running `stillpoint` process that is killed when dropped.
+struct Running {
+    child: Child,
+    port: u16,
+    stdout_lines: Vec<String>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Running {
+    /// Starts the binary and reads standard output until `ready_line` appears.
+    fn start(args: &[&str], port: u16, ready_line: &str) -> Self {
+        let mut child = Command::new(BINARY)
+            .args(args)
+            .env("STILLPOINT_LOG_FORMAT", "json")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the binary starts");
+        let mut reader = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut stdout_lines = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let mut line = String::new();
+            let read = reader.read_line(&mut line).expect("stdout is readable");
+            assert!(
+                read > 0 && Instant::now() < deadline,
+                "stillpoint exited before printing '{ready_line}': {stdout_lines:?}"
+            );
+            stdout_lines.push(line.trim_end().to_owned());
+            if line.contains(ready_line) {
+                break;
+            }
+        }
+        Self {
+            child,
+            port,
+            stdout_lines,
+        }
+    }
+
+    fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([format!("-{name}"), self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+    }
+
+    fn wait_for_exit(&mut self, limit: Duration) -> Option<i32> {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().expect("status") {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+}
+
+/// Sends one HTTP/1.1 request on a new connection and returns the whole response.
+fn http_get(port: u16, path: &str) -> String {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connects");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("writes");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("reads");
+    response
+}
+
+#[test]
+fn print_config_prints_a_valid_commented_file() {
+    let output = stillpoint(&["print-config"]);
+    assert!(output.status.success());
+    let text = String::from_utf8(output.stdout).expect("utf-8");
+    assert!(text.starts_with("# Stillpoint settings."));
+    for key in [
+        "listen =",
+        "data_dir =",
+        "[tls]",
+        "staff_idle_minutes = 15",
+        "patient_idle_minutes = 60",
+    ] {
+        assert!(text.contains(key), "{key}");
+    }
+
+    let folder = tempfile::tempdir().expect("temp");
+    let file = folder.path().join("stillpoint.toml");
+    std::fs::write(&file, &text).expect("write");
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let data = folder.path().join("data");
+    let mut running = Running::start(
+        &[
+            "serve",
+            "--config",
+            file.to_str().expect("utf-8"),
+            "--listen",
+            &listen,
+            "--data-dir",
+            data.to_str().expect("utf-8"),
+        ],
+        port,
+        "listening on",
+    );
+    assert!(http_get(port, "/readyz").contains("\"ready\""));
+    running.signal("TERM");
+    assert_eq!(running.wait_for_exit(Duration::from_secs(20)), Some(0));
+}
+
+#[test]
+fn unknown_flag_is_one_line_error() {
+    let output = stillpoint(&["serve", "--bogus-flag"]);
+    assert_one_line_error(&output, 2, &["--bogus-flag", "stillpoint --help"]);
+}
+
+#[test]
+fn malformed_database_url_names_value_and_fix() {
+    let output = stillpoint(&["serve", "--database-url", "postgres//nohost"]);
+    assert_one_line_error(
+        &output,
+        2,
+        &["database_url", "postgres//nohost", "postgres://USER"],
+    );
+
+    let output = stillpoint(&["migrate", "--database-url", "mysql://user:hunter22@db/x"]);
+    assert_one_line_error(&output, 2, &["mysql"]);
+    assert!(
+        !stderr_of(&output).contains("hunter22"),
+        "the password is never printed"
+    );
+}
+
+#[test]
+fn unwritable_data_folder_names_path_and_fix() {
+    let folder = tempfile::tempdir().expect("temp");
+    let file = folder.path().join("a-file");
+    std::fs::write(&file, "x").expect("write");
+    let inside_file = file.join("data");
+    let output = stillpoint(&[
+        "serve",
+        "--data-dir",
+        inside_file.to_str().expect("utf-8"),
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    assert_one_line_error(
+        &output,
+        1,
+        &[inside_file.to_str().expect("utf-8"), "--data-dir"],
+    );
+}
+
+#[test]
+fn port_in_use_names_address_and_fix() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let address = taken.local_addr().expect("address").to_string();
+    let folder = tempfile::tempdir().expect("temp");
+    let output = stillpoint(&[
+        "serve",
+        "--listen",
+        &address,
+        "--data-dir",
+        folder.path().to_str().expect("utf-8"),
+    ]);
+    assert_one_line_error(&output, 1, &[&address, "in use", "--listen"]);
+}
+
+#[test]
+fn bad_listen_value_and_settings_file_are_rejected() {
+    let output = stillpoint(&["serve", "--listen", "localhost"]);
+    assert_one_line_error(&output, 2, &["listen", "'localhost'", "127.0.0.1:8080"]);
+
+    let folder = tempfile::tempdir().expect("temp");
+    let file = folder.path().join("bad.toml");
+    std::fs::write(&file, "listen = \"127.0.0.1:1\"\nlisten_port = 3\n").expect("write");
+    let output = stillpoint(&["serve", "--config", file.to_str().expect("utf-8")]);
+    assert_one_line_error(&output, 2, &["bad.toml", "line 2", "listen_port"]);
+}
+
+#[test]
+fn environment_sets_the_listen_address() {
+    let port = free_port();
+    let folder = tempfile::tempdir().expect("temp");
+    let mut child = Command::new(BINARY)
+        .args([
+            "serve",
+            "--data-dir",
+            folder.path().to_str().expect("utf-8"),
+        ])
+        .env("STILLPOINT_LISTEN", format!("127.0.0.1:{port}"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("reads");
+    assert!(line.contains(&format!("127.0.0.1:{port}")), "{line}");
+    assert!(http_get(port, "/healthz").starts_with("HTTP/1.1 200"));
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[tokio::test]
+async fn newer_database_is_refused_and_left_unchanged() {
+    let database = TestDatabase::sqlite().await;
+    database
+        .execute_raw(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+             VALUES (99991231000000, 'from the future', TRUE, X'00', 0)",
+        )
+        .await;
+    let before = database
+        .database
+        .read_schema_status()
+        .await
+        .expect("status");
+    let data_dir = database
+        .sqlite_path()
+        .expect("sqlite")
+        .parent()
+        .expect("folder")
+        .to_path_buf();
+
+    let output = stillpoint(&["migrate", "--data-dir", data_dir.to_str().expect("utf-8")]);
+    assert_one_line_error(&output, 1, &["newer Stillpoint", "99991231000000"]);
+    let output = stillpoint(&[
+        "serve",
+        "--data-dir",
+        data_dir.to_str().expect("utf-8"),
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    assert_one_line_error(&output, 1, &["newer Stillpoint"]);
+
+    assert_eq!(
+        database
+            .database
+            .read_schema_status()
+            .await
+            .expect("status"),
+        before
+    );
+}
+
+#[test]
+fn migrate_applies_then_reports_up_to_date() {
+    let folder = tempfile::tempdir().expect("temp");
+    let data = folder.path().to_str().expect("utf-8");
+    let first = stillpoint(&["migrate", "--data-dir", data]);
+    assert!(first.status.success(), "{}", stderr_of(&first));
+    assert!(String::from_utf8_lossy(&first.stdout).contains("Applied 1 migration(s)"));
+    assert!(folder.path().join("stillpoint.db").exists());
+
+    let second = stillpoint(&["migrate", "--data-dir", data]);
+    assert!(String::from_utf8_lossy(&second.stdout).contains("is up to date"));
+}
+
+#[test]
+fn postgres_mode_migrates_and_serves() {
+    let Some(admin_url) = postgres_admin_url() else {
+        skip_or_fail(
+            "postgres_mode_migrates_and_serves",
+            "STILLPOINT_TEST_POSTGRES_URL",
+        );
+        return;
+    };
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let database = runtime
+        .block_on(TestDatabase::postgres("postgres_mode_migrates_and_serves"))
+        .expect("postgres");
+    let url = database.url.connect_string();
+    assert!(
+        url.starts_with(
+            admin_url
+                .split('/')
+                .take(3)
+                .collect::<Vec<_>>()
+                .join("/")
+                .as_str()
+        )
+    );
+
+    let migrated = stillpoint(&["migrate", "--database-url", &url]);
+    assert!(
+        String::from_utf8_lossy(&migrated.stdout).contains("is up to date"),
+        "{}",
+        stderr_of(&migrated)
+    );
+
+    let port = free_port();
+    let folder = tempfile::tempdir().expect("temp");
+    let listen = format!("127.0.0.1:{port}");
+    let mut running = Running::start(
+        &[
+            "serve",
+            "--database-url",
+            &url,
+            "--listen",
+            &listen,
+            "--data-dir",
+            folder.path().to_str().expect("utf-8"),
+        ],
+        port,
+        "listening on",
+    );
+    assert!(http_get(port, "/readyz").contains("\"ready\""));
+    running.signal("TERM");
+    assert_eq!(running.wait_for_exit(Duration::from_secs(20)), Some(0));
+}
+
+#[test]
+fn sigterm_finishes_requests_in_flight() {
+    let port = free_port();
+    let folder = tempfile::tempdir().expect("temp");
+    let listen = format!("127.0.0.1:{port}");
+    let mut running = Running::start(
+        &[
+            "serve",
+            "--listen",
+            &listen,
+            "--data-dir",
+            folder.path().to_str().expect("utf-8"),
+        ],
+        port,
+        "listening on",
+    );
+
+    // A form post whose body is still arriving when the signal comes.
+    let body = "email=someone%40clinic.example&password=not-the-right-one";
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connects");
+    write!(
+        stream,
+        "POST /sign-in HTTP/1.1\r\nHost: {listen}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
+        body.len(),
+        &body[..10]
+    )
+    .expect("writes the first part");
+    std::thread::sleep(Duration::from_millis(300));
+
+    running.signal("TERM");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        TcpStream::connect(("127.0.0.1", port)).is_err()
+            || running.child.try_wait().expect("status").is_none(),
+        "the listener stops accepting while the request finishes"
+    );
+    stream
+        .write_all(body[10..].as_bytes())
+        .expect("writes the rest");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("reads");
+    assert!(
+        response.starts_with("HTTP/1.1 401"),
+        "the request in flight was answered: {response}"
+    );
+
+    assert_eq!(running.wait_for_exit(Duration::from_secs(20)), Some(0));
+}
+
+#[test]
+fn tls_serves_https_with_hsts() {
+    let folder = tempfile::tempdir().expect("temp");
+    let certificate =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("certificate");
+    let cert_path = folder.path().join("cert.pem");
+    let key_path = folder.path().join("key.pem");
+    std::fs::write(&cert_path, certificate.cert.pem()).expect("write");
+    std::fs::write(&key_path, certificate.signing_key.serialize_pem()).expect("write");
+    let config = folder.path().join("tls.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[tls]\ncert_path = {:?}\nkey_path = {:?}\n",
+            cert_path.display().to_string(),
+            key_path.display().to_string()
+        ),
+    )
+    .expect("write");
+
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let data = folder.path().join("data");
+    let mut running = Running::start(
+        &[
+            "serve",
+            "--config",
+            config.to_str().expect("utf-8"),
+            "--listen",
+            &listen,
+            "--data-dir",
+            data.to_str().expect("utf-8"),
+        ],
+        port,
+        "listening on",
+    );
+    assert!(
+        running
+            .stdout_lines
+            .iter()
+            .any(|line| line.contains(&format!("https://127.0.0.1:{port}/")))
+    );
+
+    let response = tokio::runtime::Runtime::new()
+        .expect("runtime")
+        .block_on(https_get(port, certificate.cert.der().clone(), "/healthz"));
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(
+        response
+            .to_ascii_lowercase()
+            .contains("strict-transport-security: max-age=63072000"),
+        "{response}"
+    );
+
+    running.signal("TERM");
+    assert_eq!(running.wait_for_exit(Duration::from_secs(20)), Some(0));
+}
+
+async fn https_get(
+    port: u16,
+    certificate: tokio_rustls::rustls::pki_types::CertificateDer<'static>,
+    path: &str,
+) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    use tokio_rustls::rustls::{ClientConfig, RootCertStore, pki_types::ServerName};
+
+    let provider = std::sync::Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let mut roots = RootCertStore::empty();
+    roots.add(certificate).expect("root added");
+    let config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("protocols")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connects");
+    let mut tls = connector
+        .connect(ServerName::try_from("localhost").expect("name"), tcp)
+        .await
+        .expect("TLS handshake");
+    tls.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await
+    .expect("writes");
+    let mut response = Vec::new();
+    let _ = tls.read_to_end(&mut response).await;
+    String::from_utf8_lossy(&response).into_owned()
+}
+
+#[tokio::test]
+async fn demo_prints_working_logins_and_cleans_up() {
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut running = Running::start(&["demo", "--listen", &listen], port, "Press Ctrl+C");
+    let output = running.stdout_lines.join("\n");
+    assert!(
+        output.contains(&format!("http://127.0.0.1:{port}/")),
+        "{output}"
+    );
+
+    let password = output
+        .split("The password of every account is: ")
+        .nth(1)
+        .and_then(|rest| rest.lines().next())
+        .expect("the password is printed")
+        .trim()
+        .to_owned();
+    let logins: Vec<(String, String)> = running
+        .stdout_lines
+        .iter()
+        .filter_map(|line| {
+            line.trim()
+                .rsplit_once(' ')
+                .filter(|(_, email)| email.contains('@'))
+        })
+        .map(|(role, email)| (role.trim().to_owned(), email.to_owned()))
+        .collect();
+    let roles: Vec<&str> = logins.iter().map(|(role, _)| role.as_str()).collect();
+    assert_eq!(
+        roles,
+        [
+            "patient",
+            "caregiver",
+            "facilitator",
+            "clinician",
+            "program administrator",
+            "system administrator"
+        ]
+    );
+
+    let client = reqwest::Client::new();
+    for (role, email) in &logins {
+        let response = client
+            .post(format!("http://{listen}/api/v1/sessions"))
+            .json(&serde_json::json!({"email": email, "password": password}))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(
+            response.status(),
+            reqwest::StatusCode::CREATED,
+            "{role} {email}"
+        );
+    }
+
+    let data_folder = output
+        .lines()
+        .find_map(|line| line.strip_prefix("Data folder: "))
+        .and_then(|rest| rest.split(" (").next())
+        .expect("the data folder is printed")
+        .to_owned();
+    assert!(Path::new(&data_folder).join("stillpoint.db").exists());
+    running.signal("INT");
+    assert_eq!(running.wait_for_exit(Duration::from_secs(20)), Some(0));
+    assert!(
+        !Path::new(&data_folder).exists(),
+        "the temporary demo folder is deleted"
+    );
+}
