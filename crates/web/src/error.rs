@@ -159,19 +159,22 @@ pub async fn render_errors(
     request: Request,
     next: Next,
 ) -> Response {
-    let inputs = ViewerInputs::from_headers(request.headers());
-    let path = request.uri().path().to_owned();
-    let request_id = request
-        .headers()
-        .get("x-request-id")
-        .and_then(|value| value.to_str().ok())
-        .unwrap_or("-")
-        .to_owned();
+    // Only the few headers an error page needs are kept (cloning a header value is a reference
+    // count increment), and they are parsed only when the response is an error.
+    let kept_headers = ViewerInputs::relevant_headers(request.headers());
+    let uri = request.uri().clone();
 
     let response = next.run(request).await;
     let Some(error) = response.extensions().get::<WebError>().cloned() else {
         return response;
     };
+    let path = uri.path();
+    let request_id = kept_headers
+        .get("x-request-id")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("-")
+        .to_owned();
+    let inputs = ViewerInputs::from_headers(&kept_headers);
 
     match &error {
         WebError::Internal(detail) => {
@@ -182,12 +185,12 @@ pub async fn render_errors(
         }
         _ => {}
     }
-    if path.starts_with("/api/") || wants_json(&path) {
+    if path.starts_with("/api/") || wants_json(path) {
         return response;
     }
 
     let viewer = inputs.resolve(&state).await;
-    crate::pages::error_page(&state, &viewer, &path, &error, &request_id)
+    crate::pages::error_page(&state, &viewer, path, &error, &request_id)
 }
 
 fn wants_json(path: &str) -> bool {

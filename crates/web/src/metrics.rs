@@ -3,7 +3,7 @@
 //! Counters are labelled with the matched route template (`/api/v1/sites/{site_id}`), never the
 //! raw path, so ids do not leak into metrics and the label set stays bounded.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -27,17 +27,20 @@ struct Histogram {
     sum_seconds: f64,
 }
 
+/// Counters of one route template. Requests are keyed by method and status.
 #[derive(Debug, Default)]
-struct Counters {
-    requests: BTreeMap<(String, String, u16), u64>,
-    latency: BTreeMap<String, Histogram>,
+struct RouteCounters {
+    requests: BTreeMap<(String, u16), u64>,
+    latency: Histogram,
 }
 
 /// The process's request metrics.
 #[derive(Debug)]
 pub struct Metrics {
     started: Instant,
-    counters: Mutex<Counters>,
+    /// Route template → counters. Looking a route up by `&str` allocates nothing after the
+    /// route's first request, which keeps the middleware cheap.
+    counters: Mutex<HashMap<String, RouteCounters>>,
 }
 
 impl Default for Metrics {
@@ -54,12 +57,28 @@ impl Metrics {
         let Ok(mut counters) = self.counters.lock() else {
             return;
         };
-        *counters
+        if !counters.contains_key(route) {
+            counters.insert(route.to_owned(), RouteCounters::default());
+        }
+        let Some(route_counters) = counters.get_mut(route) else {
+            return;
+        };
+        let known = route_counters
             .requests
-            .entry((method.to_owned(), route.to_owned(), status))
-            .or_default() += 1;
+            .iter_mut()
+            .find(|((known_method, known_status), _)| {
+                known_method == method && *known_status == status
+            });
+        match known {
+            Some((_, count)) => *count += 1,
+            None => {
+                route_counters
+                    .requests
+                    .insert((method.to_owned(), status), 1);
+            }
+        }
 
-        let histogram = counters.latency.entry(route.to_owned()).or_default();
+        let histogram = &mut route_counters.latency;
         let seconds = elapsed.as_secs_f64();
         for (bound, count) in BUCKETS.iter().zip(histogram.bucket_counts.iter_mut()) {
             if seconds <= *bound {
@@ -95,17 +114,21 @@ impl Metrics {
         let Ok(counters) = self.counters.lock() else {
             return out;
         };
+        let mut routes: Vec<(&String, &RouteCounters)> = counters.iter().collect();
+        routes.sort_by_key(|(route, _)| *route);
         let _ = writeln!(
             out,
             "# HELP stillpoint_http_requests_total HTTP requests by method, route and status."
         );
         let _ = writeln!(out, "# TYPE stillpoint_http_requests_total counter");
-        for ((method, route, status), count) in &counters.requests {
-            let _ = writeln!(
-                out,
-                "stillpoint_http_requests_total{{method=\"{method}\",route=\"{}\",status=\"{status}\"}} {count}",
-                escape_label(route)
-            );
+        for (route, route_counters) in &routes {
+            let route = escape_label(route);
+            for ((method, status), count) in &route_counters.requests {
+                let _ = writeln!(
+                    out,
+                    "stillpoint_http_requests_total{{method=\"{method}\",route=\"{route}\",status=\"{status}\"}} {count}"
+                );
+            }
         }
 
         let _ = writeln!(
@@ -116,8 +139,9 @@ impl Metrics {
             out,
             "# TYPE stillpoint_http_request_duration_seconds histogram"
         );
-        for (route, histogram) in &counters.latency {
+        for (route, route_counters) in &routes {
             let route = escape_label(route);
+            let histogram = &route_counters.latency;
             for (bound, count) in BUCKETS.iter().zip(histogram.bucket_counts) {
                 let _ = writeln!(
                     out,

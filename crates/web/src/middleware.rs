@@ -1,12 +1,15 @@
 //! Cross-cutting request handling: request ids, tracing spans, security headers and the
 //! cross-origin check for state-changing requests.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, Response, header};
 use axum::middleware::Next;
 use axum::response::IntoResponse;
+use tower_http::request_id::{MakeRequestId, RequestId};
 use tracing::Span;
 
 use crate::AppState;
@@ -103,6 +106,41 @@ fn origin_matches_host(origin: &HeaderValue, host: &HeaderValue) -> bool {
         .or_else(|| origin.strip_prefix("http://"))
         .unwrap_or("");
     authority.eq_ignore_ascii_case(host)
+}
+
+/// Request ids made of a per-process random prefix and a counter: unique across servers and
+/// restarts without reading the operating system's random source on every request, as a UUID v4
+/// would. Request ids only correlate log lines; they are not secrets.
+#[derive(Debug, Clone)]
+pub struct SequentialRequestId {
+    prefix: Arc<str>,
+    counter: Arc<AtomicU64>,
+}
+
+impl SequentialRequestId {
+    #[must_use]
+    pub fn new() -> Self {
+        let prefix = uuid::Uuid::now_v7().simple().to_string();
+        Self {
+            prefix: prefix[prefix.len() - 12..].into(),
+            counter: Arc::new(AtomicU64::new(1)),
+        }
+    }
+}
+
+impl Default for SequentialRequestId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MakeRequestId for SequentialRequestId {
+    fn make_request_id<B>(&mut self, _request: &axum::http::Request<B>) -> Option<RequestId> {
+        let sequence = self.counter.fetch_add(1, Ordering::Relaxed);
+        HeaderValue::from_str(&format!("{}-{sequence:08x}", self.prefix))
+            .ok()
+            .map(RequestId::new)
+    }
 }
 
 /// The span of one request: method, matched route (a template, never the raw path, so ids stay

@@ -58,6 +58,25 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 }
 
 impl ViewerInputs {
+    /// The headers a viewer (and an error page) is resolved from, copied out of a request.
+    #[must_use]
+    pub fn relevant_headers(headers: &HeaderMap) -> HeaderMap {
+        let mut kept = HeaderMap::new();
+        for name in [
+            header::AUTHORIZATION,
+            header::COOKIE,
+            header::ACCEPT_LANGUAGE,
+        ] {
+            for value in headers.get_all(&name) {
+                kept.append(name.clone(), value.clone());
+            }
+        }
+        if let Some(value) = headers.get("x-request-id") {
+            kept.insert("x-request-id", value.clone());
+        }
+        kept
+    }
+
     #[must_use]
     pub fn from_headers(headers: &HeaderMap) -> Self {
         let bearer = headers

@@ -179,7 +179,7 @@ async fn sites_page_is_for_administrators() {
     let (status, body) = page(&admin, app.url("/sites")).await;
     assert_eq!(status, StatusCode::OK);
     assert!(body.contains("Riverbend Health, South Valley Clinic"));
-    assert!(body.contains("<caption>"));
+    assert!(body.contains("<caption id=\"sites-caption\">"));
 
     let patient = signed_in_client(&app, "patient").await;
     let (status, body) = page(&patient, app.url("/sites")).await;

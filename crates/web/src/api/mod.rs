@@ -26,7 +26,7 @@ pub use health::{healthz, readyz};
     info(
         title = "Stillpoint API",
         description = "The JSON API of Stillpoint, a platform for virtual Mindfulness-Based Stress Reduction programs. Errors are RFC 9457 problem documents (application/problem+json).",
-        license(name = "AGPL-3.0-or-later", identifier = "AGPL-3.0-or-later")
+        license(name = "Apache-2.0", identifier = "Apache-2.0")
     ),
     components(schemas(Problem)),
     modifiers(&SecuritySchemes),
