@@ -9,6 +9,7 @@ pub mod auth;
 pub mod clock;
 pub mod demo;
 pub mod error;
+pub mod patients;
 pub mod ports;
 pub mod random;
 pub mod sites;

@@ -1,4 +1,4 @@
-//! What differs between SQLite and PostgreSQL.
+//! The differences between SQLite and PostgreSQL, kept in one place.
 
 use std::fmt;
 
@@ -35,10 +35,11 @@ impl Dialect {
 
     /// Statements run on every new connection.
     ///
-    /// SQLite: write-ahead logging so readers do not block the writer; `synchronous = FULL` so a
-    /// committed transaction survives power loss, not only a process crash (in WAL mode `NORMAL`
-    /// may lose the last commits); foreign keys, which SQLite leaves off by default; and a busy
-    /// timeout so a writer waits for the lock instead of failing at once.
+    /// For SQLite, write-ahead logging lets readers go on while one connection writes.
+    /// `synchronous = FULL` makes a committed transaction survive power loss, not only a process
+    /// crash, because in WAL mode `NORMAL` may lose the last commits. Foreign keys are switched
+    /// on because SQLite leaves them off by default. The busy timeout makes a writer wait for the
+    /// lock instead of failing at once.
     #[must_use]
     pub fn connection_setup(self) -> &'static [&'static str] {
         match self {
@@ -52,7 +53,7 @@ impl Dialect {
         }
     }
 
-    /// The query that tells whether the migrations table exists, returning one row if it does.
+    /// Returns a query that yields one row when the migrations table exists and none otherwise.
     #[must_use]
     pub fn migrations_table_query(self) -> &'static str {
         match self {

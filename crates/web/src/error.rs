@@ -1,5 +1,5 @@
 //! The web layer's one error type. It becomes an RFC 9457 problem document for the JSON API and
-//! an error page in the visitor's language for pages; server faults are logged exactly once,
+//! an error page in the visitor's language for pages. Server faults are logged exactly once,
 //! with the request id.
 
 use axum::Json;
@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 use crate::AppState;
 use crate::viewer::ViewerInputs;
 
-/// Everything a request can fail with, as the web layer sees it.
+/// Every way a request can fail, as the web layer reports it.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum WebError {
     #[error("not found")]

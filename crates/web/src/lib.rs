@@ -44,7 +44,7 @@ pub struct WebConfig {
     /// Send `Strict-Transport-Security` (when Stillpoint itself terminates TLS).
     pub hsts: bool,
     pub session_policy: SessionPolicy,
-    /// Requests taking longer are answered with 408.
+    /// Time after which a request gets 408 Request Timeout.
     pub request_timeout: Duration,
     /// Largest accepted request body, in bytes.
     pub max_body_bytes: usize,

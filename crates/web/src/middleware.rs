@@ -38,7 +38,7 @@ const SECURITY_HEADERS: [(HeaderName, &str); 7] = [
         HeaderName::from_static("permissions-policy"),
         "camera=(self), microphone=(self), geolocation=(), payment=()",
     ),
-    // Pages carry health information: nothing is cached unless a handler says otherwise.
+    // Pages carry health information, so nothing is cached unless a handler sets its own policy.
     (header::CACHE_CONTROL, "no-store"),
 ];
 
@@ -66,8 +66,8 @@ pub async fn add_security_headers(
 
 /// Rejects state-changing requests that a browser sent from another site.
 ///
-/// Browsers label every request with `Sec-Fetch-Site` (and send `Origin` on POST), so a form
-/// posted from another site is recognised and rejected; requests with neither header come from
+/// Browsers label every request with `Sec-Fetch-Site` and send `Origin` on POST, so a form
+/// posted from another site is recognised and rejected. Requests with neither header come from
 /// non-browser clients, which carry no ambient cookies to abuse. API clients that authenticate
 /// with `Authorization: Bearer` are exempt, because a browser never adds that header on its own.
 pub async fn reject_cross_origin(request: Request, next: Next) -> axum::response::Response {

@@ -1,4 +1,4 @@
-//! Who is making the request and in which language to answer.
+//! The person making a request, and the language of the response.
 //!
 //! The session token comes from the session cookie (browsers) or an `Authorization: Bearer`
 //! header (API clients). The language is the signed-in account's preference, else the language

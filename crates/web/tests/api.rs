@@ -166,6 +166,21 @@ async fn malformed_bodies_name_the_problem(dialect: Dialect) {
     assert_eq!(problem["field"], "email");
 }
 
+async fn patient_account_names_care_site(dialect: Dialect) {
+    let Some(app) = demo_app(dialect, "patient_account_names_care_site").await else {
+        return;
+    };
+    let north = app.demo.as_ref().expect("demo").sites[0].id.to_string();
+
+    let patient = sign_in(&app, "patient").await;
+    let (_, me) = get_json(&app, "/api/v1/me", Some(&patient)).await;
+    assert_eq!(me["care_site_id"], north);
+
+    let clinician = sign_in(&app, "clinician").await;
+    let (_, me) = get_json(&app, "/api/v1/me", Some(&clinician)).await;
+    assert!(me.get("care_site_id").is_none(), "{me}");
+}
+
 async fn sites_follow_administrator_scope(dialect: Dialect) {
     let Some(app) = demo_app(dialect, "sites_follow_administrator_scope").await else {
         return;
@@ -331,6 +346,7 @@ on_both_databases!(
     sign_in_sets_a_safe_cookie,
     wrong_password_is_problem_document,
     malformed_bodies_name_the_problem,
+    patient_account_names_care_site,
     sites_follow_administrator_scope,
     idle_staff_session_expires,
     sign_out_ends_the_session,

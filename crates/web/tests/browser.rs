@@ -1,6 +1,6 @@
-//! Every page in headless Chromium at phone and desktop widths: no serious or critical axe-core
-//! violations, no sideways scrolling, 18 px body text and 44 px touch targets; plus the sign-in
-//! and language journeys done with the real forms.
+//! Every page in headless Chromium at phone and desktop widths must have no serious or critical
+//! axe-core violations, no sideways scrolling, 18 px body text and 44 px touch targets. The
+//! sign-in and language journeys are done with the real forms.
 
 use fantoccini::Locator;
 use serde_json::Value;

@@ -1,5 +1,5 @@
-//! The OpenAPI document at `/api/openapi.json` stays in step with the routes: it is OpenAPI 3.1,
-//! every documented operation is routed, and each answers with one of its documented statuses.
+//! The OpenAPI document at `/api/openapi.json` stays in step with the routes. It is OpenAPI 3.1,
+//! every documented operation is routed, and each responds with one of its documented statuses.
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};

@@ -17,7 +17,7 @@ async fn page(client: &reqwest::Client, url: String) -> (StatusCode, String) {
     (response.status(), response.text().await.expect("body"))
 }
 
-/// Signs in with the form and returns a client that holds the session cookie.
+/// Signs in with the form and returns a client that keeps the session cookie.
 async fn signed_in_client(app: &TestApp, local: &str) -> reqwest::Client {
     let client = app.client();
     let response = client

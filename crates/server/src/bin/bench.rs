@@ -19,7 +19,7 @@ use stillpoint_storage::{Database, DatabaseUrl};
 use stillpoint_web::i18n::Catalogs;
 use stillpoint_web::{AppState, WebConfig};
 
-/// What one wrk run measured.
+/// Throughput and latency percentiles of one wrk run.
 #[derive(Debug, Clone)]
 struct LoadResult {
     requests_per_second: f64,

@@ -40,6 +40,9 @@ pub struct AccountBody {
     /// IANA time zone name.
     time_zone: String,
     roles: Vec<RoleBody>,
+    /// For a patient's account: the site that holds the patient's care.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    care_site_id: Option<String>,
 }
 
 impl From<&Account> for AccountBody {
@@ -58,6 +61,7 @@ impl From<&Account> for AccountBody {
                     site_id: assignment.site_id.map(|site| site.to_string()),
                 })
                 .collect(),
+            care_site_id: None,
         }
     }
 }
@@ -137,8 +141,16 @@ pub async fn sign_out(
         (status = 200, description = "The account", body = AccountBody),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json")
     ))]
-pub async fn me(signed_in: SignedIn) -> Json<AccountBody> {
-    Json(AccountBody::from(&signed_in.account))
+pub async fn me(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+) -> Result<Json<AccountBody>, WebError> {
+    let care_site =
+        stillpoint_app::patients::care_site_of(state.store.as_ref(), &signed_in.account).await?;
+
+    let mut body = AccountBody::from(&signed_in.account);
+    body.care_site_id = care_site.map(|site| site.to_string());
+    Ok(Json(body))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -3,8 +3,7 @@
 use askama::Template;
 use axum::extract::State;
 use axum::response::Response;
-use stillpoint_app::{AppError, StorageError};
-use stillpoint_domain::Role;
+use stillpoint_app::AppError;
 
 use super::{Layout, render};
 use crate::AppState;
@@ -50,17 +49,10 @@ pub async fn show(
             }
         })
         .collect();
-    let patient_site = if account.has_role(Role::Patient) {
-        match state.store.find_patient_for_account(account.id).await {
-            Ok(patient) => Some(patient.site_id),
-            Err(StorageError::NotFound { .. }) => None,
-            Err(other) => return Err(AppError::from(other).into()),
-        }
+    let patient_site = stillpoint_app::patients::care_site_of(state.store.as_ref(), account)
+        .await?
         .and_then(site_name)
-        .map(|site| tr.t_with("home-patient-site", "site", &site))
-    } else {
-        None
-    };
+        .map(|site| tr.t_with("home-patient-site", "site", &site));
     let now = state
         .clock
         .now()
