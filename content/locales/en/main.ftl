@@ -13,7 +13,7 @@ nav-sign-in = Sign in
 nav-sign-out = Sign out
 language-switcher-label = Language
 language-switcher-submit = Change language
-footer-privacy = Stillpoint keeps your health information private. Only your care team can see it.
+footer-privacy = Your health information is confidential. The clinic uses it to care for you and to run the program.
 # The crisis text names the United States 988 Suicide & Crisis Lifeline; a clinic elsewhere replaces it.
 footer-crisis = Forms and messages here are not watched around the clock. If you are thinking about harming yourself, call or text 988 (Suicide & Crisis Lifeline, United States) now. In immediate danger, call 911.
 
@@ -30,11 +30,12 @@ start-referral-text = Your doctor or care team refers you. The clinic then conta
 start-sign-in-prompt = Already have an account?
 
 sign-in-title = Sign in
+# Put before the title of a page that shows an error, so screen readers announce it first.
+error-prefix = Error:
 sign-in-email = E-mail address
 sign-in-password = Password
 sign-in-submit = Sign in
 sign-in-failed = The e-mail address or password is incorrect. Check both and try again.
-sign-in-session-ended = Your session has ended. Please sign in again.
 sign-in-invalid-email = Enter an e-mail address such as name@example.org.
 sign-in-help = Forgotten your password or never received an invitation? Contact your clinic.
 
@@ -65,7 +66,6 @@ sites-time-zone = Time zone
 sites-patients = Patients
 sites-empty = No sites have been set up yet.
 
-error-title = Something went wrong
 error-not-found-title = Page not found
 error-not-found-text = There is no page at this address. Check the address or go back to the start page.
 error-sign-in-required-title = Please sign in

@@ -11,7 +11,7 @@ nav-sign-in = Iniciar sesión
 nav-sign-out = Cerrar sesión
 language-switcher-label = Idioma
 language-switcher-submit = Cambiar idioma
-footer-privacy = Stillpoint mantiene privada su información de salud. Solo su equipo de atención puede verla.
+footer-privacy = Su información de salud es confidencial. La clínica la usa para atenderle y para llevar el programa.
 footer-crisis = Los formularios y mensajes de este sitio no se revisan a toda hora. Si piensa en hacerse daño, llame o envíe un mensaje de texto al 988 (Línea de Prevención del Suicidio y Crisis, Estados Unidos; marque 2 para español) ahora. Si corre peligro inmediato, llame al 911.
 
 start-title = Atención plena para vivir con una enfermedad crónica
@@ -27,11 +27,11 @@ start-referral-text = Su médico o su equipo de atención le remite. Después, l
 start-sign-in-prompt = ¿Ya tiene una cuenta?
 
 sign-in-title = Iniciar sesión
+error-prefix = Error:
 sign-in-email = Correo electrónico
 sign-in-password = Contraseña
 sign-in-submit = Iniciar sesión
 sign-in-failed = El correo electrónico o la contraseña no son correctos. Revise ambos e inténtelo de nuevo.
-sign-in-session-ended = Su sesión ha terminado. Inicie sesión de nuevo.
 sign-in-invalid-email = Escriba un correo electrónico como nombre@ejemplo.org.
 sign-in-help = ¿Olvidó su contraseña o no recibió una invitación? Comuníquese con su clínica.
 
@@ -62,7 +62,6 @@ sites-time-zone = Zona horaria
 sites-patients = Pacientes
 sites-empty = Todavía no se ha configurado ninguna sede.
 
-error-title = Algo salió mal
 error-not-found-title = Página no encontrada
 error-not-found-text = No hay ninguna página en esta dirección. Revise la dirección o vuelva a la página de inicio.
 error-sign-in-required-title = Inicie sesión

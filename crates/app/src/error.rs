@@ -16,6 +16,11 @@ pub enum StorageError {
     /// The database could not be reached or failed; retrying later may succeed.
     #[error("the database is unavailable: {0}")]
     Unavailable(String),
+
+    /// A stored value or a query does not match what the code expects, which retrying will not
+    /// fix: a row written by something else, or a programming error.
+    #[error("stored data or a query is invalid: {0}")]
+    Corrupt(String),
 }
 
 /// The outcome of a use case that did not succeed.

@@ -5,6 +5,7 @@
 //! about HTTP or SQL: the web layer calls these functions and the storage crate implements the
 //! ports.
 
+pub mod accounts;
 pub mod auth;
 pub mod clock;
 pub mod demo;

@@ -35,6 +35,11 @@ pub fn administered_sites(account: &Account, all: Vec<Site>) -> Option<Vec<Site>
     )
 }
 
+/// Every site, for naming the sites that roles and records refer to.
+pub async fn all_sites(store: &dyn Store) -> Result<Vec<Site>, AppError> {
+    Ok(store.list_sites().await?)
+}
+
 /// Lists the sites `account` administers, with patient counts.
 pub async fn list_sites(
     store: &dyn Store,

@@ -12,6 +12,9 @@ use crate::settings::Settings;
 /// The seed of the demo generator: every demo clinic is the same.
 const DEMO_SEED: u64 = 2026;
 
+/// The file in the data folder that records a completed demo seed.
+const SEEDED_MARKER: &str = "demo-seeded";
+
 /// Runs the demo. Without `--data-dir` the database lives in a temporary folder that is deleted
 /// when the demo stops; with it, an existing demo database is reused instead of seeded again.
 pub async fn run(mut settings: Settings, data_dir_given: bool) -> anyhow::Result<()> {
@@ -28,7 +31,8 @@ pub async fn run(mut settings: Settings, data_dir_given: bool) -> anyhow::Result
     settings.database = DatabaseUrl::sqlite_in(&settings.data_dir);
     "Riverbend Health".clone_into(&mut settings.clinic_name);
 
-    server::prepare_data_dir(&settings.data_dir)?;
+    settings.data_dir = server::prepare_data_dir(&settings.data_dir)?;
+    settings.database = DatabaseUrl::sqlite_in(&settings.data_dir);
     let database = server::open_database(&settings).await?;
     let clinic = demo::generate(
         DEMO_SEED,
@@ -37,10 +41,22 @@ pub async fn run(mut settings: Settings, data_dir_given: bool) -> anyhow::Result
             .to_zoned_datetime(jiff::tz::TimeZone::UTC)
             .date(),
     );
-    if database.count_accounts().await? == 0 {
+    // The marker file is written only after seeding succeeded, so an interrupted seed is
+    // recognised instead of being mistaken for a finished demo clinic.
+    let marker = settings.data_dir.join(SEEDED_MARKER);
+    let accounts = database.count_accounts().await?;
+    if accounts == 0 {
         demo::seed(&database, &clinic).await?;
+        std::fs::write(&marker, b"seeded\n")
+            .context("cannot record that the demo clinic was seeded")?;
+    } else if marker.exists() {
+        tracing::info!("the data folder already holds the demo clinic; starting without seeding");
     } else {
-        tracing::info!("the data folder already holds a clinic; starting without seeding");
+        anyhow::bail!(
+            "the data folder {} holds a database that is not a complete demo clinic; \
+             give an empty or new folder with --data-dir, or omit --data-dir",
+            settings.data_dir.display()
+        );
     }
 
     let app = server::build_app(&settings, database.clone())?;

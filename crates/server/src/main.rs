@@ -45,7 +45,12 @@ struct DatabaseArgs {
     #[arg(long, env = "STILLPOINT_DATA_DIR", value_name = "PATH")]
     data_dir: Option<PathBuf>,
     /// PostgreSQL URL (postgres://USER:PASSWORD@HOST:PORT/DATABASE); SQLite in the data folder when unset.
-    #[arg(long, env = "STILLPOINT_DATABASE_URL", value_name = "URL")]
+    #[arg(
+        long,
+        env = "STILLPOINT_DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
     database_url: Option<String>,
     #[command(flatten)]
     log: LogArgs,
@@ -213,13 +218,24 @@ fn run(task: impl Future<Output = anyhow::Result<()>>) -> ExitCode {
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
-    server::prepare_data_dir(&settings.data_dir)?;
+    let mut settings = settings;
+    settings.data_dir = server::prepare_data_dir(&settings.data_dir)?;
+    if let stillpoint_storage::DatabaseUrl::Sqlite(_) = settings.database {
+        settings.database = stillpoint_storage::DatabaseUrl::sqlite_in(&settings.data_dir);
+    }
     let database = server::open_database(&settings).await?;
     let app = server::build_app(&settings, database.clone())?;
     let listener = server::bind(settings.listen)?;
 
     let url = server::public_url(settings.listen, settings.tls.is_some());
-    tracing::info!(%url, version = env!("CARGO_PKG_VERSION"), "stillpoint started");
+    if !settings.secure_cookies && !settings.listen.ip().is_loopback() {
+        tracing::warn!(
+            listen = %settings.listen,
+            "cookies are not marked Secure although the server accepts remote connections; \
+             set [tls] or, behind an HTTPS proxy, http.secure_cookies = true"
+        );
+    }
+    tracing::info!(%url, data_dir = %settings.data_dir.display(), version = env!("CARGO_PKG_VERSION"), "stillpoint started");
     println!("Stillpoint is listening on {url}");
     server::serve(listener, app, &settings).await?;
 

@@ -2,7 +2,7 @@
 //! shutdown.
 
 use std::net::{SocketAddr, TcpListener};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context as _, anyhow};
@@ -16,8 +16,10 @@ use stillpoint_web::{AppState, WebConfig};
 
 use crate::settings::Settings;
 
-/// Creates the data folder if needed and checks that files can be written in it.
-pub fn prepare_data_dir(folder: &Path) -> anyhow::Result<()> {
+/// Creates the data folder if needed, checks that files can be written in it, and returns its
+/// absolute path (a relative one depends on the working directory, which differs under a service
+/// manager).
+pub fn prepare_data_dir(folder: &Path) -> anyhow::Result<PathBuf> {
     let fix = "choose another folder with --data-dir or give the server's user write permission";
     std::fs::create_dir_all(folder).map_err(|error| {
         anyhow!(
@@ -33,7 +35,12 @@ pub fn prepare_data_dir(folder: &Path) -> anyhow::Result<()> {
         )
     })?;
     let _ = std::fs::remove_file(probe);
-    Ok(())
+    folder.canonicalize().map_err(|error| {
+        anyhow!(
+            "data folder {} cannot be resolved: {error}; {fix}",
+            folder.display()
+        )
+    })
 }
 
 /// Connects to the database and applies pending migrations, refusing a newer schema.

@@ -240,7 +240,19 @@ fn log_settings(
         }
     };
     let log_level = level.or(file.level).unwrap_or_else(|| "info".to_owned());
-    if tracing_subscriber::EnvFilter::try_new(&log_level).is_err() {
+    // A bare word is a valid filter for a module of that name, so a misspelt level such as
+    // "inof" would silently drop every log line; bare words must be levels.
+    let known_level = |word: &str| {
+        matches!(
+            word.trim().to_ascii_lowercase().as_str(),
+            "off" | "error" | "warn" | "info" | "debug" | "trace"
+        )
+    };
+    let bare_words_are_levels = log_level
+        .split(',')
+        .filter(|directive| !directive.contains('='))
+        .all(known_level);
+    if !bare_words_are_levels || tracing_subscriber::EnvFilter::try_new(&log_level).is_err() {
         return Err(invalid(
             "log_level",
             format!("'{log_level}' is not a log filter; use error, warn, info, debug or trace"),
@@ -435,11 +447,27 @@ mod tests {
                 },
                 "log_level",
             ),
+            (
+                Overrides {
+                    log_level: Some("inof".to_owned()),
+                    ..Overrides::default()
+                },
+                "log_level",
+            ),
         ];
         for (overrides, setting) in cases {
             let error = Settings::resolve(FileSettings::default(), overrides).expect_err(setting);
             assert_eq!(error.setting, setting);
         }
+    }
+
+    #[test]
+    fn module_filters_are_accepted() {
+        let overrides = Overrides {
+            log_level: Some("stillpoint=debug,warn".to_owned()),
+            ..Overrides::default()
+        };
+        assert!(Settings::resolve(FileSettings::default(), overrides).is_ok());
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub fn init(format: LogFormat, level: &str) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(false);
+    install_panic_hook();
     // A second call (tests that run several commands in one process) keeps the first subscriber.
     let _ = match format {
         LogFormat::Text => builder.try_init(),
@@ -21,4 +22,20 @@ pub fn init(format: LogFormat, level: &str) {
             .with_current_span(true)
             .try_init(),
     };
+}
+
+/// Replaces the default panic hook, which prints the panic message to standard error. A message
+/// can contain whatever value the panicking code was handling, patient data included, so only
+/// the location is logged.
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let location = info.location().map_or_else(
+            || "unknown".to_owned(),
+            |place| format!("{}:{}", place.file(), place.line()),
+        );
+        tracing::error!(
+            location,
+            "panic; the message is not logged because it may contain patient data"
+        );
+    }));
 }

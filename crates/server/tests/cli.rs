@@ -399,9 +399,8 @@ fn sigterm_finishes_requests_in_flight() {
     running.signal("TERM");
     std::thread::sleep(Duration::from_millis(300));
     assert!(
-        TcpStream::connect(("127.0.0.1", port)).is_err()
-            || running.child.try_wait().expect("status").is_none(),
-        "the listener stops accepting while the request finishes"
+        TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "new connections are refused while the request in flight finishes"
     );
     stream
         .write_all(&body.as_bytes()[10..])
@@ -576,4 +575,47 @@ async fn demo_prints_working_logins_and_cleans_up() {
         !Path::new(&data_folder).exists(),
         "the temporary demo folder is deleted"
     );
+}
+
+#[test]
+fn request_logs_name_route_template_not_path() {
+    let port = free_port();
+    let folder = tempfile::tempdir().expect("temp");
+    let log_path = folder.path().join("stderr.log");
+    let log_file = std::fs::File::create(&log_path).expect("log file");
+    let mut child = Command::new(BINARY)
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+            folder.path().join("data").to_str().expect("utf-8"),
+            "--log-format",
+            "json",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(log_file)
+        .spawn()
+        .expect("starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("reads");
+
+    let site_id = "0191e0a0-1111-7000-8000-000000000000";
+    assert!(http_get(port, &format!("/api/v1/sites/{site_id}")).starts_with("HTTP/1.1 401"));
+    std::thread::sleep(Duration::from_millis(200));
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let _ = child.wait();
+
+    let logs = std::fs::read_to_string(&log_path).expect("logs");
+    let response_line = logs
+        .lines()
+        .find(|line| line.contains("\"message\":\"response\""))
+        .unwrap_or_else(|| panic!("no response log line in:\n{logs}"));
+    let entry: serde_json::Value = serde_json::from_str(response_line).expect("a JSON log line");
+    assert_eq!(entry["status"], 401, "{response_line}");
+    assert!(entry["latency_ms"].is_number(), "{response_line}");
+    assert_eq!(entry["span"]["route"], "/api/v1/sites/{site_id}", "{response_line}");
+    assert_eq!(entry["span"]["method"], "GET", "{response_line}");
+    assert!(entry["span"]["request_id"].as_str().is_some_and(|id| !id.is_empty()), "{response_line}");
+    assert!(!logs.contains(site_id), "the raw path with its id is not logged");
 }

@@ -52,7 +52,7 @@ impl DatabaseUrl {
     /// Parses a `postgres://`, `postgresql://` or `sqlite://` URL.
     pub fn parse(text: &str) -> Result<Self, ConnectError> {
         let invalid = |reason: &str| ConnectError::InvalidUrl {
-            url: redact_password(text),
+            url: describe_unparsed(text),
             reason: reason.to_owned(),
         };
 
@@ -108,14 +108,53 @@ impl DatabaseUrl {
     }
 }
 
-/// Replaces the password in a URL with `***`.
+/// Query parameters of a PostgreSQL URL that carry secrets.
+const SECRET_PARAMETERS: [&str; 2] = ["password", "sslpassword"];
+
+/// Replaces the password in a URL, and any password query parameter, with `***`.
 fn redact_password(text: &str) -> String {
-    match url::Url::parse(text) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("***"));
-            parsed.to_string()
+    let Ok(mut parsed) = url::Url::parse(text) else {
+        return describe_unparsed(text);
+    };
+    if parsed.password().is_some() {
+        let _ = parsed.set_password(Some("***"));
+    }
+    let has_secret_parameter = parsed
+        .query_pairs()
+        .any(|(name, _)| SECRET_PARAMETERS.contains(&name.as_ref()));
+    if has_secret_parameter {
+        let pairs: Vec<(String, String)> = parsed
+            .query_pairs()
+            .map(|(name, value)| {
+                let value = if SECRET_PARAMETERS.contains(&name.as_ref()) {
+                    "***".to_owned()
+                } else {
+                    value.into_owned()
+                };
+                (name.into_owned(), value)
+            })
+            .collect();
+        parsed.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    parsed.to_string()
+}
+
+/// Describes a URL that did not parse. A URL without user information or query is shown whole;
+/// otherwise only its scheme is, because the password may be the part that broke the parse.
+fn describe_unparsed(text: &str) -> String {
+    if !text.contains('@') && !text.contains('?') {
+        return text.to_owned();
+    }
+    match text.split_once("://") {
+        Some((scheme, _))
+            if !scheme.is_empty()
+                && scheme
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'+') =>
+        {
+            format!("{scheme}://…")
         }
-        _ => text.to_owned(),
+        _ => "(not shown)".to_owned(),
     }
 }
 
@@ -253,5 +292,30 @@ mod tests {
         assert!(!format!("{url:?}").contains("hunter22"));
         let error = DatabaseUrl::parse("mysql://sp:hunter22@db.internal/x").expect_err("scheme");
         assert!(!error.to_string().contains("hunter22"));
+    }
+
+    #[test]
+    fn database_url_hides_passwords_in_every_form() {
+        let url = DatabaseUrl::parse(
+            "postgres://db.internal/stillpoint?user=sp&password=hunter22&sslmode=require",
+        )
+        .expect("valid");
+        assert!(
+            !url.display_location().contains("hunter22"),
+            "{}",
+            url.display_location()
+        );
+        assert!(url.display_location().contains("sslmode=require"));
+
+        for text in [
+            "postgres://sp:hun/ter22@db/x",
+            "postgres://sp:hunter22#x@db/x",
+            "mysql://db/x?password=hunter22",
+        ] {
+            let error = DatabaseUrl::parse(text).expect_err(text);
+            assert!(!error.to_string().contains("ter22"), "{error}");
+        }
+        let error = DatabaseUrl::parse("postgres//nohost").expect_err("no scheme separator");
+        assert!(error.to_string().contains("postgres//nohost"), "{error}");
     }
 }

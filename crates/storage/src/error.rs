@@ -25,8 +25,19 @@ pub(crate) fn map_error(error: sqlx::Error, entity: &'static str, id: &str) -> S
             }
             _ => StorageError::Unavailable(database_error.to_string()),
         },
+        sqlx::Error::ColumnNotFound(_)
+        | sqlx::Error::ColumnIndexOutOfBounds { .. }
+        | sqlx::Error::ColumnDecode { .. }
+        | sqlx::Error::Decode(_)
+        | sqlx::Error::TypeNotFound { .. }
+        | sqlx::Error::Encode(_)
+        | sqlx::Error::Configuration(_) => StorageError::Corrupt(error_text(&error)),
         other => StorageError::Unavailable(other.to_string()),
     }
+}
+
+fn error_text(error: &sqlx::Error) -> String {
+    error.to_string()
 }
 
 /// Converts an error that has no single row to name, such as a failed transaction commit.

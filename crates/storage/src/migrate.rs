@@ -33,7 +33,8 @@ impl Database {
             .await?
             .is_some();
         let applied = if table_exists {
-            sqlx::query("SELECT version FROM _sqlx_migrations ORDER BY version")
+            // A failed migration leaves a row with success = false; it does not count as applied.
+            sqlx::query("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
                 .fetch_all(&self.pool)
                 .await?
                 .iter()

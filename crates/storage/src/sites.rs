@@ -49,10 +49,17 @@ impl SiteStore for Database {
     }
 
     async fn list_sites(&self) -> Result<Vec<Site>, StorageError> {
-        let rows = sqlx::query("SELECT id, code, name, time_zone FROM sites ORDER BY code")
+        let rows = sqlx::query("SELECT id, code, name, time_zone FROM sites")
             .fetch_all(&self.pool)
             .await
             .map_err(|error| map_error(error, "site", ""))?;
-        rows.iter().map(site_from_row).collect()
+        // Sorted here, not by ORDER BY, because PostgreSQL orders text by the database's
+        // collation and SQLite by bytes, and both databases must list sites alike.
+        let mut sites = rows
+            .iter()
+            .map(site_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        sites.sort_by(|a, b| a.code.cmp(&b.code));
+        Ok(sites)
     }
 }

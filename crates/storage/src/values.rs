@@ -26,7 +26,7 @@ where
 }
 
 pub(crate) fn corrupt(column: &str, error: &dyn Display) -> StorageError {
-    StorageError::Unavailable(format!("stored {column} is not valid: {error}"))
+    StorageError::Corrupt(format!("stored {column} is not valid: {error}"))
 }
 
 /// Reads one column, reporting a missing or mistyped column as a storage fault.

@@ -33,6 +33,11 @@ pub enum WebError {
     CrossOrigin,
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    #[error("the request timed out")]
+    TimedOut,
+    /// An error response made by the framework or a layer (405, 413, 415…), not by a handler.
+    #[error("HTTP {0}")]
+    Http(StatusCode),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -52,7 +57,9 @@ impl From<AppError> for WebError {
                 Self::Conflict { constraint }
             }
             AppError::Storage(StorageError::Unavailable(detail)) => Self::Unavailable(detail),
-            AppError::Internal(detail) => Self::Internal(detail),
+            AppError::Storage(StorageError::Corrupt(detail)) | AppError::Internal(detail) => {
+                Self::Internal(detail)
+            }
         }
     }
 }
@@ -81,8 +88,9 @@ impl WebError {
             Self::Forbidden | Self::CrossOrigin => StatusCode::FORBIDDEN,
             Self::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Conflict { .. } => StatusCode::CONFLICT,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::TimedOut => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Http(status) => *status,
         }
     }
 
@@ -98,7 +106,9 @@ impl WebError {
             Self::Conflict { .. } => "conflict",
             Self::CrossOrigin => "cross_origin",
             Self::Unavailable(_) => "unavailable",
+            Self::TimedOut => "timed_out",
             Self::Internal(_) => "internal",
+            Self::Http(_) => "http",
         }
     }
 
@@ -120,7 +130,12 @@ impl WebError {
                     .to_owned()
             }
             Self::Unavailable(_) => "The service is temporarily unavailable; try again shortly.".to_owned(),
+            Self::TimedOut => "The request took too long and was stopped; try again shortly.".to_owned(),
             Self::Internal(_) => "An internal error occurred; it has been logged.".to_owned(),
+            Self::Http(status) => format!(
+                "The request could not be handled ({}).",
+                status.canonical_reason().unwrap_or("error")
+            ),
         }
     }
 
@@ -147,6 +162,13 @@ impl IntoResponse for WebError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if self.status() == StatusCode::UNAUTHORIZED {
+            // RFC 9110 section 11.6.1: a 401 names the authentication scheme to use.
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"stillpoint\""),
+            );
+        }
         response.extensions_mut().insert(self);
         response
     }
@@ -165,7 +187,7 @@ pub async fn render_errors(
     let uri = request.uri().clone();
 
     let response = next.run(request).await;
-    let Some(error) = response.extensions().get::<WebError>().cloned() else {
+    let Some(error) = error_of(&response) else {
         return response;
     };
     let path = uri.path();
@@ -174,7 +196,6 @@ pub async fn render_errors(
         .and_then(|value| value.to_str().ok())
         .unwrap_or("-")
         .to_owned();
-    let inputs = ViewerInputs::from_headers(&kept_headers);
 
     match &error {
         WebError::Internal(detail) => {
@@ -183,14 +204,44 @@ pub async fn render_errors(
         WebError::Unavailable(detail) => {
             tracing::warn!(request_id, error = %detail, "database unavailable");
         }
+        WebError::TimedOut => tracing::warn!(request_id, "request timed out"),
         _ => {}
     }
+    let made_by_layer = response.extensions().get::<WebError>().is_none();
     if path.starts_with("/api/") || wants_json(path) {
-        return response;
+        return if made_by_layer {
+            error.into_response()
+        } else {
+            response
+        };
     }
 
+    // With the database unreachable, looking the session up again would only wait for it.
+    let inputs = ViewerInputs::from_headers(&kept_headers, state.config.secure_cookies);
+    let inputs = match error {
+        WebError::Unavailable(_) | WebError::TimedOut => inputs.without_session(),
+        _ => inputs,
+    };
     let viewer = inputs.resolve(&state).await;
     crate::pages::error_page(&state, &viewer, path, &error, &request_id)
+}
+
+/// The error a response carries: the one a handler returned, or, for an error status that a
+/// layer or the framework produced as plain text or an empty body (405, 413, 415…), a generic
+/// one. Responses that already have a designed body, such as the sign-in form after a wrong
+/// password or the readiness report, are left alone.
+fn error_of(response: &Response) -> Option<WebError> {
+    if let Some(error) = response.extensions().get::<WebError>() {
+        return Some(error.clone());
+    }
+    let status = response.status();
+    let plain = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_none_or(|value| value.starts_with("text/plain"));
+    ((status.is_client_error() || status.is_server_error()) && plain)
+        .then_some(WebError::Http(status))
 }
 
 fn wants_json(path: &str) -> bool {

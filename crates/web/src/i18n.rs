@@ -12,7 +12,7 @@ use std::sync::Arc;
 use fluent_bundle::concurrent::FluentBundle;
 use fluent_bundle::{FluentArgs, FluentResource};
 use rust_embed::RustEmbed;
-use stillpoint_domain::Language;
+use stillpoint_domain::{InvalidValue, Language};
 
 #[derive(RustEmbed)]
 #[folder = "../../content/locales/"]
@@ -122,6 +122,29 @@ impl Catalogs {
             .keys()
             .find(|tag| tag.split('-').next() == Some(language.primary()))
             .cloned()
+    }
+
+    /// The offered language for a requested tag (the same tag, or the same primary language),
+    /// or an error naming the field and the offered tags.
+    pub fn offered_language(
+        &self,
+        field: &'static str,
+        tag: &str,
+    ) -> Result<Language, InvalidValue> {
+        let requested =
+            Language::parse(tag).map_err(|error| InvalidValue::new(field, error.problem))?;
+        self.closest(&requested)
+            .and_then(|offered| Language::parse(&offered).ok())
+            .ok_or_else(|| {
+                let offered: Vec<String> = self.bundles.keys().cloned().collect();
+                InvalidValue::new(
+                    field,
+                    format!(
+                        "'{requested}' is not offered; choose one of {}",
+                        offered.join(", ")
+                    ),
+                )
+            })
     }
 
     /// Picks a language from an `Accept-Language` header (RFC 9110 section 12.5.4), highest

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use stillpoint_app::auth::SessionPolicy;
@@ -26,7 +26,6 @@ use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::assets::Assets;
@@ -130,11 +129,14 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { WebError::NotFound })
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            metrics::record_metrics,
+            middleware::enforce_timeout,
         ))
+        .layer(axum::middleware::from_fn(middleware::note_matched_route))
         .layer(
             ServiceBuilder::new()
-                .layer(CatchPanicLayer::custom(panic_response))
+                .layer(axum::middleware::from_fn(
+                    middleware::drop_invalid_request_id,
+                ))
                 .layer(SetRequestIdLayer::x_request_id(
                     middleware::SequentialRequestId::new(),
                 ))
@@ -142,7 +144,8 @@ pub fn router(state: AppState) -> Router {
                     TraceLayer::new_for_http()
                         .make_span_with(middleware::request_span)
                         .on_request(())
-                        .on_response(middleware::log_response),
+                        .on_response(middleware::log_response)
+                        .on_failure(()),
                 )
                 .layer(PropagateRequestIdLayer::x_request_id())
                 .layer(axum::middleware::from_fn_with_state(
@@ -151,20 +154,21 @@ pub fn router(state: AppState) -> Router {
                 ))
                 .layer(axum::middleware::from_fn_with_state(
                     state.clone(),
+                    metrics::record_metrics,
+                ))
+                .layer(axum::middleware::from_fn_with_state(
+                    state.clone(),
                     error::render_errors,
                 ))
+                .layer(CatchPanicLayer::custom(panic_response))
                 .layer(axum::middleware::from_fn(middleware::reject_cross_origin))
-                .layer(TimeoutLayer::with_status_code(
-                    StatusCode::REQUEST_TIMEOUT,
-                    state.config.request_timeout,
-                ))
                 .layer(RequestBodyLimitLayer::new(state.config.max_body_bytes)),
         )
         .with_state(state)
 }
 
+/// Turns a handler panic into a 500 error. The panic hook of the binary logs where it happened;
+/// the message is dropped because it may contain patient data.
 fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
-    // The panic message may contain patient data, so only the fact is logged.
-    tracing::error!("request handler panicked");
-    WebError::Internal("handler panicked".to_owned()).into_response()
+    WebError::Internal("a request handler panicked".to_owned()).into_response()
 }

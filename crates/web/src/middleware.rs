@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderName, HeaderValue, Method, Response, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Response, header};
 use axum::middleware::Next;
 use axum::response::IntoResponse;
 use tower_http::request_id::{MakeRequestId, RequestId};
@@ -75,7 +75,7 @@ pub async fn reject_cross_origin(request: Request, next: Next) -> axum::response
         *request.method(),
         Method::GET | Method::HEAD | Method::OPTIONS
     );
-    if safe || request.headers().contains_key(header::AUTHORIZATION) {
+    if safe || has_bearer_token(request.headers()) {
         return next.run(request).await;
     }
 
@@ -83,11 +83,19 @@ pub async fn reject_cross_origin(request: Request, next: Next) -> axum::response
     let fetch_site = headers
         .get("sec-fetch-site")
         .and_then(|value| value.to_str().ok());
+    // HTTP/2 requests name the host in the URI authority instead of a Host header.
+    let host = headers.get(header::HOST).cloned().or_else(|| {
+        request
+            .uri()
+            .authority()
+            .and_then(|authority| HeaderValue::from_str(authority.as_str()).ok())
+    });
     let cross_site = match fetch_site {
         Some(site) => !matches!(site, "same-origin" | "none"),
-        None => match (headers.get(header::ORIGIN), headers.get(header::HOST)) {
-            (Some(origin), Some(host)) => !origin_matches_host(origin, host),
-            _ => false,
+        None => match (headers.get(header::ORIGIN), host) {
+            (Some(origin), Some(host)) => !origin_matches_host(origin, &host),
+            (Some(_), None) => true,
+            (None, _) => false,
         },
     };
     if cross_site {
@@ -97,6 +105,18 @@ pub async fn reject_cross_origin(request: Request, next: Next) -> axum::response
     next.run(request).await
 }
 
+/// Whether the request authenticates with `Authorization: Bearer`, which browsers never add on
+/// their own (unlike `Basic` or `Negotiate` credentials, which they can replay automatically).
+pub fn has_bearer_token(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.get(..7))
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("bearer "))
+}
+
+// NOTE: the scheme of `Origin` is not compared, because behind a TLS-terminating proxy the
+// server cannot tell which scheme the browser used.
 fn origin_matches_host(origin: &HeaderValue, host: &HeaderValue) -> bool {
     let (Ok(origin), Ok(host)) = (origin.to_str(), host.to_str()) else {
         return false;
@@ -143,19 +163,61 @@ impl MakeRequestId for SequentialRequestId {
     }
 }
 
-/// The span of one request: method, matched route (a template, never the raw path, so ids stay
-/// out of the log) and request id.
+/// Middleware that drops a client-sent `x-request-id` that is longer than 64 characters or
+/// contains anything but letters, digits and `-_.:`, so a fresh id replaces it. Request ids go
+/// into logs and error pages, where arbitrary client text does not belong.
+pub async fn drop_invalid_request_id(mut request: Request, next: Next) -> axum::response::Response {
+    let valid = request.headers().get("x-request-id").is_none_or(|value| {
+        let bytes = value.as_bytes();
+        !bytes.is_empty()
+            && bytes.len() <= 64
+            && bytes
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+    });
+    if !valid {
+        request.headers_mut().remove("x-request-id");
+    }
+    next.run(request).await
+}
+
+/// The span of one request: method, request id and, once routing has matched, the route
+/// template (never the raw path, so ids stay out of the log).
 pub fn request_span(request: &Request) -> Span {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", MatchedPath::as_str);
     let request_id = request
         .headers()
         .get("x-request-id")
         .and_then(|value| value.to_str().ok())
         .unwrap_or("-");
-    tracing::info_span!("request", method = %request.method(), route, request_id)
+    tracing::info_span!("request", method = %request.method(), route = tracing::field::Empty, request_id)
+}
+
+/// Router middleware that records the matched route template in the request span and hands it
+/// to the outer layers (metrics) in the response, because routing happens inside them.
+pub async fn note_matched_route(request: Request, next: Next) -> axum::response::Response {
+    let route = request.extensions().get::<MatchedPath>().cloned();
+    if let Some(route) = &route {
+        Span::current().record("route", route.as_str());
+    }
+
+    let mut response = next.run(request).await;
+    if let Some(route) = route {
+        response.extensions_mut().insert(route);
+    }
+    response
+}
+
+/// Router middleware that ends a request running longer than the configured timeout with a 503
+/// problem, so it is logged and counted like any other server fault.
+pub async fn enforce_timeout(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> axum::response::Response {
+    match tokio::time::timeout(state.config.request_timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => WebError::TimedOut.into_response(),
+    }
 }
 
 /// Logs the end of a request with its status and latency.

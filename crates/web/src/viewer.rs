@@ -15,8 +15,22 @@ use crate::AppState;
 use crate::error::WebError;
 use crate::i18n::{FALLBACK_LANGUAGE, Translator};
 
-/// Name of the session cookie.
+/// Name of the session cookie on plain HTTP (development and the demo).
 pub const SESSION_COOKIE: &str = "stillpoint_session";
+/// Name of the session cookie when cookies are `Secure`. Browsers accept a `__Host-` cookie only
+/// from a secure origin, without a `Domain` and with `Path=/`, so a network attacker cannot plant
+/// one over plain HTTP.
+pub const SECURE_SESSION_COOKIE: &str = "__Host-stillpoint_session";
+
+/// The session cookie's name under the given cookie policy.
+#[must_use]
+pub fn session_cookie_name(secure: bool) -> &'static str {
+    if secure {
+        SECURE_SESSION_COOKIE
+    } else {
+        SESSION_COOKIE
+    }
+}
 /// Name of the cookie that remembers a signed-out visitor's language choice.
 pub const LANGUAGE_COOKIE: &str = "stillpoint_lang";
 
@@ -78,15 +92,19 @@ impl ViewerInputs {
     }
 
     #[must_use]
-    pub fn from_headers(headers: &HeaderMap) -> Self {
-        let bearer = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.strip_prefix("Bearer "))
+    pub fn from_headers(headers: &HeaderMap, secure_cookies: bool) -> Self {
+        let bearer = crate::middleware::has_bearer_token(headers)
+            .then(|| {
+                headers
+                    .get(header::AUTHORIZATION)
+                    .and_then(|value| value.to_str().ok())
+            })
+            .flatten()
+            .and_then(|value| value.get(7..))
             .map(|token| token.trim().to_owned());
         Self {
             session_token: bearer
-                .or_else(|| cookie(headers, SESSION_COOKIE))
+                .or_else(|| cookie(headers, session_cookie_name(secure_cookies)))
                 .filter(|t| !t.is_empty()),
             language_cookie: cookie(headers, LANGUAGE_COOKIE),
             accept_language: headers
@@ -94,6 +112,13 @@ impl ViewerInputs {
                 .and_then(|value| value.to_str().ok())
                 .map(str::to_owned),
         }
+    }
+
+    /// The same inputs without the session, for answering when the database cannot be reached.
+    #[must_use]
+    pub fn without_session(mut self) -> Self {
+        self.session_token = None;
+        self
     }
 
     /// Resolves the session (an ended or unknown session counts as signed out) and the language.
@@ -157,9 +182,11 @@ impl FromRequestParts<AppState> for Viewer {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        Ok(ViewerInputs::from_headers(&parts.headers)
-            .resolve(state)
-            .await)
+        Ok(
+            ViewerInputs::from_headers(&parts.headers, state.config.secure_cookies)
+                .resolve(state)
+                .await,
+        )
     }
 }
 
@@ -177,7 +204,7 @@ impl FromRequestParts<AppState> for SignedIn {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let inputs = ViewerInputs::from_headers(&parts.headers);
+        let inputs = ViewerInputs::from_headers(&parts.headers, state.config.secure_cookies);
         let account = inputs
             .resolve_account(state)
             .await?

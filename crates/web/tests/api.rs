@@ -399,6 +399,19 @@ async fn request_id_from_client_is_echoed() {
         .await
         .expect("request");
     assert_eq!(response.headers()["x-request-id"], "trace-1234");
+
+    let response = app
+        .client()
+        .get(app.url("/healthz"))
+        .header("x-request-id", "<script>".repeat(20))
+        .send()
+        .await
+        .expect("request");
+    let replaced = response.headers()["x-request-id"].to_str().expect("ascii");
+    assert!(
+        !replaced.contains("script"),
+        "an invalid client id is replaced: {replaced}"
+    );
 }
 
 #[tokio::test]
@@ -553,4 +566,120 @@ async fn assets_are_cached_for_a_year() {
         .await
         .expect("request");
     assert_eq!(stale.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn framework_errors_become_problem_documents() {
+    let app = spawn_app(Dialect::Sqlite, Seed::Empty, "framework_errors")
+        .await
+        .expect("sqlite");
+
+    let wrong_method = app
+        .client()
+        .patch(app.url("/api/v1/sessions"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(wrong_method.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(
+        wrong_method.headers()["content-type"],
+        "application/problem+json"
+    );
+    let problem: Value = wrong_method.json().await.expect("json");
+    assert_eq!(problem["status"], 405);
+
+    let too_large = app
+        .client()
+        .post(app.url("/api/v1/sessions"))
+        .header("content-type", "application/json")
+        .body(vec![b' '; 2 * 1024 * 1024])
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(too_large.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(
+        too_large.headers()["content-type"],
+        "application/problem+json"
+    );
+
+    let page = app
+        .client()
+        .put(app.url("/sign-in"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(page.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert!(
+        page.headers()["content-type"]
+            .to_str()
+            .expect("ascii")
+            .starts_with("text/html")
+    );
+}
+
+#[tokio::test]
+async fn unauthorized_names_the_scheme() {
+    let app = spawn_app(Dialect::Sqlite, Seed::Empty, "www_authenticate")
+        .await
+        .expect("sqlite");
+    let response = app
+        .client()
+        .get(app.url("/api/v1/me"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        response.headers()["www-authenticate"],
+        "Bearer realm=\"stillpoint\""
+    );
+}
+
+#[tokio::test]
+async fn basic_credentials_do_not_bypass_origin_check() {
+    let app = spawn_app(Dialect::Sqlite, Seed::DemoClinic, "basic_bypass")
+        .await
+        .expect("sqlite");
+    let response = app
+        .client()
+        .post(app.url("/sign-in"))
+        .header("authorization", "Basic dXNlcjpwYXNz")
+        .header("origin", "http://evil.example")
+        .form(&[
+            ("email", "admin@demo-clinic.example"),
+            ("password", DEMO_PASSWORD),
+        ])
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn unusual_methods_share_one_metrics_label() {
+    let app = spawn_app(Dialect::Sqlite, Seed::Empty, "method_label")
+        .await
+        .expect("sqlite");
+    for name in ["FOO1", "FOO2", "FOO3"] {
+        let method = reqwest::Method::from_bytes(name.as_bytes()).expect("token");
+        app.client()
+            .request(method, app.url("/"))
+            .send()
+            .await
+            .expect("request");
+    }
+    let text = app
+        .client()
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("request")
+        .text()
+        .await
+        .expect("body");
+    assert!(!text.contains("FOO"), "{text}");
+    assert!(
+        text.contains("method=\"other\",route=\"/\",status=\"405\"} 3"),
+        "{text}"
+    );
 }

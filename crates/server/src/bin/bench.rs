@@ -79,7 +79,7 @@ fn main() -> anyhow::Result<()> {
         .context("wrk is not installed; install the Debian package wrk")?;
 
     tracing_subscriber::fmt()
-        .with_env_filter("info")
+        .with_env_filter(options.log_level.as_str())
         .with_writer(std::io::stderr)
         .init();
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -5,8 +5,8 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use stillpoint_app::auth;
-use stillpoint_domain::{Account, Language};
+use stillpoint_app::{accounts, auth};
+use stillpoint_domain::Account;
 use utoipa::ToSchema;
 
 use super::ApiJson;
@@ -155,7 +155,8 @@ pub async fn me(
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct LanguageRequest {
-    /// BCP 47 tag of an offered language, for example `es`.
+    /// BCP 47 tag of an offered language, for example `es`. A regional tag such as `es-MX`
+    /// selects the offered language with the same primary subtag.
     language: String,
 }
 
@@ -173,30 +174,12 @@ pub async fn set_language(
     signed_in: SignedIn,
     ApiJson(request): ApiJson<LanguageRequest>,
 ) -> Result<Json<AccountBody>, WebError> {
-    let requested = Language::parse(&request.language).map_err(stillpoint_app::AppError::from)?;
-    if !state.catalogs.supports(requested.as_str()) {
-        let offered: Vec<String> = state
-            .catalogs
-            .offered()
-            .into_iter()
-            .map(|language| language.tag)
-            .collect();
-        return Err(WebError::Invalid {
-            field: "language".to_owned(),
-            message: format!(
-                "'{requested}' is not offered; use one of {}",
-                offered.join(", ")
-            ),
-        });
-    }
-
-    state
-        .store
-        .set_account_language(signed_in.account.id, &requested)
-        .await
+    let language = state
+        .catalogs
+        .offered_language("language", &request.language)
         .map_err(stillpoint_app::AppError::from)?;
-    let mut account = signed_in.account;
-    account.language = requested;
+
+    let account = accounts::set_language(state.store.as_ref(), signed_in.account, language).await?;
     Ok(Json(AccountBody::from(&account)))
 }
 

@@ -3,7 +3,6 @@
 use askama::Template;
 use axum::extract::State;
 use axum::response::Response;
-use stillpoint_app::AppError;
 
 use super::{Layout, render};
 use crate::AppState;
@@ -28,7 +27,7 @@ pub async fn show(
     signed_in: SignedIn,
 ) -> Result<Response, WebError> {
     let account = &signed_in.account;
-    let sites = state.store.list_sites().await.map_err(AppError::from)?;
+    let sites = stillpoint_app::sites::all_sites(state.store.as_ref()).await?;
     let site_name = |id| {
         sites
             .iter()

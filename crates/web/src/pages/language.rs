@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
-use stillpoint_domain::Language;
+use stillpoint_app::{AppError, accounts};
 
 use crate::AppState;
 use crate::error::WebError;
@@ -20,8 +20,14 @@ pub struct SwitchForm {
 }
 
 /// Only a local path may be a redirect target, so the switcher cannot send people elsewhere.
+/// Backslashes, whitespace and control characters are rejected too, because browsers drop or
+/// rewrite them in `Location` (`/\t/evil.example` becomes `//evil.example`).
 fn local_path(next: &str) -> &str {
-    let is_local = next.starts_with('/') && !next.starts_with("//") && !next.contains('\\');
+    let is_local = next.starts_with('/')
+        && !next.starts_with("//")
+        && !next
+            .chars()
+            .any(|c| c == '\\' || c.is_whitespace() || c.is_control());
     if is_local { next } else { "/" }
 }
 
@@ -32,22 +38,15 @@ pub async fn switch(
     viewer: Viewer,
     Form(form): Form<SwitchForm>,
 ) -> Result<Response, WebError> {
-    let language = Language::parse(&form.lang).map_err(stillpoint_app::AppError::from)?;
-    let Some(tag) = state.catalogs.closest(&language) else {
-        return Err(WebError::Invalid {
-            field: "lang".to_owned(),
-            message: format!("'{language}' is not offered; choose one of the listed languages"),
-        });
-    };
+    let language = state
+        .catalogs
+        .offered_language("lang", &form.lang)
+        .map_err(AppError::from)?;
 
-    if let Some(account) = &viewer.account {
-        let offered = Language::parse(&tag).map_err(stillpoint_app::AppError::from)?;
-        state
-            .store
-            .set_account_language(account.id, &offered)
-            .await
-            .map_err(stillpoint_app::AppError::from)?;
+    if let Some(account) = viewer.account {
+        accounts::set_language(state.store.as_ref(), account, language.clone()).await?;
     }
+    let tag = language.as_str();
 
     let secure = if state.config.secure_cookies {
         "; Secure"
@@ -73,6 +72,8 @@ mod tests {
             ("//evil.example/", "/"),
             ("https://evil.example", "/"),
             ("/\\evil", "/"),
+            ("/\t/evil.example", "/"),
+            ("/\n/evil.example", "/"),
             ("", "/"),
         ] {
             assert_eq!(local_path(next), expected, "{next}");

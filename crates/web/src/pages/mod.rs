@@ -106,6 +106,9 @@ struct ErrorTemplate {
     layout: Layout,
     title: String,
     detail: String,
+    /// The language of `detail` when it differs from the page's: validation messages are
+    /// English until the domain's messages are translated.
+    detail_lang: Option<String>,
     show_sign_in: bool,
 }
 
@@ -119,25 +122,39 @@ pub fn error_page(
 ) -> Response {
     let layout = Layout::new(state, viewer, path);
     let tr = &layout.tr;
-    let (title, detail) = match error {
-        WebError::NotFound => (tr.t("error-not-found-title"), tr.t("error-not-found-text")),
+    let english_detail = |error: &WebError| {
+        (
+            error.public_detail(),
+            (layout.lang != "en").then(|| "en".to_owned()),
+        )
+    };
+    let (title, (detail, detail_lang)) = match error {
+        WebError::NotFound => (
+            tr.t("error-not-found-title"),
+            (tr.t("error-not-found-text"), None),
+        ),
         WebError::SignInRequired => (
             tr.t("error-sign-in-required-title"),
-            tr.t("error-sign-in-required-text"),
+            (tr.t("error-sign-in-required-text"), None),
         ),
-        WebError::Forbidden | WebError::CrossOrigin => {
-            (tr.t("error-forbidden-title"), tr.t("error-forbidden-text"))
-        }
-        WebError::Invalid { .. } | WebError::InvalidCredentials | WebError::Conflict { .. } => {
-            (tr.t("error-bad-request-title"), error.public_detail())
-        }
-        WebError::Unavailable(_) => (
+        WebError::Forbidden | WebError::CrossOrigin => (
+            tr.t("error-forbidden-title"),
+            (tr.t("error-forbidden-text"), None),
+        ),
+        WebError::Invalid { .. }
+        | WebError::InvalidCredentials
+        | WebError::Conflict { .. }
+        | WebError::Http(_) => (tr.t("error-bad-request-title"), english_detail(error)),
+        WebError::Unavailable(_) | WebError::TimedOut => (
             tr.t("error-unavailable-title"),
-            tr.t("error-unavailable-text"),
+            (tr.t("error-unavailable-text"), None),
         ),
         WebError::Internal(_) => (
             tr.t("error-server-title"),
-            tr.t_with("error-server-text", "reference", request_id),
+            (
+                tr.t_with("error-server-text", "reference", request_id),
+                None,
+            ),
         ),
     };
     let template = ErrorTemplate {
@@ -145,6 +162,7 @@ pub fn error_page(
         layout,
         title,
         detail,
+        detail_lang,
     };
 
     let mut response = match template.render() {
@@ -164,15 +182,12 @@ pub fn error_page(
 /// A `Set-Cookie` value for the session cookie; `None` clears it.
 #[must_use]
 pub fn session_cookie(token: Option<&str>, secure: bool, max_age_seconds: i64) -> String {
-    let secure = if secure { "; Secure" } else { "" };
+    let name = crate::viewer::session_cookie_name(secure);
+    let secure_attribute = if secure { "; Secure" } else { "" };
     match token {
         Some(token) => format!(
-            "{}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_seconds}{secure}",
-            crate::viewer::SESSION_COOKIE
+            "{name}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_seconds}{secure_attribute}"
         ),
-        None => format!(
-            "{}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}",
-            crate::viewer::SESSION_COOKIE
-        ),
+        None => format!("{name}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure_attribute}"),
     }
 }

@@ -19,7 +19,8 @@ struct SignInTemplate {
     layout: Layout,
     email: String,
     error: Option<String>,
-    notice: Option<String>,
+    /// Whether the error concerns the password too (wrong credentials), not only the address.
+    password_invalid: bool,
 }
 
 /// The fields of the sign-in form. Missing fields arrive as empty strings so that they get the
@@ -42,7 +43,7 @@ pub async fn show(State(state): State<AppState>, viewer: Viewer) -> Result<Respo
         layout,
         email: String::new(),
         error: None,
-        notice: None,
+        password_invalid: false,
     })
 }
 
@@ -80,7 +81,7 @@ pub async fn submit(
         layout,
         email: form.email.trim().to_owned(),
         error,
-        notice: None,
+        password_invalid: message_id == "sign-in-failed",
     })?;
     *response.status_mut() = StatusCode::UNAUTHORIZED;
     Ok(response)
