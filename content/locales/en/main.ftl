@@ -59,7 +59,7 @@ role-program_administrator = Program administrator
 role-system_administrator = System administrator
 
 sites-title = Sites
-sites-caption = Sites of the clinic and the number of patients whose care each holds
+sites-caption = Sites and the number of patients each one cares for
 sites-code = Code
 sites-name = Name
 sites-time-zone = Time zone

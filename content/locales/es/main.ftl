@@ -55,7 +55,7 @@ role-program_administrator = Administración del programa
 role-system_administrator = Administración del sistema
 
 sites-title = Sedes
-sites-caption = Sedes de la clínica y número de pacientes que atiende cada una
+sites-caption = Sedes y número de pacientes que atiende cada una
 sites-code = Código
 sites-name = Nombre
 sites-time-zone = Zona horaria

@@ -28,9 +28,9 @@ pub async fn run(mut settings: Settings, data_dir_given: bool) -> anyhow::Result
         settings.data_dir = folder.path().to_path_buf();
         Some(folder)
     };
-    settings.database = DatabaseUrl::sqlite_in(&settings.data_dir);
     "Riverbend Health".clone_into(&mut settings.clinic_name);
 
+    let listener = server::bind(settings.listen)?;
     settings.data_dir = server::prepare_data_dir(&settings.data_dir)?;
     settings.database = DatabaseUrl::sqlite_in(&settings.data_dir);
     let database = server::open_database(&settings).await?;
@@ -60,12 +60,22 @@ pub async fn run(mut settings: Settings, data_dir_given: bool) -> anyhow::Result
     }
 
     let app = server::build_app(&settings, database.clone())?;
-    let listener = server::bind(settings.listen)?;
     print_banner(&settings, &clinic, temporary.is_some());
 
     server::serve(listener, app, &settings).await?;
     database.close().await;
-    drop(temporary);
+    if let Some(folder) = temporary {
+        let path = folder.path().display().to_string();
+        folder
+            .close()
+            .context("cannot delete the temporary data folder")?;
+        tracing::info!(
+            data_dir = path,
+            "demo stopped; temporary data folder deleted"
+        );
+    } else {
+        tracing::info!("demo stopped");
+    }
     Ok(())
 }
 

@@ -1,6 +1,8 @@
 //! The `stillpoint` command: serve the web application, run the demo clinic, apply migrations,
 //! print the default settings file.
 
+mod admin;
+mod commands;
 mod demo;
 mod server;
 mod settings;
@@ -34,6 +36,38 @@ enum Command {
     Migrate(DatabaseArgs),
     /// Print a commented settings file with every default.
     PrintConfig,
+    /// Administer accounts from the command line.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminCommand {
+    /// Create a system administrator account, such as the first one of a new installation.
+    #[command(
+        long_about = "Create a system administrator account, such as the first one of a new installation. \
+                      The password is read from one line of standard input, or from the environment \
+                      variable STILLPOINT_ADMIN_PASSWORD when it is set."
+    )]
+    CreateUser(CreateUserArgs),
+}
+
+#[derive(Debug, Args)]
+struct CreateUserArgs {
+    #[command(flatten)]
+    database: DatabaseArgs,
+    /// The administrator's e-mail address, used to sign in.
+    #[arg(long, value_name = "ADDRESS")]
+    email: String,
+    /// The name shown in the interface.
+    #[arg(long, value_name = "NAME")]
+    name: String,
+    /// Preferred interface language (BCP 47 tag).
+    #[arg(long, value_name = "TAG", default_value = "en")]
+    language: String,
+    /// IANA time zone in which times are shown.
+    #[arg(long, value_name = "ZONE", default_value = "UTC")]
+    time_zone: String,
 }
 
 #[derive(Debug, Args)]
@@ -113,7 +147,7 @@ fn main() -> ExitCode {
                 log_level: args.database.log.log_level,
             };
             with_settings(args.database.config.as_deref(), overrides, |settings| {
-                run(async move { serve(settings).await })
+                run(async move { commands::serve(settings).await })
             })
         }
         Command::Migrate(args) => {
@@ -125,7 +159,25 @@ fn main() -> ExitCode {
                 ..Overrides::default()
             };
             with_settings(args.config.as_deref(), overrides, |settings| {
-                run(async move { migrate(settings).await })
+                run(async move { commands::migrate(settings).await })
+            })
+        }
+        Command::Admin(AdminCommand::CreateUser(args)) => {
+            let overrides = Overrides {
+                data_dir: args.database.data_dir.clone(),
+                database_url: args.database.database_url.clone(),
+                log_format: args.database.log.log_format.clone(),
+                log_level: args.database.log.log_level.clone(),
+                ..Overrides::default()
+            };
+            let request = admin::NewAdministrator {
+                email: args.email,
+                name: args.name,
+                language: args.language,
+                time_zone: args.time_zone,
+            };
+            with_settings(args.database.config.as_deref(), overrides, |settings| {
+                run(async move { admin::create_user(settings, request).await })
             })
         }
         Command::Demo(args) => {
@@ -165,7 +217,9 @@ fn report_usage_error(error: &clap::Error) -> ExitCode {
         .lines()
         .next()
         .unwrap_or("error: invalid arguments");
-    eprintln!("{first_line}; run 'stillpoint --help' for the options");
+    eprintln!(
+        "{first_line}; run 'stillpoint --help' or 'stillpoint COMMAND --help' for the options"
+    );
     ExitCode::from(EXIT_USAGE)
 }
 
@@ -207,65 +261,9 @@ fn run(task: impl Future<Output = anyhow::Result<()>>) -> ExitCode {
     match runtime.block_on(task) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            tracing::error!(
-                error = format!("{error:#}"),
-                "stillpoint stopped with an error"
-            );
+            // One line on standard error, which service managers also collect as the log.
             eprintln!("error: {error:#}");
             ExitCode::from(EXIT_FAILURE)
         }
     }
-}
-
-async fn serve(settings: Settings) -> anyhow::Result<()> {
-    let mut settings = settings;
-    settings.data_dir = server::prepare_data_dir(&settings.data_dir)?;
-    if let stillpoint_storage::DatabaseUrl::Sqlite(_) = settings.database {
-        settings.database = stillpoint_storage::DatabaseUrl::sqlite_in(&settings.data_dir);
-    }
-    let database = server::open_database(&settings).await?;
-    let app = server::build_app(&settings, database.clone())?;
-    let listener = server::bind(settings.listen)?;
-
-    let url = server::public_url(settings.listen, settings.tls.is_some());
-    if !settings.secure_cookies && !settings.listen.ip().is_loopback() {
-        tracing::warn!(
-            listen = %settings.listen,
-            "cookies are not marked Secure although the server accepts remote connections; \
-             set [tls] or, behind an HTTPS proxy, http.secure_cookies = true"
-        );
-    }
-    tracing::info!(%url, data_dir = %settings.data_dir.display(), version = env!("CARGO_PKG_VERSION"), "stillpoint started");
-    println!("Stillpoint is listening on {url}");
-    server::serve(listener, app, &settings).await?;
-
-    database.close().await;
-    tracing::info!("stillpoint stopped");
-    Ok(())
-}
-
-async fn migrate(settings: Settings) -> anyhow::Result<()> {
-    if matches!(
-        settings.database,
-        stillpoint_storage::DatabaseUrl::Sqlite(_)
-    ) {
-        server::prepare_data_dir(&settings.data_dir)?;
-    }
-    let database = stillpoint_storage::Database::connect(&settings.database).await?;
-    let applied = database.migrate().await?;
-    database.close().await;
-
-    if applied.is_empty() {
-        println!(
-            "The database at {} is up to date.",
-            settings.database.display_location()
-        );
-    } else {
-        println!(
-            "Applied {} migration(s) to {}: {applied:?}",
-            applied.len(),
-            settings.database.display_location()
-        );
-    }
-    Ok(())
 }

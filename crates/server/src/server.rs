@@ -2,6 +2,7 @@
 //! shutdown.
 
 use std::net::{SocketAddr, TcpListener};
+use std::os::unix::fs::DirBuilderExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -21,12 +22,17 @@ use crate::settings::Settings;
 /// manager).
 pub fn prepare_data_dir(folder: &Path) -> anyhow::Result<PathBuf> {
     let fix = "choose another folder with --data-dir or give the server's user write permission";
-    std::fs::create_dir_all(folder).map_err(|error| {
-        anyhow!(
-            "data folder {} cannot be created: {error}; {fix}",
-            folder.display()
-        )
-    })?;
+    // The folder holds health information: only the server's user may open it.
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(folder)
+        .map_err(|error| {
+            anyhow!(
+                "data folder {} cannot be created: {error}; {fix}",
+                folder.display()
+            )
+        })?;
     let probe = folder.join(".stillpoint-write-check");
     std::fs::write(&probe, b"ok").map_err(|error| {
         anyhow!(

@@ -129,7 +129,7 @@ impl FileSettings {
                 format!("cannot read {}: {error}; check the path", path.display()),
             )
         })?;
-        toml::from_str(&text).map_err(|error| {
+        let mut settings: Self = toml::from_str(&text).map_err(|error| {
             let detail = error.message().to_owned();
             let line = error
                 .span()
@@ -142,7 +142,21 @@ impl FileSettings {
                     path.display()
                 ),
             )
-        })
+        })?;
+
+        // Relative paths in the file are relative to the file, not to the working directory,
+        // which differs when a service manager starts the server.
+        let base = path.parent().unwrap_or(Path::new("."));
+        let resolve = |relative: &mut Option<PathBuf>| {
+            if let Some(value) = relative.as_mut().filter(|value| value.is_relative()) {
+                *value = base.join(&*value);
+            }
+        };
+        resolve(&mut settings.data_dir);
+        resolve(&mut settings.locales_dir);
+        resolve(&mut settings.tls.cert_path);
+        resolve(&mut settings.tls.key_path);
+        Ok(settings)
     }
 }
 
@@ -485,6 +499,24 @@ mod tests {
                 .setting,
             "tls"
         );
+    }
+
+    #[test]
+    fn relative_paths_in_file_follow_the_file() {
+        let folder =
+            std::env::temp_dir().join(format!("stillpoint-settings-{}", std::process::id()));
+        std::fs::create_dir_all(&folder).expect("folder");
+        let file = folder.join("stillpoint.toml");
+        std::fs::write(
+            &file,
+            "data_dir = \"data\"\n[tls]\ncert_path = \"/etc/cert.pem\"\n",
+        )
+        .expect("write");
+
+        let settings = FileSettings::read(&file).expect("parses");
+        assert_eq!(settings.data_dir, Some(folder.join("data")));
+        assert_eq!(settings.tls.cert_path, Some(PathBuf::from("/etc/cert.pem")));
+        std::fs::remove_dir_all(folder).expect("clean up");
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! Logging setup. Logs carry ids and routes, never names, answers, notes or tokens.
 
+use std::io::IsTerminal as _;
+
 use tracing_subscriber::EnvFilter;
 
 use crate::settings::LogFormat;
@@ -11,6 +13,7 @@ pub fn init(format: LogFormat, level: &str) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false);
     install_panic_hook();
     // A second call (tests that run several commands in one process) keeps the first subscriber.

@@ -598,12 +598,16 @@ fn request_logs_name_route_template_not_path() {
         .spawn()
         .expect("starts");
     let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("reads");
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("reads");
 
     let site_id = "0191e0a0-1111-7000-8000-000000000000";
     assert!(http_get(port, &format!("/api/v1/sites/{site_id}")).starts_with("HTTP/1.1 401"));
     std::thread::sleep(Duration::from_millis(200));
-    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
     let _ = child.wait();
 
     let logs = std::fs::read_to_string(&log_path).expect("logs");
@@ -614,8 +618,146 @@ fn request_logs_name_route_template_not_path() {
     let entry: serde_json::Value = serde_json::from_str(response_line).expect("a JSON log line");
     assert_eq!(entry["status"], 401, "{response_line}");
     assert!(entry["latency_ms"].is_number(), "{response_line}");
-    assert_eq!(entry["span"]["route"], "/api/v1/sites/{site_id}", "{response_line}");
+    assert_eq!(
+        entry["span"]["route"], "/api/v1/sites/{site_id}",
+        "{response_line}"
+    );
     assert_eq!(entry["span"]["method"], "GET", "{response_line}");
-    assert!(entry["span"]["request_id"].as_str().is_some_and(|id| !id.is_empty()), "{response_line}");
-    assert!(!logs.contains(site_id), "the raw path with its id is not logged");
+    assert!(
+        entry["span"]["request_id"]
+            .as_str()
+            .is_some_and(|id| !id.is_empty()),
+        "{response_line}"
+    );
+    assert!(
+        !logs.contains(site_id),
+        "the raw path with its id is not logged"
+    );
+}
+
+/// Runs `stillpoint admin create-user` with `password` on standard input.
+fn create_admin(data: &str, email: &str, password: &str) -> Output {
+    let mut child = Command::new(BINARY)
+        .args([
+            "admin",
+            "create-user",
+            "--data-dir",
+            data,
+            "--email",
+            email,
+            "--name",
+            "Ada Admin",
+        ])
+        .env_remove("STILLPOINT_ADMIN_PASSWORD")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starts");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(format!("{password}\n").as_bytes())
+        .expect("writes");
+    child.wait_with_output().expect("finishes")
+}
+
+#[tokio::test]
+async fn first_administrator_can_sign_in() {
+    let folder = tempfile::tempdir().expect("temp");
+    let data = folder.path().join("data");
+    let data = data.to_str().expect("utf-8");
+
+    let created = create_admin(data, "ada@clinic.example", "a long enough passphrase");
+    assert!(created.status.success(), "{}", stderr_of(&created));
+    assert!(
+        String::from_utf8_lossy(&created.stdout).contains("Created system administrator Ada Admin")
+    );
+
+    let duplicate = create_admin(data, "ada@clinic.example", "another long passphrase");
+    assert_one_line_error(&duplicate, 1, &["ada@clinic.example", "already exists"]);
+    let short = create_admin(data, "bob@clinic.example", "short");
+    assert_one_line_error(&short, 1, &["password", "at least 8"]);
+    let bad_email = create_admin(data, "not-an-address", "a long enough passphrase");
+    assert_one_line_error(&bad_email, 1, &["--email"]);
+
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut running = Running::start(
+        &["serve", "--listen", &listen, "--data-dir", data],
+        "listening on",
+    );
+    let response = reqwest::Client::new()
+        .post(format!("http://{listen}/api/v1/sessions"))
+        .json(&serde_json::json!({"email": "ada@clinic.example", "password": "a long enough passphrase"}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), reqwest::StatusCode::CREATED);
+    let body: serde_json::Value = response.json().await.expect("json");
+    assert_eq!(body["account"]["roles"][0]["role"], "system_administrator");
+    running.signal("TERM");
+    assert_eq!(running.wait_for_exit(Duration::from_secs(20)), Some(0));
+}
+
+#[test]
+fn data_folder_and_database_are_private() {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    let folder = tempfile::tempdir().expect("temp");
+    let data = folder.path().join("data");
+    let output = stillpoint(&["migrate", "--data-dir", data.to_str().expect("utf-8")]);
+    assert!(output.status.success(), "{}", stderr_of(&output));
+
+    let mode = |path: &Path| {
+        std::fs::metadata(path)
+            .expect("exists")
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode(&data), 0o700, "data folder");
+    assert_eq!(mode(&data.join("stillpoint.db")), 0o600, "database file");
+}
+
+#[test]
+fn unreadable_database_names_the_cause_at_once() {
+    let folder = tempfile::tempdir().expect("temp");
+    std::fs::write(
+        folder.path().join("stillpoint.db"),
+        "this is not a database",
+    )
+    .expect("write");
+
+    let started = Instant::now();
+    let output = stillpoint(&[
+        "migrate",
+        "--data-dir",
+        folder.path().to_str().expect("utf-8"),
+    ]);
+    assert_one_line_error(&output, 1, &["stillpoint.db", "not a database"]);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "failed after {:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn demo_refuses_a_clinic_data_folder() {
+    let folder = tempfile::tempdir().expect("temp");
+    let data = folder.path().to_str().expect("utf-8");
+    let created = create_admin(data, "ada@clinic.example", "a long enough passphrase");
+    assert!(created.status.success(), "{}", stderr_of(&created));
+
+    let output = stillpoint(&[
+        "demo",
+        "--data-dir",
+        data,
+        "--listen",
+        &format!("127.0.0.1:{}", free_port()),
+    ]);
+    assert_one_line_error(&output, 1, &["not a complete demo clinic", "--data-dir"]);
+    assert!(!folder.path().join("demo-seeded").exists());
 }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
-use sqlx::{AnyPool, Executor as _, Row as _};
+use sqlx::{AnyConnection, AnyPool, Connection as _, Executor as _, Row as _};
 
 use crate::dialect::Dialect;
 
@@ -108,6 +108,23 @@ impl DatabaseUrl {
     }
 }
 
+/// Creates an empty SQLite file readable only by its owner, unless it exists. SQLite gives the
+/// write-ahead log and shared-memory files the same permissions as the database file.
+fn create_private_file(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(error) => Err(error),
+    }
+}
+
 /// Query parameters of a PostgreSQL URL that carry secrets.
 const SECRET_PARAMETERS: [&str; 2] = ["password", "sslpassword"];
 
@@ -182,6 +199,27 @@ impl Database {
         install_default_drivers();
         let dialect = url.dialect();
         let setup = dialect.connection_setup();
+        let unreachable = |error: sqlx::Error| ConnectError::Unreachable {
+            location: url.display_location(),
+            reason: error.to_string(),
+        };
+
+        if let DatabaseUrl::Sqlite(path) = url {
+            create_private_file(path).map_err(|error| ConnectError::Unreachable {
+                location: url.display_location(),
+                reason: error.to_string(),
+            })?;
+        }
+        // One direct connection first: a pool retries failed connections until its acquire
+        // timeout and then reports only that it timed out, hiding the cause (connection
+        // refused, not a database, wrong password).
+        let mut probe = AnyConnection::connect(&url.connect_string())
+            .await
+            .map_err(unreachable)?;
+        for statement in setup {
+            probe.execute(*statement).await.map_err(unreachable)?;
+        }
+        probe.close().await.map_err(unreachable)?;
 
         // SQLite allows one writer at a time; a small pool keeps readers concurrent without
         // queueing many writers on the file lock.

@@ -121,7 +121,7 @@ async fn sign_in_failure_keeps_email_and_explains() {
         .send()
         .await
         .expect("request");
-    assert_eq!(empty.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(empty.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(
         empty
             .text()

@@ -15,6 +15,8 @@ struct HomeTemplate {
     layout: Layout,
     greeting: String,
     roles: Vec<String>,
+    /// Whether to list the roles: a patient's only role says nothing the patient needs.
+    show_roles: bool,
     patient_site: Option<String>,
     language_name: String,
     time_zone: String,
@@ -59,6 +61,7 @@ pub async fn show(
 
     let template = HomeTemplate {
         greeting: tr.t_with("home-greeting", "name", &account.display_name),
+        show_roles: account.is_staff() || account.roles.is_empty(),
         roles,
         patient_site,
         language_name: state.catalogs.format(&layout.lang, "language-name", None),

@@ -46,6 +46,8 @@ pub struct Layout {
     pub signed_in: bool,
     /// The current path, so the language switcher returns to the same page.
     pub path: String,
+    /// The clinic's name, which patients know, in the header and page titles.
+    pub clinic_name: String,
     pub stylesheet: String,
     pub favicon: String,
     pub languages: Vec<OfferedLanguage>,
@@ -85,6 +87,7 @@ impl Layout {
             nav,
             signed_in: viewer.account.is_some(),
             path: path.to_owned(),
+            clinic_name: state.config.clinic_name.clone(),
             stylesheet: state.assets.url("stillpoint.css").to_owned(),
             favicon: state.assets.url("favicon.svg").to_owned(),
             languages: state.catalogs.offered(),

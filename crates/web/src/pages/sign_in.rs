@@ -83,7 +83,11 @@ pub async fn submit(
         error,
         password_invalid: message_id == "sign-in-failed",
     })?;
-    *response.status_mut() = StatusCode::UNAUTHORIZED;
+    *response.status_mut() = if message_id == "sign-in-failed" {
+        StatusCode::UNAUTHORIZED
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
     Ok(response)
 }
 
