@@ -19,7 +19,7 @@ use crate::settings::Settings;
 /// The environment variable a script can pass the new password in, instead of standard input.
 const PASSWORD_VARIABLE: &str = "STILLPOINT_ADMIN_PASSWORD";
 
-/// What the command line asked for.
+/// The administrator account that the command line requests.
 #[derive(Debug)]
 pub struct NewAdministrator {
     pub email: String,
