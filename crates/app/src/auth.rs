@@ -6,8 +6,10 @@
 use argon2::password_hash::phc::PasswordHash;
 use argon2::{Argon2, PasswordHasher as _, PasswordVerifier as _};
 use jiff::{SignedDuration, Timestamp};
-use stillpoint_domain::{Account, EmailAddress, InvalidValue};
+use stillpoint_domain::audit::{AuditAction, AuditOutcome};
+use stillpoint_domain::{Account, AccountId, EmailAddress, InvalidValue};
 
+use crate::audit::{self, AuditContext, AuditEntry};
 use crate::ports::{SignInSession, Store};
 use crate::random::{new_token, token_digest};
 use crate::{AppError, Clock, StorageError};
@@ -126,6 +128,7 @@ pub async fn sign_in(
     store: &dyn Store,
     clock: &dyn Clock,
     policy: &SessionPolicy,
+    context: &AuditContext,
     email: &str,
     password: &str,
 ) -> Result<NewSession, AppError> {
@@ -135,14 +138,25 @@ pub async fn sign_in(
         Ok(credentials) => credentials,
         Err(StorageError::NotFound { .. }) => {
             verify_off_runtime(password, DUMMY_HASH).await?;
+            audit::record(
+                store,
+                clock,
+                context,
+                sign_in_entry(None, AuditOutcome::Denied),
+            )
+            .await?;
             return Err(AppError::InvalidCredentials);
         }
         Err(other) => return Err(other.into()),
     };
+    let account_context =
+        AuditContext::for_account(&credentials.account, context.source_address.clone());
     // NOTE: there is no throttling of failed attempts per account or per address yet; until it
     // exists, put the server behind a proxy that rate-limits POST /sign-in and /api/v1/sessions.
     if !verify_off_runtime(password, &credentials.password_hash).await? {
         tracing::info!(account_id = %credentials.account.id, "sign-in failed: wrong password");
+        let entry = sign_in_entry(Some(credentials.account.id), AuditOutcome::Denied);
+        audit::record(store, clock, &account_context, entry).await?;
         return Err(AppError::InvalidCredentials);
     }
 
@@ -157,6 +171,8 @@ pub async fn sign_in(
         expires_at,
     };
     store.insert_session(&session).await?;
+    let entry = sign_in_entry(Some(credentials.account.id), AuditOutcome::Success);
+    audit::record(store, clock, &account_context, entry).await?;
     tracing::info!(account_id = %credentials.account.id, "signed in");
 
     Ok(NewSession {
@@ -199,10 +215,37 @@ pub async fn resolve_session(
 }
 
 /// Ends the session the token belongs to. Ending an unknown session is not an error.
-pub async fn sign_out(store: &dyn Store, token: &str) -> Result<(), AppError> {
+pub async fn sign_out(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    context: &AuditContext,
+    token: &str,
+) -> Result<(), AppError> {
     match store.delete_session(&token_digest(token)).await {
-        Ok(()) | Err(StorageError::NotFound { .. }) => Ok(()),
+        Ok(()) => {
+            let entry = AuditEntry {
+                patient: None,
+                resource_type: "Account",
+                resource_id: context.actor.map(|id| id.to_string()),
+                action: AuditAction::SignOut,
+                outcome: AuditOutcome::Success,
+            };
+            audit::record(store, clock, context, entry).await?;
+            Ok(())
+        }
+        Err(StorageError::NotFound { .. }) => Ok(()),
         Err(other) => Err(other.into()),
+    }
+}
+
+/// The audit entry of a sign-in attempt on `account` (`None` when the address has no account).
+fn sign_in_entry(account: Option<AccountId>, outcome: AuditOutcome) -> AuditEntry {
+    AuditEntry {
+        patient: None,
+        resource_type: "Account",
+        resource_id: account.map(|id| id.to_string()),
+        action: AuditAction::SignIn,
+        outcome,
     }
 }
 

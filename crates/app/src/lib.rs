@@ -6,6 +6,7 @@
 //! ports.
 
 pub mod accounts;
+pub mod audit;
 pub mod auth;
 pub mod clock;
 pub mod demo;

@@ -3,6 +3,7 @@
 
 use async_trait::async_trait;
 use jiff::Timestamp;
+use stillpoint_domain::audit::{AuditEvent, NewAuditEvent};
 use stillpoint_domain::{
     Account, AccountId, EmailAddress, Language, Patient, PatientId, Site, SiteId,
 };
@@ -122,13 +123,34 @@ pub trait HealthStore: Send + Sync {
     async fn schema_status(&self) -> Result<SchemaStatus, StorageError>;
 }
 
+/// The audit trail. Events are only ever appended; there is no way to change or remove one.
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    /// Appends `event` at the end of the chain and returns it with its sequence and hashes.
+    async fn append_audit_event(&self, event: &NewAuditEvent) -> Result<AuditEvent, StorageError>;
+    /// Up to `limit` events with a sequence above `after`, in sequence order.
+    async fn list_audit_events(
+        &self,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<AuditEvent>, StorageError>;
+    /// The last event's sequence and hash, or `None` while the trail is empty.
+    async fn audit_head(&self) -> Result<Option<(i64, String)>, StorageError>;
+}
+
 /// Every storage port, as one object the web layer can hold.
 pub trait Store:
-    SiteStore + AccountStore + PatientStore + SessionStore + HealthStore + std::fmt::Debug
+    SiteStore + AccountStore + PatientStore + SessionStore + HealthStore + AuditStore + std::fmt::Debug
 {
 }
 
 impl<T> Store for T where
-    T: SiteStore + AccountStore + PatientStore + SessionStore + HealthStore + std::fmt::Debug
+    T: SiteStore
+        + AccountStore
+        + PatientStore
+        + SessionStore
+        + HealthStore
+        + AuditStore
+        + std::fmt::Debug
 {
 }

@@ -6,6 +6,7 @@
 //! axum or hyper (a test in this crate checks that).
 
 pub mod account;
+pub mod audit;
 pub mod clinic;
 pub mod condition;
 pub mod id;

@@ -1,14 +1,19 @@
 //! The `serve` and `migrate` commands.
 
+use std::sync::Arc;
+
 use stillpoint_storage::{Database, DatabaseUrl};
+
+use crate::audit_trail::{self, CheckpointFiles};
 
 use crate::server;
 use crate::settings::Settings;
 
 /// Resolves the data folder to an absolute path (creating it) and points a SQLite database at it.
+/// With PostgreSQL the folder still holds the audit checkpoint and its key.
 pub fn prepare_storage(settings: &mut Settings) -> anyhow::Result<()> {
+    settings.data_dir = server::prepare_data_dir(&settings.data_dir)?;
     if let DatabaseUrl::Sqlite(_) = settings.database {
-        settings.data_dir = server::prepare_data_dir(&settings.data_dir)?;
         settings.database = DatabaseUrl::sqlite_in(&settings.data_dir);
     }
     Ok(())
@@ -21,6 +26,13 @@ pub async fn serve(mut settings: Settings) -> anyhow::Result<()> {
     prepare_storage(&mut settings)?;
     let database = server::open_database(&settings).await?;
     let app = server::build_app(&settings, database.clone())?;
+    let checkpoints = CheckpointFiles::in_data_dir(&settings.data_dir);
+    let audit_key = checkpoints.key()?;
+    audit_trail::spawn_checkpointer(
+        Arc::new(database.clone()),
+        checkpoints.clone(),
+        audit_key.clone(),
+    );
 
     let url = server::public_url(settings.listen, settings.tls.is_some());
     if !settings.secure_cookies && !settings.listen.ip().is_loopback() {
@@ -34,6 +46,12 @@ pub async fn serve(mut settings: Settings) -> anyhow::Result<()> {
     println!("Stillpoint is listening on {url}");
     server::serve(listener, app, &settings).await?;
 
+    if let Err(error) = checkpoints.advance(&database, &audit_key).await {
+        tracing::warn!(
+            error = format!("{error:#}"),
+            "final audit checkpoint could not be written"
+        );
+    }
     database.close().await;
     tracing::info!("stillpoint stopped");
     Ok(())

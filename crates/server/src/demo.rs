@@ -6,6 +6,9 @@ use stillpoint_app::demo::{self, DEMO_PASSWORD};
 use stillpoint_app::ports::AccountStore as _;
 use stillpoint_storage::DatabaseUrl;
 
+use std::sync::Arc;
+
+use crate::audit_trail::{self, CheckpointFiles};
 use crate::server;
 use crate::settings::Settings;
 
@@ -60,6 +63,9 @@ pub async fn run(mut settings: Settings, data_dir_given: bool) -> anyhow::Result
     }
 
     let app = server::build_app(&settings, database.clone())?;
+    let checkpoints = CheckpointFiles::in_data_dir(&settings.data_dir);
+    let audit_key = checkpoints.key()?;
+    audit_trail::spawn_checkpointer(Arc::new(database.clone()), checkpoints, audit_key);
     print_banner(&settings, &clinic, temporary.is_some());
 
     server::serve(listener, app, &settings).await?;

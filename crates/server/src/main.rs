@@ -2,6 +2,7 @@
 //! print the default settings file.
 
 mod admin;
+mod audit_trail;
 mod commands;
 mod demo;
 mod server;
@@ -39,6 +40,16 @@ enum Command {
     /// Administer accounts from the command line.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Check the audit trail.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Walk the whole audit trail, check every hash link and the signed checkpoint, and report
+    /// the first broken event. Exits with status 1 when the trail is broken.
+    Verify(DatabaseArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -178,6 +189,18 @@ fn main() -> ExitCode {
             };
             with_settings(args.database.config.as_deref(), overrides, |settings| {
                 run(async move { admin::create_user(settings, request).await })
+            })
+        }
+        Command::Audit(AuditCommand::Verify(args)) => {
+            let overrides = Overrides {
+                data_dir: args.data_dir,
+                database_url: args.database_url,
+                log_format: args.log.log_format,
+                log_level: args.log.log_level,
+                ..Overrides::default()
+            };
+            with_settings(args.config.as_deref(), overrides, |settings| {
+                run(async move { audit_trail::verify(settings).await })
             })
         }
         Command::Demo(args) => {

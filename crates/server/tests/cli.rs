@@ -309,7 +309,7 @@ fn migrate_applies_then_reports_up_to_date() {
     let data = folder.path().to_str().expect("utf-8");
     let first = stillpoint(&["migrate", "--data-dir", data]);
     assert!(first.status.success(), "{}", stderr_of(&first));
-    assert!(String::from_utf8_lossy(&first.stdout).contains("Applied 1 migration(s)"));
+    assert!(String::from_utf8_lossy(&first.stdout).contains("Applied 2 migration(s)"));
     assert!(folder.path().join("stillpoint.db").exists());
 
     let second = stillpoint(&["migrate", "--data-dir", data]);
@@ -760,4 +760,58 @@ fn demo_refuses_a_clinic_data_folder() {
     ]);
     assert_one_line_error(&output, 1, &["not a complete demo clinic", "--data-dir"]);
     assert!(!folder.path().join("demo-seeded").exists());
+}
+
+#[tokio::test]
+async fn audit_verify_reports_intact_and_broken_trails() {
+    let folder = tempfile::tempdir().expect("temp");
+    let data = folder.path().join("data");
+    let data = data.to_str().expect("utf-8");
+    let created = create_admin(data, "ada@clinic.example", "a long enough passphrase");
+    assert!(created.status.success(), "{}", stderr_of(&created));
+
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut running = Running::start(
+        &["serve", "--listen", &listen, "--data-dir", data],
+        "listening on",
+    );
+    let client = reqwest::Client::new();
+    for password in ["wrong password!", "a long enough passphrase"] {
+        client
+            .post(format!("http://{listen}/api/v1/sessions"))
+            .json(&serde_json::json!({"email": "ada@clinic.example", "password": password}))
+            .send()
+            .await
+            .expect("request");
+    }
+    running.signal("TERM");
+    assert_eq!(running.wait_for_exit(Duration::from_secs(20)), Some(0));
+    assert!(
+        Path::new(data).join("audit-checkpoint").exists(),
+        "the server wrote a checkpoint at shutdown"
+    );
+
+    let intact = stillpoint(&["audit", "verify", "--data-dir", data]);
+    let report = String::from_utf8_lossy(&intact.stdout).into_owned();
+    assert!(intact.status.success(), "{}", stderr_of(&intact));
+    assert!(
+        report.contains("The audit trail is intact: 2 events"),
+        "{report}"
+    );
+    assert!(
+        report.contains("matches the signed checkpoint at event 2"),
+        "{report}"
+    );
+
+    let raw = TestDatabase::from_url(stillpoint_storage::DatabaseUrl::sqlite_in(Path::new(data)));
+    raw.execute_raw("DROP TRIGGER audit_events_no_delete").await;
+    raw.execute_raw("DELETE FROM audit_events WHERE sequence = 2")
+        .await;
+    let broken = stillpoint(&["audit", "verify", "--data-dir", data]);
+    assert_one_line_error(
+        &broken,
+        1,
+        &["audit trail is broken at event 2", "removed from the end"],
+    );
 }

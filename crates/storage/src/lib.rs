@@ -6,6 +6,7 @@
 //! integers: ids are UUID text, instants are UTC milliseconds, dates are ISO 8601 text.
 
 mod accounts;
+mod audit;
 mod database;
 pub mod dialect;
 mod error;

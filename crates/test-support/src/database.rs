@@ -55,6 +55,13 @@ impl TestDatabase {
         })
     }
 
+    /// A handle on an existing database, for raw statements only: nothing is created, migrated
+    /// or deleted.
+    #[must_use]
+    pub fn from_url(url: DatabaseUrl) -> RawDatabase {
+        RawDatabase { url }
+    }
+
     /// A fresh database of `dialect`, or `None` when that dialect is not available here.
     pub async fn of(dialect: Dialect, test: &str) -> Option<Self> {
         match dialect {
@@ -66,17 +73,20 @@ impl TestDatabase {
     /// Runs a statement on a separate connection, outside the storage layer, for tests that
     /// set up states the application cannot produce (such as a migration from a newer release).
     pub async fn execute_raw(&self, statement: &str) {
-        use sqlx::Connection as _;
+        RawDatabase {
+            url: self.url.clone(),
+        }
+        .execute_raw(statement)
+        .await;
+    }
 
-        sqlx::any::install_default_drivers();
-        let mut connection = sqlx::AnyConnection::connect(&self.url.connect_string())
-            .await
-            .expect("a raw connection opens");
-        sqlx::query(sqlx::AssertSqlSafe(statement.to_owned()))
-            .execute(&mut connection)
-            .await
-            .unwrap_or_else(|error| panic!("raw statement failed: {error}: {statement}"));
-        let _ = connection.close().await;
+    /// Like [`Self::execute_raw`], returning the database's error message instead of panicking.
+    pub async fn try_execute_raw(&self, statement: &str) -> Result<(), String> {
+        RawDatabase {
+            url: self.url.clone(),
+        }
+        .try_execute_raw(statement)
+        .await
     }
 
     /// The SQLite file, for tests that inspect or damage it.
@@ -117,4 +127,36 @@ async fn create_postgres_database(admin_url: &str) -> DatabaseUrl {
     let mut url = url::Url::parse(admin_url).expect("the PostgreSQL test URL is valid");
     url.set_path(&name);
     DatabaseUrl::parse(url.as_str()).expect("the derived URL is valid")
+}
+
+/// A database reached with raw SQL only, bypassing the storage layer.
+#[derive(Debug, Clone)]
+pub struct RawDatabase {
+    url: DatabaseUrl,
+}
+
+impl RawDatabase {
+    /// Runs one statement; panics with the database's message when it fails.
+    pub async fn execute_raw(&self, statement: &str) {
+        if let Err(error) = self.try_execute_raw(statement).await {
+            panic!("raw statement failed: {error}: {statement}");
+        }
+    }
+
+    /// Runs one statement and returns the database's message when it fails.
+    pub async fn try_execute_raw(&self, statement: &str) -> Result<(), String> {
+        use sqlx::Connection as _;
+
+        sqlx::any::install_default_drivers();
+        let mut connection = sqlx::AnyConnection::connect(&self.url.connect_string())
+            .await
+            .expect("a raw connection opens");
+        let outcome = sqlx::query(sqlx::AssertSqlSafe(statement.to_owned()))
+            .execute(&mut connection)
+            .await
+            .map(|_| ())
+            .map_err(|error| error.to_string());
+        let _ = connection.close().await;
+        outcome
+    }
 }

@@ -10,7 +10,7 @@ pub mod database;
 pub mod spawn;
 
 pub use browser::Browser;
-pub use database::{TestDatabase, postgres_admin_url};
+pub use database::{RawDatabase, TestDatabase, postgres_admin_url};
 pub use spawn::{ManualClock, Seed, TestApp, spawn_app};
 
 /// Whether the tests run in continuous integration, where nothing may be skipped.

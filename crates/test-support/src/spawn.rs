@@ -112,7 +112,8 @@ pub async fn spawn_app(dialect: Dialect, seed: Seed, test: &str) -> Option<TestA
     let address = listener.local_addr().expect("bound address");
     let (shutdown, stopped) = oneshot::channel::<()>();
     tokio::spawn(async move {
-        let _ = axum::serve(listener, app)
+        let service = app.into_make_service_with_connect_info::<SocketAddr>();
+        let _ = axum::serve(listener, service)
             .with_graceful_shutdown(async move {
                 let _ = stopped.await;
             })

@@ -4,10 +4,13 @@
 //! header (API clients). The language is the signed-in account's preference, else the language
 //! cookie set by the switcher, else the best match for `Accept-Language`, else English.
 
-use axum::extract::FromRequestParts;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::HeaderMap;
 use axum::http::header;
 use axum::http::request::Parts;
+use stillpoint_app::audit::AuditContext;
 use stillpoint_app::{AppError, auth};
 use stillpoint_domain::{Account, Language};
 
@@ -40,6 +43,7 @@ pub struct ViewerInputs {
     session_token: Option<String>,
     language_cookie: Option<String>,
     accept_language: Option<String>,
+    source_address: Option<String>,
 }
 
 /// The resolved visitor.
@@ -49,12 +53,23 @@ pub struct Viewer {
     pub session_token: Option<String>,
     /// The tag of an offered language.
     pub language: String,
+    /// The client's IP address as this server saw it, for the audit trail.
+    pub source_address: Option<String>,
 }
 
 impl Viewer {
     #[must_use]
     pub fn translator(&self, state: &AppState) -> Translator {
         Translator::new(state.catalogs.clone(), self.language.clone())
+    }
+
+    /// Who acts and from where, for audit events.
+    #[must_use]
+    pub fn audit_context(&self) -> AuditContext {
+        match &self.account {
+            Some(account) => AuditContext::for_account(account, self.source_address.clone()),
+            None => AuditContext::anonymous(self.source_address.clone()),
+        }
     }
 }
 
@@ -111,7 +126,18 @@ impl ViewerInputs {
                 .get(header::ACCEPT_LANGUAGE)
                 .and_then(|value| value.to_str().ok())
                 .map(str::to_owned),
+            source_address: None,
         }
+    }
+
+    /// Adds the client address the connection came from, when the server recorded it.
+    #[must_use]
+    pub fn with_source(mut self, parts: &Parts) -> Self {
+        self.source_address = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(address)| address.ip().to_string());
+        self
     }
 
     /// The same inputs without the session, for answering when the database cannot be reached.
@@ -135,6 +161,7 @@ impl ViewerInputs {
             account,
             session_token: self.session_token,
             language,
+            source_address: self.source_address,
         }
     }
 
@@ -184,6 +211,7 @@ impl FromRequestParts<AppState> for Viewer {
     ) -> Result<Self, Self::Rejection> {
         Ok(
             ViewerInputs::from_headers(&parts.headers, state.config.secure_cookies)
+                .with_source(parts)
                 .resolve(state)
                 .await,
         )
@@ -204,7 +232,8 @@ impl FromRequestParts<AppState> for SignedIn {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let inputs = ViewerInputs::from_headers(&parts.headers, state.config.secure_cookies);
+        let inputs = ViewerInputs::from_headers(&parts.headers, state.config.secure_cookies)
+            .with_source(parts);
         let account = inputs
             .resolve_account(state)
             .await?
@@ -215,6 +244,7 @@ impl FromRequestParts<AppState> for SignedIn {
                 account: Some(account.clone()),
                 session_token: inputs.session_token,
                 language,
+                source_address: inputs.source_address,
             },
             account,
         })

@@ -181,6 +181,76 @@ async fn patient_account_names_care_site(dialect: Dialect) {
     assert!(me.get("care_site_id").is_none(), "{me}");
 }
 
+async fn sign_ins_and_patient_reads_are_audited(dialect: Dialect) {
+    use stillpoint_app::ports::AuditStore as _;
+    use stillpoint_domain::audit::{AuditAction, AuditOutcome};
+
+    let Some(app) = demo_app(dialect, "sign_ins_and_patient_reads_are_audited").await else {
+        return;
+    };
+    let demo = app.demo.as_ref().expect("demo");
+    let patient_account = demo
+        .accounts
+        .iter()
+        .find(|a| a.email.as_str() == "patient@demo-clinic.example")
+        .expect("patient");
+    let patient_record = demo
+        .patients
+        .iter()
+        .find(|p| p.account_id == Some(patient_account.id))
+        .expect("record");
+
+    let failed = app
+        .client()
+        .post(app.url("/api/v1/sessions"))
+        .json(&json!({"email": "patient@demo-clinic.example", "password": "not-the-password"}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(failed.status(), StatusCode::UNAUTHORIZED);
+    let token = sign_in(&app, "patient").await;
+    get_json(&app, "/api/v1/me", Some(&token)).await;
+
+    let events = app
+        .database
+        .database
+        .list_audit_events(0, 100)
+        .await
+        .expect("events");
+    let summary: Vec<(AuditAction, AuditOutcome, Option<String>)> = events
+        .iter()
+        .map(|e| {
+            (
+                e.event.action,
+                e.event.outcome,
+                e.event.patient.map(|p| p.to_string()),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (AuditAction::SignIn, AuditOutcome::Denied, None),
+            (AuditAction::SignIn, AuditOutcome::Success, None),
+            (
+                AuditAction::Read,
+                AuditOutcome::Success,
+                Some(patient_record.id.to_string())
+            ),
+        ]
+    );
+    assert!(
+        events
+            .iter()
+            .all(|e| e.event.actor == Some(patient_account.id))
+    );
+    assert!(
+        events
+            .iter()
+            .all(|e| e.event.source_address.as_deref() == Some("127.0.0.1"))
+    );
+}
+
 async fn sites_follow_administrator_scope(dialect: Dialect) {
     let Some(app) = demo_app(dialect, "sites_follow_administrator_scope").await else {
         return;
@@ -347,6 +417,7 @@ on_both_databases!(
     wrong_password_is_problem_document,
     malformed_bodies_name_the_problem,
     patient_account_names_care_site,
+    sign_ins_and_patient_reads_are_audited,
     sites_follow_administrator_scope,
     idle_staff_session_expires,
     sign_out_ends_the_session,

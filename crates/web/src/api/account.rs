@@ -86,12 +86,14 @@ pub struct SignInResponse {
     ))]
 pub async fn sign_in(
     State(state): State<AppState>,
+    viewer: Viewer,
     ApiJson(request): ApiJson<SignInRequest>,
 ) -> Result<Response, WebError> {
     let session = auth::sign_in(
         state.store.as_ref(),
         state.clock.as_ref(),
         &state.config.session_policy,
+        &viewer.audit_context(),
         &request.email,
         &request.password,
     )
@@ -127,7 +129,8 @@ pub async fn sign_out(
     signed_in: SignedIn,
 ) -> Result<Response, WebError> {
     if let Some(token) = &signed_in.viewer.session_token {
-        auth::sign_out(state.store.as_ref(), token).await?;
+        let context = signed_in.viewer.audit_context();
+        auth::sign_out(state.store.as_ref(), state.clock.as_ref(), &context, token).await?;
     }
 
     let cookie = session_cookie(None, state.config.secure_cookies, 0);
@@ -145,8 +148,13 @@ pub async fn me(
     State(state): State<AppState>,
     signed_in: SignedIn,
 ) -> Result<Json<AccountBody>, WebError> {
-    let care_site =
-        stillpoint_app::patients::care_site_of(state.store.as_ref(), &signed_in.account).await?;
+    let care_site = stillpoint_app::patients::care_site_of(
+        state.store.as_ref(),
+        state.clock.as_ref(),
+        &signed_in.viewer.audit_context(),
+        &signed_in.account,
+    )
+    .await?;
 
     let mut body = AccountBody::from(&signed_in.account);
     body.care_site_id = care_site.map(|site| site.to_string());

@@ -50,10 +50,16 @@ pub async fn show(
             }
         })
         .collect();
-    let patient_site = stillpoint_app::patients::care_site_of(state.store.as_ref(), account)
-        .await?
-        .and_then(site_name)
-        .map(|site| tr.t_with("home-patient-site", "site", &site));
+    let context = signed_in.viewer.audit_context();
+    let patient_site = stillpoint_app::patients::care_site_of(
+        state.store.as_ref(),
+        state.clock.as_ref(),
+        &context,
+        account,
+    )
+    .await?
+    .and_then(site_name)
+    .map(|site| tr.t_with("home-patient-site", "site", &site));
     let now = state
         .clock
         .now()

@@ -56,6 +56,7 @@ pub async fn submit(
         state.store.as_ref(),
         state.clock.as_ref(),
         &state.config.session_policy,
+        &viewer.audit_context(),
         &form.email,
         &form.password,
     )
@@ -93,7 +94,13 @@ pub async fn submit(
 
 pub async fn sign_out(State(state): State<AppState>, viewer: Viewer) -> Result<Response, WebError> {
     if let Some(token) = &viewer.session_token {
-        auth::sign_out(state.store.as_ref(), token).await?;
+        auth::sign_out(
+            state.store.as_ref(),
+            state.clock.as_ref(),
+            &viewer.audit_context(),
+            token,
+        )
+        .await?;
     }
 
     let cookie = session_cookie(None, state.config.secure_cookies, 0);
