@@ -32,6 +32,10 @@ sign-in-email = Correo electrónico
 sign-in-password = Contraseña
 sign-in-submit = Iniciar sesión
 sign-in-failed = El correo electrónico o la contraseña no son correctos. Revise ambos e inténtelo de nuevo.
+sign-in-throttled = Hubo demasiados intentos fallidos de iniciar sesión. Por su seguridad, espere { $minutes } { $minutes ->
+    [one] minuto
+   *[other] minutos
+} e inténtelo de nuevo, o pida a su clínica que restablezca su contraseña.
 sign-in-invalid-email = Escriba un correo electrónico como nombre@ejemplo.org.
 sign-in-help = ¿Olvidó su contraseña o no recibió una invitación? Comuníquese con su clínica.
 

@@ -7,6 +7,7 @@ use argon2::password_hash::phc::PasswordHash;
 use argon2::{Argon2, PasswordHasher as _, PasswordVerifier as _};
 use jiff::{SignedDuration, Timestamp};
 use stillpoint_domain::audit::{AuditAction, AuditOutcome};
+use stillpoint_domain::throttle::ThrottlePolicy;
 use stillpoint_domain::{Account, AccountId, EmailAddress, InvalidValue};
 
 use crate::audit::{self, AuditContext, AuditEntry};
@@ -21,13 +22,18 @@ use crate::{AppError, Clock, StorageError};
 // until two-factor authentication exists.
 pub const MIN_PASSWORD_LENGTH: usize = 8;
 
-/// How long a session may stay idle and how long it may last at most.
+/// How long a session may stay idle and how long it may last at most, and how failed sign-ins
+/// are throttled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SessionPolicy {
     pub staff_idle: SignedDuration,
     pub patient_idle: SignedDuration,
     pub absolute: SignedDuration,
+    pub throttle: ThrottlePolicy,
 }
+
+/// How long failed attempts are kept at most, whatever the throttling window.
+const FAILURE_RETENTION: SignedDuration = SignedDuration::from_hours(24);
 
 impl Default for SessionPolicy {
     /// Staff sessions end after 15 idle minutes and patient sessions after 60; any session ends
@@ -37,6 +43,7 @@ impl Default for SessionPolicy {
             staff_idle: SignedDuration::from_mins(15),
             patient_idle: SignedDuration::from_mins(60),
             absolute: SignedDuration::from_hours(12),
+            throttle: ThrottlePolicy::default(),
         }
     }
 }
@@ -133,34 +140,47 @@ pub async fn sign_in(
     password: &str,
 ) -> Result<NewSession, AppError> {
     let email = EmailAddress::parse(email)?;
+    let address = context
+        .source_address
+        .clone()
+        .unwrap_or_else(|| "unknown".to_owned());
+    let now = clock.now();
+
+    if let Some(retry_after) = throttle_wait(store, &policy.throttle, &email, &address, now).await?
+    {
+        tracing::warn!(
+            retry_after_seconds = retry_after.as_secs(),
+            "sign-in throttled"
+        );
+        audit::record(
+            store,
+            clock,
+            context,
+            sign_in_entry(None, AuditOutcome::Denied),
+        )
+        .await?;
+        return Err(AppError::Throttled { retry_after });
+    }
 
     let credentials = match store.find_credentials(&email).await {
         Ok(credentials) => credentials,
         Err(StorageError::NotFound { .. }) => {
             verify_off_runtime(password, DUMMY_HASH).await?;
-            audit::record(
-                store,
-                clock,
-                context,
-                sign_in_entry(None, AuditOutcome::Denied),
-            )
-            .await?;
+            record_failure(store, clock, context, None, &email, &address).await?;
             return Err(AppError::InvalidCredentials);
         }
         Err(other) => return Err(other.into()),
     };
     let account_context =
         AuditContext::for_account(&credentials.account, context.source_address.clone());
-    // NOTE: there is no throttling of failed attempts per account or per address yet; until it
-    // exists, put the server behind a proxy that rate-limits POST /sign-in and /api/v1/sessions.
     if !verify_off_runtime(password, &credentials.password_hash).await? {
         tracing::info!(account_id = %credentials.account.id, "sign-in failed: wrong password");
-        let entry = sign_in_entry(Some(credentials.account.id), AuditOutcome::Denied);
-        audit::record(store, clock, &account_context, entry).await?;
+        let account = Some(credentials.account.id);
+        record_failure(store, clock, &account_context, account, &email, &address).await?;
         return Err(AppError::InvalidCredentials);
     }
+    store.clear_sign_in_failures(&email).await?;
 
-    let now = clock.now();
     let token = new_token();
     let expires_at = now.saturating_add(policy.absolute).unwrap_or(now);
     let session = SignInSession {
@@ -236,6 +256,47 @@ pub async fn sign_out(
         Err(StorageError::NotFound { .. }) => Ok(()),
         Err(other) => Err(other.into()),
     }
+}
+
+/// Counts a failed attempt for throttling and records it in the audit trail.
+async fn record_failure(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    context: &AuditContext,
+    account: Option<AccountId>,
+    email: &EmailAddress,
+    address: &str,
+) -> Result<(), AppError> {
+    let now = clock.now();
+    let forget_before = now.saturating_sub(FAILURE_RETENTION).unwrap_or(now);
+    store
+        .record_sign_in_failure(email, address, now, forget_before)
+        .await?;
+    audit::record(
+        store,
+        clock,
+        context,
+        sign_in_entry(account, AuditOutcome::Denied),
+    )
+    .await?;
+    Ok(())
+}
+
+/// How long the next attempt must wait, by the stricter of the per-address and per-client limits.
+async fn throttle_wait(
+    store: &dyn Store,
+    policy: &ThrottlePolicy,
+    email: &EmailAddress,
+    address: &str,
+    now: Timestamp,
+) -> Result<Option<SignedDuration>, AppError> {
+    let since = now.saturating_sub(policy.window).unwrap_or(now);
+    let (by_email, by_address) = store.recent_sign_in_failures(email, address, since).await?;
+    let for_email =
+        policy.wait_before_next_attempt(&by_email, policy.max_failures_per_account, now);
+    let for_address =
+        policy.wait_before_next_attempt(&by_address, policy.max_failures_per_address, now);
+    Ok(for_email.max(for_address))
 }
 
 /// The audit entry of a sign-in attempt on `account` (`None` when the address has no account).

@@ -35,6 +35,11 @@ pub enum AppError {
     #[error("the e-mail address or password is incorrect")]
     InvalidCredentials,
 
+    /// Too many failed sign-in attempts for this address or from this client; the next attempt is
+    /// allowed after `retry_after`.
+    #[error("too many failed sign-in attempts; try again in {} seconds", retry_after.as_secs())]
+    Throttled { retry_after: jiff::SignedDuration },
+
     /// The session token is unknown, expired or signed out.
     #[error("the session has ended; sign in again")]
     SessionEnded,

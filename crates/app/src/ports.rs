@@ -138,9 +138,38 @@ pub trait AuditStore: Send + Sync {
     async fn audit_head(&self) -> Result<Option<(i64, String)>, StorageError>;
 }
 
+/// Recent failed sign-in attempts, for throttling.
+#[async_trait]
+pub trait ThrottleStore: Send + Sync {
+    /// Records a failure and forgets failures older than `forget_before`.
+    async fn record_sign_in_failure(
+        &self,
+        email: &EmailAddress,
+        source_address: &str,
+        at: Timestamp,
+        forget_before: Timestamp,
+    ) -> Result<(), StorageError>;
+    /// Failures since `since` for the address typed and for the client address.
+    async fn recent_sign_in_failures(
+        &self,
+        email: &EmailAddress,
+        source_address: &str,
+        since: Timestamp,
+    ) -> Result<(Vec<Timestamp>, Vec<Timestamp>), StorageError>;
+    /// Forgets the failures for an address after a successful sign-in.
+    async fn clear_sign_in_failures(&self, email: &EmailAddress) -> Result<(), StorageError>;
+}
+
 /// Every storage port, as one object the web layer can hold.
 pub trait Store:
-    SiteStore + AccountStore + PatientStore + SessionStore + HealthStore + AuditStore + std::fmt::Debug
+    SiteStore
+    + AccountStore
+    + PatientStore
+    + SessionStore
+    + HealthStore
+    + AuditStore
+    + ThrottleStore
+    + std::fmt::Debug
 {
 }
 
@@ -151,6 +180,7 @@ impl<T> Store for T where
         + SessionStore
         + HealthStore
         + AuditStore
+        + ThrottleStore
         + std::fmt::Debug
 {
 }

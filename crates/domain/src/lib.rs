@@ -13,6 +13,7 @@ pub mod id;
 pub mod language;
 pub mod patient;
 pub mod role;
+pub mod throttle;
 pub mod time_zone;
 
 pub use account::{Account, EmailAddress};

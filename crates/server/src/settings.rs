@@ -338,6 +338,7 @@ fn session_policy(file: &SessionFileSettings) -> Result<SessionPolicy, SettingsE
             Some(hours) => SignedDuration::from_hours(i64::from(hours)),
             None => defaults.absolute,
         },
+        throttle: defaults.throttle,
     };
     if policy.absolute < policy.staff_idle || policy.absolute < policy.patient_idle {
         return Err(invalid(

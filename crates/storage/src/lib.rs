@@ -15,6 +15,7 @@ mod migrate;
 mod patients;
 mod sessions;
 mod sites;
+mod throttle;
 mod values;
 
 pub use database::{ConnectError, Database, DatabaseUrl};

@@ -27,6 +27,8 @@ pub enum WebError {
     Invalid { field: String, message: String },
     #[error("invalid credentials")]
     InvalidCredentials,
+    #[error("too many failed sign-in attempts")]
+    Throttled { retry_after_seconds: i64 },
     #[error("conflict on {constraint}")]
     Conflict { constraint: String },
     #[error("cross-origin request rejected")]
@@ -50,6 +52,9 @@ impl From<AppError> for WebError {
                 message: invalid.problem,
             },
             AppError::InvalidCredentials => Self::InvalidCredentials,
+            AppError::Throttled { retry_after } => Self::Throttled {
+                retry_after_seconds: retry_after.as_secs().max(1),
+            },
             AppError::SessionEnded => Self::SignInRequired,
             AppError::Forbidden => Self::Forbidden,
             AppError::Storage(StorageError::NotFound { .. }) => Self::NotFound,
@@ -88,6 +93,7 @@ impl WebError {
             Self::Forbidden | Self::CrossOrigin => StatusCode::FORBIDDEN,
             Self::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) | Self::TimedOut => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Http(status) => *status,
@@ -103,6 +109,7 @@ impl WebError {
             Self::Forbidden => "forbidden",
             Self::Invalid { .. } => "invalid_value",
             Self::InvalidCredentials => "invalid_credentials",
+            Self::Throttled { .. } => "too_many_attempts",
             Self::Conflict { .. } => "conflict",
             Self::CrossOrigin => "cross_origin",
             Self::Unavailable(_) => "unavailable",
@@ -122,6 +129,10 @@ impl WebError {
             Self::Forbidden => "Your account may not do this.".to_owned(),
             Self::Invalid { field, message } => format!("{field}: {message}"),
             Self::InvalidCredentials => "The e-mail address or password is incorrect.".to_owned(),
+            Self::Throttled { retry_after_seconds } => format!(
+                "Too many failed sign-in attempts. Wait {} minute(s) before trying again, or ask the clinic to reset your password.",
+                minutes_rounded_up(*retry_after_seconds)
+            ),
             Self::Conflict { constraint } => {
                 format!("The change conflicts with existing data ({constraint}).")
             }
@@ -162,6 +173,13 @@ impl IntoResponse for WebError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if let Self::Throttled {
+            retry_after_seconds,
+        } = &self
+            && let Ok(value) = HeaderValue::from_str(&retry_after_seconds.to_string())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
         if self.status() == StatusCode::UNAUTHORIZED {
             // RFC 9110 section 11.6.1: a 401 names the authentication scheme to use.
             response.headers_mut().insert(
@@ -242,6 +260,12 @@ fn error_of(response: &Response) -> Option<WebError> {
         .is_none_or(|value| value.starts_with("text/plain"));
     ((status.is_client_error() || status.is_server_error()) && plain)
         .then_some(WebError::Http(status))
+}
+
+/// Whole minutes, rounded up, for telling people how long to wait.
+#[must_use]
+pub fn minutes_rounded_up(seconds: i64) -> i64 {
+    (seconds + 59) / 60
 }
 
 fn wants_json(path: &str) -> bool {

@@ -251,6 +251,95 @@ async fn sign_ins_and_patient_reads_are_audited(dialect: Dialect) {
     );
 }
 
+async fn repeated_failures_are_throttled(dialect: Dialect) {
+    let Some(app) = demo_app(dialect, "repeated_failures_are_throttled").await else {
+        return;
+    };
+    let attempt = |password: &'static str| {
+        app.client()
+            .post(app.url("/api/v1/sessions"))
+            .json(&json!({"email": "clinician@demo-clinic.example", "password": password}))
+            .send()
+    };
+
+    for _ in 0..5 {
+        assert_eq!(
+            attempt("wrong-password").await.expect("request").status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let throttled = attempt(DEMO_PASSWORD).await.expect("request");
+    assert_eq!(
+        throttled.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "even the right password waits"
+    );
+    let retry_after: i64 = throttled.headers()["retry-after"]
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("seconds");
+    assert!((1..=900).contains(&retry_after), "{retry_after}");
+    let problem: Value = throttled.json().await.expect("json");
+    assert_eq!(problem["code"], "too_many_attempts");
+
+    let other_account = app
+        .client()
+        .post(app.url("/api/v1/sessions"))
+        .json(&json!({"email": "facilitator@demo-clinic.example", "password": DEMO_PASSWORD}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(
+        other_account.status(),
+        StatusCode::CREATED,
+        "other accounts are not locked"
+    );
+
+    app.clock.advance(SignedDuration::from_mins(15));
+    assert_eq!(
+        attempt(DEMO_PASSWORD).await.expect("request").status(),
+        StatusCode::CREATED
+    );
+    for _ in 0..4 {
+        assert_eq!(
+            attempt("wrong-password").await.expect("request").status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        attempt(DEMO_PASSWORD).await.expect("request").status(),
+        StatusCode::CREATED,
+        "a successful sign-in resets the count"
+    );
+}
+
+async fn many_addresses_from_one_client_are_throttled(dialect: Dialect) {
+    let Some(app) = demo_app(dialect, "many_addresses_from_one_client_are_throttled").await else {
+        return;
+    };
+    for n in 0..20 {
+        let response = app
+            .client()
+            .post(app.url("/api/v1/sessions"))
+            .json(
+                &json!({"email": format!("guess{n}@demo-clinic.example"), "password": "password1"}),
+            )
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "attempt {n}");
+    }
+    let response = app
+        .client()
+        .post(app.url("/api/v1/sessions"))
+        .json(&json!({"email": "admin@demo-clinic.example", "password": DEMO_PASSWORD}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+}
+
 async fn sites_follow_administrator_scope(dialect: Dialect) {
     let Some(app) = demo_app(dialect, "sites_follow_administrator_scope").await else {
         return;
@@ -418,6 +507,8 @@ on_both_databases!(
     malformed_bodies_name_the_problem,
     patient_account_names_care_site,
     sign_ins_and_patient_reads_are_audited,
+    repeated_failures_are_throttled,
+    many_addresses_from_one_client_are_throttled,
     sites_follow_administrator_scope,
     idle_staff_session_expires,
     sign_out_ends_the_session,

@@ -227,3 +227,30 @@ async fn tampered_session_cookie_is_signed_out() {
         .expect("request");
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn throttled_sign_in_explains_the_wait() {
+    let app = app().await;
+    let attempt = || {
+        app.client()
+            .post(app.url("/sign-in"))
+            .header("accept-language", "es")
+            .form(&[
+                ("email", "clinician@demo-clinic.example"),
+                ("password", "wrong-password"),
+            ])
+            .send()
+    };
+    for _ in 0..5 {
+        assert_eq!(
+            attempt().await.expect("request").status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let response = attempt().await.expect("request");
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(response.headers().contains_key("retry-after"));
+    let body = response.text().await.expect("body");
+    assert!(body.contains("espere 15 minutos"), "{body}");
+    assert!(body.contains("value=\"clinician@demo-clinic.example\""));
+}

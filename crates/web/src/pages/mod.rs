@@ -147,7 +147,8 @@ pub fn error_page(
         WebError::Invalid { .. }
         | WebError::InvalidCredentials
         | WebError::Conflict { .. }
-        | WebError::Http(_) => (tr.t("error-bad-request-title"), english_detail(error)),
+        | WebError::Http(_)
+        | WebError::Throttled { .. } => (tr.t("error-bad-request-title"), english_detail(error)),
         WebError::Unavailable(_) | WebError::TimedOut => (
             tr.t("error-unavailable-title"),
             (tr.t("error-unavailable-text"), None),

@@ -3,14 +3,14 @@
 use askama::Template;
 use axum::Form;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use stillpoint_app::{AppError, auth};
 
 use super::{Layout, render, session_cookie};
 use crate::AppState;
-use crate::error::WebError;
+use crate::error::{WebError, minutes_rounded_up};
 use crate::viewer::Viewer;
 
 #[derive(Template)]
@@ -62,7 +62,8 @@ pub async fn submit(
     )
     .await;
 
-    let message_id = match outcome {
+    let layout = Layout::new(&state, &viewer, "/sign-in");
+    let (error, status, retry_after) = match outcome {
         Ok(session) => {
             let cookie = session_cookie(
                 Some(&session.token),
@@ -71,24 +72,37 @@ pub async fn submit(
             );
             return Ok(([(header::SET_COOKIE, cookie)], Redirect::to("/home")).into_response());
         }
-        Err(AppError::InvalidCredentials) => "sign-in-failed",
-        Err(AppError::Invalid(_)) => "sign-in-invalid-email",
+        Err(AppError::InvalidCredentials) => (
+            layout.tr.t("sign-in-failed"),
+            StatusCode::UNAUTHORIZED,
+            None,
+        ),
+        Err(AppError::Invalid(_)) => (
+            layout.tr.t("sign-in-invalid-email"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            None,
+        ),
+        Err(AppError::Throttled { retry_after }) => {
+            let seconds = retry_after.as_secs().max(1);
+            let minutes = minutes_rounded_up(seconds).to_string();
+            let message = layout.tr.t_with("sign-in-throttled", "minutes", &minutes);
+            (message, StatusCode::TOO_MANY_REQUESTS, Some(seconds))
+        }
         Err(other) => return Err(other.into()),
     };
 
-    let layout = Layout::new(&state, &viewer, "/sign-in");
-    let error = Some(layout.tr.t(message_id));
     let mut response = render(&SignInTemplate {
         layout,
         email: form.email.trim().to_owned(),
-        error,
-        password_invalid: message_id == "sign-in-failed",
+        error: Some(error),
+        password_invalid: status == StatusCode::UNAUTHORIZED,
     })?;
-    *response.status_mut() = if message_id == "sign-in-failed" {
-        StatusCode::UNAUTHORIZED
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
+    *response.status_mut() = status;
+    if let Some(seconds) = retry_after
+        && let Ok(value) = HeaderValue::from_str(&seconds.to_string())
+    {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
     Ok(response)
 }
 

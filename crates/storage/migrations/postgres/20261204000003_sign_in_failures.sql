@@ -1,0 +1,11 @@
+-- Failed sign-in attempts, kept for the throttling window only. `email` is the address as typed
+-- (after validation), so attempts on addresses without an account are counted too.
+
+CREATE TABLE sign_in_failures (
+    email TEXT NOT NULL,
+    source_address TEXT NOT NULL,
+    failed_at BIGINT NOT NULL
+);
+
+CREATE INDEX sign_in_failures_email_idx ON sign_in_failures (email, failed_at);
+CREATE INDEX sign_in_failures_source_address_idx ON sign_in_failures (source_address, failed_at);
