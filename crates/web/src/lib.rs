@@ -11,6 +11,7 @@ pub mod i18n;
 pub mod metrics;
 pub mod middleware;
 pub mod pages;
+pub mod policy;
 pub mod viewer;
 
 use std::sync::Arc;
@@ -130,6 +131,10 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::enforce_timeout,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            policy::enforce_route_policy,
         ))
         .layer(axum::middleware::from_fn(middleware::note_matched_route))
         .layer(

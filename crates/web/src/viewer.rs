@@ -132,11 +132,18 @@ impl ViewerInputs {
 
     /// Adds the client address the connection came from, when the server recorded it.
     #[must_use]
-    pub fn with_source(mut self, parts: &Parts) -> Self {
-        self.source_address = parts
+    pub fn with_source(self, parts: &Parts) -> Self {
+        let address = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|ConnectInfo(address)| address.ip().to_string());
+        self.with_source_address(address)
+    }
+
+    /// Sets the client address.
+    #[must_use]
+    pub fn with_source_address(mut self, address: Option<String>) -> Self {
+        self.source_address = address;
         self
     }
 
@@ -209,6 +216,10 @@ impl FromRequestParts<AppState> for Viewer {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
+        // The route policy middleware has resolved the viewer already on protected routes.
+        if let Some(viewer) = parts.extensions.get::<Viewer>() {
+            return Ok(viewer.clone());
+        }
         Ok(
             ViewerInputs::from_headers(&parts.headers, state.config.secure_cookies)
                 .with_source(parts)
@@ -232,6 +243,14 @@ impl FromRequestParts<AppState> for SignedIn {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
+        if let Some(viewer) = parts.extensions.get::<Viewer>()
+            && let Some(account) = &viewer.account
+        {
+            return Ok(Self {
+                account: account.clone(),
+                viewer: viewer.clone(),
+            });
+        }
         let inputs = ViewerInputs::from_headers(&parts.headers, state.config.secure_cookies)
             .with_source(parts);
         let account = inputs

@@ -1,0 +1,185 @@
+//! Who may call each route, declared in one table.
+//!
+//! A middleware looks every matched route up here before its handler runs. A route missing from
+//! the table is refused with 500 on every request (fail closed), so a new route cannot go live
+//! without a declared policy; the route tests check that every route is declared.
+
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::http::Method;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use stillpoint_domain::{Account, Role};
+
+use crate::AppState;
+use crate::error::WebError;
+use crate::viewer::ViewerInputs;
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone, signed in or not.
+    Public,
+    /// Any signed-in account.
+    SignedIn,
+    /// System administrators, and program administrators (whose use cases narrow the data to
+    /// their sites).
+    Administrators,
+}
+
+impl Access {
+    /// Whether `account` may call a route with this access.
+    #[must_use]
+    pub fn allows(self, account: Option<&Account>) -> bool {
+        match self {
+            Self::Public => true,
+            Self::SignedIn => account.is_some(),
+            Self::Administrators => account.is_some_and(|account| {
+                account.has_role(Role::SystemAdministrator)
+                    || account.has_role(Role::ProgramAdministrator)
+            }),
+        }
+    }
+}
+
+/// The declared policy of one route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RoutePolicy {
+    pub method: &'static str,
+    /// The route template as registered, for example `/api/v1/sites/{site_id}`.
+    pub path: &'static str,
+    pub access: Access,
+    /// Whether the route reads or writes patient data, which its use case must audit.
+    pub patient_data: bool,
+}
+
+const fn route(
+    method: &'static str,
+    path: &'static str,
+    access: Access,
+    patient_data: bool,
+) -> RoutePolicy {
+    RoutePolicy {
+        method,
+        path,
+        access,
+        patient_data,
+    }
+}
+
+/// Every route of the application.
+pub const ROUTES: &[RoutePolicy] = &[
+    route("GET", "/", Access::Public, false),
+    route("GET", "/sign-in", Access::Public, false),
+    route("POST", "/sign-in", Access::Public, false),
+    // Signing out without a session does nothing, so it needs no session.
+    route("POST", "/sign-out", Access::Public, false),
+    route("POST", "/language", Access::Public, false),
+    route("GET", "/home", Access::SignedIn, true),
+    route("GET", "/sites", Access::Administrators, false),
+    route("GET", "/healthz", Access::Public, false),
+    route("GET", "/readyz", Access::Public, false),
+    route("GET", "/metrics", Access::Public, false),
+    route("GET", "/api/openapi.json", Access::Public, false),
+    route("GET", "/assets/{file}", Access::Public, false),
+    route("POST", "/api/v1/sessions", Access::Public, false),
+    route(
+        "DELETE",
+        "/api/v1/sessions/current",
+        Access::SignedIn,
+        false,
+    ),
+    route("GET", "/api/v1/me", Access::SignedIn, true),
+    route("PUT", "/api/v1/me/language", Access::SignedIn, false),
+    route("GET", "/api/v1/locales", Access::Public, false),
+    route("GET", "/api/v1/sites", Access::Administrators, false),
+    route(
+        "GET",
+        "/api/v1/sites/{site_id}",
+        Access::Administrators,
+        false,
+    ),
+];
+
+/// The policy declared for `method` on the route template `path`.
+#[must_use]
+pub fn policy_for(method: &Method, path: &str) -> Option<&'static RoutePolicy> {
+    ROUTES
+        .iter()
+        .find(|policy| policy.path == path && policy.method == method.as_str())
+}
+
+/// Router middleware that applies the declared policy. A signed-in viewer it resolves is passed
+/// on to the handler's extractors, so the session is looked up once per request.
+pub async fn enforce_route_policy(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let Some(path) = request.extensions().get::<MatchedPath>().cloned() else {
+        return next.run(request).await;
+    };
+    let Some(policy) = policy_for(request.method(), path.as_str()) else {
+        // Another method of a declared route: the router answers 405 Method Not Allowed.
+        if ROUTES.iter().any(|policy| policy.path == path.as_str()) {
+            return next.run(request).await;
+        }
+        tracing::error!(route = path.as_str(), method = %request.method(), "route has no declared access policy; refusing it");
+        return WebError::Internal("route without a declared access policy".to_owned())
+            .into_response();
+    };
+    if policy.access == Access::Public {
+        return next.run(request).await;
+    }
+
+    let source = request
+        .extensions()
+        .get::<ConnectInfo<std::net::SocketAddr>>()
+        .map(|ConnectInfo(address)| address.ip().to_string());
+    let viewer = ViewerInputs::from_headers(request.headers(), state.config.secure_cookies)
+        .with_source_address(source)
+        .resolve(&state)
+        .await;
+    match &viewer.account {
+        None => return WebError::SignInRequired.into_response(),
+        Some(account) if !policy.access.allows(Some(account)) => {
+            tracing::info!(account_id = %account.id, route = policy.path, "access refused by route policy");
+            return WebError::Forbidden.into_response();
+        }
+        Some(_) => {}
+    }
+    request.extensions_mut().insert(viewer);
+    next.run(request).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_are_declared_once() {
+        for (index, policy) in ROUTES.iter().enumerate() {
+            let duplicates = ROUTES[index + 1..]
+                .iter()
+                .filter(|other| other.method == policy.method && other.path == policy.path)
+                .count();
+            assert_eq!(
+                duplicates, 0,
+                "{} {} is declared twice",
+                policy.method, policy.path
+            );
+        }
+    }
+
+    #[test]
+    fn patient_data_routes_require_sign_in() {
+        for policy in ROUTES.iter().filter(|policy| policy.patient_data) {
+            assert_ne!(
+                policy.access,
+                Access::Public,
+                "{} {}",
+                policy.method,
+                policy.path
+            );
+        }
+    }
+}
