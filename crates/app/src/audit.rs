@@ -6,9 +6,9 @@
 use stillpoint_domain::audit::{
     AuditAction, AuditEvent, AuditOutcome, ChainBreak, ChainVerifier, Checkpoint, NewAuditEvent,
 };
-use stillpoint_domain::{Account, AccountId, PatientId, Role};
+use stillpoint_domain::{Account, AccountId, PatientId, Role, SiteId};
 
-use crate::ports::Store;
+use crate::ports::{AuditFilter, Store};
 use crate::{AppError, Clock, StorageError};
 
 /// Who is acting and from where, as the web layer knows it.
@@ -128,4 +128,106 @@ pub async fn verify_trail(
     }
     let events = verifier.finish()?;
     Ok(TrailReport { events, head })
+}
+
+/// Most events one search returns.
+pub const SEARCH_LIMIT: i64 = 500;
+
+/// Lists audit events for an administrator: a system administrator sees every event, a program
+/// administrator only events about patients of their sites. The search itself is audited.
+pub async fn search(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    context: &AuditContext,
+    account: &Account,
+    mut filter: AuditFilter,
+) -> Result<Vec<AuditEvent>, AppError> {
+    if !account.has_role(Role::SystemAdministrator) {
+        let sites: Vec<SiteId> = account
+            .roles
+            .iter()
+            .filter(|assignment| assignment.role == Role::ProgramAdministrator)
+            .filter_map(|assignment| assignment.site_id)
+            .collect();
+        if sites.is_empty() {
+            return Err(AppError::Forbidden);
+        }
+        filter.patient_sites = Some(sites);
+    }
+
+    let events = store.search_audit_events(&filter, SEARCH_LIMIT).await?;
+    let entry = AuditEntry {
+        patient: filter.patient,
+        resource_type: "AuditEvent",
+        resource_id: None,
+        action: AuditAction::Read,
+        outcome: AuditOutcome::Success,
+    };
+    record(store, clock, context, entry).await?;
+    Ok(events)
+}
+
+/// One access to a patient's record, as the patient's access report shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordAccess {
+    pub event: AuditEvent,
+    /// The display name of the account that acted, when it still exists.
+    pub actor_name: Option<String>,
+}
+
+/// Lists who accessed the signed-in patient's record, newest first, leaving out the patient's
+/// own actions. Viewing the report is audited as a read of the patient's record.
+pub async fn record_access_report(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    context: &AuditContext,
+    account: &Account,
+) -> Result<Vec<RecordAccess>, AppError> {
+    if !account.has_role(Role::Patient) {
+        return Err(AppError::Forbidden);
+    }
+    let patient = match store.find_patient_for_account(account.id).await {
+        Ok(patient) => patient,
+        Err(StorageError::NotFound { .. }) => return Ok(Vec::new()),
+        Err(other) => return Err(other.into()),
+    };
+
+    let filter = AuditFilter {
+        patient: Some(patient.id),
+        ..AuditFilter::default()
+    };
+    let events = store.search_audit_events(&filter, SEARCH_LIMIT).await?;
+    let mut names: Vec<(AccountId, Option<String>)> = Vec::new();
+    let mut report = Vec::new();
+    for event in events
+        .into_iter()
+        .filter(|event| event.event.actor != Some(account.id))
+    {
+        let actor_name = match event.event.actor {
+            None => None,
+            Some(actor) => match names.iter().find(|(id, _)| *id == actor) {
+                Some((_, name)) => name.clone(),
+                None => {
+                    let name = match store.get_account(actor).await {
+                        Ok(found) => Some(found.display_name),
+                        Err(StorageError::NotFound { .. }) => None,
+                        Err(other) => return Err(other.into()),
+                    };
+                    names.push((actor, name.clone()));
+                    name
+                }
+            },
+        };
+        report.push(RecordAccess { event, actor_name });
+    }
+
+    let entry = AuditEntry {
+        patient: Some(patient.id),
+        resource_type: "AuditEvent",
+        resource_id: None,
+        action: AuditAction::Read,
+        outcome: AuditOutcome::Success,
+    };
+    record(store, clock, context, entry).await?;
+    Ok(report)
 }

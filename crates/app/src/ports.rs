@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use jiff::Timestamp;
-use stillpoint_domain::audit::{AuditEvent, NewAuditEvent};
+use stillpoint_domain::audit::{AuditAction, AuditEvent, NewAuditEvent};
 use stillpoint_domain::{
     Account, AccountId, EmailAddress, Language, Patient, PatientId, Site, SiteId,
 };
@@ -123,6 +123,20 @@ pub trait HealthStore: Send + Sync {
     async fn schema_status(&self) -> Result<SchemaStatus, StorageError>;
 }
 
+/// Which audit events to list. Every set field narrows the result.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    pub patient: Option<PatientId>,
+    pub actor: Option<AccountId>,
+    pub action: Option<AuditAction>,
+    /// Events at or after this instant.
+    pub from: Option<Timestamp>,
+    /// Events before this instant.
+    pub until: Option<Timestamp>,
+    /// Only events about patients whose care is held at one of these sites; `None` for all.
+    pub patient_sites: Option<Vec<SiteId>>,
+}
+
 /// The audit trail. Events are only ever appended; there is no way to change or remove one.
 #[async_trait]
 pub trait AuditStore: Send + Sync {
@@ -132,6 +146,12 @@ pub trait AuditStore: Send + Sync {
     async fn list_audit_events(
         &self,
         after: i64,
+        limit: i64,
+    ) -> Result<Vec<AuditEvent>, StorageError>;
+    /// Up to `limit` events matching `filter`, newest first.
+    async fn search_audit_events(
+        &self,
+        filter: &AuditFilter,
         limit: i64,
     ) -> Result<Vec<AuditEvent>, StorageError>;
     /// The last event's sequence and hash, or `None` while the trail is empty.

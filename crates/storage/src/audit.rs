@@ -3,12 +3,18 @@
 use async_trait::async_trait;
 use sqlx::any::AnyRow;
 use stillpoint_app::StorageError;
-use stillpoint_app::ports::AuditStore;
+use stillpoint_app::ports::{AuditFilter, AuditStore};
 use stillpoint_domain::audit::{AuditEvent, GENESIS_HASH, NewAuditEvent};
 
 use crate::Database;
 use crate::error::map_write_error;
 use crate::values::{column, corrupt, from_millis, parse_column, to_millis};
+
+/// A value bound to a search statement.
+enum SearchValue {
+    Text(String),
+    Integer(i64),
+}
 
 /// Attempts at appending when another writer took the same sequence number first.
 const APPEND_ATTEMPTS: u32 = 8;
@@ -127,6 +133,84 @@ impl AuditStore for Database {
         .fetch_all(&self.pool)
         .await
         .map_err(map_write_error)?;
+        rows.iter().map(event_from_row).collect()
+    }
+
+    async fn search_audit_events(
+        &self,
+        filter: &AuditFilter,
+        limit: i64,
+    ) -> Result<Vec<AuditEvent>, StorageError> {
+        // The statement is assembled from fixed fragments only; every value is bound.
+        let mut conditions: Vec<String> = Vec::new();
+        let mut values: Vec<SearchValue> = Vec::new();
+        let next = |value: SearchValue, values: &mut Vec<SearchValue>| {
+            values.push(value);
+            format!("${}", values.len())
+        };
+        if let Some(patient) = filter.patient {
+            conditions.push(format!(
+                "patient_id = {}",
+                next(SearchValue::Text(patient.to_string()), &mut values)
+            ));
+        }
+        if let Some(actor) = filter.actor {
+            conditions.push(format!(
+                "actor_account_id = {}",
+                next(SearchValue::Text(actor.to_string()), &mut values)
+            ));
+        }
+        if let Some(action) = filter.action {
+            conditions.push(format!(
+                "action = {}",
+                next(SearchValue::Text(action.code().to_owned()), &mut values)
+            ));
+        }
+        if let Some(from) = filter.from {
+            conditions.push(format!(
+                "recorded_at >= {}",
+                next(SearchValue::Integer(to_millis(from)), &mut values)
+            ));
+        }
+        if let Some(until) = filter.until {
+            conditions.push(format!(
+                "recorded_at < {}",
+                next(SearchValue::Integer(to_millis(until)), &mut values)
+            ));
+        }
+        if let Some(sites) = &filter.patient_sites {
+            if sites.is_empty() {
+                return Ok(Vec::new());
+            }
+            let placeholders: Vec<String> = sites
+                .iter()
+                .map(|site| next(SearchValue::Text(site.to_string()), &mut values))
+                .collect();
+            conditions.push(format!(
+                "patient_id IN (SELECT id FROM patients WHERE site_id IN ({}))",
+                placeholders.join(", ")
+            ));
+        }
+        let limit_placeholder = next(SearchValue::Integer(limit), &mut values);
+        let where_clause = if conditions.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", conditions.join(" AND "))
+        };
+        let statement = format!(
+            "SELECT sequence, recorded_at, actor_account_id, actor_role, patient_id, resource_type, resource_id, \
+             action, outcome, source_address, break_glass, previous_hash, hash \
+             FROM audit_events {where_clause} ORDER BY sequence DESC LIMIT {limit_placeholder}"
+        );
+
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(statement));
+        for value in values {
+            query = match value {
+                SearchValue::Text(text) => query.bind(text),
+                SearchValue::Integer(number) => query.bind(number),
+            };
+        }
+        let rows = query.fetch_all(&self.pool).await.map_err(map_write_error)?;
         rows.iter().map(event_from_row).collect()
     }
 

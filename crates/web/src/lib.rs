@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod assets;
+pub mod audit_view;
 pub mod error;
 pub mod i18n;
 pub mod metrics;

@@ -98,6 +98,11 @@ pub const ROUTES: &[RoutePolicy] = &[
         Access::Administrators,
         false,
     ),
+    route("GET", "/audit", Access::Administrators, true),
+    route("GET", "/audit.csv", Access::Administrators, true),
+    route("GET", "/record-access", Access::SignedIn, true),
+    route("GET", "/api/v1/audit-events", Access::Administrators, true),
+    route("GET", "/api/v1/me/record-access", Access::SignedIn, true),
 ];
 
 /// The policy declared for `method` on the route template `path`.

@@ -340,6 +340,100 @@ async fn many_addresses_from_one_client_are_throttled(dialect: Dialect) {
     assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
 }
 
+async fn audit_search_follows_administrator_scope(dialect: Dialect) {
+    let Some(app) = demo_app(dialect, "audit_search_follows_administrator_scope").await else {
+        return;
+    };
+    let demo = app.demo.as_ref().expect("demo");
+    let patient_account = demo
+        .accounts
+        .iter()
+        .find(|a| a.email.as_str() == "patient@demo-clinic.example")
+        .expect("patient");
+    let patient_record = demo
+        .patients
+        .iter()
+        .find(|p| p.account_id == Some(patient_account.id))
+        .expect("record");
+
+    let patient = sign_in(&app, "patient").await;
+    get_json(&app, "/api/v1/me", Some(&patient)).await;
+
+    let admin = sign_in(&app, "admin").await;
+    let path = format!("/api/v1/audit-events?patient_id={}", patient_record.id);
+    let (status, events) = get_json(&app, &path, Some(&admin)).await;
+    assert_eq!(status, StatusCode::OK);
+    let actions: Vec<&str> = events
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|e| e["action"].as_str().expect("action"))
+        .collect();
+    assert_eq!(actions, ["read"], "the patient's own read of their record");
+    assert_eq!(events[0]["patient_id"], patient_record.id.to_string());
+
+    let (status, sign_ins) =
+        get_json(&app, "/api/v1/audit-events?action=sign_in", Some(&admin)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(sign_ins.as_array().expect("list").len(), 2, "{sign_ins}");
+
+    // The program administrator runs both sites, so sees the same patient; a site outside their
+    // assignment would hide it.
+    let program_admin = sign_in(&app, "program.admin").await;
+    let (status, scoped) = get_json(&app, &path, Some(&program_admin)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        scoped
+            .as_array()
+            .expect("list")
+            .iter()
+            .all(|e| e["patient_id"] == patient_record.id.to_string())
+    );
+    let (_, unscoped) = get_json(
+        &app,
+        "/api/v1/audit-events?action=sign_in",
+        Some(&program_admin),
+    )
+    .await;
+    assert_eq!(
+        unscoped.as_array().expect("list").len(),
+        0,
+        "sign-ins concern no patient of their sites"
+    );
+
+    let clinician = sign_in(&app, "clinician").await;
+    assert_eq!(
+        get_json(&app, "/api/v1/audit-events", Some(&clinician))
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
+    let (status, problem) =
+        get_json(&app, "/api/v1/audit-events?from=yesterday", Some(&admin)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(problem["field"], "from");
+
+    let (status, report) = get_json(&app, "/api/v1/me/record-access", Some(&patient)).await;
+    assert_eq!(status, StatusCode::OK);
+    let names: Vec<&str> = report
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|r| r["name"].as_str())
+        .collect();
+    assert!(
+        names.contains(&"Sam Okafor"),
+        "the administrator's search of this patient shows: {report}"
+    );
+    assert!(names.contains(&"Dana Whitfield"), "{report}");
+    assert_eq!(
+        get_json(&app, "/api/v1/me/record-access", Some(&clinician))
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
+}
+
 async fn sites_follow_administrator_scope(dialect: Dialect) {
     let Some(app) = demo_app(dialect, "sites_follow_administrator_scope").await else {
         return;
@@ -509,6 +603,7 @@ on_both_databases!(
     sign_ins_and_patient_reads_are_audited,
     repeated_failures_are_throttled,
     many_addresses_from_one_client_are_throttled,
+    audit_search_follows_administrator_scope,
     sites_follow_administrator_scope,
     idle_staff_session_expires,
     sign_out_ends_the_session,

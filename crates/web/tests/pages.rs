@@ -254,3 +254,51 @@ async fn throttled_sign_in_explains_the_wait() {
     assert!(body.contains("espere 15 minutos"), "{body}");
     assert!(body.contains("value=\"clinician@demo-clinic.example\""));
 }
+
+#[tokio::test]
+async fn audit_page_and_csv_export() {
+    let app = app().await;
+    let admin = signed_in_client(&app, "admin").await;
+    let (status, body) = page(&admin, app.url("/audit?action=sign_in")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("Signed in"), "{body}");
+    assert!(
+        body.contains("href=\"/audit.csv?action=sign_in\""),
+        "{body}"
+    );
+
+    let csv = admin
+        .get(app.url("/audit.csv?action=sign_in"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
+    assert!(
+        csv.headers()["content-disposition"]
+            .to_str()
+            .expect("ascii")
+            .starts_with("attachment")
+    );
+    let text = csv.text().await.expect("body");
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next(),
+        Some(
+            "sequence,recorded_at,account_id,role,patient_id,resource_type,resource_id,action,outcome,source_address,break_glass,hash"
+        )
+    );
+    assert!(lines.all(|line| line.contains(",sign_in,")), "{text}");
+
+    let (status, body) = page(&admin, app.url("/audit?patient_id=nonsense")).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(body.contains("patient_id"), "{body}");
+
+    let patient = signed_in_client(&app, "patient").await;
+    assert_eq!(
+        page(&patient, app.url("/audit")).await.0,
+        StatusCode::FORBIDDEN
+    );
+    let (status, body) = page(&patient, app.url("/record-access")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("Quién vio mi expediente"), "{body}");
+}

@@ -4,6 +4,7 @@
 //! documentation together, so the document at `/api/openapi.json` cannot miss a route.
 
 mod account;
+mod audit;
 mod health;
 mod sites;
 
@@ -35,6 +36,7 @@ pub use health::{healthz, readyz};
         (name = "sessions", description = "Signing in and out"),
         (name = "account", description = "The signed-in account"),
         (name = "sites", description = "The clinic's sites"),
+        (name = "audit", description = "The audit trail of access to patient data"),
         (name = "locales", description = "Interface languages")
     )
 )]
@@ -70,6 +72,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(account::locales))
         .routes(routes!(sites::list_sites))
         .routes(routes!(sites::get_site))
+        .routes(routes!(audit::search_audit_events))
+        .routes(routes!(audit::record_access))
 }
 
 /// A JSON request body whose parse errors become problem documents naming what is wrong.

@@ -1,5 +1,6 @@
 //! Server-rendered pages. Each handler reads as: extract → call one use case → render.
 
+mod audit;
 mod home;
 mod language;
 mod sign_in;
@@ -26,6 +27,9 @@ pub fn router() -> Router<AppState> {
         .route("/sign-out", post(sign_in::sign_out))
         .route("/home", get(home::show))
         .route("/sites", get(sites::show))
+        .route("/audit", get(audit::show))
+        .route("/audit.csv", get(audit::export_csv))
+        .route("/record-access", get(audit::record_access))
         .route("/language", post(language::switch))
 }
 
@@ -69,6 +73,10 @@ impl Layout {
                     || account.has_role(Role::ProgramAdministrator)
                 {
                     entries.push(("/sites", "nav-sites"));
+                    entries.push(("/audit", "nav-audit"));
+                }
+                if account.has_role(Role::Patient) {
+                    entries.push(("/record-access", "nav-record-access"));
                 }
             }
         }
