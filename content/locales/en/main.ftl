@@ -39,7 +39,7 @@ sign-in-failed = The e-mail address or password is incorrect. Check both and try
 sign-in-throttled = Too many failed attempts to sign in. For your safety, please wait { $minutes } { $minutes ->
     [one] minute
    *[other] minutes
-} and try again, or ask your clinic to reset your password.
+} and try again. If you cannot remember your password, contact your clinic.
 sign-in-invalid-email = Enter an e-mail address such as name@example.org.
 sign-in-help = Forgotten your password or never received an invitation? Contact your clinic.
 

@@ -35,7 +35,7 @@ sign-in-failed = El correo electrónico o la contraseña no son correctos. Revis
 sign-in-throttled = Hubo demasiados intentos fallidos de iniciar sesión. Por su seguridad, espere { $minutes } { $minutes ->
     [one] minuto
    *[other] minutos
-} e inténtelo de nuevo, o pida a su clínica que restablezca su contraseña.
+} e inténtelo de nuevo. Si no recuerda su contraseña, comuníquese con su clínica.
 sign-in-invalid-email = Escriba un correo electrónico como nombre@ejemplo.org.
 sign-in-help = ¿Olvidó su contraseña o no recibió una invitación? Comuníquese con su clínica.
 

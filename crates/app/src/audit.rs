@@ -1,7 +1,8 @@
 //! Recording and verifying the audit trail.
 //!
-//! Every read and write of patient data, and every sign-in and sign-out, appends an event. A
-//! failure to record fails the action too: access that cannot be accounted for is not granted.
+//! Sign-ins, sign-outs, reads of a patient's record and searches of the trail append events; each
+//! use case that touches patient data records its own. A failure to record fails the action too:
+//! access that cannot be accounted for is not granted.
 
 use stillpoint_domain::audit::{
     AuditAction, AuditEvent, AuditOutcome, ChainBreak, ChainVerifier, Checkpoint, NewAuditEvent,
@@ -204,19 +205,8 @@ pub async fn record_access_report(
         .filter(|event| event.event.actor != Some(account.id))
     {
         let actor_name = match event.event.actor {
+            Some(actor) => display_name(store, &mut names, actor).await?,
             None => None,
-            Some(actor) => match names.iter().find(|(id, _)| *id == actor) {
-                Some((_, name)) => name.clone(),
-                None => {
-                    let name = match store.get_account(actor).await {
-                        Ok(found) => Some(found.display_name),
-                        Err(StorageError::NotFound { .. }) => None,
-                        Err(other) => return Err(other.into()),
-                    };
-                    names.push((actor, name.clone()));
-                    name
-                }
-            },
         };
         report.push(RecordAccess { event, actor_name });
     }
@@ -230,4 +220,22 @@ pub async fn record_access_report(
     };
     record(store, clock, context, entry).await?;
     Ok(report)
+}
+
+/// The display name of `actor`, looked up once per report; `None` for a removed account.
+async fn display_name(
+    store: &dyn Store,
+    names: &mut Vec<(AccountId, Option<String>)>,
+    actor: AccountId,
+) -> Result<Option<String>, AppError> {
+    if let Some((_, name)) = names.iter().find(|(id, _)| *id == actor) {
+        return Ok(name.clone());
+    }
+    let name = match store.get_account(actor).await {
+        Ok(account) => Some(account.display_name),
+        Err(StorageError::NotFound { .. }) => None,
+        Err(other) => return Err(other.into()),
+    };
+    names.push((actor, name.clone()));
+    Ok(name)
 }

@@ -140,13 +140,22 @@ pub async fn sign_in(
     password: &str,
 ) -> Result<NewSession, AppError> {
     let email = EmailAddress::parse(email)?;
-    let address = context
-        .source_address
-        .clone()
-        .unwrap_or_else(|| "unknown".to_owned());
+    let address = context.source_address.clone();
     let now = clock.now();
 
-    if let Some(retry_after) = throttle_wait(store, &policy.throttle, &email, &address, now).await?
+    // The attempt is counted before anything is checked, so parallel attempts see each other;
+    // a successful sign-in removes the address's attempts again.
+    let forget_before = now.saturating_sub(FAILURE_RETENTION).unwrap_or(now);
+    store
+        .record_sign_in_failure(
+            &email,
+            address.as_deref().unwrap_or_default(),
+            now,
+            forget_before,
+        )
+        .await?;
+    if let Some(retry_after) =
+        throttle_wait(store, &policy.throttle, &email, address.as_deref(), now).await?
     {
         tracing::warn!(
             retry_after_seconds = retry_after.as_secs(),
@@ -166,7 +175,13 @@ pub async fn sign_in(
         Ok(credentials) => credentials,
         Err(StorageError::NotFound { .. }) => {
             verify_off_runtime(password, DUMMY_HASH).await?;
-            record_failure(store, clock, context, None, &email, &address).await?;
+            audit::record(
+                store,
+                clock,
+                context,
+                sign_in_entry(None, AuditOutcome::Denied),
+            )
+            .await?;
             return Err(AppError::InvalidCredentials);
         }
         Err(other) => return Err(other.into()),
@@ -175,8 +190,8 @@ pub async fn sign_in(
         AuditContext::for_account(&credentials.account, context.source_address.clone());
     if !verify_off_runtime(password, &credentials.password_hash).await? {
         tracing::info!(account_id = %credentials.account.id, "sign-in failed: wrong password");
-        let account = Some(credentials.account.id);
-        record_failure(store, clock, &account_context, account, &email, &address).await?;
+        let entry = sign_in_entry(Some(credentials.account.id), AuditOutcome::Denied);
+        audit::record(store, clock, &account_context, entry).await?;
         return Err(AppError::InvalidCredentials);
     }
     store.clear_sign_in_failures(&email).await?;
@@ -258,44 +273,32 @@ pub async fn sign_out(
     }
 }
 
-/// Counts a failed attempt for throttling and records it in the audit trail.
-async fn record_failure(
-    store: &dyn Store,
-    clock: &dyn Clock,
-    context: &AuditContext,
-    account: Option<AccountId>,
-    email: &EmailAddress,
-    address: &str,
-) -> Result<(), AppError> {
-    let now = clock.now();
-    let forget_before = now.saturating_sub(FAILURE_RETENTION).unwrap_or(now);
-    store
-        .record_sign_in_failure(email, address, now, forget_before)
-        .await?;
-    audit::record(
-        store,
-        clock,
-        context,
-        sign_in_entry(account, AuditOutcome::Denied),
-    )
-    .await?;
-    Ok(())
-}
-
 /// How long the next attempt must wait, by the stricter of the per-address and per-client limits.
 async fn throttle_wait(
     store: &dyn Store,
     policy: &ThrottlePolicy,
     email: &EmailAddress,
-    address: &str,
+    address: Option<&str>,
     now: Timestamp,
 ) -> Result<Option<SignedDuration>, AppError> {
     let since = now.saturating_sub(policy.window).unwrap_or(now);
-    let (by_email, by_address) = store.recent_sign_in_failures(email, address, since).await?;
+    let (mut by_email, mut by_address) = store
+        .recent_sign_in_failures(email, address.unwrap_or_default(), since)
+        .await?;
+    // The attempt being decided was recorded already; only earlier ones count against it.
+    for attempts in [&mut by_email, &mut by_address] {
+        if let Some(position) = attempts.iter().position(|at| *at == now) {
+            attempts.swap_remove(position);
+        }
+    }
+
     let for_email =
         policy.wait_before_next_attempt(&by_email, policy.max_failures_per_account, now);
-    let for_address =
-        policy.wait_before_next_attempt(&by_address, policy.max_failures_per_address, now);
+    // Without a client address there is no bucket to count in: one shared "unknown" bucket would
+    // let a single client lock everybody out.
+    let for_address = address.and_then(|_| {
+        policy.wait_before_next_attempt(&by_address, policy.max_failures_per_address, now)
+    });
     Ok(for_email.max(for_address))
 }
 

@@ -115,30 +115,36 @@ fn hex(bytes: &[u8]) -> String {
         })
 }
 
-/// The content hash: SHA-256 over the previous hash and every field, each written as its byte
-/// length, a colon and its text, so no two different events encode alike.
+/// The content hash: SHA-256 over the previous hash and every field. A present field is written
+/// as `S`, its byte length, a colon and its text, and an absent one as `N`, so no two different
+/// events encode alike (an empty text and a missing value differ too).
 #[must_use]
 pub fn event_hash(sequence: i64, event: &NewAuditEvent, previous_hash: &str) -> String {
-    let optional = |value: Option<String>| value.unwrap_or_default();
-    let fields = [
-        previous_hash.to_owned(),
-        sequence.to_string(),
-        event.recorded_at.as_millisecond().to_string(),
-        optional(event.actor.map(|id| id.to_string())),
-        optional(event.actor_role.map(|role| role.code().to_owned())),
-        optional(event.patient.map(|id| id.to_string())),
-        event.resource_type.clone(),
-        optional(event.resource_id.clone()),
-        event.action.code().to_owned(),
-        event.outcome.code().to_owned(),
-        optional(event.source_address.clone()),
-        if event.break_glass { "1" } else { "0" }.to_owned(),
+    let fields: [Option<String>; 12] = [
+        Some(previous_hash.to_owned()),
+        Some(sequence.to_string()),
+        Some(event.recorded_at.as_millisecond().to_string()),
+        event.actor.map(|id| id.to_string()),
+        event.actor_role.map(|role| role.code().to_owned()),
+        event.patient.map(|id| id.to_string()),
+        Some(event.resource_type.clone()),
+        event.resource_id.clone(),
+        Some(event.action.code().to_owned()),
+        Some(event.outcome.code().to_owned()),
+        event.source_address.clone(),
+        Some(if event.break_glass { "1" } else { "0" }.to_owned()),
     ];
     let mut hasher = Sha256::new();
     for field in fields {
-        hasher.update(field.len().to_string().as_bytes());
-        hasher.update(b":");
-        hasher.update(field.as_bytes());
+        match field {
+            Some(text) => {
+                hasher.update(b"S");
+                hasher.update(text.len().to_string().as_bytes());
+                hasher.update(b":");
+                hasher.update(text.as_bytes());
+            }
+            None => hasher.update(b"N"),
+        }
     }
     hex(&hasher.finalize())
 }
@@ -273,6 +279,17 @@ impl ChainVerifier {
             checkpoint,
             checkpoint_seen: false,
         })
+    }
+
+    /// Continues after a known-good event, to check only what was appended since a checkpoint.
+    #[must_use]
+    pub fn resume_after(sequence: i64, hash: &str) -> Self {
+        Self {
+            next_sequence: sequence + 1,
+            previous_hash: hash.to_owned(),
+            checkpoint: None,
+            checkpoint_seen: false,
+        }
     }
 
     /// Checks the next event in sequence order.
@@ -443,6 +460,60 @@ mod tests {
             event_hash(1, &first, GENESIS_HASH),
             event_hash(1, &second, GENESIS_HASH)
         );
+    }
+
+    #[test]
+    fn rewrite_with_recomputed_hashes_fails_the_checkpoint() {
+        let events = chain(5);
+        let checkpoint = Checkpoint::sign(b"key", 5, &events[4].hash);
+        let mut forged = events.clone();
+        forged[1].event.outcome = AuditOutcome::Denied;
+        for index in 1..forged.len() {
+            let previous = if index == 0 {
+                GENESIS_HASH.to_owned()
+            } else {
+                forged[index - 1].hash.clone()
+            };
+            forged[index] = AuditEvent::chain(
+                forged[index].sequence,
+                forged[index].event.clone(),
+                &previous,
+            );
+        }
+        assert_eq!(
+            verify(&forged, None),
+            Ok(5),
+            "a rewritten chain is consistent in itself"
+        );
+        assert_eq!(
+            verify(&forged, Some(checkpoint)),
+            Err(ChainBreak::CheckpointMismatch { sequence: 5 })
+        );
+    }
+
+    #[test]
+    fn missing_and_empty_values_hash_differently() {
+        let mut with_empty = event(1);
+        with_empty.source_address = Some(String::new());
+        let mut without = event(1);
+        without.source_address = None;
+        assert_ne!(
+            event_hash(1, &with_empty, GENESIS_HASH),
+            event_hash(1, &without, GENESIS_HASH)
+        );
+    }
+
+    #[test]
+    fn resumed_verification_checks_only_new_events() {
+        let events = chain(5);
+        let mut verifier = ChainVerifier::resume_after(3, &events[2].hash);
+        verifier
+            .check(&events[3])
+            .expect("event 4 links to event 3");
+        verifier
+            .check(&events[4])
+            .expect("event 5 links to event 4");
+        assert_eq!(verifier.finish(), Ok(5));
     }
 
     #[test]

@@ -63,7 +63,7 @@ pub async fn run(mut settings: Settings, data_dir_given: bool) -> anyhow::Result
     }
 
     let app = server::build_app(&settings, database.clone())?;
-    let checkpoints = CheckpointFiles::in_data_dir(&settings.data_dir);
+    let checkpoints = CheckpointFiles::new(&settings.data_dir, None);
     let audit_key = checkpoints.key()?;
     audit_trail::spawn_checkpointer(Arc::new(database.clone()), checkpoints, audit_key);
     print_banner(&settings, &clinic, temporary.is_some());

@@ -74,6 +74,7 @@ pub fn build_app(settings: &Settings, database: Database) -> anyhow::Result<Rout
         hsts: settings.tls.is_some(),
         session_policy: settings.session_policy,
         request_timeout: settings.request_timeout,
+        trusted_proxies: settings.trusted_proxies.clone(),
         ..WebConfig::default()
     };
     let state = AppState::new(Arc::new(database), Arc::new(SystemClock), catalogs, config);

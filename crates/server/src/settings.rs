@@ -43,6 +43,14 @@ pub struct FileSettings {
     pub http: HttpFileSettings,
     #[serde(default)]
     pub sessions: SessionFileSettings,
+    #[serde(default)]
+    pub audit: AuditFileSettings,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditFileSettings {
+    pub key_path: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -65,6 +73,7 @@ pub struct HttpFileSettings {
     pub request_timeout_seconds: Option<u64>,
     pub shutdown_grace_seconds: Option<u64>,
     pub secure_cookies: Option<bool>,
+    pub trusted_proxies: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -115,6 +124,10 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     pub secure_cookies: bool,
     pub session_policy: SessionPolicy,
+    /// The key that signs audit checkpoints; `None` for `audit-checkpoint.key` in the data folder.
+    pub audit_key_path: Option<PathBuf>,
+    /// Reverse proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -156,6 +169,7 @@ impl FileSettings {
         resolve(&mut settings.locales_dir);
         resolve(&mut settings.tls.cert_path);
         resolve(&mut settings.tls.key_path);
+        resolve(&mut settings.audit.key_path);
         Ok(settings)
     }
 }
@@ -234,6 +248,8 @@ impl Settings {
             secure_cookies: file.http.secure_cookies.unwrap_or(false) || tls.is_some(),
             tls,
             session_policy: session_policy(&file.sessions)?,
+            audit_key_path: file.audit.key_path,
+            trusted_proxies: trusted_proxies(&file.http.trusted_proxies.unwrap_or_default())?,
         })
     }
 }
@@ -300,6 +316,20 @@ fn tls_settings(file: TlsFileSettings) -> Result<Option<TlsSettings>, SettingsEr
             "set both cert_path and key_path, or neither",
         )),
     }
+}
+
+fn trusted_proxies(addresses: &[String]) -> Result<Vec<std::net::IpAddr>, SettingsError> {
+    addresses
+        .iter()
+        .map(|text| {
+            text.trim().parse().map_err(|_| {
+                invalid(
+                    "http.trusted_proxies",
+                    format!("'{text}' is not an IP address; list addresses such as \"127.0.0.1\""),
+                )
+            })
+        })
+        .collect()
 }
 
 fn positive(setting: &str, value: Option<u64>, default: u64) -> Result<u64, SettingsError> {
@@ -393,6 +423,10 @@ request_timeout_seconds = 30
 shutdown_grace_seconds = 30
 # Mark cookies Secure. Always on when [tls] is set; turn it on behind an HTTPS proxy.
 secure_cookies = false
+# IP addresses of reverse proxies in front of the server. A request from one of them is attributed
+# to the client its X-Forwarded-For header names, for the audit trail and sign-in throttling;
+# without this every client behind the proxy shares the proxy's address.
+trusted_proxies = []
 
 [sessions]
 # Minutes without activity after which a session ends.
@@ -400,6 +434,12 @@ staff_idle_minutes = 15
 patient_idle_minutes = 60
 # Hours after sign-in after which any session ends.
 absolute_hours = 12
+
+[audit]
+# The key that signs the audit trail's checkpoints (created on first start when missing). The
+# default, audit-checkpoint.key in the data folder, protects against someone who can change the
+# database but not read the data folder. Keep it where database administrators cannot read it.
+# key_path = "/etc/stillpoint/audit-checkpoint.key"
 "#;
 
 #[cfg(test)]

@@ -826,3 +826,77 @@ async fn audit_verify_reports_intact_and_broken_trails() {
         &["audit trail is broken at event 2", "removed from the end"],
     );
 }
+
+#[tokio::test]
+async fn server_does_not_sign_over_a_broken_trail() {
+    let folder = tempfile::tempdir().expect("temp");
+    let data = folder.path().join("data");
+    let data = data.to_str().expect("utf-8");
+    let created = create_admin(data, "ada@clinic.example", "a long enough passphrase");
+    assert!(created.status.success(), "{}", stderr_of(&created));
+
+    let sign_in_once = || async {
+        let port = free_port();
+        let listen = format!("127.0.0.1:{port}");
+        let mut running = Running::start(
+            &["serve", "--listen", &listen, "--data-dir", data],
+            "listening on",
+        );
+        reqwest::Client::new()
+            .post(format!("http://{listen}/api/v1/sessions"))
+            .json(&serde_json::json!({"email": "ada@clinic.example", "password": "a long enough passphrase"}))
+            .send()
+            .await
+            .expect("request");
+        running.signal("TERM");
+        assert_eq!(running.wait_for_exit(Duration::from_secs(20)), Some(0));
+    };
+    sign_in_once().await;
+    let checkpoint =
+        std::fs::read_to_string(Path::new(data).join("audit-checkpoint")).expect("checkpoint");
+    assert!(checkpoint.starts_with("1 "), "{checkpoint}");
+
+    // Someone removes the event; the next sign-in appends a different event 1.
+    let raw = TestDatabase::from_url(stillpoint_storage::DatabaseUrl::sqlite_in(Path::new(data)));
+    raw.execute_raw("DROP TRIGGER audit_events_no_delete").await;
+    raw.execute_raw("DELETE FROM audit_events").await;
+    sign_in_once().await;
+
+    let after =
+        std::fs::read_to_string(Path::new(data).join("audit-checkpoint")).expect("checkpoint");
+    assert_eq!(
+        after, checkpoint,
+        "the checkpoint was not moved over the rewritten event"
+    );
+    let broken = stillpoint(&["audit", "verify", "--data-dir", data]);
+    assert_one_line_error(&broken, 1, &["audit trail is broken at event 1"]);
+}
+
+#[test]
+fn audit_verify_writes_nothing() {
+    let folder = tempfile::tempdir().expect("temp");
+    let missing = folder.path().join("no-such-folder");
+    let output = stillpoint(&[
+        "audit",
+        "verify",
+        "--data-dir",
+        missing.to_str().expect("utf-8"),
+    ]);
+    assert_one_line_error(&output, 1, &["not found", "--data-dir"]);
+    assert!(!missing.exists());
+
+    let empty = folder.path().join("empty");
+    std::fs::create_dir(&empty).expect("folder");
+    let output = stillpoint(&[
+        "audit",
+        "verify",
+        "--data-dir",
+        empty.to_str().expect("utf-8"),
+    ]);
+    assert_one_line_error(&output, 1, &["no database"]);
+    assert_eq!(
+        std::fs::read_dir(&empty).expect("folder").count(),
+        0,
+        "nothing was created"
+    );
+}

@@ -55,6 +55,9 @@ fn event_from_row(row: &AnyRow) -> Result<AuditEvent, StorageError> {
 impl Database {
     async fn try_append(&self, event: &NewAuditEvent) -> Result<AuditEvent, sqlx::Error> {
         let mut transaction = self.pool.begin().await?;
+        if let Some(lock) = self.dialect().audit_append_lock() {
+            sqlx::query(lock).execute(&mut *transaction).await?;
+        }
         let head =
             sqlx::query("SELECT sequence, hash FROM audit_events ORDER BY sequence DESC LIMIT 1")
                 .fetch_optional(&mut *transaction)
@@ -99,19 +102,26 @@ impl Database {
 #[async_trait]
 impl AuditStore for Database {
     async fn append_audit_event(&self, event: &NewAuditEvent) -> Result<AuditEvent, StorageError> {
+        let _serialised = self.audit_append.lock().await;
         let mut attempt = 0;
         loop {
             attempt += 1;
             match self.try_append(event).await.map_err(map_write_error) {
                 Ok(chained) => return Ok(chained),
-                // Another writer appended between our read of the head and our insert: the
-                // sequence is taken (PostgreSQL) or the snapshot is stale (SQLite reports busy).
+                // Another process appended between our read of the head and our insert (the
+                // sequence is taken), or SQLite reported the file busy: try again shortly.
                 Err(StorageError::Conflict { .. } | StorageError::Unavailable(_))
                     if attempt < APPEND_ATTEMPTS =>
                 {
                     tracing::debug!(attempt, "audit append raced another writer; retrying");
                     tokio::time::sleep(std::time::Duration::from_millis(u64::from(attempt) * 5))
                         .await;
+                }
+                // An exhausted retry is an outage (503), not a conflict with the caller's data.
+                Err(StorageError::Conflict { constraint }) => {
+                    return Err(StorageError::Unavailable(format!(
+                        "audit append kept conflicting on {constraint}"
+                    )));
                 }
                 Err(error) => return Err(error),
             }

@@ -179,6 +179,8 @@ fn describe_unparsed(text: &str) -> String {
 #[derive(Clone)]
 pub struct Database {
     pub(crate) pool: AnyPool,
+    /// Serialises audit appends within this process (see [`Dialect::audit_append_lock`]).
+    pub(crate) audit_append: std::sync::Arc<tokio::sync::Mutex<()>>,
     dialect: Dialect,
     location: String,
 }
@@ -247,6 +249,7 @@ impl Database {
 
         Ok(Self {
             pool,
+            audit_append: std::sync::Arc::default(),
             dialect,
             location: url.display_location(),
         })

@@ -53,6 +53,19 @@ impl Dialect {
         }
     }
 
+    /// A statement that makes audit appends from several servers wait for each other inside their
+    /// transactions, so they queue instead of racing for the same sequence number. Within one
+    /// process, [`crate::Database`] serialises appends itself, which is all SQLite needs, because
+    /// several servers sharing one SQLite file is not a supported deployment.
+    #[must_use]
+    pub fn audit_append_lock(self) -> Option<&'static str> {
+        match self {
+            Self::Sqlite => None,
+            // An arbitrary constant key, held until the transaction ends.
+            Self::Postgres => Some("SELECT pg_advisory_xact_lock(7366253501)"),
+        }
+    }
+
     /// Returns a query that yields one row when the migrations table exists and none otherwise.
     #[must_use]
     pub fn migrations_table_query(self) -> &'static str {

@@ -66,8 +66,8 @@ fn random_tampering(random: &mut Random) -> (String, Vec<String>) {
         "outcome = 'denied'",
         "source_address = '127.0.0.2'",
         "break_glass = 1 - break_glass",
-        "previous_hash = '1' || substr(previous_hash, 2)",
-        "hash = 'f' || substr(hash, 2)",
+        "previous_hash = CASE substr(previous_hash, 1, 1) WHEN '1' THEN '2' ELSE '1' END || substr(previous_hash, 2)",
+        "hash = CASE substr(hash, 1, 1) WHEN 'f' THEN 'e' ELSE 'f' END || substr(hash, 2)",
     ];
     match random.below(5) {
         0 => {
@@ -88,9 +88,9 @@ fn random_tampering(random: &mut Random) -> (String, Vec<String>) {
             (
                 format!("swap of events {row} and {other}"),
                 vec![
-                    format!("UPDATE audit_events SET sequence = -1 WHERE sequence = {row}"),
+                    format!("UPDATE audit_events SET sequence = 1000000 WHERE sequence = {row}"),
                     format!("UPDATE audit_events SET sequence = {row} WHERE sequence = {other}"),
-                    format!("UPDATE audit_events SET sequence = {other} WHERE sequence = -1"),
+                    format!("UPDATE audit_events SET sequence = {other} WHERE sequence = 1000000"),
                 ],
             )
         }

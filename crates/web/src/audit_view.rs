@@ -19,7 +19,7 @@ pub struct AuditQuery {
     pub patient_id: String,
     /// The acting account's id.
     pub account_id: String,
-    /// One of read, create, update, delete, sign_in, sign_out.
+    /// One of `read`, `create`, `update`, `delete`, `sign_in`, `sign_out`.
     pub action: String,
     /// First day to include (YYYY-MM-DD, in the viewer's time zone).
     pub from: String,

@@ -130,7 +130,7 @@ impl WebError {
             Self::Invalid { field, message } => format!("{field}: {message}"),
             Self::InvalidCredentials => "The e-mail address or password is incorrect.".to_owned(),
             Self::Throttled { retry_after_seconds } => format!(
-                "Too many failed sign-in attempts. Wait {} minute(s) before trying again, or ask the clinic to reset your password.",
+                "Too many failed sign-in attempts. Wait {} minute(s) before trying again; if the password is forgotten, contact the clinic.",
                 minutes_rounded_up(*retry_after_seconds)
             ),
             Self::Conflict { constraint } => {

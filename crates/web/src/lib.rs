@@ -49,6 +49,8 @@ pub struct WebConfig {
     pub request_timeout: Duration,
     /// Largest accepted request body, in bytes.
     pub max_body_bytes: usize,
+    /// Reverse proxies whose `X-Forwarded-For` header names the real client.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl Default for WebConfig {
@@ -60,6 +62,7 @@ impl Default for WebConfig {
             session_policy: SessionPolicy::default(),
             request_timeout: Duration::from_secs(30),
             max_body_bytes: 1024 * 1024,
+            trusted_proxies: Vec::new(),
         }
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! A middleware looks every matched route up here before its handler runs. A route missing from
 //! the table is refused with 500 on every request (fail closed), so a new route cannot go live
-//! without a declared policy; the route tests check that every route is declared.
+//! without a declared policy. The route tests check that every route is declared.
 
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::Method;
@@ -12,9 +12,9 @@ use stillpoint_domain::{Account, Role};
 
 use crate::AppState;
 use crate::error::WebError;
-use crate::viewer::ViewerInputs;
+use crate::viewer::{ViewerInputs, client_address};
 
-/// Who may call a route.
+/// The group of callers a route admits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
     /// Anyone, signed in or not.
@@ -124,7 +124,7 @@ pub async fn enforce_route_policy(
         return next.run(request).await;
     };
     let Some(policy) = policy_for(request.method(), path.as_str()) else {
-        // Another method of a declared route: the router answers 405 Method Not Allowed.
+        // Another method of a declared route: the router responds 405 Method Not Allowed.
         if ROUTES.iter().any(|policy| policy.path == path.as_str()) {
             return next.run(request).await;
         }
@@ -136,10 +136,11 @@ pub async fn enforce_route_policy(
         return next.run(request).await;
     }
 
-    let source = request
+    let peer = request
         .extensions()
         .get::<ConnectInfo<std::net::SocketAddr>>()
-        .map(|ConnectInfo(address)| address.ip().to_string());
+        .map(|ConnectInfo(address)| address.ip());
+    let source = client_address(peer, request.headers(), &state.config.trusted_proxies);
     let viewer = ViewerInputs::from_headers(request.headers(), state.config.secure_cookies)
         .with_source_address(source)
         .resolve(&state)

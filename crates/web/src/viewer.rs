@@ -4,7 +4,7 @@
 //! header (API clients). The language is the signed-in account's preference, else the language
 //! cookie set by the switcher, else the best match for `Accept-Language`, else English.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::HeaderMap;
@@ -73,6 +73,35 @@ impl Viewer {
     }
 }
 
+/// The client's IP address. A connection from a trusted proxy is attributed to the right-most
+/// address in `X-Forwarded-For` that is not itself a trusted proxy (entries further left can be
+/// forged by the client); any other connection to its peer address.
+#[must_use]
+pub fn client_address(
+    peer: Option<IpAddr>,
+    headers: &HeaderMap,
+    trusted_proxies: &[IpAddr],
+) -> Option<String> {
+    let peer = peer?;
+    if !trusted_proxies.contains(&peer) {
+        return Some(peer.to_string());
+    }
+    let forwarded = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .collect::<Vec<_>>();
+    forwarded
+        .iter()
+        .rev()
+        .filter_map(|entry| entry.parse::<IpAddr>().ok())
+        .find(|address| !trusted_proxies.contains(address))
+        .or(Some(peer))
+        .map(|address| address.to_string())
+}
+
 /// Reads one cookie from the `Cookie` headers.
 #[must_use]
 pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -130,14 +159,15 @@ impl ViewerInputs {
         }
     }
 
-    /// Adds the client address the connection came from, when the server recorded it.
+    /// Adds the client address, from the connection or, behind a trusted proxy, from the
+    /// proxy's `X-Forwarded-For` header.
     #[must_use]
-    pub fn with_source(self, parts: &Parts) -> Self {
-        let address = parts
+    pub fn with_source(self, parts: &Parts, trusted_proxies: &[IpAddr]) -> Self {
+        let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(address)| address.ip().to_string());
-        self.with_source_address(address)
+            .map(|ConnectInfo(address)| address.ip());
+        self.with_source_address(client_address(peer, &parts.headers, trusted_proxies))
     }
 
     /// Sets the client address.
@@ -222,7 +252,7 @@ impl FromRequestParts<AppState> for Viewer {
         }
         Ok(
             ViewerInputs::from_headers(&parts.headers, state.config.secure_cookies)
-                .with_source(parts)
+                .with_source(parts, &state.config.trusted_proxies)
                 .resolve(state)
                 .await,
         )
@@ -252,7 +282,7 @@ impl FromRequestParts<AppState> for SignedIn {
             });
         }
         let inputs = ViewerInputs::from_headers(&parts.headers, state.config.secure_cookies)
-            .with_source(parts);
+            .with_source(parts, &state.config.trusted_proxies);
         let account = inputs
             .resolve_account(state)
             .await?
@@ -267,5 +297,44 @@ impl FromRequestParts<AppState> for SignedIn {
             },
             account,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn forwarded(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", value.parse().expect("header"));
+        headers
+    }
+
+    #[test]
+    fn client_address_trusts_only_listed_proxies() {
+        let proxy: IpAddr = "127.0.0.1".parse().expect("ip");
+        let client: IpAddr = "127.0.0.9".parse().expect("ip");
+        let trusted = [proxy];
+        // A direct client cannot name another address.
+        assert_eq!(
+            client_address(Some(client), &forwarded("127.0.0.5"), &trusted).as_deref(),
+            Some("127.0.0.9")
+        );
+        // Behind the proxy, the right-most untrusted entry is the client; the left one is forged.
+        assert_eq!(
+            client_address(Some(proxy), &forwarded("127.0.0.5, 127.0.0.9"), &trusted).as_deref(),
+            Some("127.0.0.9")
+        );
+        // A chain of trusted proxies is skipped.
+        assert_eq!(
+            client_address(Some(proxy), &forwarded("127.0.0.9, 127.0.0.1"), &trusted).as_deref(),
+            Some("127.0.0.9")
+        );
+        // Without the header the proxy itself is all that is known.
+        assert_eq!(
+            client_address(Some(proxy), &HeaderMap::new(), &trusted).as_deref(),
+            Some("127.0.0.1")
+        );
+        assert_eq!(client_address(None, &HeaderMap::new(), &trusted), None);
     }
 }

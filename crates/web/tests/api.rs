@@ -301,6 +301,19 @@ async fn repeated_failures_are_throttled(dialect: Dialect) {
         attempt(DEMO_PASSWORD).await.expect("request").status(),
         StatusCode::CREATED
     );
+
+    // Three failures, a success, then four more: only the four count, because the success
+    // cleared the three; without that the seven would lock the account.
+    for _ in 0..3 {
+        assert_eq!(
+            attempt("wrong-password").await.expect("request").status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        attempt(DEMO_PASSWORD).await.expect("request").status(),
+        StatusCode::CREATED
+    );
     for _ in 0..4 {
         assert_eq!(
             attempt("wrong-password").await.expect("request").status(),
@@ -312,6 +325,36 @@ async fn repeated_failures_are_throttled(dialect: Dialect) {
         StatusCode::CREATED,
         "a successful sign-in resets the count"
     );
+}
+
+async fn parallel_attempts_are_throttled_together(dialect: Dialect) {
+    let Some(app) = demo_app(dialect, "parallel_attempts_are_throttled_together").await else {
+        return;
+    };
+    let attempts = (0..10).map(|_| {
+        app.client()
+            .post(app.url("/api/v1/sessions"))
+            .json(&json!({"email": "clinician@demo-clinic.example", "password": "wrong-password"}))
+            .send()
+    });
+    let statuses: Vec<StatusCode> = futures_util::future::join_all(attempts)
+        .await
+        .into_iter()
+        .map(|response| response.expect("request").status())
+        .collect();
+    let checked = statuses
+        .iter()
+        .filter(|status| **status == StatusCode::UNAUTHORIZED)
+        .count();
+    let throttled = statuses
+        .iter()
+        .filter(|status| **status == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert!(
+        checked <= 5,
+        "at most five passwords were checked: {statuses:?}"
+    );
+    assert_eq!(checked + throttled, 10, "{statuses:?}");
 }
 
 async fn many_addresses_from_one_client_are_throttled(dialect: Dialect) {
@@ -602,6 +645,7 @@ on_both_databases!(
     patient_account_names_care_site,
     sign_ins_and_patient_reads_are_audited,
     repeated_failures_are_throttled,
+    parallel_attempts_are_throttled_together,
     many_addresses_from_one_client_are_throttled,
     audit_search_follows_administrator_scope,
     sites_follow_administrator_scope,

@@ -1,10 +1,11 @@
 -- The audit trail: append-only and hash-chained (see stillpoint_domain::audit). Accounts and
 -- patients are referenced without foreign keys, because the trail must outlive the records it
--- describes. The triggers refuse updates and deletes, so only someone who can drop them (a
--- database administrator) can edit the table, and the hash chain shows where they did.
+-- describes. The triggers refuse updates and deletes, so only someone who drops them first (anyone
+-- who can write the database file) can edit the table, and the hash chain shows where they did.
 
 CREATE TABLE audit_events (
-    sequence INTEGER NOT NULL CONSTRAINT audit_events_pkey PRIMARY KEY,
+    sequence INTEGER NOT NULL CONSTRAINT audit_events_pkey PRIMARY KEY
+        CONSTRAINT audit_events_sequence_check CHECK (sequence > 0),
     recorded_at INTEGER NOT NULL,
     actor_account_id TEXT,
     actor_role TEXT,

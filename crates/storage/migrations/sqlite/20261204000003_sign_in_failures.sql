@@ -1,5 +1,6 @@
--- Failed sign-in attempts, kept for the throttling window only. `email` is the address as typed
--- (after validation), so attempts on addresses without an account are counted too.
+-- Sign-in attempts that have not succeeded, kept for 24 hours (longer than any throttling window)
+-- and purged whenever a new one is recorded. `email` is the address as typed (after validation),
+-- so attempts on addresses without an account are counted too.
 
 CREATE TABLE sign_in_failures (
     email TEXT NOT NULL,
@@ -9,3 +10,4 @@ CREATE TABLE sign_in_failures (
 
 CREATE INDEX sign_in_failures_email_idx ON sign_in_failures (email, failed_at);
 CREATE INDEX sign_in_failures_source_address_idx ON sign_in_failures (source_address, failed_at);
+CREATE INDEX sign_in_failures_failed_at_idx ON sign_in_failures (failed_at);
