@@ -3,9 +3,7 @@
 //! with the request id.
 
 use axum::Json;
-use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::Next;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use stillpoint_app::{AppError, StorageError};
@@ -192,19 +190,15 @@ impl IntoResponse for WebError {
     }
 }
 
-/// Middleware that logs server faults once and turns error responses of page routes into HTML
-/// pages. API routes (`/api/…`) keep their problem documents.
-pub async fn render_errors(
-    State(state): State<AppState>,
-    request: Request,
-    next: Next,
+/// Logs a server fault once and turns the error response of a page route into an HTML page; API
+/// routes (`/api/…`) keep their problem documents. `kept_headers` and `uri` are the request's,
+/// copied before the handler ran.
+pub async fn render_error_response(
+    state: &AppState,
+    kept_headers: &HeaderMap,
+    uri: &Uri,
+    response: Response,
 ) -> Response {
-    // Only the few headers an error page needs are kept (cloning a header value is a reference
-    // count increment), and they are parsed only when the response is an error.
-    let kept_headers = ViewerInputs::relevant_headers(request.headers());
-    let uri = request.uri().clone();
-
-    let response = next.run(request).await;
     let Some(error) = error_of(&response) else {
         return response;
     };
@@ -235,13 +229,13 @@ pub async fn render_errors(
     }
 
     // With the database unreachable, looking the session up again would only wait for it.
-    let inputs = ViewerInputs::from_headers(&kept_headers, state.config.secure_cookies);
+    let inputs = ViewerInputs::from_headers(kept_headers, state.config.secure_cookies);
     let inputs = match error {
         WebError::Unavailable(_) | WebError::TimedOut => inputs.without_session(),
         _ => inputs,
     };
-    let viewer = inputs.resolve(&state).await;
-    crate::pages::error_page(&state, &viewer, path, &error, &request_id)
+    let viewer = inputs.resolve(state).await;
+    crate::pages::error_page(state, &viewer, path, &error, &request_id)
 }
 
 /// The error a response carries: the one a handler returned, or, for an error status that a

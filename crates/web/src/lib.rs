@@ -134,13 +134,8 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { WebError::NotFound })
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            middleware::enforce_timeout,
+            middleware::guard_route,
         ))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            policy::enforce_route_policy,
-        ))
-        .layer(axum::middleware::from_fn(middleware::note_matched_route))
         .layer(
             ServiceBuilder::new()
                 .layer(axum::middleware::from_fn(
@@ -159,15 +154,7 @@ pub fn router(state: AppState) -> Router {
                 .layer(PropagateRequestIdLayer::x_request_id())
                 .layer(axum::middleware::from_fn_with_state(
                     state.clone(),
-                    middleware::add_security_headers,
-                ))
-                .layer(axum::middleware::from_fn_with_state(
-                    state.clone(),
-                    metrics::record_metrics,
-                ))
-                .layer(axum::middleware::from_fn_with_state(
-                    state.clone(),
-                    error::render_errors,
+                    middleware::finish_response,
                 ))
                 .layer(CatchPanicLayer::custom(panic_response))
                 .layer(axum::middleware::from_fn(middleware::reject_cross_origin))

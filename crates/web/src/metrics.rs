@@ -8,9 +8,8 @@ use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, Method, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::AppState;
@@ -53,7 +52,8 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    fn record(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
+    /// Counts one request under its method label and route template.
+    pub fn record(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
         let Ok(mut counters) = self.counters.lock() else {
             return;
         };
@@ -177,7 +177,8 @@ fn escape_label(value: &str) -> String {
 
 /// The label of a request method. Clients may send any token as a method, and counting each one
 /// would let them grow the metrics without bound, so non-standard methods share one label.
-fn method_label(method: &Method) -> &'static str {
+#[must_use]
+pub fn method_label(method: &Method) -> &'static str {
     match *method {
         Method::GET => "GET",
         Method::HEAD => "HEAD",
@@ -188,24 +189,6 @@ fn method_label(method: &Method) -> &'static str {
         Method::OPTIONS => "OPTIONS",
         _ => "other",
     }
-}
-
-/// Middleware that counts each request under its matched route (or `unmatched`).
-pub async fn record_metrics(
-    State(state): State<AppState>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let started = Instant::now();
-    let method = method_label(request.method());
-    let route = request.extensions().get::<MatchedPath>().cloned();
-
-    let response = next.run(request).await;
-    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
-    state
-        .metrics
-        .record(method, route, response.status().as_u16(), started.elapsed());
-    response
 }
 
 /// `GET /metrics`.

@@ -14,6 +14,7 @@ use tracing::Span;
 
 use crate::AppState;
 use crate::error::WebError;
+use crate::viewer::ViewerInputs;
 
 /// Content Security Policy: everything from our own origin, no inline script or style, no
 /// framing, forms only to ourselves.
@@ -42,13 +43,32 @@ const SECURITY_HEADERS: [(HeaderName, &str); 7] = [
     (header::CACHE_CONTROL, "no-store"),
 ];
 
-/// Middleware that adds the security headers, and HSTS when Stillpoint terminates TLS itself.
-pub async fn add_security_headers(
+/// The outer middleware, one function to keep the per-request cost down. After the handler it
+/// turns error responses into problem documents or pages (logging server faults once), counts
+/// the request in the metrics, and adds the security headers, and HSTS when Stillpoint
+/// terminates TLS itself.
+pub async fn finish_response(
     State(state): State<AppState>,
     request: Request,
     next: Next,
 ) -> axum::response::Response {
-    let mut response = next.run(request).await;
+    let started = std::time::Instant::now();
+    let method = crate::metrics::method_label(request.method());
+    let route = request.extensions().get::<MatchedPath>().cloned();
+    // Only the few headers an error page needs are kept (cloning a header value is a reference
+    // count increment), and they are parsed only when the response is an error.
+    let kept_headers = ViewerInputs::relevant_headers(request.headers());
+    let uri = request.uri().clone();
+
+    let response = next.run(request).await;
+    let mut response =
+        crate::error::render_error_response(&state, &kept_headers, &uri, response).await;
+
+    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+    state
+        .metrics
+        .record(method, route, response.status().as_u16(), started.elapsed());
+
     let headers = response.headers_mut();
     for (name, value) in SECURITY_HEADERS {
         if !headers.contains_key(&name) {
@@ -192,29 +212,25 @@ pub fn request_span(request: &Request) -> Span {
     tracing::info_span!("request", method = %request.method(), route = tracing::field::Empty, request_id)
 }
 
-/// Router middleware that records the matched route template in the request span and hands it
-/// to the outer layers (metrics) in the response, because routing happens inside them.
-pub async fn note_matched_route(request: Request, next: Next) -> axum::response::Response {
-    let route = request.extensions().get::<MatchedPath>().cloned();
-    if let Some(route) = &route {
-        Span::current().record("route", route.as_str());
-    }
-
-    let mut response = next.run(request).await;
-    if let Some(route) = route {
-        response.extensions_mut().insert(route);
-    }
-    response
-}
-
-/// Router middleware that ends a request running longer than the configured timeout with a 503
-/// problem, so it is logged and counted like any other server fault.
-pub async fn enforce_timeout(
+/// The inner middleware, one function to keep the per-request cost down. It records the matched
+/// route template in the request span, applies the route's access policy, and ends a request that
+/// runs longer than the configured timeout with a 503 problem.
+pub async fn guard_route(
     State(state): State<AppState>,
     request: Request,
     next: Next,
 ) -> axum::response::Response {
-    match tokio::time::timeout(state.config.request_timeout, next.run(request)).await {
+    if let Some(route) = request.extensions().get::<MatchedPath>() {
+        Span::current().record("route", route.as_str());
+    }
+
+    let handled = async {
+        match crate::policy::admit(&state, request).await {
+            Ok(request) => next.run(request).await,
+            Err(refusal) => refusal,
+        }
+    };
+    match tokio::time::timeout(state.config.request_timeout, handled).await {
         Ok(response) => response,
         Err(_) => WebError::TimedOut.into_response(),
     }

@@ -113,27 +113,37 @@ pub fn policy_for(method: &Method, path: &str) -> Option<&'static RoutePolicy> {
         .find(|policy| policy.path == path && policy.method == method.as_str())
 }
 
-/// Router middleware that applies the declared policy. A signed-in viewer it resolves is passed
-/// on to the handler's extractors, so the session is looked up once per request.
+/// Router middleware that applies the declared policy (see [`admit`]).
 pub async fn enforce_route_policy(
     State(state): State<AppState>,
-    mut request: Request,
+    request: Request,
     next: Next,
 ) -> Response {
+    match admit(&state, request).await {
+        Ok(request) => next.run(request).await,
+        Err(refusal) => refusal,
+    }
+}
+
+/// Applies the declared policy of the matched route: returns the request to run, or the refusal.
+/// A signed-in viewer resolved here is passed on to the handler's extractors, so the session is
+/// looked up once per request.
+pub async fn admit(state: &AppState, mut request: Request) -> Result<Request, Response> {
     let Some(path) = request.extensions().get::<MatchedPath>().cloned() else {
-        return next.run(request).await;
+        return Ok(request);
     };
     let Some(policy) = policy_for(request.method(), path.as_str()) else {
         // Another method of a declared route: the router responds 405 Method Not Allowed.
         if ROUTES.iter().any(|policy| policy.path == path.as_str()) {
-            return next.run(request).await;
+            return Ok(request);
         }
         tracing::error!(route = path.as_str(), method = %request.method(), "route has no declared access policy; refusing it");
-        return WebError::Internal("route without a declared access policy".to_owned())
-            .into_response();
+        return Err(
+            WebError::Internal("route without a declared access policy".to_owned()).into_response(),
+        );
     };
     if policy.access == Access::Public {
-        return next.run(request).await;
+        return Ok(request);
     }
 
     let peer = request
@@ -143,18 +153,18 @@ pub async fn enforce_route_policy(
     let source = client_address(peer, request.headers(), &state.config.trusted_proxies);
     let viewer = ViewerInputs::from_headers(request.headers(), state.config.secure_cookies)
         .with_source_address(source)
-        .resolve(&state)
+        .resolve(state)
         .await;
     match &viewer.account {
-        None => return WebError::SignInRequired.into_response(),
+        None => return Err(WebError::SignInRequired.into_response()),
         Some(account) if !policy.access.allows(Some(account)) => {
             tracing::info!(account_id = %account.id, route = policy.path, "access refused by route policy");
-            return WebError::Forbidden.into_response();
+            return Err(WebError::Forbidden.into_response());
         }
         Some(_) => {}
     }
     request.extensions_mut().insert(viewer);
-    next.run(request).await
+    Ok(request)
 }
 
 #[cfg(test)]
