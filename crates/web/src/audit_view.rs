@@ -4,12 +4,15 @@
 use jiff::Timestamp;
 use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
+use stillpoint_app::audit;
 use stillpoint_app::ports::AuditFilter;
 use stillpoint_domain::audit::{AuditAction, AuditEvent};
 use stillpoint_domain::{AccountId, PatientId, TimeZoneName};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::AppState;
 use crate::error::WebError;
+use crate::viewer::SignedIn;
 
 /// The search form's fields, as text so that a wrong value gets a message naming the field.
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
@@ -120,6 +123,25 @@ impl AuditQuery {
             patient_sites: None,
         })
     }
+}
+
+/// Runs an administrator's audit search from the form or query-string fields.
+pub async fn search_events(
+    state: &AppState,
+    signed_in: &SignedIn,
+    query: &AuditQuery,
+) -> Result<Vec<AuditEvent>, WebError> {
+    let filter = query.to_filter(&signed_in.account.time_zone)?;
+
+    let context = signed_in.viewer.audit_context();
+    Ok(audit::search(
+        state.store.as_ref(),
+        state.clock.as_ref(),
+        &context,
+        &signed_in.account,
+        filter,
+    )
+    .await?)
 }
 
 /// An audit event as the API returns it.

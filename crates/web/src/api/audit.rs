@@ -7,7 +7,7 @@ use stillpoint_app::audit;
 use utoipa::ToSchema;
 
 use crate::AppState;
-use crate::audit_view::{AuditEventBody, AuditQuery};
+use crate::audit_view::{AuditEventBody, AuditQuery, search_events};
 use crate::error::{Problem, WebError};
 use crate::viewer::SignedIn;
 
@@ -27,17 +27,7 @@ pub async fn search_audit_events(
     signed_in: SignedIn,
     Query(query): Query<AuditQuery>,
 ) -> Result<Json<Vec<AuditEventBody>>, WebError> {
-    let filter = query.to_filter(&signed_in.account.time_zone)?;
-
-    let context = signed_in.viewer.audit_context();
-    let events = audit::search(
-        state.store.as_ref(),
-        state.clock.as_ref(),
-        &context,
-        &signed_in.account,
-        filter,
-    )
-    .await?;
+    let events = search_events(&state, &signed_in, &query).await?;
     Ok(Json(events.iter().map(AuditEventBody::from).collect()))
 }
 

@@ -10,7 +10,7 @@ use stillpoint_domain::audit::{AuditAction, AuditEvent};
 
 use super::{Layout, render};
 use crate::AppState;
-use crate::audit_view::{AuditQuery, to_csv};
+use crate::audit_view::{AuditQuery, search_events, to_csv};
 use crate::error::WebError;
 use crate::i18n::Translator;
 use crate::viewer::SignedIn;
@@ -114,16 +114,7 @@ pub async fn show(
     signed_in: SignedIn,
     Query(query): Query<AuditQuery>,
 ) -> Result<Response, WebError> {
-    let filter = query.to_filter(&signed_in.account.time_zone)?;
-    let context = signed_in.viewer.audit_context();
-    let events = audit::search(
-        state.store.as_ref(),
-        state.clock.as_ref(),
-        &context,
-        &signed_in.account,
-        filter,
-    )
-    .await?;
+    let events = search_events(&state, &signed_in, &query).await?;
 
     let layout = Layout::new(&state, &signed_in.viewer, "/audit");
     let zone = signed_in.account.time_zone.time_zone();
@@ -164,16 +155,7 @@ pub async fn export_csv(
     signed_in: SignedIn,
     Query(query): Query<AuditQuery>,
 ) -> Result<Response, WebError> {
-    let filter = query.to_filter(&signed_in.account.time_zone)?;
-    let context = signed_in.viewer.audit_context();
-    let events = audit::search(
-        state.store.as_ref(),
-        state.clock.as_ref(),
-        &context,
-        &signed_in.account,
-        filter,
-    )
-    .await?;
+    let events = search_events(&state, &signed_in, &query).await?;
 
     Ok((
         [
