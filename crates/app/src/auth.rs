@@ -302,6 +302,26 @@ async fn throttle_wait(
     Ok(for_email.max(for_address))
 }
 
+/// Ends every session of `account`, on every device, and returns how many ended.
+pub async fn sign_out_everywhere(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    context: &AuditContext,
+    account: &Account,
+) -> Result<u64, AppError> {
+    let ended = store.delete_account_sessions(account.id).await?;
+    let entry = AuditEntry {
+        patient: None,
+        resource_type: "Account",
+        resource_id: Some(account.id.to_string()),
+        action: AuditAction::SignOut,
+        outcome: AuditOutcome::Success,
+    };
+    audit::record(store, clock, context, entry).await?;
+    tracing::info!(account_id = %account.id, sessions = ended, "signed out everywhere");
+    Ok(ended)
+}
+
 /// The audit entry of a sign-in attempt on `account` (`None` when the address has no account).
 fn sign_in_entry(account: Option<AccountId>, outcome: AuditOutcome) -> AuditEntry {
     AuditEntry {

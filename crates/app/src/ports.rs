@@ -86,6 +86,8 @@ pub trait SessionStore: Send + Sync {
         seen_at: Timestamp,
     ) -> Result<(), StorageError>;
     async fn delete_session(&self, token_digest: &str) -> Result<(), StorageError>;
+    /// Ends every session of an account; returns how many there were.
+    async fn delete_account_sessions(&self, account: AccountId) -> Result<u64, StorageError>;
 }
 
 /// The state of the database schema compared with the migrations this binary carries.

@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 use stillpoint_app::StorageError;
 use stillpoint_app::ports::{SessionStore, SignInSession};
+use stillpoint_domain::AccountId;
 
 use crate::Database;
 use crate::error::map_error;
@@ -71,6 +72,15 @@ impl SessionStore for Database {
             });
         }
         Ok(())
+    }
+
+    async fn delete_account_sessions(&self, account: AccountId) -> Result<u64, StorageError> {
+        let result = sqlx::query("DELETE FROM sign_in_sessions WHERE account_id = $1")
+            .bind(account.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(|error| map_error(error, ENTITY, ""))?;
+        Ok(result.rows_affected())
     }
 
     async fn delete_session(&self, token_digest: &str) -> Result<(), StorageError> {

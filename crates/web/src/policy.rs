@@ -98,6 +98,8 @@ pub const ROUTES: &[RoutePolicy] = &[
         Access::Administrators,
         false,
     ),
+    route("POST", "/sign-out-everywhere", Access::SignedIn, false),
+    route("DELETE", "/api/v1/sessions", Access::SignedIn, false),
     route("GET", "/audit", Access::Administrators, true),
     route("GET", "/audit.csv", Access::Administrators, true),
     route("GET", "/record-access", Access::SignedIn, true),

@@ -586,6 +586,36 @@ async fn sign_out_ends_the_session(dialect: Dialect) {
     );
 }
 
+async fn sign_out_everywhere_ends_every_session(dialect: Dialect) {
+    let Some(app) = demo_app(dialect, "sign_out_everywhere_ends_every_session").await else {
+        return;
+    };
+    let phone = sign_in(&app, "facilitator").await;
+    let laptop = sign_in(&app, "facilitator").await;
+    let other_person = sign_in(&app, "clinician").await;
+
+    let response = app
+        .client()
+        .delete(app.url("/api/v1/sessions"))
+        .bearer_auth(&phone)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        get_json(&app, "/api/v1/me", Some(&phone)).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        get_json(&app, "/api/v1/me", Some(&laptop)).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        get_json(&app, "/api/v1/me", Some(&other_person)).await.0,
+        StatusCode::OK
+    );
+}
+
 async fn language_preference_is_stored(dialect: Dialect) {
     let Some(app) = demo_app(dialect, "language_preference_is_stored").await else {
         return;
@@ -651,6 +681,7 @@ on_both_databases!(
     sites_follow_administrator_scope,
     idle_staff_session_expires,
     sign_out_ends_the_session,
+    sign_out_everywhere_ends_every_session,
     language_preference_is_stored,
 );
 

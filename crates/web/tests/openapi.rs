@@ -80,7 +80,7 @@ async fn openapi_document_matches_the_routes() {
     for (path, operations) in paths {
         for (method_name, operation) in operations.as_object().expect("operations") {
             let method: Method = method_name.to_uppercase().parse().expect("HTTP method");
-            // Signing out would end the token the other checks use; it is checked last.
+            // Signing out would end the token the other checks use; both are checked last.
             if method == Method::DELETE {
                 continue;
             }
@@ -97,6 +97,27 @@ async fn openapi_document_matches_the_routes() {
         }
     }
 
+    let everywhere = &paths["/api/v1/sessions"]["delete"];
+    let status = call(
+        &client,
+        &app.url("/api/v1/sessions"),
+        &Method::DELETE,
+        "/api/v1/sessions",
+        &token,
+    )
+    .await;
+    assert_documented(everywhere, status, &Method::DELETE, "/api/v1/sessions");
+    let session: Value = client
+        .post(app.url("/api/v1/sessions"))
+        .json(&sample_body(&Method::POST, "/api/v1/sessions").expect("body"))
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    let token = session["token"].as_str().expect("token").to_owned();
+
     let sign_out = &paths["/api/v1/sessions/current"]["delete"];
     let status = call(
         &client,
@@ -112,7 +133,7 @@ async fn openapi_document_matches_the_routes() {
         &Method::DELETE,
         "/api/v1/sessions/current",
     );
-    assert_eq!(checked + 1, 11, "every documented operation was called");
+    assert_eq!(checked + 2, 12, "every documented operation was called");
 }
 
 async fn call(

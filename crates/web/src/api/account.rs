@@ -137,6 +137,30 @@ pub async fn sign_out(
     Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, cookie)]).into_response())
 }
 
+/// Ends every session of the signed-in account, on every device.
+#[utoipa::path(delete, path = "/api/v1/sessions", tag = "sessions",
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 204, description = "All sessions ended"),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json")
+    ))]
+pub async fn sign_out_everywhere(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+) -> Result<Response, WebError> {
+    let context = signed_in.viewer.audit_context();
+    auth::sign_out_everywhere(
+        state.store.as_ref(),
+        state.clock.as_ref(),
+        &context,
+        &signed_in.account,
+    )
+    .await?;
+
+    let cookie = session_cookie(None, state.config.secure_cookies, 0);
+    Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, cookie)]).into_response())
+}
+
 /// The signed-in account.
 #[utoipa::path(get, path = "/api/v1/me", tag = "account",
     security(("bearer" = []), ("session_cookie" = [])),

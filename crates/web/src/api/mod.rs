@@ -67,6 +67,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(health::readyz))
         .routes(routes!(account::sign_in))
         .routes(routes!(account::sign_out))
+        .routes(routes!(account::sign_out_everywhere))
         .routes(routes!(account::me))
         .routes(routes!(account::set_language))
         .routes(routes!(account::locales))

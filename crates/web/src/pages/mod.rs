@@ -25,6 +25,7 @@ pub fn router() -> Router<AppState> {
         .route("/", get(start::show))
         .route("/sign-in", get(sign_in::show).post(sign_in::submit))
         .route("/sign-out", post(sign_in::sign_out))
+        .route("/sign-out-everywhere", post(sign_in::sign_out_everywhere))
         .route("/home", get(home::show))
         .route("/sites", get(sites::show))
         .route("/audit", get(audit::show))

@@ -11,7 +11,7 @@ use stillpoint_app::{AppError, auth};
 use super::{Layout, render, session_cookie};
 use crate::AppState;
 use crate::error::{WebError, minutes_rounded_up};
-use crate::viewer::Viewer;
+use crate::viewer::{SignedIn, Viewer};
 
 #[derive(Template)]
 #[template(path = "sign_in.html")]
@@ -116,6 +116,24 @@ pub async fn sign_out(State(state): State<AppState>, viewer: Viewer) -> Result<R
         )
         .await?;
     }
+
+    let cookie = session_cookie(None, state.config.secure_cookies, 0);
+    Ok(([(header::SET_COOKIE, cookie)], Redirect::to("/")).into_response())
+}
+
+/// Ends every session of the account, including this one, and returns to the start page.
+pub async fn sign_out_everywhere(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+) -> Result<Response, WebError> {
+    let context = signed_in.viewer.audit_context();
+    auth::sign_out_everywhere(
+        state.store.as_ref(),
+        state.clock.as_ref(),
+        &context,
+        &signed_in.account,
+    )
+    .await?;
 
     let cookie = session_cookie(None, state.config.secure_cookies, 0);
     Ok(([(header::SET_COOKIE, cookie)], Redirect::to("/")).into_response())
