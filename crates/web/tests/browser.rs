@@ -144,12 +144,20 @@ async fn every_page_passes_accessibility_checks() {
     for (local, pages) in [
         (
             "patient",
-            vec![("/home", "patient home"), ("/sites", "forbidden page")],
+            vec![
+                ("/home", "patient home"),
+                ("/sites", "forbidden page"),
+                ("/record-access", "record access report"),
+            ],
         ),
         ("clinician", vec![("/home", "clinician home")]),
         (
             "program.admin",
-            vec![("/home", "administrator home"), ("/sites", "sites")],
+            vec![
+                ("/home", "administrator home"),
+                ("/sites", "sites"),
+                ("/audit", "audit trail"),
+            ],
         ),
     ] {
         sign_in(&browser, &app, local, DEMO_PASSWORD).await;
