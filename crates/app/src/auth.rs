@@ -80,6 +80,14 @@ pub fn hash_password(password: &str) -> Result<String, AppError> {
         .into());
     }
 
+    if is_common_password(password) {
+        return Err(InvalidValue::new(
+            "password",
+            "this password is one of the most commonly used ones and easy to guess; choose another, such as a phrase of several words",
+        )
+        .into());
+    }
+
     let hash: PasswordHash = Argon2::default()
         .hash_password(password.as_bytes())
         .map_err(|error| AppError::Internal(format!("password hashing failed: {error}")))?;
@@ -107,6 +115,22 @@ async fn verify_off_runtime(password: &str, stored_hash: &str) -> Result<bool, A
     tokio::task::spawn_blocking(move || password_matches(&password, &stored_hash))
         .await
         .map_err(|error| AppError::Internal(format!("password check failed: {error}")))
+}
+
+/// Common passwords of 8 or more characters, lower-cased, from the bundled list (its header
+/// names the source and licence).
+static COMMON_PASSWORDS: std::sync::LazyLock<std::collections::HashSet<&'static str>> =
+    std::sync::LazyLock::new(|| {
+        include_str!("../../../content/security/common-passwords.txt")
+            .lines()
+            .filter(|line| !line.is_empty() && !line.starts_with('#'))
+            .collect()
+    });
+
+/// Whether `password`, ignoring case, is on the list of common passwords.
+#[must_use]
+pub fn is_common_password(password: &str) -> bool {
+    COMMON_PASSWORDS.contains(password.to_lowercase().as_str())
 }
 
 fn password_matches(password: &str, stored_hash: &str) -> bool {
@@ -406,6 +430,34 @@ mod tests {
         );
         assert!(password_matches("correct horse battery", &hash));
         assert!(!password_matches("correct horse batterY", &hash));
+    }
+
+    #[test]
+    fn common_passwords_are_rejected() {
+        for common in [
+            "password",
+            "Password1",
+            "iloveyou",
+            "12345678",
+            "QWERTYUIOP",
+        ] {
+            let error = hash_password(common).expect_err(common);
+            assert!(
+                matches!(
+                    error,
+                    AppError::Invalid(InvalidValue {
+                        field: "password",
+                        ..
+                    })
+                ),
+                "{common}"
+            );
+        }
+        assert!(
+            COMMON_PASSWORDS.len() > 10_000,
+            "the bundled list is loaded"
+        );
+        assert!(!is_common_password("a long enough passphrase"));
     }
 
     #[test]

@@ -50,7 +50,7 @@ pub async fn create_user(mut settings: Settings, request: NewAdministrator) -> a
     let password = read_password()?;
     let password_hash = match hash_password(&password) {
         Ok(hash) => hash,
-        Err(AppError::Invalid(error)) => bail!("the password is too short: {}", error.problem),
+        Err(AppError::Invalid(error)) => bail!("the password cannot be used: {}", error.problem),
         Err(other) => return Err(other.into()),
     };
 

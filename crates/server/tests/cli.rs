@@ -690,6 +690,8 @@ async fn first_administrator_can_sign_in() {
     assert_one_line_error(&duplicate, 1, &["ada@clinic.example", "already exists"]);
     let short = create_admin(data, "bob@clinic.example", "short");
     assert_one_line_error(&short, 1, &["password", "at least 8"]);
+    let common = create_admin(data, "bob@clinic.example", "iloveyou123");
+    assert_one_line_error(&common, 1, &["password", "commonly used"]);
     let bad_email = create_admin(data, "not-an-address", "a long enough passphrase");
     assert_one_line_error(&bad_email, 1, &["--email"]);
 
