@@ -12,7 +12,7 @@ use stillpoint_domain::{Account, AccountId, PatientId, Role, SiteId};
 use crate::ports::{AuditFilter, Store};
 use crate::{AppError, Clock, StorageError};
 
-/// Who is acting and from where, as the web layer knows it.
+/// The acting account and the client address, as the web layer resolved them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuditContext {
     pub actor: Option<AccountId>,
@@ -49,7 +49,7 @@ impl AuditContext {
     }
 }
 
-/// What happened to which record.
+/// The record an event concerns and the action taken on it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEntry {
     pub patient: Option<PatientId>,
@@ -93,7 +93,7 @@ pub struct TrailReport {
     pub head: Option<(i64, String)>,
 }
 
-/// Why verification did not succeed.
+/// The reason verification did not succeed.
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
     #[error("audit trail broken: {0}")]
@@ -134,7 +134,7 @@ pub async fn verify_trail(
 /// Most events one search returns.
 pub const SEARCH_LIMIT: i64 = 500;
 
-/// Lists audit events for an administrator: a system administrator sees every event, a program
+/// Lists audit events for an administrator: a system administrator gets every event, a program
 /// administrator only events about patients of their sites. The search itself is audited.
 pub async fn search(
     store: &dyn Store,

@@ -163,7 +163,7 @@ pub trait AuditStore: Send + Sync {
 /// Recent failed sign-in attempts, for throttling.
 #[async_trait]
 pub trait ThrottleStore: Send + Sync {
-    /// Records a failure and forgets failures older than `forget_before`.
+    /// Records a failure and deletes failures older than `forget_before`.
     async fn record_sign_in_failure(
         &self,
         email: &EmailAddress,

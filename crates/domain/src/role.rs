@@ -18,7 +18,7 @@ pub enum Role {
     Facilitator,
     /// A psychologist, nurse, physician or social worker who screens and reviews measures.
     Clinician,
-    /// Builds cohorts and sites, manages staff, sees program results for their sites.
+    /// Builds cohorts and sites, manages staff, and reviews program results for their sites.
     ProgramAdministrator,
     /// Installs, configures, audits and backs up the whole installation.
     SystemAdministrator,

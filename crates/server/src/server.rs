@@ -22,7 +22,7 @@ use crate::settings::Settings;
 /// manager).
 pub fn prepare_data_dir(folder: &Path) -> anyhow::Result<PathBuf> {
     let fix = "choose another folder with --data-dir or give the server's user write permission";
-    // The folder holds health information: only the server's user may open it.
+    // The folder contains health information, so only the server's user may open it.
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)

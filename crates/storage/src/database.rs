@@ -156,8 +156,8 @@ fn redact_password(text: &str) -> String {
     parsed.to_string()
 }
 
-/// Describes a URL that did not parse. A URL without user information or query is shown whole;
-/// otherwise only its scheme is, because the password may be the part that broke the parse.
+/// Describes a URL that did not parse. A URL without user information or query is shown whole.
+/// Otherwise only its scheme is shown, because the password may be the part that broke the parse.
 fn describe_unparsed(text: &str) -> String {
     if !text.contains('@') && !text.contains('?') {
         return text.to_owned();

@@ -1,6 +1,6 @@
 //! The web layer's one error type. It becomes an RFC 9457 problem document for the JSON API and
-//! an error page in the visitor's language for pages. Server faults are logged exactly once,
-//! with the request id.
+//! an error page in the visitor's language for pages. The detail of a server fault is logged
+//! once, with the request id; the request log line adds only the status.
 
 use axum::Json;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};

@@ -1,4 +1,4 @@
-//! Who may call each route, declared in one table.
+//! The access policy of each route, declared in one table.
 //!
 //! A middleware looks every matched route up here before its handler runs. A route missing from
 //! the table is refused with 500 on every request (fail closed), so a new route cannot go live
@@ -160,7 +160,7 @@ pub async fn admit(state: &AppState, mut request: Request) -> Result<Request, Re
     match &viewer.account {
         None => return Err(WebError::SignInRequired.into_response()),
         Some(account) if !policy.access.allows(Some(account)) => {
-            tracing::info!(account_id = %account.id, route = policy.path, "access refused by route policy");
+            tracing::info!(account_id = %account.id, route = policy.path, "access rejected by route policy");
             return Err(WebError::Forbidden.into_response());
         }
         Some(_) => {}

@@ -73,9 +73,9 @@ impl Viewer {
     }
 }
 
-/// The client's IP address. A connection from a trusted proxy is attributed to the right-most
-/// address in `X-Forwarded-For` that is not itself a trusted proxy (entries further left can be
-/// forged by the client); any other connection to its peer address.
+/// Returns the client's IP address. A connection from a trusted proxy is attributed to the
+/// right-most address in `X-Forwarded-For` that is not itself a trusted proxy, because entries
+/// further left can be forged by the client. Any other connection is attributed to its peer.
 #[must_use]
 pub fn client_address(
     peer: Option<IpAddr>,
@@ -177,7 +177,7 @@ impl ViewerInputs {
         self
     }
 
-    /// The same inputs without the session, for answering when the database cannot be reached.
+    /// The same inputs without the session, for responses while the database cannot be reached.
     #[must_use]
     pub fn without_session(mut self) -> Self {
         self.session_token = None;

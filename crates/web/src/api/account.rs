@@ -40,7 +40,7 @@ pub struct AccountBody {
     /// IANA time zone name.
     time_zone: String,
     roles: Vec<RoleBody>,
-    /// For a patient's account: the site that holds the patient's care.
+    /// For a patient's account: the site responsible for the patient's care.
     #[serde(skip_serializing_if = "Option::is_none")]
     care_site_id: Option<String>,
 }
@@ -225,7 +225,7 @@ pub struct LocaleBody {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct LocalesBody {
-    /// The language this request was answered in, from the account, cookie or Accept-Language.
+    /// The language of this response, chosen from the account, cookie or Accept-Language.
     current: String,
     offered: Vec<LocaleBody>,
 }
