@@ -11,7 +11,7 @@ pub mod spawn;
 
 pub use browser::Browser;
 pub use database::{RawDatabase, TestDatabase, postgres_admin_url};
-pub use spawn::{ManualClock, Seed, TestApp, spawn_app};
+pub use spawn::{ManualClock, Seed, TestApp, hidden_field, spawn_app};
 
 /// Whether the tests run in continuous integration, where nothing may be skipped.
 #[must_use]

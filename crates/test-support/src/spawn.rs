@@ -63,6 +63,47 @@ impl TestApp {
             .build()
             .expect("the HTTP client builds")
     }
+
+    /// The hidden form token the start page shows `client`, which also gives the client its
+    /// form seed cookie when it has none.
+    pub async fn form_token(&self, client: &reqwest::Client) -> String {
+        let page = client
+            .get(self.url("/"))
+            .send()
+            .await
+            .expect("the start page responds")
+            .text()
+            .await
+            .expect("the start page has a body");
+        hidden_field(&page, "csrf_token").expect("the start page has a form token")
+    }
+
+    /// Posts an HTML form as a browser would: with the form token of `client`'s pages.
+    pub async fn post_form(
+        &self,
+        client: &reqwest::Client,
+        path: &str,
+        fields: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let token = self.form_token(client).await;
+        let mut body: Vec<(&str, &str)> = fields.to_vec();
+        body.push(("csrf_token", &token));
+        client
+            .post(self.url(path))
+            .form(&body)
+            .send()
+            .await
+            .expect("the form request completes")
+    }
+}
+
+/// The value of the hidden input `name` in an HTML page.
+#[must_use]
+pub fn hidden_field(page: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = page.find(&marker)? + marker.len();
+    let end = page[start..].find('"')?;
+    Some(page[start..start + end].to_owned())
 }
 
 /// What the spawned app starts with.

@@ -31,6 +31,9 @@ pub enum WebError {
     Conflict { constraint: String },
     #[error("cross-origin request rejected")]
     CrossOrigin,
+    /// A form arrived without the hidden token of a page this browser was shown.
+    #[error("form token missing or wrong")]
+    FormExpired,
     #[error("service unavailable: {0}")]
     Unavailable(String),
     #[error("the request timed out")]
@@ -88,7 +91,7 @@ impl WebError {
         match self {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::SignInRequired | Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
-            Self::Forbidden | Self::CrossOrigin => StatusCode::FORBIDDEN,
+            Self::Forbidden | Self::CrossOrigin | Self::FormExpired => StatusCode::FORBIDDEN,
             Self::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -110,6 +113,7 @@ impl WebError {
             Self::Throttled { .. } => "too_many_attempts",
             Self::Conflict { .. } => "conflict",
             Self::CrossOrigin => "cross_origin",
+            Self::FormExpired => "form_expired",
             Self::Unavailable(_) => "unavailable",
             Self::TimedOut => "timed_out",
             Self::Internal(_) => "internal",
@@ -133,6 +137,10 @@ impl WebError {
             ),
             Self::Conflict { constraint } => {
                 format!("The change conflicts with existing data ({constraint}).")
+            }
+            Self::FormExpired => {
+                "This form has expired or did not come from this site. Go back, reload the page and submit it again."
+                    .to_owned()
             }
             Self::CrossOrigin => {
                 "The request came from another site and was rejected; submit the form from Stillpoint itself."

@@ -7,6 +7,7 @@
 pub mod api;
 pub mod assets;
 pub mod audit_view;
+pub mod csrf;
 pub mod error;
 pub mod i18n;
 pub mod metrics;

@@ -217,12 +217,13 @@ pub fn request_span(request: &Request) -> Span {
 /// runs longer than the configured timeout with a 503 problem.
 pub async fn guard_route(
     State(state): State<AppState>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> axum::response::Response {
     if let Some(route) = request.extensions().get::<MatchedPath>() {
         Span::current().record("route", route.as_str());
     }
+    let new_form_seed = crate::csrf::ensure_seed(&mut request, state.config.secure_cookies);
 
     let handled = async {
         match crate::policy::admit(&state, request).await {
@@ -230,10 +231,16 @@ pub async fn guard_route(
             Err(refusal) => refusal,
         }
     };
-    match tokio::time::timeout(state.config.request_timeout, handled).await {
+    let mut response = match tokio::time::timeout(state.config.request_timeout, handled).await {
         Ok(response) => response,
         Err(_) => WebError::TimedOut.into_response(),
+    };
+    if let Some(set_cookie) = new_form_seed {
+        response
+            .headers_mut()
+            .append(header::SET_COOKIE, set_cookie);
     }
+    response
 }
 
 /// Logs the end of a request with its status and latency.

@@ -44,6 +44,7 @@ pub struct ViewerInputs {
     language_cookie: Option<String>,
     accept_language: Option<String>,
     source_address: Option<String>,
+    form_seed: Option<String>,
 }
 
 /// The resolved visitor.
@@ -55,6 +56,8 @@ pub struct Viewer {
     pub language: String,
     /// The client's IP address as this server saw it, for the audit trail.
     pub source_address: Option<String>,
+    /// The value this browser's forms must carry in their hidden `csrf_token` field.
+    pub form_token: String,
 }
 
 impl Viewer {
@@ -156,7 +159,22 @@ impl ViewerInputs {
                 .and_then(|value| value.to_str().ok())
                 .map(str::to_owned),
             source_address: None,
+            form_seed: cookie(headers, crate::csrf::seed_cookie_name(secure_cookies)),
         }
+    }
+
+    /// The session token the request carries, whether or not the session is still open.
+    #[must_use]
+    pub fn session_token(&self) -> Option<String> {
+        self.session_token.clone()
+    }
+
+    /// The form token for these inputs (see [`crate::csrf`]).
+    fn form_token(&self) -> String {
+        crate::csrf::form_token(
+            self.form_seed.as_deref().unwrap_or_default(),
+            self.session_token.as_deref(),
+        )
     }
 
     /// Adds the client address, from the connection or, behind a trusted proxy, from the
@@ -195,6 +213,7 @@ impl ViewerInputs {
         };
         let language = self.language_for(state, account.as_ref());
         Viewer {
+            form_token: self.form_token(),
             account,
             session_token: self.session_token,
             language,
@@ -290,6 +309,7 @@ impl FromRequestParts<AppState> for SignedIn {
         let language = inputs.language_for(state, Some(&account));
         Ok(Self {
             viewer: Viewer {
+                form_token: inputs.form_token(),
                 account: Some(account.clone()),
                 session_token: inputs.session_token,
                 language,

@@ -751,13 +751,15 @@ async fn cross_site_form_posts_are_rejected() {
     let app = spawn_app(Dialect::Sqlite, Seed::DemoClinic, "cross_site")
         .await
         .expect("sqlite");
+    let client = app.client();
+    let token = app.form_token(&client).await;
     let form = [
         ("email", "admin@demo-clinic.example"),
         ("password", DEMO_PASSWORD),
+        ("csrf_token", &token),
     ];
 
-    let from_elsewhere = app
-        .client()
+    let from_elsewhere = client
         .post(app.url("/sign-in"))
         .header("origin", "http://evil.example")
         .form(&form)
@@ -767,8 +769,7 @@ async fn cross_site_form_posts_are_rejected() {
     assert_eq!(from_elsewhere.status(), StatusCode::FORBIDDEN);
     assert!(from_elsewhere.headers().get("set-cookie").is_none());
 
-    let fetch_cross_site = app
-        .client()
+    let fetch_cross_site = client
         .post(app.url("/sign-in"))
         .header("sec-fetch-site", "cross-site")
         .form(&form)
@@ -777,8 +778,7 @@ async fn cross_site_form_posts_are_rejected() {
         .expect("request");
     assert_eq!(fetch_cross_site.status(), StatusCode::FORBIDDEN);
 
-    let same_origin = app
-        .client()
+    let same_origin = client
         .post(app.url("/sign-in"))
         .header("origin", format!("http://{}", app.address))
         .header("sec-fetch-site", "same-origin")

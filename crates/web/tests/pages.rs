@@ -20,15 +20,14 @@ async fn page(client: &reqwest::Client, url: String) -> (StatusCode, String) {
 /// Signs in with the form and returns a client that keeps the session cookie.
 async fn signed_in_client(app: &TestApp, local: &str) -> reqwest::Client {
     let client = app.client();
-    let response = client
-        .post(app.url("/sign-in"))
-        .form(&[
-            ("email", format!("{local}@demo-clinic.example")),
-            ("password", DEMO_PASSWORD.to_owned()),
-        ])
-        .send()
-        .await
-        .expect("request");
+    let email = format!("{local}@demo-clinic.example");
+    let response = app
+        .post_form(
+            &client,
+            "/sign-in",
+            &[("email", &email), ("password", DEMO_PASSWORD)],
+        )
+        .await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER, "{local}");
     assert_eq!(response.headers()["location"], "/home");
     client
@@ -70,12 +69,13 @@ async fn start_page_follows_accept_language() {
 async fn language_switcher_sets_cookie_and_returns() {
     let app = app().await;
     let client = app.client();
-    let response = client
-        .post(app.url("/language"))
-        .form(&[("lang", "es"), ("next", "/sign-in")])
-        .send()
-        .await
-        .expect("request");
+    let response = app
+        .post_form(
+            &client,
+            "/language",
+            &[("lang", "es"), ("next", "/sign-in")],
+        )
+        .await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(response.headers()["location"], "/sign-in");
 
@@ -83,12 +83,9 @@ async fn language_switcher_sets_cookie_and_returns() {
     assert!(body.contains("<html lang=\"es\">"));
     assert!(body.contains("Correo electrónico"));
 
-    let rejected = client
-        .post(app.url("/language"))
-        .form(&[("lang", "klingon!")])
-        .send()
-        .await
-        .expect("request");
+    let rejected = app
+        .post_form(&client, "/language", &[("lang", "klingon!")])
+        .await;
     assert_eq!(rejected.status(), StatusCode::UNPROCESSABLE_ENTITY);
 }
 
@@ -96,15 +93,15 @@ async fn language_switcher_sets_cookie_and_returns() {
 async fn sign_in_failure_keeps_email_and_explains() {
     let app = app().await;
     let response = app
-        .client()
-        .post(app.url("/sign-in"))
-        .form(&[
-            ("email", "clinician@demo-clinic.example"),
-            ("password", "wrong-password"),
-        ])
-        .send()
-        .await
-        .expect("request");
+        .post_form(
+            &app.client(),
+            "/sign-in",
+            &[
+                ("email", "clinician@demo-clinic.example"),
+                ("password", "wrong-password"),
+            ],
+        )
+        .await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     let body = response.text().await.expect("body");
     assert!(
@@ -115,12 +112,8 @@ async fn sign_in_failure_keeps_email_and_explains() {
     assert!(body.contains("aria-invalid=\"true\""));
 
     let empty = app
-        .client()
-        .post(app.url("/sign-in"))
-        .form(&[("email", "")])
-        .send()
-        .await
-        .expect("request");
+        .post_form(&app.client(), "/sign-in", &[("email", "")])
+        .await;
     assert_eq!(empty.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(
         empty
@@ -198,11 +191,7 @@ async fn sites_page_is_for_administrators() {
 async fn sign_out_clears_the_session() {
     let app = app().await;
     let client = signed_in_client(&app, "facilitator").await;
-    let response = client
-        .post(app.url("/sign-out"))
-        .send()
-        .await
-        .expect("request");
+    let response = app.post_form(&client, "/sign-out", &[]).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     let cookie = response.headers()["set-cookie"]
         .to_str()
@@ -231,13 +220,16 @@ async fn tampered_session_cookie_is_signed_out() {
 #[tokio::test]
 async fn throttled_sign_in_explains_the_wait() {
     let app = app().await;
+    let client = app.client();
+    let token = app.form_token(&client).await;
     let attempt = || {
-        app.client()
+        client
             .post(app.url("/sign-in"))
             .header("accept-language", "es")
             .form(&[
                 ("email", "clinician@demo-clinic.example"),
                 ("password", "wrong-password"),
+                ("csrf_token", &token),
             ])
             .send()
     };
@@ -301,4 +293,83 @@ async fn audit_page_and_csv_export() {
     let (status, body) = page(&patient, app.url("/record-access")).await;
     assert_eq!(status, StatusCode::OK);
     assert!(body.contains("Quién vio mi expediente"), "{body}");
+}
+
+#[tokio::test]
+async fn forms_without_their_token_are_refused() {
+    let app = app().await;
+    let client = signed_in_client(&app, "admin").await;
+    let token = app.form_token(&client).await;
+
+    // Every form route of the policy table, posted by a signed-in browser without a token.
+    let form_routes = stillpoint_web::policy::ROUTES
+        .iter()
+        .filter(|route| route.method == "POST" && !route.path.starts_with("/api/"));
+    for route in form_routes {
+        let response = client
+            .post(app.url(route.path))
+            .form(&[("lang", "es")])
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(
+            response.status(),
+            StatusCode::FORBIDDEN,
+            "{} accepted a form without a token",
+            route.path
+        );
+        let body = response.text().await.expect("body");
+        assert!(
+            body.contains("This form has expired"),
+            "{}: {body}",
+            route.path
+        );
+    }
+
+    // A forged token, and another browser's token, are refused too.
+    let other_token = app.form_token(&app.client()).await;
+    for forged in ["forged", other_token.as_str()] {
+        let response = client
+            .post(app.url("/language"))
+            .form(&[("lang", "es"), ("csrf_token", forged)])
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    }
+
+    // The page's own token works, and the session is still open after the refusals.
+    let response = client
+        .post(app.url("/language"))
+        .form(&[("lang", "es"), ("next", "/home"), ("csrf_token", &token)])
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(page(&client, app.url("/home")).await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn form_token_changes_when_signing_in() {
+    let app = app().await;
+    let client = app.client();
+    let before = app.form_token(&client).await;
+    let email = "facilitator@demo-clinic.example";
+    let response = app
+        .post_form(
+            &client,
+            "/sign-in",
+            &[("email", email), ("password", DEMO_PASSWORD)],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+
+    let stale = client
+        .post(app.url("/sign-out"))
+        .form(&[("csrf_token", before.as_str())])
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(stale.status(), StatusCode::FORBIDDEN);
+    assert_eq!(page(&client, app.url("/home")).await.0, StatusCode::OK);
 }

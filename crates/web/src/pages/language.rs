@@ -1,6 +1,5 @@
 //! The language switcher: a plain form, so it works without JavaScript.
 
-use axum::Form;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -8,6 +7,7 @@ use serde::Deserialize;
 use stillpoint_app::{AppError, accounts};
 
 use crate::AppState;
+use crate::csrf::CheckedForm;
 use crate::error::WebError;
 use crate::viewer::{LANGUAGE_COOKIE, Viewer};
 
@@ -36,7 +36,7 @@ fn local_path(next: &str) -> &str {
 pub async fn switch(
     State(state): State<AppState>,
     viewer: Viewer,
-    Form(form): Form<SwitchForm>,
+    CheckedForm(form): CheckedForm<SwitchForm>,
 ) -> Result<Response, WebError> {
     let language = state
         .catalogs

@@ -56,6 +56,8 @@ pub struct Layout {
     pub stylesheet: String,
     pub favicon: String,
     pub languages: Vec<OfferedLanguage>,
+    /// The hidden token every form on the page carries.
+    pub form_token: String,
 }
 
 impl Layout {
@@ -100,6 +102,7 @@ impl Layout {
             stylesheet: state.assets.url("stillpoint.css").to_owned(),
             favicon: state.assets.url("favicon.svg").to_owned(),
             languages: state.catalogs.offered(),
+            form_token: viewer.form_token.clone(),
         }
     }
 }
@@ -148,6 +151,10 @@ pub fn error_page(
         WebError::SignInRequired => (
             tr.t("error-sign-in-required-title"),
             (tr.t("error-sign-in-required-text"), None),
+        ),
+        WebError::FormExpired => (
+            tr.t("error-form-expired-title"),
+            (tr.t("error-form-expired-text"), None),
         ),
         WebError::Forbidden | WebError::CrossOrigin => (
             tr.t("error-forbidden-title"),

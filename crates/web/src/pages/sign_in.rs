@@ -1,7 +1,6 @@
 //! Signing in and out with the HTML forms.
 
 use askama::Template;
-use axum::Form;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -10,6 +9,7 @@ use stillpoint_app::{AppError, auth};
 
 use super::{Layout, render, session_cookie};
 use crate::AppState;
+use crate::csrf::CheckedForm;
 use crate::error::{WebError, minutes_rounded_up};
 use crate::viewer::{SignedIn, Viewer};
 
@@ -50,7 +50,7 @@ pub async fn show(State(state): State<AppState>, viewer: Viewer) -> Result<Respo
 pub async fn submit(
     State(state): State<AppState>,
     viewer: Viewer,
-    Form(form): Form<SignInForm>,
+    CheckedForm(form): CheckedForm<SignInForm>,
 ) -> Result<Response, WebError> {
     let outcome = auth::sign_in(
         state.store.as_ref(),
@@ -106,7 +106,15 @@ pub async fn submit(
     Ok(response)
 }
 
-pub async fn sign_out(State(state): State<AppState>, viewer: Viewer) -> Result<Response, WebError> {
+/// The body of forms that carry nothing but their token.
+#[derive(Debug, Deserialize)]
+pub struct EmptyForm {}
+
+pub async fn sign_out(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    CheckedForm(_form): CheckedForm<EmptyForm>,
+) -> Result<Response, WebError> {
     if let Some(token) = &viewer.session_token {
         auth::sign_out(
             state.store.as_ref(),
@@ -125,6 +133,7 @@ pub async fn sign_out(State(state): State<AppState>, viewer: Viewer) -> Result<R
 pub async fn sign_out_everywhere(
     State(state): State<AppState>,
     signed_in: SignedIn,
+    CheckedForm(_form): CheckedForm<EmptyForm>,
 ) -> Result<Response, WebError> {
     let context = signed_in.viewer.audit_context();
     auth::sign_out_everywhere(
