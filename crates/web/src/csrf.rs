@@ -129,7 +129,7 @@ where
         if !matches {
             tracing::warn!(
                 route = parts.uri.path(),
-                "form refused: missing or wrong form token"
+                "form rejected: missing or invalid form token"
             );
             return Err(WebError::FormExpired);
         }
