@@ -30,6 +30,8 @@ pub struct SessionPolicy {
     pub patient_idle: SignedDuration,
     pub absolute: SignedDuration,
     pub throttle: ThrottlePolicy,
+    /// Whether staff must pass a second sign-in step with a one-time code (see [`crate::mfa`]).
+    pub staff_second_factor: bool,
 }
 
 /// The shortest time between two writes of a session's last activity.
@@ -47,6 +49,7 @@ impl Default for SessionPolicy {
             patient_idle: SignedDuration::from_mins(60),
             absolute: SignedDuration::from_hours(12),
             throttle: ThrottlePolicy::default(),
+            staff_second_factor: true,
         }
     }
 }
@@ -60,6 +63,12 @@ impl SessionPolicy {
         } else {
             self.patient_idle
         }
+    }
+
+    /// Whether `account` must pass the second sign-in step before using a session.
+    #[must_use]
+    pub fn requires_second_factor(&self, account: &Account) -> bool {
+        self.staff_second_factor && account.is_staff()
     }
 
     /// Whether `session` is still usable at `now`.
@@ -152,6 +161,8 @@ pub struct NewSession {
     pub token: String,
     pub account: Account,
     pub expires_at: Timestamp,
+    /// Whether the session must pass the second sign-in step before it can be used.
+    pub awaiting_second_factor: bool,
 }
 
 /// Checks the e-mail address and password and opens a session.
@@ -167,36 +178,8 @@ pub async fn sign_in(
     password: &str,
 ) -> Result<NewSession, AppError> {
     let email = EmailAddress::parse(email)?;
-    let address = context.source_address.clone();
     let now = clock.now();
-
-    // The attempt is counted before anything is checked, so parallel attempts see each other;
-    // a successful sign-in removes the address's attempts again.
-    let forget_before = now.saturating_sub(FAILURE_RETENTION).unwrap_or(now);
-    store
-        .record_sign_in_failure(
-            &email,
-            address.as_deref().unwrap_or_default(),
-            now,
-            forget_before,
-        )
-        .await?;
-    if let Some(retry_after) =
-        throttle_wait(store, &policy.throttle, &email, address.as_deref(), now).await?
-    {
-        tracing::warn!(
-            retry_after_seconds = retry_after.as_secs(),
-            "sign-in throttled"
-        );
-        audit::record(
-            store,
-            clock,
-            context,
-            sign_in_entry(None, AuditOutcome::Denied),
-        )
-        .await?;
-        return Err(AppError::Throttled { retry_after });
-    }
+    throttle_attempt(store, clock, policy, context, &email).await?;
 
     let credentials = match store.find_credentials(&email).await {
         Ok(credentials) => credentials,
@@ -221,7 +204,11 @@ pub async fn sign_in(
         audit::record(store, clock, &account_context, entry).await?;
         return Err(AppError::InvalidCredentials);
     }
-    store.clear_sign_in_failures(&email).await?;
+    // Until the one-time code is passed too, the attempt still counts, so guessing codes after a
+    // correct password is throttled like guessing passwords.
+    if !policy.requires_second_factor(&credentials.account) {
+        store.clear_sign_in_failures(&email).await?;
+    }
 
     let token = new_token();
     let expires_at = now.saturating_add(policy.absolute).unwrap_or(now);
@@ -231,6 +218,7 @@ pub async fn sign_in(
         created_at: now,
         last_seen_at: now,
         expires_at,
+        second_factor_at: None,
     };
     store.insert_session(&session).await?;
     let entry = sign_in_entry(Some(credentials.account.id), AuditOutcome::Success);
@@ -239,9 +227,59 @@ pub async fn sign_in(
 
     Ok(NewSession {
         token,
+        awaiting_second_factor: policy.requires_second_factor(&credentials.account),
         account: credentials.account,
         expires_at,
     })
+}
+
+/// Counts a sign-in attempt (a password or a one-time code) for `email` and the client address,
+/// and fails with `Throttled` when earlier failures exceed the policy. The attempt is counted
+/// before anything is checked, so parallel attempts see each other, and a success removes the
+/// address's attempts again.
+pub(crate) async fn throttle_attempt(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    policy: &SessionPolicy,
+    context: &AuditContext,
+    email: &EmailAddress,
+) -> Result<(), AppError> {
+    let address = context.source_address.clone();
+    let now = clock.now();
+    let forget_before = now.saturating_sub(FAILURE_RETENTION).unwrap_or(now);
+    store
+        .record_sign_in_failure(
+            email,
+            address.as_deref().unwrap_or_default(),
+            now,
+            forget_before,
+        )
+        .await?;
+
+    let Some(retry_after) =
+        throttle_wait(store, &policy.throttle, email, address.as_deref(), now).await?
+    else {
+        return Ok(());
+    };
+    tracing::warn!(
+        retry_after_seconds = retry_after.as_secs(),
+        "sign-in throttled"
+    );
+    audit::record(
+        store,
+        clock,
+        context,
+        sign_in_entry(None, AuditOutcome::Denied),
+    )
+    .await?;
+    Err(AppError::Throttled { retry_after })
+}
+
+/// A session's account, and whether the session still waits for the second sign-in step.
+#[derive(Debug, Clone)]
+pub struct ResolvedSession {
+    pub account: Account,
+    pub awaiting_second_factor: bool,
 }
 
 /// Resolves a session token to its account and records the activity, or ends the session when
@@ -251,7 +289,7 @@ pub async fn resolve_session(
     clock: &dyn Clock,
     policy: &SessionPolicy,
     token: &str,
-) -> Result<Account, AppError> {
+) -> Result<ResolvedSession, AppError> {
     let digest = token_digest(token);
     let session = match store.find_session(&digest).await {
         Ok(session) => session,
@@ -277,7 +315,12 @@ pub async fn resolve_session(
         store.touch_session(&digest, now).await.map_err(ended)?;
     }
 
-    Ok(account)
+    let awaiting_second_factor =
+        session.second_factor_at.is_none() && policy.requires_second_factor(&account);
+    Ok(ResolvedSession {
+        account,
+        awaiting_second_factor,
+    })
 }
 
 /// Ends the session the token belongs to. Ending an unknown session is not an error.
@@ -395,6 +438,7 @@ mod tests {
             created_at: start,
             last_seen_at: last_seen,
             expires_at: start + SignedDuration::from_hours(12),
+            second_factor_at: None,
         }
     }
 

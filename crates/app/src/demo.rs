@@ -15,6 +15,7 @@ use uuid::Uuid;
 use crate::AppError;
 use crate::auth::hash_password;
 use crate::ports::Store;
+use crate::secrets::SecretSealer;
 
 /// The password of every demo account. It is printed by `stillpoint demo` and must never be
 /// used outside the demo.
@@ -38,6 +39,19 @@ pub struct DemoClinic {
     pub patients: Vec<Patient>,
     /// One login per role, in [`Role::ALL`] order.
     pub logins: Vec<DemoLogin>,
+    /// The authenticator secret of each staff account, which the seed enrols, so staff sign-ins
+    /// ask for a one-time code as they do in a real clinic.
+    pub totp_secrets: Vec<(AccountId, Vec<u8>)>,
+}
+
+impl DemoClinic {
+    /// The code the authenticator app of the account with `email` shows at `at`, for staff.
+    #[must_use]
+    pub fn one_time_code(&self, email: &str, at: jiff::Timestamp) -> Option<String> {
+        let account = self.accounts.iter().find(|a| a.email.as_str() == email)?;
+        let (_, secret) = self.totp_secrets.iter().find(|(id, _)| *id == account.id)?;
+        crate::mfa::code_for_secret(secret, at).ok()
+    }
 }
 
 /// SplitMix64 (Steele, Lea and Flood, "Fast splittable pseudorandom number generators",
@@ -357,16 +371,36 @@ pub fn generate(seed: u64, today: Date) -> DemoClinic {
         })
         .collect();
 
+    // A separate generator, so adding secrets left every other generated value unchanged.
+    let mut secret_rng = SplitMix64(seed ^ 0x746f_7470);
+    let totp_secrets = accounts
+        .iter()
+        .filter(|account| account.is_staff())
+        .map(|account| {
+            let secret: Vec<u8> = (0..20)
+                .map(|_| secret_rng.next_u64().to_le_bytes()[0])
+                .collect();
+            (account.id, secret)
+        })
+        .collect();
+
     DemoClinic {
         sites,
         accounts,
         patients,
         logins,
+        totp_secrets,
     }
 }
 
-/// Stores the demo clinic. Every account gets [`DEMO_PASSWORD`].
-pub async fn seed(store: &dyn Store, clinic: &DemoClinic) -> Result<(), AppError> {
+/// Stores the demo clinic. Every account gets [`DEMO_PASSWORD`], and staff accounts get their
+/// authenticator secret, sealed with `sealer`.
+pub async fn seed(
+    store: &dyn Store,
+    sealer: &SecretSealer,
+    clinic: &DemoClinic,
+    now: jiff::Timestamp,
+) -> Result<(), AppError> {
     for site in &clinic.sites {
         store.insert_site(site).await?;
     }
@@ -376,6 +410,13 @@ pub async fn seed(store: &dyn Store, clinic: &DemoClinic) -> Result<(), AppError
     }
     for patient in &clinic.patients {
         store.insert_patient(patient).await?;
+    }
+    for (account, secret) in &clinic.totp_secrets {
+        let sealed_secret = sealer.seal(&account.to_string(), secret);
+        store
+            .put_unconfirmed_totp(*account, &sealed_secret, now)
+            .await?;
+        store.confirm_totp(*account, 0, now, &[]).await?;
     }
     tracing::info!(
         sites = clinic.sites.len(),

@@ -40,6 +40,11 @@ pub enum AppError {
     #[error("too many failed sign-in attempts; try again in {} seconds", retry_after.as_secs())]
     Throttled { retry_after: jiff::SignedDuration },
 
+    /// A one-time code (from the authenticator app, or a recovery code) is wrong, expired or
+    /// used already.
+    #[error("the code is incorrect or has been used; enter the current code from the app")]
+    InvalidOneTimeCode,
+
     /// The session token is unknown, expired or signed out.
     #[error("the session has ended; sign in again")]
     SessionEnded,

@@ -11,9 +11,11 @@ pub mod auth;
 pub mod clock;
 pub mod demo;
 pub mod error;
+pub mod mfa;
 pub mod patients;
 pub mod ports;
 pub mod random;
+pub mod secrets;
 pub mod sites;
 
 pub use clock::{Clock, SystemClock};

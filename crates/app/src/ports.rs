@@ -73,6 +73,8 @@ pub struct SignInSession {
     pub last_seen_at: Timestamp,
     /// The absolute end of the session, whatever the activity.
     pub expires_at: Timestamp,
+    /// When the second sign-in step (a one-time code) was passed; `None` until then.
+    pub second_factor_at: Option<Timestamp>,
 }
 
 /// Sign-in sessions.
@@ -88,6 +90,69 @@ pub trait SessionStore: Send + Sync {
     async fn delete_session(&self, token_digest: &str) -> Result<(), StorageError>;
     /// Ends every session of an account; returns how many there were.
     async fn delete_account_sessions(&self, account: AccountId) -> Result<u64, StorageError>;
+}
+
+/// A TOTP (RFC 6238) credential as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TotpCredential {
+    /// The shared secret, encrypted with [`crate::secrets::SecretSealer`].
+    pub sealed_secret: String,
+    pub created_at: Timestamp,
+    /// When the first correct code was entered; `None` while enrolment is unfinished.
+    pub confirmed_at: Option<Timestamp>,
+    /// The time step of the last accepted code.
+    pub last_used_step: i64,
+}
+
+/// Two-step verification: TOTP credentials, recovery codes and verified sessions.
+#[async_trait]
+pub trait SecondFactorStore: Send + Sync {
+    async fn find_totp_credential(
+        &self,
+        account: AccountId,
+    ) -> Result<Option<TotpCredential>, StorageError>;
+    /// Stores a new unconfirmed secret, replacing an earlier unconfirmed one. Fails with
+    /// `Conflict` when the account has a confirmed credential.
+    async fn put_unconfirmed_totp(
+        &self,
+        account: AccountId,
+        sealed_secret: &str,
+        created_at: Timestamp,
+    ) -> Result<(), StorageError>;
+    /// Confirms the credential, records the step of its first code and replaces the recovery
+    /// codes, in one transaction.
+    async fn confirm_totp(
+        &self,
+        account: AccountId,
+        step: i64,
+        at: Timestamp,
+        recovery_code_digests: &[String],
+    ) -> Result<(), StorageError>;
+    /// Records `step` as the last used one if it is later than the stored one. Returns `false`
+    /// when the step was used already, so a code is accepted at most once.
+    async fn claim_totp_step(&self, account: AccountId, step: i64) -> Result<bool, StorageError>;
+    /// Marks an unused recovery code used; returns `false` when there is no such unused code.
+    async fn use_recovery_code(
+        &self,
+        account: AccountId,
+        code_digest: &str,
+        at: Timestamp,
+    ) -> Result<bool, StorageError>;
+    /// Replaces every recovery code of the account.
+    async fn replace_recovery_codes(
+        &self,
+        account: AccountId,
+        code_digests: &[String],
+    ) -> Result<(), StorageError>;
+    async fn count_unused_recovery_codes(&self, account: AccountId) -> Result<i64, StorageError>;
+    /// Removes the credential and recovery codes, so the next sign-in enrols again.
+    async fn remove_second_factor(&self, account: AccountId) -> Result<(), StorageError>;
+    /// Records that the session passed the second step.
+    async fn mark_second_factor(
+        &self,
+        token_digest: &str,
+        at: Timestamp,
+    ) -> Result<(), StorageError>;
 }
 
 /// The state of the database schema compared with the migrations this binary carries.
@@ -191,6 +256,7 @@ pub trait Store:
     + HealthStore
     + AuditStore
     + ThrottleStore
+    + SecondFactorStore
     + std::fmt::Debug
 {
 }
@@ -203,6 +269,7 @@ impl<T> Store for T where
         + HealthStore
         + AuditStore
         + ThrottleStore
+        + SecondFactorStore
         + std::fmt::Debug
 {
 }

@@ -26,6 +26,8 @@ pub enum AuditAction {
     Delete,
     SignIn,
     SignOut,
+    /// The second sign-in step: a one-time code, or setting up or resetting the authenticator.
+    SecondFactor,
 }
 
 /// The result of the access.
@@ -66,7 +68,7 @@ macro_rules! coded_enum {
     };
 }
 
-coded_enum!(AuditAction, "action", Read => "read", Create => "create", Update => "update", Delete => "delete", SignIn => "sign_in", SignOut => "sign_out");
+coded_enum!(AuditAction, "action", Read => "read", Create => "create", Update => "update", Delete => "delete", SignIn => "sign_in", SignOut => "sign_out", SecondFactor => "second_factor");
 coded_enum!(AuditOutcome, "outcome", Success => "success", Denied => "denied", Failed => "failed");
 
 /// An event to be appended; the store assigns its sequence number and chain hashes.

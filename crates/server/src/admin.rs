@@ -1,13 +1,15 @@
-//! `stillpoint admin create-user`: accounts created from the command line, such as the first
-//! system administrator of a new installation.
+//! `stillpoint admin`: accounts created from the command line, such as the first system
+//! administrator of a new installation, and two-step verification reset for a lost phone.
 
 use std::io::{BufRead as _, IsTerminal as _};
 
 use anyhow::{Context as _, bail};
+use stillpoint_app::audit::AuditContext;
 use stillpoint_app::auth::hash_password;
+use stillpoint_app::mfa;
 use stillpoint_app::ports::AccountStore as _;
 use stillpoint_app::random::new_uuid;
-use stillpoint_app::{AppError, StorageError};
+use stillpoint_app::{AppError, StorageError, SystemClock};
 use stillpoint_domain::{
     Account, AccountId, EmailAddress, Language, Role, RoleAssignment, TimeZoneName,
 };
@@ -29,8 +31,7 @@ pub struct NewAdministrator {
 }
 
 /// Creates a system administrator account with a password read from the environment or from
-/// standard input.
-// NOTE: staff accounts do not have two-factor authentication yet.
+/// standard input. Its first sign-in sets up two-step verification.
 pub async fn create_user(mut settings: Settings, request: NewAdministrator) -> anyhow::Result<()> {
     let account = Account {
         id: AccountId::from_uuid(new_uuid()),
@@ -75,6 +76,37 @@ pub async fn create_user(mut settings: Settings, request: NewAdministrator) -> a
         account.display_name, account.email
     );
     Ok(())
+}
+
+/// Removes the authenticator and recovery codes of the account with `email` and ends its
+/// sessions. The audit event names no actor, because the command line has no signed-in account.
+pub async fn reset_two_step(mut settings: Settings, email: &str) -> anyhow::Result<()> {
+    let email = EmailAddress::parse(email)
+        .map_err(|error| anyhow::anyhow!("--email: {}", error.problem))?;
+    prepare_storage(&mut settings)?;
+    let database = server::open_database(&settings).await?;
+    let outcome = async {
+        let account = database.find_credentials(&email).await?.account;
+        let context = AuditContext::anonymous(None);
+        mfa::reset(&database, &SystemClock, &context, account.id).await?;
+        Ok::<_, AppError>(account)
+    }
+    .await;
+    database.close().await;
+
+    match outcome {
+        Ok(account) => {
+            println!(
+                "Two-step verification of {} ({}) was reset; their next sign-in sets up a new authenticator app.",
+                account.display_name, account.email
+            );
+            Ok(())
+        }
+        Err(AppError::Storage(StorageError::NotFound { .. })) => {
+            bail!("no account has the e-mail address {email}; check the address")
+        }
+        Err(other) => Err(other.into()),
+    }
 }
 
 fn read_password() -> anyhow::Result<String> {

@@ -176,7 +176,7 @@ impl CheckpointFiles {
     }
 }
 
-fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+pub(crate) fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
     use std::io::Write as _;
 
     let mut file = std::fs::OpenOptions::new()

@@ -25,7 +25,7 @@ pub async fn serve(mut settings: Settings) -> anyhow::Result<()> {
     let listener = server::bind(settings.listen)?;
     prepare_storage(&mut settings)?;
     let database = server::open_database(&settings).await?;
-    let app = server::build_app(&settings, database.clone())?;
+    let app = server::build_app(&settings, database.clone(), false)?;
     let checkpoints = CheckpointFiles::new(&settings.data_dir, settings.audit_key_path.as_deref());
     let audit_key = checkpoints.key()?;
     audit_trail::spawn_checkpointer(

@@ -49,7 +49,14 @@ pub async fn run(mut settings: Settings, data_dir_given: bool) -> anyhow::Result
     let marker = settings.data_dir.join(SEEDED_MARKER);
     let accounts = database.count_accounts().await?;
     if accounts == 0 {
-        demo::seed(&database, &clinic).await?;
+        let sealer = server::load_secrets_key(&settings)?;
+        demo::seed(
+            &database,
+            &sealer,
+            &clinic,
+            stillpoint_app::SystemClock.now(),
+        )
+        .await?;
         std::fs::write(&marker, b"seeded\n")
             .context("cannot record that the demo clinic was seeded")?;
     } else if marker.exists() {
@@ -62,7 +69,7 @@ pub async fn run(mut settings: Settings, data_dir_given: bool) -> anyhow::Result
         );
     }
 
-    let app = server::build_app(&settings, database.clone())?;
+    let app = server::build_app(&settings, database.clone(), true)?;
     let checkpoints = CheckpointFiles::new(&settings.data_dir, None);
     let audit_key = checkpoints.key()?;
     audit_trail::spawn_checkpointer(Arc::new(database.clone()), checkpoints, audit_key);
@@ -109,6 +116,11 @@ fn print_banner(settings: &Settings, clinic: &demo::DemoClinic, temporary: bool)
             login.email
         );
     }
+    println!();
+    println!(
+        "Staff accounts then ask for a one-time code from an authenticator app; in this demo the"
+    );
+    println!("page that asks shows the current code.");
     println!();
     println!("Press Ctrl+C to stop.");
 }

@@ -61,6 +61,22 @@ enum AdminCommand {
                       variable STILLPOINT_ADMIN_PASSWORD when it is set."
     )]
     CreateUser(CreateUserArgs),
+    /// Remove a staff member's authenticator app and recovery codes, for someone who lost both.
+    #[command(
+        long_about = "Remove a staff member's authenticator app and recovery codes, for someone who lost both. \
+                      Their sessions end, and their next sign-in sets up a new authenticator. \
+                      Check the person's identity before running this; the reset is recorded in the audit trail."
+    )]
+    ResetTwoStep(ResetTwoStepArgs),
+}
+
+#[derive(Debug, Args)]
+struct ResetTwoStepArgs {
+    #[command(flatten)]
+    database: DatabaseArgs,
+    /// The e-mail address of the account to reset.
+    #[arg(long, value_name = "ADDRESS")]
+    email: String,
 }
 
 #[derive(Debug, Args)]
@@ -189,6 +205,19 @@ fn main() -> ExitCode {
             };
             with_settings(args.database.config.as_deref(), overrides, |settings| {
                 run(async move { admin::create_user(settings, request).await })
+            })
+        }
+        Command::Admin(AdminCommand::ResetTwoStep(args)) => {
+            let overrides = Overrides {
+                data_dir: args.database.data_dir.clone(),
+                database_url: args.database.database_url.clone(),
+                log_format: args.database.log.log_format.clone(),
+                log_level: args.database.log.log_level.clone(),
+                ..Overrides::default()
+            };
+            let email = args.email;
+            with_settings(args.database.config.as_deref(), overrides, |settings| {
+                run(async move { admin::reset_two_step(settings, &email).await })
             })
         }
         Command::Audit(AuditCommand::Verify(args)) => {

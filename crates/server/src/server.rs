@@ -11,6 +11,7 @@ use axum::Router;
 use axum_server::Handle;
 use axum_server::tls_rustls::RustlsConfig;
 use stillpoint_app::SystemClock;
+use stillpoint_app::secrets::SecretSealer;
 use stillpoint_storage::Database;
 use stillpoint_web::i18n::Catalogs;
 use stillpoint_web::{AppState, WebConfig};
@@ -66,7 +67,12 @@ pub async fn open_database(settings: &Settings) -> anyhow::Result<Database> {
 }
 
 /// Builds the application for `database`.
-pub fn build_app(settings: &Settings, database: Database) -> anyhow::Result<Router> {
+/// Builds the application; `demo_hints` shows demo aids such as the current one-time code.
+pub fn build_app(
+    settings: &Settings,
+    database: Database,
+    demo_hints: bool,
+) -> anyhow::Result<Router> {
     let catalogs = Catalogs::load(settings.locales_dir.as_deref())?;
     let config = WebConfig {
         clinic_name: settings.clinic_name.clone(),
@@ -75,10 +81,29 @@ pub fn build_app(settings: &Settings, database: Database) -> anyhow::Result<Rout
         session_policy: settings.session_policy,
         request_timeout: settings.request_timeout,
         trusted_proxies: settings.trusted_proxies.clone(),
+        secrets: load_secrets_key(settings)?,
+        demo_hints,
         ..WebConfig::default()
     };
     let state = AppState::new(Arc::new(database), Arc::new(SystemClock), catalogs, config);
     Ok(stillpoint_web::router(state))
+}
+
+/// Reads the secrets key, creating it (readable by the owner only) on first start.
+pub fn load_secrets_key(settings: &Settings) -> anyhow::Result<SecretSealer> {
+    let path = settings
+        .secrets_key_path
+        .clone()
+        .unwrap_or_else(|| settings.data_dir.join("secrets.key"));
+    if !path.exists() {
+        crate::audit_trail::write_private(&path, &SecretSealer::new_key_text())
+            .with_context(|| format!("cannot create the secrets key {}", path.display()))?;
+        tracing::info!(path = %path.display(), "secrets key created");
+    }
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read the secrets key {}", path.display()))?;
+    SecretSealer::from_key_text(&text)
+        .with_context(|| format!("the secrets key {} is not usable", path.display()))
 }
 
 /// Binds the listening socket, turning "address in use" into a message with the fix.

@@ -45,6 +45,14 @@ pub struct FileSettings {
     pub sessions: SessionFileSettings,
     #[serde(default)]
     pub audit: AuditFileSettings,
+    #[serde(default)]
+    pub secrets: SecretsFileSettings,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretsFileSettings {
+    pub key_path: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -82,6 +90,7 @@ pub struct SessionFileSettings {
     pub staff_idle_minutes: Option<u32>,
     pub patient_idle_minutes: Option<u32>,
     pub absolute_hours: Option<u32>,
+    pub staff_two_step_verification: Option<bool>,
 }
 
 /// Values given on the command line or in the environment (clap reads both).
@@ -128,6 +137,8 @@ pub struct Settings {
     pub audit_key_path: Option<PathBuf>,
     /// Reverse proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// The key that seals secrets in the database; `None` for `secrets.key` in the data folder.
+    pub secrets_key_path: Option<PathBuf>,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -170,6 +181,7 @@ impl FileSettings {
         resolve(&mut settings.tls.cert_path);
         resolve(&mut settings.tls.key_path);
         resolve(&mut settings.audit.key_path);
+        resolve(&mut settings.secrets.key_path);
         Ok(settings)
     }
 }
@@ -249,6 +261,7 @@ impl Settings {
             tls,
             session_policy: session_policy(&file.sessions)?,
             audit_key_path: file.audit.key_path,
+            secrets_key_path: file.secrets.key_path,
             trusted_proxies: trusted_proxies(&file.http.trusted_proxies.unwrap_or_default())?,
         })
     }
@@ -369,6 +382,9 @@ fn session_policy(file: &SessionFileSettings) -> Result<SessionPolicy, SettingsE
             None => defaults.absolute,
         },
         throttle: defaults.throttle,
+        staff_second_factor: file
+            .staff_two_step_verification
+            .unwrap_or(defaults.staff_second_factor),
     };
     if policy.absolute < policy.staff_idle || policy.absolute < policy.patient_idle {
         return Err(invalid(
@@ -434,12 +450,23 @@ staff_idle_minutes = 15
 patient_idle_minutes = 60
 # Hours after sign-in after which any session ends.
 absolute_hours = 12
+# Require staff to enter a one-time code from an authenticator app after their password. Turn
+# this off only where the clinic's identity provider enforces a second factor in front of
+# Stillpoint.
+staff_two_step_verification = true
 
 [audit]
 # The key that signs the audit trail's checkpoints (created on first start when missing). The
 # default, audit-checkpoint.key in the data folder, protects against someone who can change the
 # database but not read the data folder. Keep it where database administrators cannot read it.
 # key_path = "/etc/stillpoint/audit-checkpoint.key"
+
+[secrets]
+# The key that encrypts secrets stored in the database, such as the staff's authenticator secrets
+# (created on first start when missing; default secrets.key in the data folder). Servers sharing
+# one PostgreSQL database need the same key file, and a lost key means every staff member sets up
+# their authenticator again.
+# key_path = "/etc/stillpoint/secrets.key"
 "#;
 
 #[cfg(test)]

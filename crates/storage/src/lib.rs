@@ -13,6 +13,7 @@ mod error;
 mod health;
 mod migrate;
 mod patients;
+mod second_factor;
 mod sessions;
 mod sites;
 mod throttle;

@@ -18,14 +18,15 @@ const ENTITY: &str = "session";
 impl SessionStore for Database {
     async fn insert_session(&self, session: &SignInSession) -> Result<(), StorageError> {
         sqlx::query(
-            "INSERT INTO sign_in_sessions (token_digest, account_id, created_at, last_seen_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO sign_in_sessions (token_digest, account_id, created_at, last_seen_at, expires_at, second_factor_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(&session.token_digest)
         .bind(session.account_id.to_string())
         .bind(to_millis(session.created_at))
         .bind(to_millis(session.last_seen_at))
         .bind(to_millis(session.expires_at))
+        .bind(session.second_factor_at.map(to_millis))
         .execute(&self.pool)
         .await
         .map_err(|error| map_error(error, ENTITY, ""))?;
@@ -34,7 +35,7 @@ impl SessionStore for Database {
 
     async fn find_session(&self, token_digest: &str) -> Result<SignInSession, StorageError> {
         let row = sqlx::query(
-            "SELECT account_id, created_at, last_seen_at, expires_at FROM sign_in_sessions WHERE token_digest = $1",
+            "SELECT account_id, created_at, last_seen_at, expires_at, second_factor_at FROM sign_in_sessions WHERE token_digest = $1",
         )
         .bind(token_digest)
         .fetch_one(&self.pool)
@@ -50,6 +51,9 @@ impl SessionStore for Database {
             created_at: from_millis(column(&row, "created_at")?)?,
             last_seen_at: from_millis(column(&row, "last_seen_at")?)?,
             expires_at: from_millis(column(&row, "expires_at")?)?,
+            second_factor_at: column::<Option<i64>>(&row, "second_factor_at")?
+                .map(from_millis)
+                .transpose()?,
         })
     }
 

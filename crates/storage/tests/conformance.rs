@@ -6,7 +6,8 @@ use jiff::civil::date;
 use jiff::{SignedDuration, Timestamp};
 use stillpoint_app::StorageError;
 use stillpoint_app::ports::{
-    AccountStore, HealthStore, PatientStore, SessionStore, SignInSession, SiteStore,
+    AccountStore, HealthStore, PatientStore, SecondFactorStore, SessionStore, SignInSession,
+    SiteStore,
 };
 use stillpoint_domain::{
     Account, AccountId, ChronicCondition, EmailAddress, Icd10Code, Language, Patient, PatientId,
@@ -299,6 +300,7 @@ async fn session_lifecycle(db: &Database) {
         created_at: start,
         last_seen_at: start,
         expires_at: start + SignedDuration::from_hours(12),
+        second_factor_at: None,
     };
     db.insert_session(&session).await.expect("insert");
     assert_eq!(
@@ -318,6 +320,17 @@ async fn session_lifecycle(db: &Database) {
         later
     );
 
+    db.mark_second_factor(&session.token_digest, later)
+        .await
+        .expect("mark");
+    assert_eq!(
+        db.find_session(&session.token_digest)
+            .await
+            .expect("find")
+            .second_factor_at,
+        Some(later)
+    );
+
     db.delete_session(&session.token_digest)
         .await
         .expect("delete");
@@ -333,6 +346,103 @@ async fn session_lifecycle(db: &Database) {
         db.touch_session(&session.token_digest, later).await,
         Err(StorageError::NotFound { .. })
     ));
+}
+
+async fn totp_enrolment_and_step_claims(db: &Database) {
+    let login = account("tess", vec![]);
+    db.insert_account(&login, "h").await.expect("insert");
+    let at: Timestamp = "2026-12-04T10:00:00Z".parse().expect("valid");
+    assert_eq!(db.find_totp_credential(login.id).await.expect("find"), None);
+
+    // An unfinished enrolment can be restarted with a new secret.
+    db.put_unconfirmed_totp(login.id, "first", at)
+        .await
+        .expect("put");
+    db.put_unconfirmed_totp(login.id, "second", at)
+        .await
+        .expect("replace");
+    let stored = db
+        .find_totp_credential(login.id)
+        .await
+        .expect("find")
+        .expect("stored");
+    assert_eq!(stored.sealed_secret, "second");
+    assert_eq!(stored.confirmed_at, None);
+    assert!(
+        !db.claim_totp_step(login.id, 5).await.expect("claim"),
+        "unconfirmed"
+    );
+
+    let digests = vec!["a".repeat(64), "b".repeat(64)];
+    db.confirm_totp(login.id, 100, at, &digests)
+        .await
+        .expect("confirm");
+    assert_eq!(
+        db.find_totp_credential(login.id)
+            .await
+            .expect("find")
+            .expect("stored")
+            .confirmed_at,
+        Some(at)
+    );
+    let error = db
+        .put_unconfirmed_totp(login.id, "third", at)
+        .await
+        .expect_err("a confirmed credential is not replaced");
+    assert_eq!(conflict_name(error), "totp_credentials_pkey");
+
+    // Each step is accepted once, and never one at or before the last accepted step.
+    assert!(!db.claim_totp_step(login.id, 100).await.expect("claim"));
+    assert!(db.claim_totp_step(login.id, 101).await.expect("claim"));
+    assert!(!db.claim_totp_step(login.id, 101).await.expect("claim"));
+    assert!(!db.claim_totp_step(login.id, 99).await.expect("claim"));
+
+    // A recovery code works once.
+    assert_eq!(
+        db.count_unused_recovery_codes(login.id)
+            .await
+            .expect("count"),
+        2
+    );
+    assert!(
+        db.use_recovery_code(login.id, &digests[0], at)
+            .await
+            .expect("use")
+    );
+    assert!(
+        !db.use_recovery_code(login.id, &digests[0], at)
+            .await
+            .expect("reuse")
+    );
+    assert_eq!(
+        db.count_unused_recovery_codes(login.id)
+            .await
+            .expect("count"),
+        1
+    );
+    db.replace_recovery_codes(login.id, &["c".repeat(64)])
+        .await
+        .expect("replace");
+    assert!(
+        !db.use_recovery_code(login.id, &digests[1], at)
+            .await
+            .expect("old code")
+    );
+    assert_eq!(
+        db.count_unused_recovery_codes(login.id)
+            .await
+            .expect("count"),
+        1
+    );
+
+    db.remove_second_factor(login.id).await.expect("remove");
+    assert_eq!(db.find_totp_credential(login.id).await.expect("find"), None);
+    assert_eq!(
+        db.count_unused_recovery_codes(login.id)
+            .await
+            .expect("count"),
+        0
+    );
 }
 
 async fn account_language_is_updated(db: &Database) {
@@ -413,6 +523,7 @@ conformance!(
     patients_are_counted_by_site,
     patient_is_found_by_account,
     session_lifecycle,
+    totp_enrolment_and_step_claims,
     account_language_is_updated,
     schema_is_current_and_migrate_is_idempotent,
     closed_pool_is_unavailable,

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use jiff::{SignedDuration, Timestamp};
 use stillpoint_app::Clock;
-use stillpoint_app::demo::{self, DemoClinic};
+use stillpoint_app::demo::{self, DEMO_PASSWORD, DemoClinic};
 use stillpoint_storage::Dialect;
 use stillpoint_web::i18n::Catalogs;
 use stillpoint_web::{AppState, WebConfig};
@@ -97,6 +97,84 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// The demo e-mail address of `local`, such as `clinician`.
+    #[must_use]
+    pub fn demo_email(local: &str) -> String {
+        format!("{local}@demo-clinic.example")
+    }
+
+    /// The current code of a demo staff account's authenticator. The clock first moves on by one
+    /// 30-second step, because each step's code is accepted once per account.
+    #[must_use]
+    pub fn next_one_time_code(&self, email: &str) -> Option<String> {
+        let demo = self.demo.as_ref()?;
+        demo.one_time_code(email, self.clock.now())?;
+        self.clock.advance(SignedDuration::from_secs(30));
+        demo.one_time_code(email, self.clock.now())
+    }
+
+    /// Signs a demo account in through the API, with its one-time code for staff, and returns
+    /// the bearer token.
+    pub async fn api_token(&self, local: &str) -> String {
+        let email = Self::demo_email(local);
+        let mut body = serde_json::json!({"email": email, "password": DEMO_PASSWORD});
+        if let Some(code) = self.next_one_time_code(&email) {
+            body["one_time_code"] = serde_json::Value::String(code);
+        }
+        let response = self
+            .client()
+            .post(self.url("/api/v1/sessions"))
+            .json(&body)
+            .send()
+            .await
+            .expect("the sign-in request completes");
+        assert_eq!(
+            response.status(),
+            reqwest::StatusCode::CREATED,
+            "{local} signs in"
+        );
+        let body: serde_json::Value = response.json().await.expect("JSON body");
+        body["token"].as_str().expect("a token").to_owned()
+    }
+
+    /// Signs a demo account in with the HTML forms, entering the one-time code for staff, and
+    /// returns a client that keeps the cookies.
+    pub async fn browser_session(&self, local: &str) -> reqwest::Client {
+        let client = self.client();
+        let email = Self::demo_email(local);
+        let response = self
+            .post_form(
+                &client,
+                "/sign-in",
+                &[("email", &email), ("password", DEMO_PASSWORD)],
+            )
+            .await;
+        assert_eq!(response.status(), reqwest::StatusCode::SEE_OTHER, "{local}");
+        let next = response.headers()["location"]
+            .to_str()
+            .expect("ascii")
+            .to_owned();
+        if next == "/sign-in/verify" {
+            let code = self
+                .next_one_time_code(&email)
+                .expect("a staff account has a code");
+            let verified = self
+                .post_form(&client, "/sign-in/verify", &[("code", &code)])
+                .await;
+            assert_eq!(
+                verified.status(),
+                reqwest::StatusCode::SEE_OTHER,
+                "{local} code"
+            );
+            assert_eq!(verified.headers()["location"], "/home");
+        } else {
+            assert_eq!(next, "/home");
+        }
+        client
+    }
+}
+
 /// The value of the hidden input `name` in an HTML page.
 #[must_use]
 pub fn hidden_field(page: &str, name: &str) -> Option<String> {
@@ -124,6 +202,7 @@ pub async fn spawn_app(dialect: Dialect, seed: Seed, test: &str) -> Option<TestA
     let start: Timestamp = "2026-12-04T15:00:00Z".parse().expect("valid instant");
     let clock = Arc::new(ManualClock::new(start));
 
+    let config = WebConfig::default();
     let demo = match seed {
         Seed::Empty => None,
         Seed::DemoClinic => {
@@ -131,7 +210,7 @@ pub async fn spawn_app(dialect: Dialect, seed: Seed, test: &str) -> Option<TestA
                 TEST_DEMO_SEED,
                 start.to_zoned_datetime(jiff::tz::TimeZone::UTC).date(),
             );
-            demo::seed(&database.database, &clinic)
+            demo::seed(&database.database, &config.secrets, &clinic, start)
                 .await
                 .expect("the demo clinic seeds");
             Some(clinic)
@@ -143,7 +222,7 @@ pub async fn spawn_app(dialect: Dialect, seed: Seed, test: &str) -> Option<TestA
         Arc::new(database.database.clone()),
         clock.clone(),
         catalogs,
-        WebConfig::default(),
+        config,
     );
     let app = stillpoint_web::router(state.clone());
 

@@ -107,6 +107,11 @@ where
     type Rejection = WebError;
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        // A bearer token is never sent by a browser on its own, so such a request cannot be
+        // forged by another site and needs no form token.
+        if crate::middleware::has_bearer_token(request.headers()) {
+            return parse_form(request, state).await.map(Self);
+        }
         let secure = state.config.secure_cookies;
         let expected = expected_token(request.headers(), secure);
         let (parts, body) = request.into_parts();
@@ -134,15 +139,23 @@ where
             return Err(WebError::FormExpired);
         }
 
-        let axum::Form(form) =
-            axum::Form::<T>::from_request(Request::from_parts(parts, Body::from(bytes)), state)
-                .await
-                .map_err(|rejection| WebError::Invalid {
-                    field: "form".to_owned(),
-                    message: format!("the form could not be read ({rejection}); submit it again"),
-                })?;
-        Ok(Self(form))
+        parse_form(Request::from_parts(parts, Body::from(bytes)), state)
+            .await
+            .map(Self)
     }
+}
+
+async fn parse_form<T: DeserializeOwned + Send>(
+    request: Request,
+    state: &AppState,
+) -> Result<T, WebError> {
+    let axum::Form(form) = axum::Form::<T>::from_request(request, state)
+        .await
+        .map_err(|rejection| WebError::Invalid {
+            field: "form".to_owned(),
+            message: format!("the form could not be read ({rejection}); submit it again"),
+        })?;
+    Ok(form)
 }
 
 #[cfg(test)]

@@ -19,6 +19,11 @@ pub enum WebError {
     NotFound,
     #[error("sign-in required")]
     SignInRequired,
+    /// The session passed the password step but not the one-time code.
+    #[error("second sign-in step required")]
+    SecondFactorRequired,
+    #[error("one-time code invalid")]
+    InvalidOneTimeCode,
     #[error("forbidden")]
     Forbidden,
     #[error("{field}: {message}")]
@@ -53,6 +58,7 @@ impl From<AppError> for WebError {
                 message: invalid.problem,
             },
             AppError::InvalidCredentials => Self::InvalidCredentials,
+            AppError::InvalidOneTimeCode => Self::InvalidOneTimeCode,
             AppError::Throttled { retry_after } => Self::Throttled {
                 retry_after_seconds: retry_after.as_secs().max(1),
             },
@@ -90,7 +96,10 @@ impl WebError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::NotFound => StatusCode::NOT_FOUND,
-            Self::SignInRequired | Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
+            Self::SignInRequired
+            | Self::SecondFactorRequired
+            | Self::InvalidCredentials
+            | Self::InvalidOneTimeCode => StatusCode::UNAUTHORIZED,
             Self::Forbidden | Self::CrossOrigin | Self::FormExpired => StatusCode::FORBIDDEN,
             Self::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Conflict { .. } => StatusCode::CONFLICT,
@@ -107,6 +116,8 @@ impl WebError {
         match self {
             Self::NotFound => "not_found",
             Self::SignInRequired => "sign_in_required",
+            Self::SecondFactorRequired => "second_factor_required",
+            Self::InvalidOneTimeCode => "invalid_one_time_code",
             Self::Forbidden => "forbidden",
             Self::Invalid { .. } => "invalid_value",
             Self::InvalidCredentials => "invalid_credentials",
@@ -128,6 +139,12 @@ impl WebError {
         match self {
             Self::NotFound => "No resource exists at this address.".to_owned(),
             Self::SignInRequired => "Sign in to continue.".to_owned(),
+            Self::SecondFactorRequired => {
+                "Enter the one-time code from your authenticator app to finish signing in.".to_owned()
+            }
+            Self::InvalidOneTimeCode => {
+                "The code is incorrect or was used already. Enter the current code from your authenticator app, or a recovery code.".to_owned()
+            }
             Self::Forbidden => "Your account may not do this.".to_owned(),
             Self::Invalid { field, message } => format!("{field}: {message}"),
             Self::InvalidCredentials => "The e-mail address or password is incorrect.".to_owned(),

@@ -24,6 +24,7 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use stillpoint_app::auth::SessionPolicy;
+use stillpoint_app::secrets::SecretSealer;
 use stillpoint_app::{Clock, Store};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -52,6 +53,11 @@ pub struct WebConfig {
     pub max_body_bytes: usize,
     /// Reverse proxies whose `X-Forwarded-For` header names the real client.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// The key that seals secrets stored in the database, such as TOTP secrets.
+    pub secrets: SecretSealer,
+    /// Show demo aids, such as the current one-time code on the verification page. Only the
+    /// `demo` command turns this on.
+    pub demo_hints: bool,
 }
 
 impl Default for WebConfig {
@@ -64,6 +70,9 @@ impl Default for WebConfig {
             request_timeout: Duration::from_secs(30),
             max_body_bytes: 1024 * 1024,
             trusted_proxies: Vec::new(),
+            // A key that lives as long as the process; the server loads a persistent one.
+            secrets: SecretSealer::new(&random_key()),
+            demo_hints: false,
         }
     }
 }
@@ -95,6 +104,17 @@ impl AppState {
             metrics: Arc::new(Metrics::default()),
             config: Arc::new(config),
         }
+    }
+}
+
+/// What the one-time code use cases need from the state.
+#[must_use]
+pub fn code_check(state: &AppState) -> stillpoint_app::mfa::CodeCheck<'_> {
+    stillpoint_app::mfa::CodeCheck {
+        store: state.store.as_ref(),
+        sealer: &state.config.secrets,
+        clock: state.clock.as_ref(),
+        policy: &state.config.session_policy,
     }
 }
 
@@ -168,4 +188,10 @@ pub fn router(state: AppState) -> Router {
 /// the message is dropped because it may contain patient data.
 fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
     WebError::Internal("a request handler panicked".to_owned()).into_response()
+}
+
+fn random_key() -> [u8; 32] {
+    let mut key = [0_u8; 32];
+    getrandom::fill(&mut key).expect("the operating system's random source failed");
+    key
 }

@@ -21,6 +21,9 @@ pub enum Access {
     Public,
     /// Any signed-in account.
     SignedIn,
+    /// A session that passed the password step and still needs its one-time code, or a signed-in
+    /// account (which the handler sends on).
+    SecondStep,
     /// System administrators, and program administrators (whose use cases narrow the data to
     /// their sites).
     Administrators,
@@ -32,7 +35,7 @@ impl Access {
     pub fn allows(self, account: Option<&Account>) -> bool {
         match self {
             Self::Public => true,
-            Self::SignedIn => account.is_some(),
+            Self::SignedIn | Self::SecondStep => account.is_some(),
             Self::Administrators => account.is_some_and(|account| {
                 account.has_role(Role::SystemAdministrator)
                     || account.has_role(Role::ProgramAdministrator)
@@ -99,6 +102,11 @@ pub const ROUTES: &[RoutePolicy] = &[
         false,
     ),
     route("POST", "/sign-out-everywhere", Access::SignedIn, false),
+    route("GET", "/sign-in/verify", Access::SecondStep, false),
+    route("POST", "/sign-in/verify", Access::SecondStep, false),
+    route("GET", "/sign-in/authenticator", Access::SecondStep, false),
+    route("POST", "/sign-in/authenticator", Access::SecondStep, false),
+    route("POST", "/account/recovery-codes", Access::SignedIn, false),
     route("DELETE", "/api/v1/sessions", Access::SignedIn, false),
     route("GET", "/audit", Access::Administrators, true),
     route("GET", "/audit.csv", Access::Administrators, true),
@@ -113,6 +121,16 @@ pub fn policy_for(method: &Method, path: &str) -> Option<&'static RoutePolicy> {
     ROUTES
         .iter()
         .find(|policy| policy.path == path && policy.method == method.as_str())
+}
+
+/// Sends a session that still needs its one-time code to the page that asks for it, or tells an
+/// API client to complete the step.
+fn second_step_refusal(policy: &RoutePolicy) -> Response {
+    if policy.path.starts_with("/api/") {
+        WebError::SecondFactorRequired.into_response()
+    } else {
+        axum::response::Redirect::to("/sign-in/verify").into_response()
+    }
 }
 
 /// Router middleware that applies the declared policy (see [`admit`]).
@@ -158,6 +176,11 @@ pub async fn admit(state: &AppState, mut request: Request) -> Result<Request, Re
         .resolve(state)
         .await;
     match &viewer.account {
+        None if viewer.awaiting_second_factor.is_some() => {
+            if policy.access != Access::SecondStep {
+                return Err(second_step_refusal(policy));
+            }
+        }
         None => return Err(WebError::SignInRequired.into_response()),
         Some(account) if !policy.access.allows(Some(account)) => {
             tracing::info!(account_id = %account.id, route = policy.path, "access rejected by route policy");

@@ -50,7 +50,10 @@ pub struct ViewerInputs {
 /// The resolved visitor.
 #[derive(Debug, Clone)]
 pub struct Viewer {
+    /// The signed-in account, once every sign-in step is passed.
     pub account: Option<Account>,
+    /// The account of a session that passed the password but still needs its one-time code.
+    pub awaiting_second_factor: Option<Account>,
     pub session_token: Option<String>,
     /// The tag of an offered language.
     pub language: String,
@@ -204,16 +207,23 @@ impl ViewerInputs {
 
     /// Resolves the session (an ended or unknown session counts as signed out) and the language.
     pub async fn resolve(self, state: &AppState) -> Viewer {
-        let account = match self.resolve_account(state).await {
-            Ok(account) => account,
+        let resolved = match self.resolve_account(state).await {
+            Ok(resolved) => resolved,
             Err(error) => {
                 tracing::warn!(error = %error, "session could not be resolved; treating the request as signed out");
                 None
             }
         };
-        let language = self.language_for(state, account.as_ref());
+        let (account, awaiting_second_factor) = match resolved {
+            Some(session) if session.awaiting_second_factor => (None, Some(session.account)),
+            Some(session) => (Some(session.account), None),
+            None => (None, None),
+        };
+        let language =
+            self.language_for(state, account.as_ref().or(awaiting_second_factor.as_ref()));
         Viewer {
             form_token: self.form_token(),
+            awaiting_second_factor,
             account,
             session_token: self.session_token,
             language,
@@ -221,7 +231,10 @@ impl ViewerInputs {
         }
     }
 
-    async fn resolve_account(&self, state: &AppState) -> Result<Option<Account>, AppError> {
+    async fn resolve_account(
+        &self,
+        state: &AppState,
+    ) -> Result<Option<auth::ResolvedSession>, AppError> {
         let Some(token) = &self.session_token else {
             return Ok(None);
         };
@@ -302,14 +315,19 @@ impl FromRequestParts<AppState> for SignedIn {
         }
         let inputs = ViewerInputs::from_headers(&parts.headers, state.config.secure_cookies)
             .with_source(parts, &state.config.trusted_proxies);
-        let account = inputs
+        let resolved = inputs
             .resolve_account(state)
             .await?
             .ok_or(WebError::SignInRequired)?;
+        if resolved.awaiting_second_factor {
+            return Err(WebError::SecondFactorRequired);
+        }
+        let account = resolved.account;
         let language = inputs.language_for(state, Some(&account));
         Ok(Self {
             viewer: Viewer {
                 form_token: inputs.form_token(),
+                awaiting_second_factor: None,
                 account: Some(account.clone()),
                 session_token: inputs.session_token,
                 language,

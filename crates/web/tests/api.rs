@@ -13,16 +13,7 @@ async fn demo_app(dialect: Dialect, test: &str) -> Option<TestApp> {
 
 /// Signs in through the API and returns the bearer token.
 async fn sign_in(app: &TestApp, local: &str) -> String {
-    let response = app
-        .client()
-        .post(app.url("/api/v1/sessions"))
-        .json(&json!({"email": format!("{local}@demo-clinic.example"), "password": DEMO_PASSWORD}))
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(response.status(), StatusCode::CREATED);
-    let body: Value = response.json().await.expect("json");
-    body["token"].as_str().expect("token").to_owned()
+    app.api_token(local).await
 }
 
 async fn get_json(app: &TestApp, path: &str, token: Option<&str>) -> (StatusCode, Value) {
@@ -59,10 +50,12 @@ async fn sign_in_sets_a_safe_cookie(dialect: Dialect) {
     let Some(app) = demo_app(dialect, "sign_in_sets_a_safe_cookie").await else {
         return;
     };
+    let email = "clinician@demo-clinic.example";
+    let code = app.next_one_time_code(email).expect("staff code");
     let response = app
         .client()
         .post(app.url("/api/v1/sessions"))
-        .json(&json!({"email": "clinician@demo-clinic.example", "password": DEMO_PASSWORD}))
+        .json(&json!({"email": email, "password": DEMO_PASSWORD, "one_time_code": code}))
         .send()
         .await
         .expect("request");
@@ -258,7 +251,7 @@ async fn repeated_failures_are_throttled(dialect: Dialect) {
     let attempt = |password: &'static str| {
         app.client()
             .post(app.url("/api/v1/sessions"))
-            .json(&json!({"email": "clinician@demo-clinic.example", "password": password}))
+            .json(&json!({"email": "patient@demo-clinic.example", "password": password}))
             .send()
     };
 
@@ -286,7 +279,7 @@ async fn repeated_failures_are_throttled(dialect: Dialect) {
     let other_account = app
         .client()
         .post(app.url("/api/v1/sessions"))
-        .json(&json!({"email": "facilitator@demo-clinic.example", "password": DEMO_PASSWORD}))
+        .json(&json!({"email": "caregiver@demo-clinic.example", "password": DEMO_PASSWORD}))
         .send()
         .await
         .expect("request");
@@ -683,6 +676,8 @@ on_both_databases!(
     sign_out_ends_the_session,
     sign_out_everywhere_ends_every_session,
     language_preference_is_stored,
+    staff_sign_in_needs_one_time_code,
+    wrong_codes_are_throttled,
 );
 
 #[tokio::test]
@@ -1013,5 +1008,94 @@ async fn unusual_methods_share_one_metrics_label() {
     assert!(
         text.contains("method=\"other\",route=\"/\",status=\"405\"} 3"),
         "{text}"
+    );
+}
+
+async fn staff_sign_in_needs_one_time_code(dialect: Dialect) {
+    let Some(app) = demo_app(dialect, "staff_sign_in_needs_one_time_code").await else {
+        return;
+    };
+    let email = "facilitator@demo-clinic.example";
+    let attempt = |code: Option<String>| {
+        let mut body = json!({"email": email, "password": DEMO_PASSWORD});
+        if let Some(code) = code {
+            body["one_time_code"] = Value::String(code);
+        }
+        app.client()
+            .post(app.url("/api/v1/sessions"))
+            .json(&body)
+            .send()
+    };
+
+    let without = attempt(None).await.expect("request");
+    assert_eq!(without.status(), StatusCode::UNAUTHORIZED);
+    let problem: Value = without.json().await.expect("json");
+    assert_eq!(problem["code"], "second_factor_required");
+
+    let wrong = attempt(Some("000000".to_owned())).await.expect("request");
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let problem: Value = wrong.json().await.expect("json");
+    assert_eq!(problem["code"], "invalid_one_time_code");
+
+    let code = app.next_one_time_code(email).expect("code");
+    let accepted = attempt(Some(code.clone())).await.expect("request");
+    assert_eq!(accepted.status(), StatusCode::CREATED);
+    let body: Value = accepted.json().await.expect("json");
+    let token = body["token"].as_str().expect("token");
+    assert_eq!(
+        get_json(&app, "/api/v1/me", Some(token)).await.0,
+        StatusCode::OK
+    );
+
+    // The same code is accepted once, even within its 30 seconds.
+    let replayed = attempt(Some(code)).await.expect("request");
+    assert_eq!(replayed.status(), StatusCode::UNAUTHORIZED);
+
+    // The refused attempts left no usable session behind: only the accepted one is open.
+    let sessions = app
+        .state
+        .store
+        .search_audit_events(
+            &stillpoint_app::ports::AuditFilter {
+                action: Some(stillpoint_domain::audit::AuditAction::SignOut),
+                ..Default::default()
+            },
+            100,
+        )
+        .await
+        .expect("search");
+    assert_eq!(sessions.len(), 3, "three half-open sessions were ended");
+}
+
+async fn wrong_codes_are_throttled(dialect: Dialect) {
+    let Some(app) = demo_app(dialect, "wrong_codes_are_throttled").await else {
+        return;
+    };
+    let email = "clinician.south@demo-clinic.example";
+    let attempt = |code: String| {
+        app.client()
+            .post(app.url("/api/v1/sessions"))
+            .json(&json!({"email": email, "password": DEMO_PASSWORD, "one_time_code": code}))
+            .send()
+    };
+    // Each request counts the password and the code as attempts.
+    let mut statuses = Vec::new();
+    for guess in 0..6 {
+        statuses.push(
+            attempt(format!("{guess:06}"))
+                .await
+                .expect("request")
+                .status(),
+        );
+    }
+    assert!(
+        statuses.contains(&StatusCode::TOO_MANY_REQUESTS),
+        "guessing codes is throttled: {statuses:?}"
+    );
+    let code = app.next_one_time_code(email).expect("code");
+    assert_eq!(
+        attempt(code).await.expect("request").status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "even the right code waits"
     );
 }

@@ -63,6 +63,24 @@ async fn sign_in(browser: &Browser, app: &TestApp, local: &str, password: &str) 
         .expect("clicked");
 }
 
+/// Types a one-time code into the code page and submits it.
+async fn submit_code(browser: &Browser, code: &str) {
+    let field = browser
+        .client
+        .find(Locator::Id("code"))
+        .await
+        .expect("code field");
+    field.send_keys(code).await.expect("typed");
+    browser
+        .client
+        .find(Locator::Css("main form.card button[type=submit]"))
+        .await
+        .expect("submit button")
+        .click()
+        .await
+        .expect("clicked");
+}
+
 /// Checks the page now loaded at both widths and returns the problems found.
 async fn check_page(browser: &Browser, label: &str) -> Vec<String> {
     let mut problems = Vec::new();
@@ -161,6 +179,20 @@ async fn every_page_passes_accessibility_checks() {
         ),
     ] {
         sign_in(&browser, &app, local, DEMO_PASSWORD).await;
+        if local != "patient" {
+            browser
+                .client
+                .wait()
+                .for_url(&url::Url::parse(&app.url("/sign-in/verify")).expect("url"))
+                .await
+                .expect("asked for a code");
+            if local == "clinician" {
+                problems.extend(check_page(&browser, "one-time code").await);
+            }
+            let email = format!("{local}@demo-clinic.example");
+            let code = app.next_one_time_code(&email).expect("staff code");
+            submit_code(&browser, &code).await;
+        }
         browser
             .client
             .wait()
@@ -173,12 +205,57 @@ async fn every_page_passes_accessibility_checks() {
         }
     }
 
+    problems.extend(authenticator_setup_pages(&browser, &app).await);
+
     browser.close().await;
     assert!(
         problems.is_empty(),
         "accessibility problems:\n{}",
         problems.join("\n")
     );
+}
+
+/// Sets up the authenticator of a new staff account, checking the set-up and recovery code pages.
+async fn authenticator_setup_pages(browser: &Browser, app: &TestApp) -> Vec<String> {
+    use stillpoint_domain::{
+        Account, AccountId, EmailAddress, Language, Role, RoleAssignment, TimeZoneName,
+    };
+
+    let site = app.demo.as_ref().expect("demo").sites[0].id;
+    let account = Account {
+        id: AccountId::from_uuid(uuid::Uuid::now_v7()),
+        email: EmailAddress::parse("setup@demo-clinic.example").expect("valid"),
+        display_name: "New Clinician".to_owned(),
+        language: Language::english(),
+        time_zone: TimeZoneName::parse("America/Chicago").expect("valid"),
+        roles: vec![RoleAssignment::new(Role::Clinician, Some(site)).expect("valid")],
+    };
+    let hash = stillpoint_app::auth::hash_password(DEMO_PASSWORD).expect("hash");
+    app.state
+        .store
+        .insert_account(&account, &hash)
+        .await
+        .expect("insert");
+
+    let mut problems = Vec::new();
+    sign_in(browser, app, "setup", DEMO_PASSWORD).await;
+    browser
+        .client
+        .wait()
+        .for_url(&url::Url::parse(&app.url("/sign-in/authenticator")).expect("url"))
+        .await
+        .expect("asked to set up an authenticator");
+    problems.extend(check_page(browser, "authenticator set-up").await);
+
+    let key = browser
+        .eval("document.querySelector('.secret-key').textContent.replace(/ /g, '')")
+        .await;
+    let now = stillpoint_app::Clock::now(app.clock.as_ref());
+    let code = stillpoint_app::mfa::code_at(key.as_str().expect("key text"), now).expect("code");
+    submit_code(browser, &code).await;
+    wait_for_heading(browser, "Your recovery codes").await;
+    problems.extend(check_page(browser, "recovery codes").await);
+    problems
 }
 
 #[tokio::test]
@@ -192,6 +269,11 @@ async fn sign_in_and_language_journey() {
     browser.set_width(PHONE_WIDTH).await;
 
     sign_in(&browser, &app, "facilitator", DEMO_PASSWORD).await;
+    wait_for_heading(&browser, "Enter your one-time code").await;
+    let code = app
+        .next_one_time_code("facilitator@demo-clinic.example")
+        .expect("staff code");
+    submit_code(&browser, &code).await;
     wait_for_heading(&browser, "Welcome, Maya Lindqvist").await;
     assert_eq!(
         browser.client.current_url().await.expect("url").path(),

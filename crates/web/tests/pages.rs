@@ -19,18 +19,7 @@ async fn page(client: &reqwest::Client, url: String) -> (StatusCode, String) {
 
 /// Signs in with the form and returns a client that keeps the session cookie.
 async fn signed_in_client(app: &TestApp, local: &str) -> reqwest::Client {
-    let client = app.client();
-    let email = format!("{local}@demo-clinic.example");
-    let response = app
-        .post_form(
-            &client,
-            "/sign-in",
-            &[("email", &email), ("password", DEMO_PASSWORD)],
-        )
-        .await;
-    assert_eq!(response.status(), StatusCode::SEE_OTHER, "{local}");
-    assert_eq!(response.headers()["location"], "/home");
-    client
+    app.browser_session(local).await
 }
 
 #[tokio::test]
@@ -354,7 +343,7 @@ async fn form_token_changes_when_signing_in() {
     let app = app().await;
     let client = app.client();
     let before = app.form_token(&client).await;
-    let email = "facilitator@demo-clinic.example";
+    let email = "patient@demo-clinic.example";
     let response = app
         .post_form(
             &client,
@@ -372,4 +361,145 @@ async fn form_token_changes_when_signing_in() {
         .expect("request");
     assert_eq!(stale.status(), StatusCode::FORBIDDEN);
     assert_eq!(page(&client, app.url("/home")).await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn staff_sign_in_asks_for_code() {
+    let app = app().await;
+    let client = app.client();
+    let email = "clinician@demo-clinic.example";
+    let response = app
+        .post_form(
+            &client,
+            "/sign-in",
+            &[("email", email), ("password", DEMO_PASSWORD)],
+        )
+        .await;
+    assert_eq!(response.headers()["location"], "/sign-in/verify");
+
+    // Until the code is entered, every other page sends the visitor back to the code page.
+    let home = client.get(app.url("/home")).send().await.expect("request");
+    assert_eq!(home.status(), StatusCode::SEE_OTHER);
+    assert_eq!(home.headers()["location"], "/sign-in/verify");
+    let (status, body) = page(&client, app.url("/sign-in/verify")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("autocomplete=\"one-time-code\""), "{body}");
+    assert!(
+        !body.contains("Demo clinic: the current code"),
+        "hints are off"
+    );
+
+    let wrong = app
+        .post_form(&client, "/sign-in/verify", &[("code", "000000")])
+        .await;
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let wrong_body = wrong.text().await.expect("body");
+    assert!(wrong_body.contains("id=\"code-error\""), "{wrong_body}");
+    assert!(wrong_body.contains("aria-invalid=\"true\""), "{wrong_body}");
+
+    let code = app.next_one_time_code(email).expect("code");
+    let right = app
+        .post_form(&client, "/sign-in/verify", &[("code", &code)])
+        .await;
+    assert_eq!(right.status(), StatusCode::SEE_OTHER);
+    assert_eq!(right.headers()["location"], "/home");
+    assert_eq!(page(&client, app.url("/home")).await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn new_staff_sets_up_authenticator() {
+    use stillpoint_domain::{
+        Account, AccountId, EmailAddress, Language, Role, RoleAssignment, TimeZoneName,
+    };
+
+    let app = app().await;
+    let site = app.demo.as_ref().expect("demo").sites[0].id;
+    let password = "a calm new facilitator";
+    let account = Account {
+        id: AccountId::from_uuid(uuid::Uuid::now_v7()),
+        email: EmailAddress::parse("new.facilitator@demo-clinic.example").expect("valid"),
+        display_name: "New Facilitator".to_owned(),
+        language: Language::english(),
+        time_zone: TimeZoneName::parse("America/Chicago").expect("valid"),
+        roles: vec![RoleAssignment::new(Role::Facilitator, Some(site)).expect("valid")],
+    };
+    let hash = stillpoint_app::auth::hash_password(password).expect("hash");
+    app.state
+        .store
+        .insert_account(&account, &hash)
+        .await
+        .expect("insert");
+
+    let sign_in = async || {
+        let client = app.client();
+        let response = app
+            .post_form(
+                &client,
+                "/sign-in",
+                &[("email", account.email.as_str()), ("password", password)],
+            )
+            .await;
+        assert_eq!(response.headers()["location"], "/sign-in/verify");
+        client
+    };
+    let client = sign_in().await;
+    let verify = client
+        .get(app.url("/sign-in/verify"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(verify.headers()["location"], "/sign-in/authenticator");
+
+    let (status, body) = page(&client, app.url("/sign-in/authenticator")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("<svg"), "a QR code is drawn");
+    let key_start = body.find("class=\"secret-key\"").expect("the key is shown");
+    let key: String = body[key_start..]
+        .split('>')
+        .nth(1)
+        .expect("key text")
+        .split('<')
+        .next()
+        .expect("key text")
+        .replace(' ', "");
+    // The page shows the same secret again until set-up is finished.
+    let (_, again) = page(&client, app.url("/sign-in/authenticator")).await;
+    assert!(again.contains(&body[key_start..key_start + 60]));
+
+    let now = stillpoint_app::Clock::now(app.clock.as_ref());
+    let code = stillpoint_app::mfa::code_at(&key, now).expect("code");
+    let confirmed = app
+        .post_form(&client, "/sign-in/authenticator", &[("code", &code)])
+        .await;
+    assert_eq!(confirmed.status(), StatusCode::OK);
+    let codes_page = confirmed.text().await.expect("body");
+    let recovery: Vec<String> = codes_page
+        .split("<li><code>")
+        .skip(1)
+        .map(|rest| rest.split('<').next().expect("code").to_owned())
+        .collect();
+    assert_eq!(recovery.len(), 10, "{codes_page}");
+    assert_eq!(page(&client, app.url("/home")).await.0, StatusCode::OK);
+
+    // A recovery code signs in once; the set-up page is gone.
+    let client = sign_in().await;
+    let setup = client
+        .get(app.url("/sign-in/authenticator"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(setup.headers()["location"], "/sign-in/verify");
+    let used = app
+        .post_form(
+            &client,
+            "/sign-in/verify",
+            &[("code", &recovery[0].to_uppercase())],
+        )
+        .await;
+    assert_eq!(used.headers()["location"], "/home");
+    let client = sign_in().await;
+    let reused = app
+        .post_form(&client, "/sign-in/verify", &[("code", &recovery[0])])
+        .await;
+    assert_eq!(reused.status(), StatusCode::UNAUTHORIZED);
 }

@@ -5,25 +5,14 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::routing::get;
-use serde_json::{Value, json};
-use stillpoint_app::demo::DEMO_PASSWORD;
+use serde_json::json;
 use stillpoint_storage::Dialect;
 use stillpoint_test_support::{Seed, TestApp, spawn_app};
 use stillpoint_web::policy::{Access, ROUTES, enforce_route_policy, policy_for};
 use tower::ServiceExt as _;
 
 async fn token_for(app: &TestApp, local: &str) -> String {
-    let body: Value = app
-        .client()
-        .post(app.url("/api/v1/sessions"))
-        .json(&json!({"email": format!("{local}@demo-clinic.example"), "password": DEMO_PASSWORD}))
-        .send()
-        .await
-        .expect("request")
-        .json()
-        .await
-        .expect("json");
-    body["token"].as_str().expect("token").to_owned()
+    app.api_token(local).await
 }
 
 #[test]
@@ -110,10 +99,17 @@ async fn declared_access_is_enforced() {
             Access::Public => {}
             Access::SignedIn => {
                 assert_eq!(anonymous, StatusCode::UNAUTHORIZED, "{label}");
+                assert_ne!(as_patient, StatusCode::UNAUTHORIZED, "{label}");
                 assert!(
-                    as_patient.is_success() || as_patient.is_redirection(),
-                    "{label}: {as_patient}"
+                    as_administrator.is_success() || as_administrator.is_redirection(),
+                    "{label}: {as_administrator}"
                 );
+            }
+            Access::SecondStep => {
+                // Without a session the step's pages send the visitor to the sign-in form, and
+                // with a finished sign-in they send them home.
+                assert!(anonymous.is_redirection(), "{label}: {anonymous}");
+                assert!(as_patient.is_redirection(), "{label}: {as_patient}");
             }
             Access::Administrators => {
                 assert_eq!(anonymous, StatusCode::UNAUTHORIZED, "{label}");

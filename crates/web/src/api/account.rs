@@ -5,7 +5,8 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use stillpoint_app::{accounts, auth};
+use stillpoint_app::audit::AuditContext;
+use stillpoint_app::{AppError, accounts, auth, mfa};
 use stillpoint_domain::Account;
 use utoipa::ToSchema;
 
@@ -19,6 +20,10 @@ use crate::viewer::{SignedIn, Viewer};
 pub struct SignInRequest {
     email: String,
     password: String,
+    /// The current code from the authenticator app, or a recovery code. Required for staff
+    /// accounts; the authenticator is set up in the browser at the first sign-in.
+    #[serde(default)]
+    one_time_code: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -81,8 +86,9 @@ pub struct SignInResponse {
     request_body = SignInRequest,
     responses(
         (status = 201, description = "Signed in", body = SignInResponse),
-        (status = 401, description = "Wrong e-mail address or password", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Malformed request", body = Problem, content_type = "application/problem+json")
+        (status = 401, description = "Wrong e-mail address, password or one-time code (`second_factor_required` when a staff account sent no code)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many failed attempts", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Malformed request, or a staff account without an authenticator app (set it up by signing in with a browser)", body = Problem, content_type = "application/problem+json")
     ))]
 pub async fn sign_in(
     State(state): State<AppState>,
@@ -98,6 +104,9 @@ pub async fn sign_in(
         &request.password,
     )
     .await?;
+    if session.awaiting_second_factor {
+        pass_second_step(&state, &viewer, &session, request.one_time_code.as_deref()).await?;
+    }
 
     let cookie = session_cookie(
         Some(&session.token),
@@ -115,6 +124,46 @@ pub async fn sign_in(
         Json(body),
     )
         .into_response())
+}
+
+/// Completes the second sign-in step with the code the client sent. Without a code, or with a
+/// wrong one, the new session is ended, so no half-signed-in session is left behind.
+async fn pass_second_step(
+    state: &AppState,
+    viewer: &Viewer,
+    session: &auth::NewSession,
+    code: Option<&str>,
+) -> Result<(), WebError> {
+    let context = AuditContext::for_account(&session.account, viewer.source_address.clone());
+    let outcome = match code {
+        None => Err(WebError::SecondFactorRequired),
+        Some(code) => mfa::verify(
+            crate::code_check(state),
+            &context,
+            &session.account,
+            &session.token,
+            code,
+        )
+        .await
+        .map(|_| ())
+        .map_err(|error| match error {
+            AppError::Forbidden => WebError::Invalid {
+                field: "one_time_code".to_owned(),
+                message: "this account has no authenticator app yet; sign in with a browser once to set it up".to_owned(),
+            },
+            other => other.into(),
+        }),
+    };
+    if outcome.is_err() {
+        auth::sign_out(
+            state.store.as_ref(),
+            state.clock.as_ref(),
+            &context,
+            &session.token,
+        )
+        .await?;
+    }
+    outcome
 }
 
 /// Ends the current session.

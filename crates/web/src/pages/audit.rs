@@ -15,13 +15,14 @@ use crate::error::WebError;
 use crate::i18n::Translator;
 use crate::viewer::SignedIn;
 
-const ACTIONS: [AuditAction; 6] = [
+const ACTIONS: [AuditAction; 7] = [
     AuditAction::Read,
     AuditAction::Create,
     AuditAction::Update,
     AuditAction::Delete,
     AuditAction::SignIn,
     AuditAction::SignOut,
+    AuditAction::SecondFactor,
 ];
 
 struct AuditRow {

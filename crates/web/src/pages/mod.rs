@@ -3,6 +3,7 @@
 mod audit;
 mod home;
 mod language;
+mod second_factor;
 mod sign_in;
 mod sites;
 mod start;
@@ -25,6 +26,18 @@ pub fn router() -> Router<AppState> {
         .route("/", get(start::show))
         .route("/sign-in", get(sign_in::show).post(sign_in::submit))
         .route("/sign-out", post(sign_in::sign_out))
+        .route(
+            "/sign-in/verify",
+            get(second_factor::show_verify).post(second_factor::submit_verify),
+        )
+        .route(
+            "/sign-in/authenticator",
+            get(second_factor::show_enrolment).post(second_factor::submit_enrolment),
+        )
+        .route(
+            "/account/recovery-codes",
+            post(second_factor::renew_recovery_codes),
+        )
         .route("/sign-out-everywhere", post(sign_in::sign_out_everywhere))
         .route("/home", get(home::show))
         .route("/sites", get(sites::show))
@@ -148,7 +161,7 @@ pub fn error_page(
             tr.t("error-not-found-title"),
             (tr.t("error-not-found-text"), None),
         ),
-        WebError::SignInRequired => (
+        WebError::SignInRequired | WebError::SecondFactorRequired => (
             tr.t("error-sign-in-required-title"),
             (tr.t("error-sign-in-required-text"), None),
         ),
@@ -162,6 +175,7 @@ pub fn error_page(
         ),
         WebError::Invalid { .. }
         | WebError::InvalidCredentials
+        | WebError::InvalidOneTimeCode
         | WebError::Conflict { .. }
         | WebError::Http(_)
         | WebError::Throttled { .. } => (tr.t("error-bad-request-title"), english_detail(error)),

@@ -70,7 +70,12 @@ pub async fn submit(
                 state.config.secure_cookies,
                 state.config.session_policy.absolute.as_secs(),
             );
-            return Ok(([(header::SET_COOKIE, cookie)], Redirect::to("/home")).into_response());
+            let next = if session.awaiting_second_factor {
+                "/sign-in/verify"
+            } else {
+                "/home"
+            };
+            return Ok(([(header::SET_COOKIE, cookie)], Redirect::to(next)).into_response());
         }
         Err(AppError::InvalidCredentials) => (
             layout.tr.t("sign-in-failed"),
