@@ -20,3 +20,11 @@ pub async fn set_language(
         ..account
     })
 }
+
+/// The display name of an account, for naming staff in lists.
+pub async fn display_name(
+    store: &dyn crate::ports::Store,
+    account: stillpoint_domain::AccountId,
+) -> Result<String, AppError> {
+    Ok(store.get_account(account).await?.display_name)
+}

@@ -57,6 +57,8 @@ pub struct AuditEntry {
     pub resource_id: Option<String>,
     pub action: AuditAction,
     pub outcome: AuditOutcome,
+    /// Whether the access happened under break-glass access rather than care-team membership.
+    pub break_glass: bool,
 }
 
 /// Appends one event to the trail.
@@ -76,7 +78,7 @@ pub async fn record(
         action: entry.action,
         outcome: entry.outcome,
         source_address: context.source_address.clone(),
-        break_glass: false,
+        break_glass: entry.break_glass,
     };
     store.append_audit_event(&event).await.map_err(|error| {
         tracing::error!(error = %error, action = %event.action, "audit event could not be recorded");
@@ -163,6 +165,7 @@ pub async fn search(
         resource_id: None,
         action: AuditAction::Read,
         outcome: AuditOutcome::Success,
+        break_glass: false,
     };
     record(store, clock, context, entry).await?;
     Ok(events)
@@ -217,6 +220,7 @@ pub async fn record_access_report(
         resource_id: None,
         action: AuditAction::Read,
         outcome: AuditOutcome::Success,
+        break_glass: false,
     };
     record(store, clock, context, entry).await?;
     Ok(report)

@@ -338,6 +338,7 @@ pub async fn sign_out(
                 resource_id: context.actor.map(|id| id.to_string()),
                 action: AuditAction::SignOut,
                 outcome: AuditOutcome::Success,
+                break_glass: false,
             };
             audit::record(store, clock, context, entry).await?;
             Ok(())
@@ -390,6 +391,7 @@ pub async fn sign_out_everywhere(
         resource_id: Some(account.id.to_string()),
         action: AuditAction::SignOut,
         outcome: AuditOutcome::Success,
+        break_glass: false,
     };
     audit::record(store, clock, context, entry).await?;
     tracing::info!(account_id = %account.id, sessions = ended, "signed out everywhere");
@@ -404,6 +406,7 @@ fn sign_in_entry(account: Option<AccountId>, outcome: AuditOutcome) -> AuditEntr
         resource_id: account.map(|id| id.to_string()),
         action: AuditAction::SignIn,
         outcome,
+        break_glass: false,
     }
 }
 

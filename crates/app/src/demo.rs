@@ -6,9 +6,10 @@
 //! [`DemoClinic`] and [`seed`].
 
 use jiff::civil::Date;
+use stillpoint_domain::care_team::{CaregiverGrant, CaregiverScope, Cohort};
 use stillpoint_domain::{
-    Account, AccountId, ChronicCondition, EmailAddress, Icd10Code, Language, Patient, PatientId,
-    Role, RoleAssignment, Site, SiteId, TimeZoneName,
+    Account, AccountId, ChronicCondition, CohortId, EmailAddress, Icd10Code, Language, Patient,
+    PatientId, Role, RoleAssignment, Site, SiteId, TimeZoneName,
 };
 use uuid::Uuid;
 
@@ -31,6 +32,9 @@ pub struct DemoLogin {
     pub email: EmailAddress,
 }
 
+/// A cohort with its facilitators (account, whether lead) and member patients.
+pub type DemoCohort = (Cohort, Vec<(AccountId, bool)>, Vec<PatientId>);
+
 /// The generated clinic, before it is stored.
 #[derive(Debug, Clone)]
 pub struct DemoClinic {
@@ -39,6 +43,10 @@ pub struct DemoClinic {
     pub patients: Vec<Patient>,
     /// One login per role, in [`Role::ALL`] order.
     pub logins: Vec<DemoLogin>,
+    /// Cohorts with their facilitators (account, lead) and members.
+    pub cohorts: Vec<DemoCohort>,
+    /// The demo patient shares some of their program with the demo caregiver.
+    pub caregiver_grants: Vec<(PatientId, AccountId, Vec<CaregiverScope>)>,
     /// The authenticator secret of each staff account, which the seed enrols, so staff sign-ins
     /// ask for a one-time code as they do in a real clinic.
     pub totp_secrets: Vec<(AccountId, Vec<u8>)>,
@@ -384,13 +392,72 @@ pub fn generate(seed: u64, today: Date) -> DemoClinic {
         })
         .collect();
 
+    let cohorts = demo_cohorts(&mut secret_rng, &sites, &accounts, &patients);
+    let caregiver_grants = match (
+        patients
+            .first()
+            .and_then(|patient| patient.account_id.map(|_| patient.id)),
+        accounts
+            .iter()
+            .find(|account| account.has_role(Role::Caregiver)),
+    ) {
+        (Some(patient), Some(caregiver)) => vec![(
+            patient,
+            caregiver.id,
+            vec![CaregiverScope::Schedule, CaregiverScope::Practice],
+        )],
+        _ => Vec::new(),
+    };
+
     DemoClinic {
         sites,
         accounts,
         patients,
         logins,
+        cohorts,
+        caregiver_grants,
         totp_secrets,
     }
+}
+
+/// One cohort per site, led by the first facilitator who holds the role there (the other
+/// facilitator at the site co-facilitates), with the first eight patients of the site.
+fn demo_cohorts(
+    rng: &mut SplitMix64,
+    sites: &[Site],
+    accounts: &[Account],
+    patients: &[Patient],
+) -> Vec<DemoCohort> {
+    let names = ["Tuesday evening group", "Thursday morning group"];
+    sites
+        .iter()
+        .zip(names)
+        .map(|(site, name)| {
+            let cohort = Cohort {
+                id: CohortId::from_uuid(rng.uuid()),
+                site_id: site.id,
+                name: format!("{} · {name}", site.code),
+            };
+            let facilitators = accounts
+                .iter()
+                .filter(|account| {
+                    account
+                        .roles
+                        .iter()
+                        .any(|held| held.role == Role::Facilitator && held.site_id == Some(site.id))
+                })
+                .enumerate()
+                .map(|(index, account)| (account.id, index == 0))
+                .collect();
+            let members = patients
+                .iter()
+                .filter(|patient| patient.site_id == site.id)
+                .take(8)
+                .map(|patient| patient.id)
+                .collect();
+            (cohort, facilitators, members)
+        })
+        .collect()
 }
 
 /// Stores the demo clinic. Every account gets [`DEMO_PASSWORD`], and staff accounts get their
@@ -410,6 +477,27 @@ pub async fn seed(
     }
     for patient in &clinic.patients {
         store.insert_patient(patient).await?;
+    }
+    for (cohort, facilitators, members) in &clinic.cohorts {
+        store.insert_cohort(cohort, now).await?;
+        for (account, lead) in facilitators {
+            store
+                .add_cohort_facilitator(cohort.id, *account, *lead)
+                .await?;
+        }
+        for patient in members {
+            store.add_cohort_member(cohort.id, *patient).await?;
+        }
+    }
+    for (patient, caregiver, scopes) in &clinic.caregiver_grants {
+        let grant = CaregiverGrant {
+            patient_id: *patient,
+            caregiver: *caregiver,
+            scopes: scopes.clone(),
+            granted_at: now,
+            revoked_at: None,
+        };
+        store.put_caregiver_grant(&grant).await?;
     }
     for (account, secret) in &clinic.totp_secrets {
         let sealed_secret = sealer.seal(&account.to_string(), secret);

@@ -8,6 +8,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod auth;
+pub mod care;
 pub mod clock;
 pub mod demo;
 pub mod error;

@@ -303,6 +303,7 @@ async fn record(
         resource_id: Some(account.to_string()),
         action: AuditAction::SecondFactor,
         outcome,
+        break_glass: false,
     };
     audit::record(store, clock, context, entry).await?;
     Ok(())

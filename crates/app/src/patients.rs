@@ -30,7 +30,17 @@ pub async fn care_site_of(
         resource_id: Some(patient.id.to_string()),
         action: AuditAction::Read,
         outcome: AuditOutcome::Success,
+        break_glass: false,
     };
     audit::record(store, clock, context, entry).await?;
     Ok(Some(patient.site_id))
+}
+
+/// A patient's full name, for staff-facing lists such as the break-glass report.
+pub async fn display_name(
+    store: &dyn Store,
+    patient: stillpoint_domain::PatientId,
+) -> Result<String, AppError> {
+    let patient = store.get_patient(patient).await?;
+    Ok(format!("{} {}", patient.given_name, patient.family_name))
 }

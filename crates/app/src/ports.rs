@@ -4,8 +4,9 @@
 use async_trait::async_trait;
 use jiff::Timestamp;
 use stillpoint_domain::audit::{AuditAction, AuditEvent, NewAuditEvent};
+use stillpoint_domain::care_team::{BreakGlassGrant, CaregiverGrant, Cohort};
 use stillpoint_domain::{
-    Account, AccountId, EmailAddress, Language, Patient, PatientId, Site, SiteId,
+    Account, AccountId, CohortId, EmailAddress, Language, Patient, PatientId, Site, SiteId,
 };
 
 use crate::StorageError;
@@ -155,6 +156,92 @@ pub trait SecondFactorStore: Send + Sync {
     ) -> Result<(), StorageError>;
 }
 
+/// A line of a patient list: who the patient is, without their clinical details.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PatientSummary {
+    pub id: PatientId,
+    pub given_name: String,
+    pub family_name: String,
+    pub site_id: SiteId,
+    pub birth_date: jiff::civil::Date,
+}
+
+/// Cohorts, caregivers' grants and break-glass access: the facts care-team access depends on.
+#[async_trait]
+pub trait CareTeamStore: Send + Sync {
+    async fn insert_cohort(
+        &self,
+        cohort: &Cohort,
+        created_at: Timestamp,
+    ) -> Result<(), StorageError>;
+    async fn add_cohort_facilitator(
+        &self,
+        cohort: CohortId,
+        account: AccountId,
+        lead: bool,
+    ) -> Result<(), StorageError>;
+    async fn add_cohort_member(
+        &self,
+        cohort: CohortId,
+        patient: PatientId,
+    ) -> Result<(), StorageError>;
+    /// The cohorts the patient belongs to, by name.
+    async fn cohorts_of_patient(&self, patient: PatientId) -> Result<Vec<Cohort>, StorageError>;
+    /// Whether `account` facilitates a cohort that `patient` belongs to.
+    async fn facilitates_patient(
+        &self,
+        account: AccountId,
+        patient: PatientId,
+    ) -> Result<bool, StorageError>;
+    /// Patients whose care is held at one of `sites`, or who belong to a cohort that
+    /// `facilitator` facilitates; ordered by family and given name.
+    async fn list_care_team_patients(
+        &self,
+        sites: &[SiteId],
+        facilitator: AccountId,
+    ) -> Result<Vec<PatientSummary>, StorageError>;
+
+    /// Creates or replaces the grant of `grant.patient_id` to `grant.caregiver`.
+    async fn put_caregiver_grant(&self, grant: &CaregiverGrant) -> Result<(), StorageError>;
+    /// Revokes an active grant; returns `false` when there was none.
+    async fn revoke_caregiver_grant(
+        &self,
+        patient: PatientId,
+        caregiver: AccountId,
+        at: Timestamp,
+    ) -> Result<bool, StorageError>;
+    async fn find_caregiver_grant(
+        &self,
+        patient: PatientId,
+        caregiver: AccountId,
+    ) -> Result<Option<CaregiverGrant>, StorageError>;
+    /// Every grant the patient made, revoked ones included, newest first.
+    async fn caregiver_grants_of_patient(
+        &self,
+        patient: PatientId,
+    ) -> Result<Vec<CaregiverGrant>, StorageError>;
+    /// The patients with an active grant to `caregiver`, with the grant.
+    async fn patients_of_caregiver(
+        &self,
+        caregiver: AccountId,
+    ) -> Result<Vec<(PatientSummary, CaregiverGrant)>, StorageError>;
+
+    async fn insert_break_glass(&self, grant: &BreakGlassGrant) -> Result<(), StorageError>;
+    /// The latest unexpired break-glass grant of `clinician` to `patient` at `now`.
+    async fn active_break_glass(
+        &self,
+        clinician: AccountId,
+        patient: PatientId,
+        now: Timestamp,
+    ) -> Result<Option<BreakGlassGrant>, StorageError>;
+    /// Break-glass grants opened since `since` to patients at one of `sites`, newest first.
+    async fn recent_break_glass(
+        &self,
+        sites: &[SiteId],
+        since: Timestamp,
+    ) -> Result<Vec<BreakGlassGrant>, StorageError>;
+}
+
 /// The state of the database schema compared with the migrations this binary carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SchemaStatus {
@@ -257,6 +344,7 @@ pub trait Store:
     + AuditStore
     + ThrottleStore
     + SecondFactorStore
+    + CareTeamStore
     + std::fmt::Debug
 {
 }
@@ -270,6 +358,7 @@ impl<T> Store for T where
         + AuditStore
         + ThrottleStore
         + SecondFactorStore
+        + CareTeamStore
         + std::fmt::Debug
 {
 }

@@ -55,3 +55,7 @@ entity_id!(
     /// Identifier of a patient's clinical record.
     PatientId
 );
+entity_id!(
+    /// Identifier of a cohort: one group of patients going through an MBSR program together.
+    CohortId
+);

@@ -7,6 +7,7 @@
 
 pub mod account;
 pub mod audit;
+pub mod care_team;
 pub mod clinic;
 pub mod condition;
 pub mod id;
@@ -19,7 +20,7 @@ pub mod time_zone;
 pub use account::{Account, EmailAddress};
 pub use clinic::Site;
 pub use condition::{ChronicCondition, Icd10Code};
-pub use id::{AccountId, PatientId, SiteId};
+pub use id::{AccountId, CohortId, PatientId, SiteId};
 pub use language::Language;
 pub use patient::Patient;
 pub use role::{Role, RoleAssignment};

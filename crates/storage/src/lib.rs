@@ -7,6 +7,7 @@
 
 mod accounts;
 mod audit;
+mod care_team;
 mod database;
 pub mod dialect;
 mod error;

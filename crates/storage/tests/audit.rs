@@ -107,18 +107,7 @@ async fn database_refuses_changes(dialect: Dialect) {
     assert_eq!(verify_all(&database).await, 1);
 }
 
-macro_rules! on_both_databases {
-    ($($scenario:ident),* $(,)?) => {
-        mod sqlite {
-            $( #[tokio::test] async fn $scenario() { super::$scenario(stillpoint_storage::Dialect::Sqlite).await; } )*
-        }
-        mod postgres {
-            $( #[tokio::test] async fn $scenario() { super::$scenario(stillpoint_storage::Dialect::Postgres).await; } )*
-        }
-    };
-}
-
-on_both_databases!(
+stillpoint_test_support::on_both_databases!(
     appends_form_a_chain,
     concurrent_appends_stay_chained,
     database_refuses_changes

@@ -30,3 +30,18 @@ pub fn skip_or_fail(test: &str, prerequisite: &str) {
     );
     eprintln!("SKIPPED {test}: {prerequisite} is missing (set CI=true to make this a failure)");
 }
+
+/// Defines a `sqlite` and a `postgres` module with one `#[tokio::test]` per scenario; each test
+/// calls `scenario(Dialect)`. A scenario returns early where its database is not available (see
+/// [`TestDatabase::of`]), which fails in CI.
+#[macro_export]
+macro_rules! on_both_databases {
+    ($($scenario:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[tokio::test] async fn $scenario() { super::$scenario(stillpoint_storage::Dialect::Sqlite).await; } )*
+        }
+        mod postgres {
+            $( #[tokio::test] async fn $scenario() { super::$scenario(stillpoint_storage::Dialect::Postgres).await; } )*
+        }
+    };
+}

@@ -114,6 +114,56 @@ impl TestApp {
         demo.one_time_code(email, self.clock.now())
     }
 
+    /// Opens a fully signed-in session for `account` directly in storage and returns its bearer
+    /// token, for accounts a test created itself.
+    pub async fn session_token_for(&self, account: stillpoint_domain::AccountId) -> String {
+        use stillpoint_app::ports::SessionStore as _;
+
+        let token = stillpoint_app::random::new_token();
+        let now = self.clock.now();
+        let session = stillpoint_app::ports::SignInSession {
+            token_digest: stillpoint_app::random::token_digest(&token),
+            account_id: account,
+            created_at: now,
+            last_seen_at: now,
+            expires_at: now + SignedDuration::from_hours(12),
+            second_factor_at: Some(now),
+        };
+        self.database
+            .database
+            .insert_session(&session)
+            .await
+            .expect("the session is stored");
+        token
+    }
+
+    /// Creates an account with `roles` and returns a signed-in bearer token for it.
+    pub async fn account_with_roles(
+        &self,
+        local: &str,
+        roles: Vec<stillpoint_domain::RoleAssignment>,
+    ) -> (stillpoint_domain::Account, String) {
+        use stillpoint_app::ports::AccountStore as _;
+
+        let account = stillpoint_domain::Account {
+            id: stillpoint_domain::AccountId::from_uuid(uuid::Uuid::now_v7()),
+            email: stillpoint_domain::EmailAddress::parse(&Self::demo_email(local))
+                .expect("valid address"),
+            display_name: local.to_owned(),
+            language: stillpoint_domain::Language::english(),
+            time_zone: stillpoint_domain::TimeZoneName::parse("America/Chicago")
+                .expect("valid zone"),
+            roles,
+        };
+        self.database
+            .database
+            .insert_account(&account, "not-a-usable-hash")
+            .await
+            .expect("the account is stored");
+        let token = self.session_token_for(account.id).await;
+        (account, token)
+    }
+
     /// Signs a demo account in through the API, with its one-time code for staff, and returns
     /// the bearer token.
     pub async fn api_token(&self, local: &str) -> String {

@@ -332,6 +332,12 @@ impl Translator {
         args.set(name.to_owned(), value.to_owned());
         self.catalogs.format(&self.tag, id, Some(&args))
     }
+
+    /// The message `id` with several variables.
+    #[must_use]
+    pub fn t_args(&self, id: &str, args: &FluentArgs<'_>) -> String {
+        self.catalogs.format(&self.tag, id, Some(args))
+    }
 }
 
 #[cfg(test)]

@@ -8,7 +8,9 @@ use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use stillpoint_domain::{Account, Role};
+use stillpoint_app::audit::{self, AuditEntry};
+use stillpoint_domain::audit::{AuditAction, AuditOutcome};
+use stillpoint_domain::{Account, PatientId, Role};
 
 use crate::AppState;
 use crate::error::WebError;
@@ -24,6 +26,13 @@ pub enum Access {
     /// A session that passed the password step and still needs its one-time code, or a signed-in
     /// account (which the handler sends on).
     SecondStep,
+    /// Facilitators, clinicians and program administrators, whose use cases narrow the patients
+    /// to their care (see `stillpoint_domain::care_team`).
+    CareTeam,
+    /// Clinicians.
+    Clinicians,
+    /// Patients.
+    Patients,
     /// System administrators, and program administrators (whose use cases narrow the data to
     /// their sites).
     Administrators,
@@ -36,6 +45,13 @@ impl Access {
         match self {
             Self::Public => true,
             Self::SignedIn | Self::SecondStep => account.is_some(),
+            Self::CareTeam => account.is_some_and(|account| {
+                account.has_role(Role::Facilitator)
+                    || account.has_role(Role::Clinician)
+                    || account.has_role(Role::ProgramAdministrator)
+            }),
+            Self::Clinicians => account.is_some_and(|account| account.has_role(Role::Clinician)),
+            Self::Patients => account.is_some_and(|account| account.has_role(Role::Patient)),
             Self::Administrators => account.is_some_and(|account| {
                 account.has_role(Role::SystemAdministrator)
                     || account.has_role(Role::ProgramAdministrator)
@@ -107,6 +123,29 @@ pub const ROUTES: &[RoutePolicy] = &[
     route("GET", "/sign-in/authenticator", Access::SecondStep, false),
     route("POST", "/sign-in/authenticator", Access::SecondStep, false),
     route("POST", "/account/recovery-codes", Access::SignedIn, false),
+    route("GET", "/patients", Access::CareTeam, true),
+    route("GET", "/patients/{patient_id}", Access::SignedIn, true),
+    route(
+        "POST",
+        "/patients/{patient_id}/break-glass",
+        Access::Clinicians,
+        true,
+    ),
+    route("GET", "/sharing", Access::Patients, true),
+    route("POST", "/sharing", Access::Patients, true),
+    route(
+        "POST",
+        "/sharing/{caregiver_id}/revoke",
+        Access::Patients,
+        true,
+    ),
+    route("GET", "/api/v1/patients", Access::CareTeam, true),
+    route(
+        "GET",
+        "/api/v1/patients/{patient_id}",
+        Access::SignedIn,
+        true,
+    ),
     route("DELETE", "/api/v1/sessions", Access::SignedIn, false),
     route("GET", "/audit", Access::Administrators, true),
     route("GET", "/audit.csv", Access::Administrators, true),
@@ -121,6 +160,47 @@ pub fn policy_for(method: &Method, path: &str) -> Option<&'static RoutePolicy> {
     ROUTES
         .iter()
         .find(|policy| policy.path == path && policy.method == method.as_str())
+}
+
+/// Records a refused request to a route that serves patient data, naming the patient when the
+/// path carries a patient id. A failure to record is logged, and the request is refused anyway.
+async fn audit_refusal(
+    state: &AppState,
+    policy: &RoutePolicy,
+    path: &str,
+    viewer: &crate::viewer::Viewer,
+) {
+    if !policy.patient_data {
+        return;
+    }
+    let patient = patient_in_path(policy.path, path);
+    let entry = AuditEntry {
+        patient,
+        resource_type: "Route",
+        resource_id: Some(format!("{} {}", policy.method, policy.path)),
+        action: AuditAction::Read,
+        outcome: AuditOutcome::Denied,
+        break_glass: false,
+    };
+    if let Err(error) = audit::record(
+        state.store.as_ref(),
+        state.clock.as_ref(),
+        &viewer.audit_context(),
+        entry,
+    )
+    .await
+    {
+        tracing::error!(error = %error, route = policy.path, "refused request could not be audited");
+    }
+}
+
+/// The patient id in `path` at the place of `{patient_id}` in the route `template`.
+fn patient_in_path(template: &str, path: &str) -> Option<PatientId> {
+    template
+        .split('/')
+        .zip(path.split('/'))
+        .find(|(pattern, _)| *pattern == "{patient_id}")
+        .and_then(|(_, value)| value.parse().ok())
 }
 
 /// Sends a session that still needs its one-time code to the page that asks for it, or tells an
@@ -181,9 +261,13 @@ pub async fn admit(state: &AppState, mut request: Request) -> Result<Request, Re
                 return Err(second_step_refusal(policy));
             }
         }
-        None => return Err(WebError::SignInRequired.into_response()),
+        None => {
+            audit_refusal(state, policy, request.uri().path(), &viewer).await;
+            return Err(WebError::SignInRequired.into_response());
+        }
         Some(account) if !policy.access.allows(Some(account)) => {
             tracing::info!(account_id = %account.id, route = policy.path, "access rejected by route policy");
+            audit_refusal(state, policy, request.uri().path(), &viewer).await;
             return Err(WebError::Forbidden.into_response());
         }
         Some(_) => {}
@@ -209,6 +293,25 @@ mod tests {
                 policy.method, policy.path
             );
         }
+    }
+
+    #[test]
+    fn patient_id_is_read_from_path() {
+        let id = "0190b6a0-0000-7000-8000-000000000001";
+        assert_eq!(
+            patient_in_path(
+                "/patients/{patient_id}/break-glass",
+                &format!("/patients/{id}/break-glass")
+            )
+            .map(|patient| patient.to_string())
+            .as_deref(),
+            Some(id)
+        );
+        assert_eq!(
+            patient_in_path("/patients/{patient_id}", "/patients/not-a-uuid"),
+            None
+        );
+        assert_eq!(patient_in_path("/audit", "/audit"), None);
     }
 
     #[test]

@@ -649,18 +649,7 @@ async fn language_preference_is_stored(dialect: Dialect) {
     );
 }
 
-macro_rules! on_both_databases {
-    ($($scenario:ident),* $(,)?) => {
-        mod sqlite {
-            $( #[tokio::test] async fn $scenario() { super::$scenario(stillpoint_storage::Dialect::Sqlite).await; } )*
-        }
-        mod postgres {
-            $( #[tokio::test] async fn $scenario() { super::$scenario(stillpoint_storage::Dialect::Postgres).await; } )*
-        }
-    };
-}
-
-on_both_databases!(
+stillpoint_test_support::on_both_databases!(
     probes_report_ready,
     sign_in_sets_a_safe_cookie,
     wrong_password_is_problem_document,

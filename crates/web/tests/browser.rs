@@ -159,6 +159,10 @@ async fn every_page_passes_accessibility_checks() {
     assert!(error.text().await.expect("text").contains("incorrect"));
     problems.extend(check_page(&browser, "sign-in with error").await);
 
+    let own_record = format!(
+        "/patients/{}",
+        app.demo.as_ref().expect("demo").patients[0].id
+    );
     for (local, pages) in [
         (
             "patient",
@@ -166,9 +170,28 @@ async fn every_page_passes_accessibility_checks() {
                 ("/home", "patient home"),
                 ("/sites", "forbidden page"),
                 ("/record-access", "record access report"),
+                ("/sharing", "sharing with caregivers"),
             ],
         ),
-        ("clinician", vec![("/home", "clinician home")]),
+        (
+            "caregiver",
+            vec![
+                ("/home", "caregiver home"),
+                (own_record.as_str(), "shared record"),
+            ],
+        ),
+        (
+            "clinician",
+            vec![
+                ("/home", "clinician home"),
+                ("/patients", "patient list"),
+                (own_record.as_str(), "patient record"),
+            ],
+        ),
+        (
+            "clinician.south",
+            vec![(own_record.as_str(), "break-glass request")],
+        ),
         (
             "program.admin",
             vec![
@@ -179,7 +202,7 @@ async fn every_page_passes_accessibility_checks() {
         ),
     ] {
         sign_in(&browser, &app, local, DEMO_PASSWORD).await;
-        if local != "patient" {
+        if !["patient", "caregiver"].contains(&local) {
             browser
                 .client
                 .wait()

@@ -6,6 +6,7 @@
 mod account;
 mod audit;
 mod health;
+mod patients;
 mod sites;
 
 use axum::Json;
@@ -36,6 +37,7 @@ pub use health::{healthz, readyz};
         (name = "sessions", description = "Signing in and out"),
         (name = "account", description = "The signed-in account"),
         (name = "sites", description = "The clinic's sites"),
+        (name = "patients", description = "Patients' records under the care-team rules"),
         (name = "audit", description = "The audit trail of access to patient data"),
         (name = "locales", description = "Interface languages")
     )
@@ -75,6 +77,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(sites::get_site))
         .routes(routes!(audit::search_audit_events))
         .routes(routes!(audit::record_access))
+        .routes(routes!(patients::list_patients))
+        .routes(routes!(patients::get_patient))
 }
 
 /// A JSON request body whose parse errors become problem documents naming what is wrong.

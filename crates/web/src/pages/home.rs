@@ -4,6 +4,9 @@ use askama::Template;
 use axum::extract::State;
 use axum::response::Response;
 
+use stillpoint_app::care;
+use stillpoint_domain::Account;
+
 use super::{Layout, render};
 use crate::AppState;
 use crate::error::WebError;
@@ -22,6 +25,10 @@ struct HomeTemplate {
     time_zone: String,
     local_time: String,
     local_time_iso: String,
+    /// For a caregiver: the patients who share with them, as (link, name).
+    shared_with_you: Vec<(String, String)>,
+    /// For a program administrator: recent break-glass access at their sites.
+    break_glass: Vec<String>,
 }
 
 pub async fn show(
@@ -64,6 +71,17 @@ pub async fn show(
         .clock
         .now()
         .to_zoned_datetime(account.time_zone.time_zone());
+    let shared_with_you = care::shared_with_caregiver(state.store.as_ref(), account)
+        .await?
+        .into_iter()
+        .map(|(patient, _)| {
+            (
+                format!("/patients/{}", patient.id),
+                format!("{} {}", patient.given_name, patient.family_name),
+            )
+        })
+        .collect();
+    let break_glass = break_glass_lines(&state, account, tr).await?;
 
     let template = HomeTemplate {
         greeting: tr.t_with("home-greeting", "name", &account.display_name),
@@ -74,7 +92,38 @@ pub async fn show(
         time_zone: account.time_zone.to_string(),
         local_time: now.strftime("%Y-%m-%d %H:%M %Z").to_string(),
         local_time_iso: now.timestamp().to_string(),
+        shared_with_you,
+        break_glass,
         layout,
     };
     render(&template)
+}
+
+/// Describes recent break-glass access at a program administrator's sites, newest first.
+async fn break_glass_lines(
+    state: &AppState,
+    account: &Account,
+    tr: &crate::i18n::Translator,
+) -> Result<Vec<String>, WebError> {
+    let grants =
+        care::recent_break_glass(state.store.as_ref(), state.clock.as_ref(), account).await?;
+    let mut lines = Vec::with_capacity(grants.len());
+    for grant in grants {
+        let clinician =
+            stillpoint_app::accounts::display_name(state.store.as_ref(), grant.clinician).await?;
+        let patient =
+            stillpoint_app::patients::display_name(state.store.as_ref(), grant.patient_id).await?;
+        let when = grant
+            .opened_at
+            .to_zoned_datetime(account.time_zone.time_zone())
+            .strftime("%Y-%m-%d %H:%M")
+            .to_string();
+        let mut args = fluent_bundle::FluentArgs::new();
+        args.set("clinician", clinician);
+        args.set("patient", patient);
+        args.set("when", when);
+        args.set("reason", grant.reason);
+        lines.push(tr.t_args("home-break-glass-row", &args));
+    }
+    Ok(lines)
 }

@@ -3,7 +3,9 @@
 mod audit;
 mod home;
 mod language;
+mod patients;
 mod second_factor;
+mod sharing;
 mod sign_in;
 mod sites;
 mod start;
@@ -45,6 +47,14 @@ pub fn router() -> Router<AppState> {
         .route("/audit.csv", get(audit::export_csv))
         .route("/record-access", get(audit::record_access))
         .route("/language", post(language::switch))
+        .route("/patients", get(patients::list))
+        .route("/patients/{patient_id}", get(patients::show))
+        .route(
+            "/patients/{patient_id}/break-glass",
+            post(patients::open_break_glass),
+        )
+        .route("/sharing", get(sharing::show).post(sharing::share))
+        .route("/sharing/{caregiver_id}/revoke", post(sharing::revoke))
 }
 
 /// One entry of the main navigation.
@@ -85,6 +95,12 @@ impl Layout {
             }
             Some(account) => {
                 entries.push(("/home", "nav-home"));
+                if account.has_role(Role::Facilitator)
+                    || account.has_role(Role::Clinician)
+                    || account.has_role(Role::ProgramAdministrator)
+                {
+                    entries.push(("/patients", "nav-patients"));
+                }
                 if account.has_role(Role::SystemAdministrator)
                     || account.has_role(Role::ProgramAdministrator)
                 {
@@ -92,6 +108,7 @@ impl Layout {
                     entries.push(("/audit", "nav-audit"));
                 }
                 if account.has_role(Role::Patient) {
+                    entries.push(("/sharing", "nav-sharing"));
                     entries.push(("/record-access", "nav-record-access"));
                 }
             }

@@ -1,0 +1,255 @@
+//! The care team's patient list, a patient's record, and break-glass access.
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use stillpoint_app::AppError;
+use stillpoint_app::care::{self, PatientRecord};
+use stillpoint_domain::care_team::{self, RecordAccess};
+use stillpoint_domain::{Account, PatientId, Site};
+
+use super::{Layout, render};
+use crate::AppState;
+use crate::csrf::CheckedForm;
+use crate::error::WebError;
+use crate::viewer::SignedIn;
+
+/// One row of the patient list.
+#[derive(Debug)]
+pub struct PatientRow {
+    pub id: String,
+    pub name: String,
+    pub birth_date: String,
+    pub site: String,
+}
+
+#[derive(Template)]
+#[template(path = "patients.html")]
+struct PatientsTemplate {
+    layout: Layout,
+    patients: Vec<PatientRow>,
+}
+
+#[derive(Template)]
+#[template(path = "patient.html")]
+struct PatientTemplate {
+    layout: Layout,
+    name: String,
+    /// Whether the whole clinical record is shown, rather than a caregiver's shared parts.
+    clinical: bool,
+    birth_date: String,
+    age: i16,
+    site: String,
+    language: String,
+    time_zone: String,
+    conditions: Vec<String>,
+    cohorts: Vec<String>,
+    shared_parts: Vec<String>,
+    break_glass_notice: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "break_glass.html")]
+struct BreakGlassTemplate {
+    layout: Layout,
+    patient_id: String,
+    reason: String,
+    error: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct BreakGlassForm {
+    #[serde(default)]
+    reason: String,
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+) -> Result<Response, WebError> {
+    let patients = care::list_patients(
+        state.store.as_ref(),
+        state.clock.as_ref(),
+        &signed_in.viewer.audit_context(),
+        &signed_in.account,
+    )
+    .await?;
+    let sites = stillpoint_app::sites::all_sites(state.store.as_ref()).await?;
+
+    let rows = patients
+        .into_iter()
+        .map(|patient| PatientRow {
+            id: patient.id.to_string(),
+            name: format!("{} {}", patient.given_name, patient.family_name),
+            birth_date: patient.birth_date.to_string(),
+            site: site_name(&sites, patient.site_id),
+        })
+        .collect();
+    render(&PatientsTemplate {
+        layout: Layout::new(&state, &signed_in.viewer, "/patients"),
+        patients: rows,
+    })
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(patient_id): Path<String>,
+) -> Result<Response, WebError> {
+    let patient_id = parse_patient_id(&patient_id)?;
+    let outcome = care::open_record(
+        state.store.as_ref(),
+        state.clock.as_ref(),
+        &signed_in.viewer.audit_context(),
+        &signed_in.account,
+        patient_id,
+    )
+    .await;
+    match outcome {
+        Ok(record) => render_record(&state, &signed_in, record).await,
+        Err(AppError::Forbidden) if care_team::may_break_glass(&signed_in.account) => {
+            render_break_glass(&state, &signed_in, patient_id, "", None)
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+pub async fn open_break_glass(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(patient_id): Path<String>,
+    CheckedForm(form): CheckedForm<BreakGlassForm>,
+) -> Result<Response, WebError> {
+    let patient_id = parse_patient_id(&patient_id)?;
+    let outcome = care::break_glass(
+        state.store.as_ref(),
+        state.clock.as_ref(),
+        &signed_in.viewer.audit_context(),
+        &signed_in.account,
+        patient_id,
+        &form.reason,
+    )
+    .await;
+    match outcome {
+        Ok(_) => Ok(Redirect::to(&format!("/patients/{patient_id}")).into_response()),
+        Err(AppError::Invalid(invalid)) => {
+            let mut response = render_break_glass(
+                &state,
+                &signed_in,
+                patient_id,
+                &form.reason,
+                Some(invalid.problem),
+            )?;
+            *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+            Ok(response)
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Parses a patient id from a path; a malformed one is treated as an unknown patient.
+pub fn parse_patient_id(text: &str) -> Result<PatientId, WebError> {
+    text.parse().map_err(|_| WebError::NotFound)
+}
+
+async fn render_record(
+    state: &AppState,
+    signed_in: &SignedIn,
+    record: PatientRecord,
+) -> Result<Response, WebError> {
+    let sites = stillpoint_app::sites::all_sites(state.store.as_ref()).await?;
+    let layout = Layout::new(state, &signed_in.viewer, "/patients");
+    let tr = &layout.tr;
+    let patient = &record.patient;
+    let today = state
+        .clock
+        .now()
+        .to_zoned_datetime(signed_in.account.time_zone.time_zone())
+        .date();
+
+    let break_glass_notice = if record.access == RecordAccess::BreakGlass {
+        break_glass_until(state, &signed_in.account, patient.id)
+            .await?
+            .map(|until| tr.t_with("patient-break-glass-notice", "until", &until))
+    } else {
+        None
+    };
+    let shared_parts = match &record.access {
+        RecordAccess::Caregiver(scopes) => scopes
+            .iter()
+            .map(|scope| tr.t(&format!("caregiver-scope-{}", scope.code())))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let template = PatientTemplate {
+        name: format!("{} {}", patient.given_name, patient.family_name),
+        clinical: record.access.sees_clinical_record(),
+        birth_date: patient.birth_date.to_string(),
+        age: patient.age_on(today),
+        site: site_name(&sites, patient.site_id),
+        language: state
+            .catalogs
+            .format(patient.language.as_str(), "language-name", None),
+        time_zone: patient.time_zone.to_string(),
+        conditions: patient
+            .conditions
+            .iter()
+            .map(|condition| format!("{} ({})", condition.display, condition.code))
+            .collect(),
+        cohorts: record
+            .cohorts
+            .iter()
+            .map(|cohort| cohort.name.clone())
+            .collect(),
+        shared_parts,
+        break_glass_notice,
+        layout,
+    };
+    render(&template)
+}
+
+/// Returns the local time at which the viewer's break-glass access to `patient` ends.
+async fn break_glass_until(
+    state: &AppState,
+    account: &Account,
+    patient: PatientId,
+) -> Result<Option<String>, WebError> {
+    let Some(grant) =
+        care::active_break_glass(state.store.as_ref(), state.clock.as_ref(), account, patient)
+            .await?
+    else {
+        return Ok(None);
+    };
+    let until = grant
+        .expires_at
+        .to_zoned_datetime(account.time_zone.time_zone())
+        .strftime("%H:%M")
+        .to_string();
+    Ok(Some(until))
+}
+
+fn render_break_glass(
+    state: &AppState,
+    signed_in: &SignedIn,
+    patient_id: PatientId,
+    reason: &str,
+    error: Option<String>,
+) -> Result<Response, WebError> {
+    let mut response = render(&BreakGlassTemplate {
+        layout: Layout::new(state, &signed_in.viewer, "/patients"),
+        patient_id: patient_id.to_string(),
+        reason: reason.to_owned(),
+        error,
+    })?;
+    *response.status_mut() = StatusCode::FORBIDDEN;
+    Ok(response)
+}
+
+fn site_name(sites: &[Site], id: stillpoint_domain::SiteId) -> String {
+    sites
+        .iter()
+        .find(|site| site.id == id)
+        .map_or_else(String::new, |site| site.name.clone())
+}
