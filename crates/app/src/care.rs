@@ -246,8 +246,18 @@ pub async fn caregiver_grants(
     Ok(views)
 }
 
-/// Shares the chosen parts of the patient's program with the caregiver account at `email`,
-/// replacing an earlier grant to the same caregiver.
+/// What sharing with a caregiver did.
+#[derive(Debug, Clone)]
+pub enum Sharing {
+    /// The caregiver has an account, which now sees the chosen parts.
+    Granted(CaregiverGrant),
+    /// The address has no account: an invitation for the patient to pass on, which creates the
+    /// caregiver's account and the grant when accepted.
+    Invited(crate::invitations::IssuedLink),
+}
+
+/// Shares the chosen parts of the patient's program with the caregiver at `email`, replacing an
+/// earlier grant to the same caregiver, or invites them when they have no account yet.
 pub async fn grant_caregiver(
     store: &dyn Store,
     clock: &dyn Clock,
@@ -255,7 +265,7 @@ pub async fn grant_caregiver(
     account: &Account,
     email: &str,
     scopes: &[CaregiverScope],
-) -> Result<CaregiverGrant, AppError> {
+) -> Result<Sharing, AppError> {
     let patient = own_patient(store, account).await?;
     if scopes.is_empty() {
         return Err(InvalidValue::new(
@@ -267,12 +277,24 @@ pub async fn grant_caregiver(
     let email = EmailAddress::parse(email)?;
     let caregiver = match store.find_credentials(&email).await {
         Ok(credentials) if credentials.account.has_role(Role::Caregiver) => credentials.account,
-        Ok(_) | Err(StorageError::NotFound { .. }) => {
+        Ok(_) => {
             return Err(InvalidValue::new(
                 "email",
-                "no caregiver account has this address; ask the clinic to invite your caregiver first, then share with them",
+                "this address belongs to an account that is not a caregiver's; use your caregiver's own address",
             )
             .into());
+        }
+        Err(StorageError::NotFound { .. }) => {
+            let link = crate::invitations::invite_caregiver(
+                store,
+                clock,
+                context,
+                account,
+                email.as_str(),
+                scopes,
+            )
+            .await?;
+            return Ok(Sharing::Invited(link));
         }
         Err(other) => return Err(other.into()),
     };
@@ -295,7 +317,7 @@ pub async fn grant_caregiver(
     )
     .await?;
     tracing::info!(patient_id = %patient.id, caregiver_id = %caregiver.id, "caregiver grant saved");
-    Ok(grant)
+    Ok(Sharing::Granted(grant))
 }
 
 /// Stops sharing with a caregiver, at once.

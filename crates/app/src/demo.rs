@@ -295,6 +295,7 @@ fn demo_accounts(rng: &mut SplitMix64, sites: &[Site]) -> Vec<Account> {
             display_name: name.to_owned(),
             language: Language::parse(language).unwrap_or_else(|_| Language::english()),
             time_zone: zone(time_zone),
+            preferences: stillpoint_domain::DisplayPreferences::default(),
             roles: roles
                 .iter()
                 .map(|&(role, site)| RoleAssignment {

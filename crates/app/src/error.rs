@@ -45,6 +45,18 @@ pub enum AppError {
     #[error("the code is incorrect or has been used; enter the current code from the app")]
     InvalidOneTimeCode,
 
+    /// A single-use link is unknown or of the wrong kind for the page.
+    #[error("the link is not valid; ask for a new one")]
+    LinkInvalid,
+
+    /// A single-use link was used already.
+    #[error("the link was used already; ask for a new one")]
+    LinkUsed,
+
+    /// A single-use link is past its expiry.
+    #[error("the link has expired; ask for a new one")]
+    LinkExpired,
+
     /// The session token is unknown, expired or signed out.
     #[error("the session has ended; sign in again")]
     SessionEnded,

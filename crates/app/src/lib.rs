@@ -12,6 +12,7 @@ pub mod care;
 pub mod clock;
 pub mod demo;
 pub mod error;
+pub mod invitations;
 pub mod mfa;
 pub mod patients;
 pub mod ports;

@@ -4,9 +4,10 @@
 use async_trait::async_trait;
 use jiff::Timestamp;
 use stillpoint_domain::audit::{AuditAction, AuditEvent, NewAuditEvent};
-use stillpoint_domain::care_team::{BreakGlassGrant, CaregiverGrant, Cohort};
+use stillpoint_domain::care_team::{BreakGlassGrant, CaregiverGrant, CaregiverScope, Cohort};
 use stillpoint_domain::{
-    Account, AccountId, CohortId, EmailAddress, Language, Patient, PatientId, Site, SiteId,
+    Account, AccountId, CohortId, EmailAddress, Language, Patient, PatientId, RoleAssignment, Site,
+    SiteId,
 };
 
 use crate::StorageError;
@@ -43,6 +44,16 @@ pub trait AccountStore: Send + Sync {
         email: &EmailAddress,
     ) -> Result<AccountCredentials, StorageError>;
     async fn count_accounts(&self) -> Result<i64, StorageError>;
+    /// Gives an existing account one more role assignment.
+    async fn add_role_assignment(
+        &self,
+        account: AccountId,
+        assignment: RoleAssignment,
+    ) -> Result<(), StorageError>;
+    /// Every account with its roles, by display name.
+    async fn list_accounts(&self) -> Result<Vec<Account>, StorageError>;
+    /// Stores the display name, language, time zone and display preferences of `account`.
+    async fn set_account_profile(&self, account: &Account) -> Result<(), StorageError>;
     /// Stores the account's preferred interface language.
     async fn set_account_language(
         &self,
@@ -242,6 +253,105 @@ pub trait CareTeamStore: Send + Sync {
     ) -> Result<Vec<BreakGlassGrant>, StorageError>;
 }
 
+/// What a single-use link is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkPurpose {
+    StaffInvitation,
+    /// Creates the sign-in account of an existing patient record.
+    PatientInvitation,
+    /// Creates a caregiver account that a patient shares with.
+    CaregiverInvitation,
+    PasswordReset,
+}
+
+impl LinkPurpose {
+    /// The stable code used in storage.
+    #[must_use]
+    pub const fn code(self) -> &'static str {
+        match self {
+            Self::StaffInvitation => "staff_invitation",
+            Self::PatientInvitation => "patient_invitation",
+            Self::CaregiverInvitation => "caregiver_invitation",
+            Self::PasswordReset => "password_reset",
+        }
+    }
+
+    /// Parses a stored code.
+    #[must_use]
+    pub fn from_code(code: &str) -> Option<Self> {
+        [
+            Self::StaffInvitation,
+            Self::PatientInvitation,
+            Self::CaregiverInvitation,
+            Self::PasswordReset,
+        ]
+        .into_iter()
+        .find(|purpose| purpose.code() == code)
+    }
+
+    #[must_use]
+    pub const fn is_invitation(self) -> bool {
+        !matches!(self, Self::PasswordReset)
+    }
+}
+
+/// A single-use link: an invitation or a password reset. Only the token's digest is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountLink {
+    pub token_digest: String,
+    pub purpose: LinkPurpose,
+    pub email: EmailAddress,
+    /// The name proposed for the new account; empty for a password reset.
+    pub display_name: String,
+    /// The roles the new account gets.
+    pub roles: Vec<RoleAssignment>,
+    /// Patient invitation: the record the account signs in to. Caregiver invitation: the patient
+    /// who shares with the caregiver.
+    pub patient_id: Option<PatientId>,
+    /// Caregiver invitation: what the patient shares.
+    pub scopes: Vec<CaregiverScope>,
+    /// Password reset: the account whose password is set.
+    pub account_id: Option<AccountId>,
+    /// The language of the page the link opens.
+    pub language: Language,
+    pub created_by: Option<AccountId>,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub used_at: Option<Timestamp>,
+}
+
+/// Invitations and password reset links.
+#[async_trait]
+pub trait AccountLinkStore: Send + Sync {
+    async fn insert_account_link(&self, link: &AccountLink) -> Result<(), StorageError>;
+    async fn find_account_link(
+        &self,
+        token_digest: &str,
+    ) -> Result<Option<AccountLink>, StorageError>;
+    /// In one transaction: marks the invitation used, creates `account`, links the patient record
+    /// of a patient invitation, and stores `grant` for a caregiver invitation. Fails with
+    /// `Conflict { constraint: "account_links_used" }` when the link was used or expired at `now`.
+    async fn redeem_invitation(
+        &self,
+        token_digest: &str,
+        now: Timestamp,
+        account: &Account,
+        password_hash: &str,
+        grant: Option<&CaregiverGrant>,
+    ) -> Result<(), StorageError>;
+    /// In one transaction: marks the reset link used, sets the password hash and ends every
+    /// session of the account. Fails like [`AccountLinkStore::redeem_invitation`].
+    async fn redeem_password_reset(
+        &self,
+        token_digest: &str,
+        now: Timestamp,
+        account: AccountId,
+        password_hash: &str,
+    ) -> Result<(), StorageError>;
+    /// Unused, unexpired invitations at `now`, newest first.
+    async fn open_invitations(&self, now: Timestamp) -> Result<Vec<AccountLink>, StorageError>;
+}
+
 /// The state of the database schema compared with the migrations this binary carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SchemaStatus {
@@ -345,6 +455,7 @@ pub trait Store:
     + ThrottleStore
     + SecondFactorStore
     + CareTeamStore
+    + AccountLinkStore
     + std::fmt::Debug
 {
 }
@@ -359,6 +470,7 @@ impl<T> Store for T where
         + ThrottleStore
         + SecondFactorStore
         + CareTeamStore
+        + AccountLinkStore
         + std::fmt::Debug
 {
 }

@@ -104,6 +104,7 @@ mod tests {
             display_name: "A".to_owned(),
             language: Language::english(),
             time_zone: TimeZoneName::parse("UTC").expect("valid"),
+            preferences: stillpoint_domain::DisplayPreferences::default(),
             roles,
         }
     }

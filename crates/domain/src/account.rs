@@ -75,6 +75,17 @@ pub struct Account {
     pub language: Language,
     pub time_zone: TimeZoneName,
     pub roles: Vec<RoleAssignment>,
+    pub preferences: DisplayPreferences,
+}
+
+/// How the interface is shown to one person (WCAG 2.2 success criteria 1.4.4 resize text and
+/// 2.3.3 animation from interactions).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DisplayPreferences {
+    /// Text one step larger than the default on every page.
+    pub larger_text: bool,
+    /// No animations or transitions, whatever the device's own setting.
+    pub reduced_motion: bool,
 }
 
 impl Account {

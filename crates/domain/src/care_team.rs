@@ -296,6 +296,7 @@ mod tests {
             display_name: "P".to_owned(),
             language: Language::english(),
             time_zone: TimeZoneName::parse("UTC").expect("valid"),
+            preferences: crate::DisplayPreferences::default(),
             roles: roles
                 .iter()
                 .map(|(role, site_id)| RoleAssignment {

@@ -17,7 +17,7 @@ pub mod role;
 pub mod throttle;
 pub mod time_zone;
 
-pub use account::{Account, EmailAddress};
+pub use account::{Account, DisplayPreferences, EmailAddress};
 pub use clinic::Site;
 pub use condition::{ChronicCondition, Icd10Code};
 pub use id::{AccountId, CohortId, PatientId, SiteId};

@@ -43,6 +43,7 @@ pub async fn create_user(mut settings: Settings, request: NewAdministrator) -> a
             .map_err(|error| anyhow::anyhow!("--language: {}", error.problem))?,
         time_zone: TimeZoneName::parse(&request.time_zone)
             .map_err(|error| anyhow::anyhow!("--time-zone: {}", error.problem))?,
+        preferences: stillpoint_domain::DisplayPreferences::default(),
         roles: vec![RoleAssignment {
             role: Role::SystemAdministrator,
             site_id: None,

@@ -83,6 +83,10 @@ pub fn build_app(
         trusted_proxies: settings.trusted_proxies.clone(),
         secrets: load_secrets_key(settings)?,
         demo_hints,
+        public_url: settings
+            .public_url
+            .clone()
+            .unwrap_or_else(|| public_url(settings.listen, settings.tls.is_some())),
         ..WebConfig::default()
     };
     let state = AppState::new(Arc::new(database), Arc::new(SystemClock), catalogs, config);

@@ -82,6 +82,7 @@ pub struct HttpFileSettings {
     pub shutdown_grace_seconds: Option<u64>,
     pub secure_cookies: Option<bool>,
     pub trusted_proxies: Option<Vec<String>>,
+    pub public_url: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -139,6 +140,8 @@ pub struct Settings {
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// The key that seals secrets in the database; `None` for `secrets.key` in the data folder.
     pub secrets_key_path: Option<PathBuf>,
+    /// The address people reach the server at; `None` for the listen address.
+    pub public_url: Option<String>,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -262,6 +265,7 @@ impl Settings {
             session_policy: session_policy(&file.sessions)?,
             audit_key_path: file.audit.key_path,
             secrets_key_path: file.secrets.key_path,
+            public_url: public_url(file.http.public_url)?,
             trusted_proxies: trusted_proxies(&file.http.trusted_proxies.unwrap_or_default())?,
         })
     }
@@ -350,6 +354,17 @@ fn positive(setting: &str, value: Option<u64>, default: u64) -> Result<u64, Sett
         Some(0) => Err(invalid(setting, "must be at least 1")),
         Some(value) => Ok(value),
         None => Ok(default),
+    }
+}
+
+fn public_url(value: Option<String>) -> Result<Option<String>, SettingsError> {
+    match value {
+        Some(url) if url.starts_with("https://") || url.starts_with("http://") => Ok(Some(url)),
+        Some(url) => Err(invalid(
+            "http.public_url",
+            format!("'{url}' is not an http or https address; write it as https://host"),
+        )),
+        None => Ok(None),
     }
 }
 
@@ -443,6 +458,10 @@ secure_cookies = false
 # to the client its X-Forwarded-For header names, for the audit trail and sign-in throttling;
 # without this every client behind the proxy shares the proxy's address.
 trusted_proxies = []
+# The address people reach Stillpoint at, used in the invitation and password reset links it
+# hands out. Set it when a reverse proxy or a domain name is in front of the server; the default
+# is the listen address.
+# public_url = "https://mbsr.clinic.example"
 
 [sessions]
 # Minutes without activity after which a session ends.

@@ -6,7 +6,8 @@ use sqlx::any::AnyRow;
 use stillpoint_app::StorageError;
 use stillpoint_app::ports::{AccountCredentials, AccountStore};
 use stillpoint_domain::{
-    Account, AccountId, EmailAddress, Language, Role, RoleAssignment, SiteId, TimeZoneName,
+    Account, AccountId, DisplayPreferences, EmailAddress, Language, Role, RoleAssignment, SiteId,
+    TimeZoneName,
 };
 
 use crate::Database;
@@ -52,10 +53,63 @@ impl Database {
                 language,
                 time_zone,
                 roles: self.load_roles(id).await?,
+                preferences: DisplayPreferences {
+                    larger_text: column::<i64>(row, "larger_text")? != 0,
+                    reduced_motion: column::<i64>(row, "reduced_motion")? != 0,
+                },
             },
             password_hash: column(row, "password_hash")?,
         })
     }
+}
+
+/// Inserts an account and its role assignments inside `transaction`.
+pub(crate) async fn insert_account_in(
+    transaction: &mut sqlx::Transaction<'_, sqlx::Any>,
+    account: &Account,
+    password_hash: &str,
+) -> Result<(), StorageError> {
+    let id = account.id.to_string();
+    sqlx::query(
+        "INSERT INTO accounts (id, email, display_name, language, time_zone, password_hash, created_at, larger_text, reduced_motion) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(&id)
+    .bind(account.email.as_str())
+    .bind(&account.display_name)
+    .bind(account.language.as_str())
+    .bind(account.time_zone.as_str())
+    .bind(password_hash)
+    .bind(to_millis(Timestamp::now()))
+    .bind(i64::from(account.preferences.larger_text))
+    .bind(i64::from(account.preferences.reduced_motion))
+    .execute(&mut **transaction)
+    .await
+    .map_err(|error| map_error(error, "account", &id))?;
+
+    for assignment in &account.roles {
+        insert_role_in(transaction, &id, *assignment).await?;
+    }
+    Ok(())
+}
+
+async fn insert_role_in(
+    transaction: &mut sqlx::Transaction<'_, sqlx::Any>,
+    account_id: &str,
+    assignment: RoleAssignment,
+) -> Result<(), StorageError> {
+    let site = assignment.site_id.map(|site| site.to_string());
+    sqlx::query(
+        "INSERT INTO role_assignments (account_id, role, site_id, site_key) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(account_id)
+    .bind(assignment.role.code())
+    .bind(site.clone())
+    .bind(site.unwrap_or_default())
+    .execute(&mut **transaction)
+    .await
+    .map_err(|error| map_error(error, "account", account_id))?;
+    Ok(())
 }
 
 #[async_trait]
@@ -65,44 +119,62 @@ impl AccountStore for Database {
         account: &Account,
         password_hash: &str,
     ) -> Result<(), StorageError> {
-        let id = account.id.to_string();
         let mut transaction = self.pool.begin().await.map_err(map_write_error)?;
+        insert_account_in(&mut transaction, account, password_hash).await?;
+        transaction.commit().await.map_err(map_write_error)
+    }
 
-        sqlx::query(
-            "INSERT INTO accounts (id, email, display_name, language, time_zone, password_hash, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    async fn add_role_assignment(
+        &self,
+        account: AccountId,
+        assignment: RoleAssignment,
+    ) -> Result<(), StorageError> {
+        let mut transaction = self.pool.begin().await.map_err(map_write_error)?;
+        insert_role_in(&mut transaction, &account.to_string(), assignment).await?;
+        transaction.commit().await.map_err(map_write_error)
+    }
+
+    async fn list_accounts(&self) -> Result<Vec<Account>, StorageError> {
+        let rows = sqlx::query(
+            "SELECT id, email, display_name, language, time_zone, password_hash, larger_text, reduced_motion \
+             FROM accounts ORDER BY display_name, email",
         )
-        .bind(&id)
-        .bind(account.email.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_write_error)?;
+        let mut accounts = Vec::with_capacity(rows.len());
+        for row in &rows {
+            accounts.push(self.account_from_row(row).await?.account);
+        }
+        Ok(accounts)
+    }
+
+    async fn set_account_profile(&self, account: &Account) -> Result<(), StorageError> {
+        let result = sqlx::query(
+            "UPDATE accounts SET display_name = $1, language = $2, time_zone = $3, larger_text = $4, reduced_motion = $5 \
+             WHERE id = $6",
+        )
         .bind(&account.display_name)
         .bind(account.language.as_str())
         .bind(account.time_zone.as_str())
-        .bind(password_hash)
-        .bind(to_millis(Timestamp::now()))
-        .execute(&mut *transaction)
+        .bind(i64::from(account.preferences.larger_text))
+        .bind(i64::from(account.preferences.reduced_motion))
+        .bind(account.id.to_string())
+        .execute(&self.pool)
         .await
-        .map_err(|error| map_error(error, "account", &id))?;
-
-        for assignment in &account.roles {
-            let site = assignment.site_id.map(|site| site.to_string());
-            sqlx::query(
-                "INSERT INTO role_assignments (account_id, role, site_id, site_key) VALUES ($1, $2, $3, $4)",
-            )
-            .bind(&id)
-            .bind(assignment.role.code())
-            .bind(site.clone())
-            .bind(site.unwrap_or_default())
-            .execute(&mut *transaction)
-            .await
-            .map_err(|error| map_error(error, "account", &id))?;
+        .map_err(|error| map_error(error, "account", &account.id.to_string()))?;
+        if result.rows_affected() == 0 {
+            return Err(StorageError::NotFound {
+                entity: "account",
+                id: account.id.to_string(),
+            });
         }
-
-        transaction.commit().await.map_err(map_write_error)
+        Ok(())
     }
 
     async fn get_account(&self, id: AccountId) -> Result<Account, StorageError> {
         let row = sqlx::query(
-            "SELECT id, email, display_name, language, time_zone, password_hash FROM accounts WHERE id = $1",
+            "SELECT id, email, display_name, language, time_zone, password_hash, larger_text, reduced_motion FROM accounts WHERE id = $1",
         )
             .bind(id.to_string())
             .fetch_one(&self.pool)
@@ -118,7 +190,7 @@ impl AccountStore for Database {
         // NOTE: addresses are compared exactly after `EmailAddress` lower-cased the domain; two
         // accounts whose local parts differ only in case stay distinct, as RFC 5321 allows.
         let row = sqlx::query(
-            "SELECT id, email, display_name, language, time_zone, password_hash FROM accounts WHERE email = $1",
+            "SELECT id, email, display_name, language, time_zone, password_hash, larger_text, reduced_motion FROM accounts WHERE email = $1",
         )
             .bind(email.as_str())
             .fetch_one(&self.pool)

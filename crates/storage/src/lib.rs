@@ -5,6 +5,7 @@
 //! how a constraint violation names its constraint. Values cross the boundary as text and
 //! integers: ids are UUID text, instants are UTC milliseconds, dates are ISO 8601 text.
 
+mod account_links;
 mod accounts;
 mod audit;
 mod care_team;

@@ -38,6 +38,7 @@ fn account(local: &str, roles: Vec<RoleAssignment>) -> Account {
         language: Language::spanish(),
         time_zone: TimeZoneName::parse("America/Denver").expect("valid zone"),
         roles,
+        preferences: stillpoint_domain::DisplayPreferences::default(),
     }
 }
 

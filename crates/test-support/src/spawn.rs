@@ -153,6 +153,7 @@ impl TestApp {
             language: stillpoint_domain::Language::english(),
             time_zone: stillpoint_domain::TimeZoneName::parse("America/Chicago")
                 .expect("valid zone"),
+            preferences: stillpoint_domain::DisplayPreferences::default(),
             roles,
         };
         self.database
@@ -252,7 +253,14 @@ pub async fn spawn_app(dialect: Dialect, seed: Seed, test: &str) -> Option<TestA
     let start: Timestamp = "2026-12-04T15:00:00Z".parse().expect("valid instant");
     let clock = Arc::new(ManualClock::new(start));
 
-    let config = WebConfig::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("port 0 binds");
+    let address = listener.local_addr().expect("bound address");
+    let config = WebConfig {
+        public_url: format!("http://{address}"),
+        ..WebConfig::default()
+    };
     let demo = match seed {
         Seed::Empty => None,
         Seed::DemoClinic => {
@@ -276,10 +284,6 @@ pub async fn spawn_app(dialect: Dialect, seed: Seed, test: &str) -> Option<TestA
     );
     let app = stillpoint_web::router(state.clone());
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("port 0 binds");
-    let address = listener.local_addr().expect("bound address");
     let (shutdown, stopped) = oneshot::channel::<()>();
     tokio::spawn(async move {
         let service = app.into_make_service_with_connect_info::<SocketAddr>();

@@ -24,6 +24,9 @@ pub enum WebError {
     SecondFactorRequired,
     #[error("one-time code invalid")]
     InvalidOneTimeCode,
+    /// A single-use link that is unknown, used or expired.
+    #[error("link not usable")]
+    LinkUnusable { used: bool, expired: bool },
     #[error("forbidden")]
     Forbidden,
     #[error("{field}: {message}")]
@@ -59,6 +62,18 @@ impl From<AppError> for WebError {
             },
             AppError::InvalidCredentials => Self::InvalidCredentials,
             AppError::InvalidOneTimeCode => Self::InvalidOneTimeCode,
+            AppError::LinkInvalid => Self::LinkUnusable {
+                used: false,
+                expired: false,
+            },
+            AppError::LinkUsed => Self::LinkUnusable {
+                used: true,
+                expired: false,
+            },
+            AppError::LinkExpired => Self::LinkUnusable {
+                used: false,
+                expired: true,
+            },
             AppError::Throttled { retry_after } => Self::Throttled {
                 retry_after_seconds: retry_after.as_secs().max(1),
             },
@@ -95,7 +110,12 @@ impl WebError {
     #[must_use]
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::NotFound
+            | Self::LinkUnusable {
+                used: false,
+                expired: false,
+            } => StatusCode::NOT_FOUND,
+            Self::LinkUnusable { .. } => StatusCode::GONE,
             Self::SignInRequired
             | Self::SecondFactorRequired
             | Self::InvalidCredentials
@@ -118,6 +138,9 @@ impl WebError {
             Self::SignInRequired => "sign_in_required",
             Self::SecondFactorRequired => "second_factor_required",
             Self::InvalidOneTimeCode => "invalid_one_time_code",
+            Self::LinkUnusable { used: true, .. } => "link_used",
+            Self::LinkUnusable { expired: true, .. } => "link_expired",
+            Self::LinkUnusable { .. } => "link_invalid",
             Self::Forbidden => "forbidden",
             Self::Invalid { .. } => "invalid_value",
             Self::InvalidCredentials => "invalid_credentials",
@@ -139,6 +162,15 @@ impl WebError {
         match self {
             Self::NotFound => "No resource exists at this address.".to_owned(),
             Self::SignInRequired => "Sign in to continue.".to_owned(),
+            Self::LinkUnusable { used: true, .. } => {
+                "This link was used already. Ask the clinic for a new one.".to_owned()
+            }
+            Self::LinkUnusable { expired: true, .. } => {
+                "This link has expired. Ask the clinic for a new one.".to_owned()
+            }
+            Self::LinkUnusable { .. } => {
+                "This link is not valid. Check that it was copied whole, or ask the clinic for a new one.".to_owned()
+            }
             Self::SecondFactorRequired => {
                 "Enter the one-time code from your authenticator app to finish signing in.".to_owned()
             }

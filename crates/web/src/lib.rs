@@ -55,6 +55,9 @@ pub struct WebConfig {
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// The key that seals secrets stored in the database, such as TOTP secrets.
     pub secrets: SecretSealer,
+    /// The address people reach this server at, such as `https://mbsr.clinic.example`, for the
+    /// links that invitations and password resets hand out.
+    pub public_url: String,
     /// Show demo aids, such as the current one-time code on the verification page. Only the
     /// `demo` command turns this on.
     pub demo_hints: bool,
@@ -73,6 +76,7 @@ impl Default for WebConfig {
             // A key that lives as long as the process; the server loads a persistent one.
             secrets: SecretSealer::new(&random_key()),
             demo_hints: false,
+            public_url: "http://127.0.0.1:8080".to_owned(),
         }
     }
 }

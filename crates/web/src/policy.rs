@@ -139,6 +139,37 @@ pub const ROUTES: &[RoutePolicy] = &[
         Access::Patients,
         true,
     ),
+    route("GET", "/staff", Access::Administrators, false),
+    route("POST", "/staff/invitations", Access::Administrators, false),
+    route(
+        "POST",
+        "/accounts/{account_id}/password-reset",
+        Access::Administrators,
+        false,
+    ),
+    route(
+        "POST",
+        "/accounts/{account_id}/unlock",
+        Access::Administrators,
+        false,
+    ),
+    route(
+        "POST",
+        "/accounts/{account_id}/two-step-reset",
+        Access::Administrators,
+        false,
+    ),
+    route(
+        "POST",
+        "/patients/{patient_id}/invitation",
+        Access::CareTeam,
+        true,
+    ),
+    // The token in the path is the credential: a single-use link.
+    route("GET", "/invitations/{token}", Access::Public, false),
+    route("POST", "/invitations/{token}", Access::Public, false),
+    route("GET", "/password-reset/{token}", Access::Public, false),
+    route("POST", "/password-reset/{token}", Access::Public, false),
     route("GET", "/api/v1/patients", Access::CareTeam, true),
     route(
         "GET",

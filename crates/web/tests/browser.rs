@@ -159,9 +159,15 @@ async fn every_page_passes_accessibility_checks() {
     assert!(error.text().await.expect("text").contains("incorrect"));
     problems.extend(check_page(&browser, "sign-in with error").await);
 
-    let own_record = format!(
+    let demo = app.demo.as_ref().expect("demo");
+    let own_record = format!("/patients/{}", demo.patients[0].id);
+    let record_without_account = format!(
         "/patients/{}",
-        app.demo.as_ref().expect("demo").patients[0].id
+        demo.patients
+            .iter()
+            .find(|patient| patient.site_id == demo.sites[0].id && patient.account_id.is_none())
+            .expect("a NORTH patient without account")
+            .id
     );
     for (local, pages) in [
         (
@@ -186,6 +192,10 @@ async fn every_page_passes_accessibility_checks() {
                 ("/home", "clinician home"),
                 ("/patients", "patient list"),
                 (own_record.as_str(), "patient record"),
+                (
+                    record_without_account.as_str(),
+                    "record with invitation form",
+                ),
             ],
         ),
         (
@@ -198,6 +208,7 @@ async fn every_page_passes_accessibility_checks() {
                 ("/home", "administrator home"),
                 ("/sites", "sites"),
                 ("/audit", "audit trail"),
+                ("/staff", "staff"),
             ],
         ),
     ] {
@@ -228,6 +239,7 @@ async fn every_page_passes_accessibility_checks() {
         }
     }
 
+    problems.extend(invitation_pages(&browser, &app).await);
     problems.extend(authenticator_setup_pages(&browser, &app).await);
 
     browser.close().await;
@@ -236,6 +248,51 @@ async fn every_page_passes_accessibility_checks() {
         "accessibility problems:\n{}",
         problems.join("\n")
     );
+}
+
+/// Creates an invitation on the staff page, then opens it as the invited person would.
+async fn invitation_pages(browser: &Browser, app: &TestApp) -> Vec<String> {
+    let mut problems = Vec::new();
+    browser.goto(&app.url("/staff")).await;
+    for (id, value) in [
+        ("invite-name", "Noor Haddad"),
+        ("invite-email", "noor@demo-clinic.example"),
+    ] {
+        browser
+            .client
+            .find(Locator::Id(id))
+            .await
+            .expect("invitation field")
+            .send_keys(value)
+            .await
+            .expect("typed");
+    }
+    browser
+        .client
+        .find(Locator::Css(
+            "form[action='/staff/invitations'] button[type=submit]",
+        ))
+        .await
+        .expect("invite button")
+        .click()
+        .await
+        .expect("clicked");
+    wait_for_heading(browser, "Invitation created").await;
+    problems.extend(check_page(browser, "invitation created").await);
+
+    let link = browser
+        .eval("document.getElementById('issued-link').value")
+        .await;
+    let link = link.as_str().expect("the link is shown").to_owned();
+    browser
+        .client
+        .delete_all_cookies()
+        .await
+        .expect("cookies cleared");
+    browser.goto(&link).await;
+    wait_for_heading(browser, "Create your account").await;
+    problems.extend(check_page(browser, "accept invitation").await);
+    problems
 }
 
 /// Sets up the authenticator of a new staff account, checking the set-up and recovery code pages.
@@ -251,6 +308,7 @@ async fn authenticator_setup_pages(browser: &Browser, app: &TestApp) -> Vec<Stri
         display_name: "New Clinician".to_owned(),
         language: Language::english(),
         time_zone: TimeZoneName::parse("America/Chicago").expect("valid"),
+        preferences: stillpoint_domain::DisplayPreferences::default(),
         roles: vec![RoleAssignment::new(Role::Clinician, Some(site)).expect("valid")],
     };
     let hash = stillpoint_app::auth::hash_password(DEMO_PASSWORD).expect("hash");

@@ -5,6 +5,7 @@ use reqwest::StatusCode;
 use stillpoint_app::demo::DEMO_PASSWORD;
 use stillpoint_storage::Dialect;
 use stillpoint_test_support::{Seed, TestApp, spawn_app};
+use stillpoint_web::policy::Access;
 
 async fn app() -> TestApp {
     spawn_app(Dialect::Sqlite, Seed::DemoClinic, "pages")
@@ -290,13 +291,42 @@ async fn forms_without_their_token_are_refused() {
     let client = signed_in_client(&app, "admin").await;
     let token = app.form_token(&client).await;
 
-    // Every form route of the policy table, posted by a signed-in browser without a token.
+    // Every form route of the policy table, posted without a token by a signed-in browser whose
+    // role the route admits.
+    let demo = app.demo.as_ref().expect("demo");
+    let patient = &demo.patients[0];
+    let patient_account = patient.account_id.expect("patient account").to_string();
+    let clients = [
+        ("admin", client.clone()),
+        (
+            "program.admin",
+            signed_in_client(&app, "program.admin").await,
+        ),
+        ("clinician", signed_in_client(&app, "clinician").await),
+        ("patient", signed_in_client(&app, "patient").await),
+    ];
     let form_routes = stillpoint_web::policy::ROUTES
         .iter()
         .filter(|route| route.method == "POST" && !route.path.starts_with("/api/"));
     for route in form_routes {
-        let response = client
-            .post(app.url(route.path))
+        let subject = match route.access {
+            Access::Administrators => "program.admin",
+            Access::CareTeam | Access::Clinicians => "clinician",
+            Access::Patients => "patient",
+            Access::Public | Access::SignedIn | Access::SecondStep => "admin",
+        };
+        let (_, browser) = clients
+            .iter()
+            .find(|(name, _)| *name == subject)
+            .expect("a client for the role");
+        let path = route
+            .path
+            .replace("{patient_id}", &patient.id.to_string())
+            .replace("{account_id}", &patient_account)
+            .replace("{caregiver_id}", &patient_account)
+            .replace("{token}", "a-token");
+        let response = browser
+            .post(app.url(&path))
             .form(&[("lang", "es")])
             .send()
             .await
@@ -308,8 +338,9 @@ async fn forms_without_their_token_are_refused() {
             route.path
         );
         let body = response.text().await.expect("body");
+        // The clinician's interface is in Spanish.
         assert!(
-            body.contains("This form has expired"),
+            body.contains("This form has expired") || body.contains("Este formulario caducó"),
             "{}: {body}",
             route.path
         );
@@ -421,6 +452,7 @@ async fn new_staff_sets_up_authenticator() {
         display_name: "New Facilitator".to_owned(),
         language: Language::english(),
         time_zone: TimeZoneName::parse("America/Chicago").expect("valid"),
+        preferences: stillpoint_domain::DisplayPreferences::default(),
         roles: vec![RoleAssignment::new(Role::Facilitator, Some(site)).expect("valid")],
     };
     let hash = stillpoint_app::auth::hash_password(password).expect("hash");

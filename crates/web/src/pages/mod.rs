@@ -3,11 +3,13 @@
 mod audit;
 mod home;
 mod language;
+mod links;
 mod patients;
 mod second_factor;
 mod sharing;
 mod sign_in;
 mod sites;
+mod staff;
 mod start;
 
 use askama::Template;
@@ -55,6 +57,26 @@ pub fn router() -> Router<AppState> {
         )
         .route("/sharing", get(sharing::show).post(sharing::share))
         .route("/sharing/{caregiver_id}/revoke", post(sharing::revoke))
+        .route("/staff", get(staff::show))
+        .route("/staff/invitations", post(staff::invite))
+        .route(
+            "/accounts/{account_id}/password-reset",
+            post(staff::password_reset),
+        )
+        .route("/accounts/{account_id}/unlock", post(staff::unlock))
+        .route(
+            "/accounts/{account_id}/two-step-reset",
+            post(staff::two_step_reset),
+        )
+        .route("/patients/{patient_id}/invitation", post(patients::invite))
+        .route(
+            "/invitations/{token}",
+            get(links::show_invitation).post(links::accept_invitation),
+        )
+        .route(
+            "/password-reset/{token}",
+            get(links::show_reset).post(links::submit_reset),
+        )
 }
 
 /// One entry of the main navigation.
@@ -105,6 +127,7 @@ impl Layout {
                     || account.has_role(Role::ProgramAdministrator)
                 {
                     entries.push(("/sites", "nav-sites"));
+                    entries.push(("/staff", "nav-staff"));
                     entries.push(("/audit", "nav-audit"));
                 }
                 if account.has_role(Role::Patient) {
@@ -181,6 +204,19 @@ pub fn error_page(
         WebError::SignInRequired | WebError::SecondFactorRequired => (
             tr.t("error-sign-in-required-title"),
             (tr.t("error-sign-in-required-text"), None),
+        ),
+        WebError::LinkUnusable { used, expired } => (
+            tr.t("error-link-title"),
+            (
+                tr.t(if *used {
+                    "error-link-used"
+                } else if *expired {
+                    "error-link-expired"
+                } else {
+                    "error-link-invalid"
+                }),
+                None,
+            ),
         ),
         WebError::FormExpired => (
             tr.t("error-form-expired-title"),

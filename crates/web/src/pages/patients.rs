@@ -48,6 +48,9 @@ struct PatientTemplate {
     cohorts: Vec<String>,
     shared_parts: Vec<String>,
     break_glass_notice: Option<String>,
+    /// Whether to offer the invitation form: a care team member viewing a record without account.
+    can_invite: bool,
+    patient_id: String,
 }
 
 #[derive(Template)]
@@ -205,6 +208,8 @@ async fn render_record(
             .collect(),
         shared_parts,
         break_glass_notice,
+        can_invite: record.access == RecordAccess::CareTeam && patient.account_id.is_none(),
+        patient_id: patient.id.to_string(),
         layout,
     };
     render(&template)
@@ -252,4 +257,44 @@ fn site_name(sites: &[Site], id: stillpoint_domain::SiteId) -> String {
         .iter()
         .find(|site| site.id == id)
         .map_or_else(String::new, |site| site.name.clone())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct InviteForm {
+    #[serde(default)]
+    email: String,
+}
+
+/// Invites a patient in the viewer's care to create the sign-in account of their record.
+pub async fn invite(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(patient_id): Path<String>,
+    CheckedForm(form): CheckedForm<InviteForm>,
+) -> Result<Response, WebError> {
+    let patient_id = parse_patient_id(&patient_id)?;
+    let link = stillpoint_app::invitations::invite_patient(
+        state.store.as_ref(),
+        state.clock.as_ref(),
+        &signed_in.viewer.audit_context(),
+        &signed_in.account,
+        patient_id,
+        &form.email,
+    )
+    .await?;
+    let layout = Layout::new(
+        &state,
+        &signed_in.viewer,
+        &format!("/patients/{patient_id}"),
+    );
+    let message = layout
+        .tr
+        .t_with("patient-invited", "email", link.email.as_str());
+    super::staff::done(
+        &state,
+        layout,
+        "patient-invited-title",
+        message,
+        Some(&link),
+    )
 }

@@ -65,21 +65,35 @@ pub async fn share(
     let scopes: Result<Vec<CaregiverScope>, _> =
         field_values(&fields, "scope").map(str::parse).collect();
     let outcome = match scopes {
-        Ok(scopes) => care::grant_caregiver(
-            state.store.as_ref(),
-            state.clock.as_ref(),
-            &signed_in.viewer.audit_context(),
-            &signed_in.account,
-            &email,
-            &scopes,
-        )
-        .await
-        .map(|_| ()),
+        Ok(scopes) => {
+            care::grant_caregiver(
+                state.store.as_ref(),
+                state.clock.as_ref(),
+                &signed_in.viewer.audit_context(),
+                &signed_in.account,
+                &email,
+                &scopes,
+            )
+            .await
+        }
         Err(invalid) => Err(AppError::Invalid(invalid)),
     };
 
     match outcome {
-        Ok(()) => Ok(Redirect::to("/sharing").into_response()),
+        Ok(care::Sharing::Granted(_)) => Ok(Redirect::to("/sharing").into_response()),
+        Ok(care::Sharing::Invited(link)) => {
+            let layout = Layout::new(&state, &signed_in.viewer, "/sharing");
+            let message = layout
+                .tr
+                .t_with("sharing-invited", "email", link.email.as_str());
+            super::staff::done(
+                &state,
+                layout,
+                "sharing-invited-title",
+                message,
+                Some(&link),
+            )
+        }
         Err(AppError::Invalid(invalid)) => {
             let checked: Vec<&str> = field_values(&fields, "scope").collect();
             render_page(

@@ -1,0 +1,334 @@
+//! Administrators' staff page: invitations, reset links, lifting a sign-in lock and resetting
+//! two-step verification.
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::Deserialize;
+use stillpoint_app::AppError;
+use stillpoint_app::invitations::{self, IssuedLink, StaffInvitation};
+use stillpoint_domain::{AccountId, Role, SiteId};
+
+use super::sign_in::EmptyForm;
+use super::{Layout, render};
+use crate::AppState;
+use crate::csrf::CheckedForm;
+use crate::error::WebError;
+use crate::viewer::SignedIn;
+
+/// One account on the staff page.
+#[derive(Debug)]
+pub struct AccountRow {
+    pub id: String,
+    pub name: String,
+    pub email: String,
+    pub roles: String,
+    pub staff: bool,
+}
+
+#[derive(Template)]
+#[template(path = "staff.html")]
+struct StaffTemplate {
+    layout: Layout,
+    roles: Vec<(&'static str, String)>,
+    sites: Vec<(String, String)>,
+    invitations: Vec<String>,
+    accounts: Vec<AccountRow>,
+    form_name: String,
+    form_email: String,
+    error: Option<String>,
+}
+
+/// A page confirming an action, with the link to pass on when one was issued.
+#[derive(Template)]
+#[template(path = "done.html")]
+pub struct DoneTemplate {
+    pub layout: Layout,
+    pub title: String,
+    pub message: String,
+    pub link: Option<String>,
+    pub back_href: String,
+    pub back_label: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct InviteForm {
+    #[serde(default)]
+    display_name: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    role: String,
+    #[serde(default)]
+    site_id: String,
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+) -> Result<Response, WebError> {
+    render_page(&state, &signed_in, "", "", None, StatusCode::OK).await
+}
+
+pub async fn invite(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    CheckedForm(form): CheckedForm<InviteForm>,
+) -> Result<Response, WebError> {
+    let outcome = invite_from_form(&state, &signed_in, &form).await;
+    let layout = Layout::new(&state, &signed_in.viewer, "/staff");
+    match outcome {
+        Ok(StaffInvitation::Link(link)) => {
+            let message = layout
+                .tr
+                .t_with("staff-invited", "email", link.email.as_str());
+            done(&state, layout, "staff-invited-title", message, Some(&link))
+        }
+        Ok(StaffInvitation::RoleAdded(account)) => {
+            let message = layout
+                .tr
+                .t_with("staff-role-added", "name", &account.display_name);
+            done(&state, layout, "staff-invited-title", message, None)
+        }
+        Err(AppError::Invalid(invalid)) => {
+            render_page(
+                &state,
+                &signed_in,
+                &form.display_name,
+                &form.email,
+                Some(format!("{}: {}", invalid.field, invalid.problem)),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+pub async fn password_reset(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(account_id): Path<String>,
+    CheckedForm(_form): CheckedForm<EmptyForm>,
+) -> Result<Response, WebError> {
+    let target = parse_account_id(&account_id)?;
+    let link = invitations::issue_password_reset(
+        state.store.as_ref(),
+        state.clock.as_ref(),
+        &signed_in.viewer.audit_context(),
+        &signed_in.account,
+        target,
+    )
+    .await?;
+    let layout = Layout::new(&state, &signed_in.viewer, "/staff");
+    let message = layout
+        .tr
+        .t_with("staff-reset-issued", "email", link.email.as_str());
+    done(&state, layout, "staff-reset-title", message, Some(&link))
+}
+
+pub async fn unlock(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(account_id): Path<String>,
+    CheckedForm(_form): CheckedForm<EmptyForm>,
+) -> Result<Response, WebError> {
+    let target = parse_account_id(&account_id)?;
+    let account = invitations::unlock_sign_in(
+        state.store.as_ref(),
+        state.clock.as_ref(),
+        &signed_in.viewer.audit_context(),
+        &signed_in.account,
+        target,
+    )
+    .await?;
+    let layout = Layout::new(&state, &signed_in.viewer, "/staff");
+    let message = layout
+        .tr
+        .t_with("staff-unlocked", "name", &account.display_name);
+    done(&state, layout, "staff-unlocked-title", message, None)
+}
+
+pub async fn two_step_reset(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(account_id): Path<String>,
+    CheckedForm(_form): CheckedForm<EmptyForm>,
+) -> Result<Response, WebError> {
+    let target = parse_account_id(&account_id)?;
+    let account = invitations::reset_two_step(
+        state.store.as_ref(),
+        state.clock.as_ref(),
+        &signed_in.viewer.audit_context(),
+        &signed_in.account,
+        target,
+    )
+    .await?;
+    let layout = Layout::new(&state, &signed_in.viewer, "/staff");
+    let message = layout
+        .tr
+        .t_with("staff-two-step-reset", "name", &account.display_name);
+    done(&state, layout, "staff-two-step-reset-title", message, None)
+}
+
+/// Renders the confirmation page; `link` is shown as a full URL to copy.
+pub fn done(
+    state: &AppState,
+    layout: Layout,
+    title_id: &str,
+    message: String,
+    link: Option<&IssuedLink>,
+) -> Result<Response, WebError> {
+    let link = link.map(|link| link_url(state, link));
+    let back_href = if layout.path.starts_with("/patients") || layout.path == "/sharing" {
+        layout.path.clone()
+    } else {
+        "/staff".to_owned()
+    };
+    render(&DoneTemplate {
+        title: layout.tr.t(title_id),
+        message,
+        link,
+        back_label: layout.tr.t("done-back"),
+        back_href,
+        layout,
+    })
+}
+
+/// Builds the full address of an issued link.
+#[must_use]
+pub fn link_url(state: &AppState, link: &IssuedLink) -> String {
+    let path = if link.purpose.is_invitation() {
+        "invitations"
+    } else {
+        "password-reset"
+    };
+    format!(
+        "{}/{path}/{}",
+        state.config.public_url.trim_end_matches('/'),
+        link.token
+    )
+}
+
+async fn invite_from_form(
+    state: &AppState,
+    signed_in: &SignedIn,
+    form: &InviteForm,
+) -> Result<StaffInvitation, AppError> {
+    let role: Role = form.role.parse()?;
+    let site: Option<SiteId> = if role.is_site_scoped() {
+        Some(form.site_id.parse().map_err(|_| {
+            stillpoint_domain::InvalidValue::new("site_id", "choose a site from the list")
+        })?)
+    } else {
+        None
+    };
+    invitations::invite_staff(
+        state.store.as_ref(),
+        state.clock.as_ref(),
+        &signed_in.viewer.audit_context(),
+        &signed_in.account,
+        &form.email,
+        &form.display_name,
+        role,
+        site,
+    )
+    .await
+}
+
+fn parse_account_id(text: &str) -> Result<AccountId, WebError> {
+    text.parse().map_err(|_| WebError::NotFound)
+}
+
+async fn render_page(
+    state: &AppState,
+    signed_in: &SignedIn,
+    form_name: &str,
+    form_email: &str,
+    error: Option<String>,
+    status: StatusCode,
+) -> Result<Response, WebError> {
+    let admin = &signed_in.account;
+    let all_sites = stillpoint_app::sites::all_sites(state.store.as_ref()).await?;
+    let accounts = invitations::managed_accounts(state.store.as_ref(), admin).await?;
+    let open =
+        invitations::open_staff_invitations(state.store.as_ref(), state.clock.as_ref(), admin)
+            .await?;
+
+    let layout = Layout::new(state, &signed_in.viewer, "/staff");
+    let tr = &layout.tr;
+    let system = admin.has_role(Role::SystemAdministrator);
+    let roles = Role::ALL
+        .into_iter()
+        .filter(|role| role.is_staff())
+        .filter(|role| system || role.is_site_scoped())
+        .map(|role| (role.code(), tr.t(&format!("role-{}", role.code()))))
+        .collect();
+    let sites = all_sites
+        .iter()
+        .filter(|site| {
+            system
+                || admin.roles.iter().any(|held| {
+                    held.role == Role::ProgramAdministrator && held.site_id == Some(site.id)
+                })
+        })
+        .map(|site| (site.id.to_string(), site.name.clone()))
+        .collect();
+    let site_name = |id: Option<SiteId>| {
+        id.and_then(|id| all_sites.iter().find(|site| site.id == id))
+            .map(|site| site.name.clone())
+    };
+    let describe_roles = |roles: &[stillpoint_domain::RoleAssignment]| {
+        roles
+            .iter()
+            .map(|held| {
+                let role = tr.t(&format!("role-{}", held.role.code()));
+                match site_name(held.site_id) {
+                    Some(site) => format!("{role} ({site})"),
+                    None => role,
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let invitations = open
+        .iter()
+        .map(|link| {
+            let expires = link
+                .expires_at
+                .to_zoned_datetime(admin.time_zone.time_zone())
+                .strftime("%Y-%m-%d %H:%M")
+                .to_string();
+            format!(
+                "{} · {} · {}",
+                link.email,
+                describe_roles(&link.roles),
+                tr.t_with("staff-invitation-expires", "when", &expires)
+            )
+        })
+        .collect();
+    let accounts = accounts
+        .iter()
+        .map(|account| AccountRow {
+            id: account.id.to_string(),
+            name: account.display_name.clone(),
+            email: account.email.to_string(),
+            roles: describe_roles(&account.roles),
+            staff: account.is_staff(),
+        })
+        .collect();
+
+    let mut response = render(&StaffTemplate {
+        layout,
+        roles,
+        sites,
+        invitations,
+        accounts,
+        form_name: form_name.to_owned(),
+        form_email: form_email.to_owned(),
+        error,
+    })?;
+    *response.status_mut() = status;
+    Ok(response)
+}

@@ -1,0 +1,537 @@
+//! Account life cycle through the pages: staff, patient and caregiver invitations, password
+//! resets, lifting a sign-in lock and resetting two-step verification.
+
+use jiff::SignedDuration;
+use reqwest::StatusCode;
+use stillpoint_app::demo::DEMO_PASSWORD;
+use stillpoint_storage::Dialect;
+use stillpoint_test_support::{Seed, TestApp, hidden_field, spawn_app};
+
+async fn app(test: &str) -> TestApp {
+    spawn_app(Dialect::Sqlite, Seed::DemoClinic, test)
+        .await
+        .expect("sqlite")
+}
+
+/// Extracts the issued link from a confirmation page, as a path on the test server.
+fn issued_path(app: &TestApp, page: &str) -> String {
+    let marker = "id=\"issued-link\" type=\"text\" readonly value=\"";
+    let start = page.find(marker).expect("a link is shown") + marker.len();
+    let url = &page[start..start + page[start..].find('"').expect("end of link")];
+    url.strip_prefix(&app.url(""))
+        .expect("the link points at this server")
+        .to_owned()
+}
+
+async fn text(response: reqwest::Response) -> (StatusCode, String) {
+    (response.status(), response.text().await.expect("body"))
+}
+
+/// Opens a link page with `client` and submits its form with `fields`.
+async fn submit_link(
+    app: &TestApp,
+    client: &reqwest::Client,
+    path: &str,
+    fields: &[(&str, &str)],
+) -> (StatusCode, String) {
+    let page = client
+        .get(app.url(path))
+        .send()
+        .await
+        .expect("request")
+        .text()
+        .await
+        .expect("body");
+    let token = hidden_field(&page, "csrf_token").expect("form token");
+    let mut body = fields.to_vec();
+    body.push(("csrf_token", &token));
+    text(
+        client
+            .post(app.url(path))
+            .form(&body)
+            .send()
+            .await
+            .expect("request"),
+    )
+    .await
+}
+
+async fn sign_in_status(app: &TestApp, email: &str, password: &str) -> (StatusCode, String) {
+    let response = app
+        .post_form(
+            &app.client(),
+            "/sign-in",
+            &[("email", email), ("password", password)],
+        )
+        .await;
+    let location = response
+        .headers()
+        .get("location")
+        .map(|value| value.to_str().expect("ascii").to_owned())
+        .unwrap_or_default();
+    (response.status(), location)
+}
+
+#[tokio::test]
+async fn staff_invitation_works_once() {
+    let app = app("staff_invitation").await;
+    let admin = app.browser_session("program.admin").await;
+    let north = app.demo.as_ref().expect("demo").sites[0].id.to_string();
+
+    let (status, page) = text(
+        app.post_form(
+            &admin,
+            "/staff/invitations",
+            &[
+                ("display_name", "Noor Haddad"),
+                ("email", "noor@demo-clinic.example"),
+                ("role", "facilitator"),
+                ("site_id", &north),
+            ],
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let link = issued_path(&app, &page);
+    assert!(link.starts_with("/invitations/"), "{link}");
+    let (_, staff_page) = text(admin.get(app.url("/staff")).send().await.expect("request")).await;
+    assert!(
+        staff_page.contains("noor@demo-clinic.example"),
+        "listed as waiting"
+    );
+
+    // Mismatched passwords and a common password are refused without using the link.
+    let visitor = app.client();
+    let (status, page) = submit_link(
+        &app,
+        &visitor,
+        &link,
+        &[
+            ("display_name", "Noor Haddad"),
+            ("password", "a quiet lake at dawn"),
+            ("password_confirmation", "a quiet lake at dusk"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.contains("the two passwords differ"), "{page}");
+    let (status, _) = submit_link(
+        &app,
+        &visitor,
+        &link,
+        &[
+            ("display_name", "Noor Haddad"),
+            ("password", "password123"),
+            ("password_confirmation", "password123"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    let (status, page) = submit_link(
+        &app,
+        &visitor,
+        &link,
+        &[
+            ("display_name", "Noor Haddad"),
+            ("password", "a quiet lake at dawn"),
+            ("password_confirmation", "a quiet lake at dawn"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    // A new staff member goes on to set up two-step verification.
+    assert_eq!(
+        sign_in_status(&app, "noor@demo-clinic.example", "a quiet lake at dawn").await,
+        (StatusCode::SEE_OTHER, "/sign-in/verify".to_owned())
+    );
+
+    // The link is spent, and opening it again shows that.
+    let again = app
+        .client()
+        .get(app.url(&link))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(again.status(), StatusCode::GONE);
+    assert!(again.text().await.expect("body").contains("used already"));
+    let unknown = app
+        .client()
+        .get(app.url("/invitations/not-a-real-token"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn expired_invitation_is_gone() {
+    let app = app("expired_invitation").await;
+    let admin = app.browser_session("admin").await;
+    let (_, page) = text(
+        app.post_form(
+            &admin,
+            "/staff/invitations",
+            &[
+                ("display_name", "Late Person"),
+                ("email", "late@demo-clinic.example"),
+                ("role", "system_administrator"),
+            ],
+        )
+        .await,
+    )
+    .await;
+    let link = issued_path(&app, &page);
+    app.clock.advance(SignedDuration::from_hours(7 * 24));
+    let response = app
+        .client()
+        .get(app.url(&link))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), StatusCode::GONE);
+    assert!(response.text().await.expect("body").contains("expired"));
+}
+
+#[tokio::test]
+async fn program_admin_invites_only_at_own_sites() {
+    let app = app("invitation_scope").await;
+    let north = app.demo.as_ref().expect("demo").sites[0].id;
+    let (_, token) = app
+        .account_with_roles(
+            "north.admin",
+            vec![
+                stillpoint_domain::RoleAssignment::new(
+                    stillpoint_domain::Role::ProgramAdministrator,
+                    Some(north),
+                )
+                .expect("valid"),
+            ],
+        )
+        .await;
+    let south = app.demo.as_ref().expect("demo").sites[1].id.to_string();
+    let invite = |role: &'static str, site: String| {
+        app.client()
+            .post(app.url("/staff/invitations"))
+            .bearer_auth(&token)
+            .form(&[
+                ("display_name", "Someone New".to_owned()),
+                ("email", "someone@demo-clinic.example".to_owned()),
+                ("role", role.to_owned()),
+                ("site_id", site),
+            ])
+            .send()
+    };
+    let other_site = invite("clinician", south).await.expect("request");
+    assert_eq!(other_site.status(), StatusCode::FORBIDDEN);
+    let system = invite("system_administrator", String::new())
+        .await
+        .expect("request");
+    assert_eq!(system.status(), StatusCode::FORBIDDEN);
+    let own_site = invite("clinician", north.to_string())
+        .await
+        .expect("request");
+    assert_eq!(own_site.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn patient_invitation_links_the_record() {
+    let app = app("patient_invitation").await;
+    let demo = app.demo.as_ref().expect("demo");
+    let north = demo.sites[0].id;
+    let patient = demo
+        .patients
+        .iter()
+        .find(|patient| patient.site_id == north && patient.account_id.is_none())
+        .expect("a NORTH patient without account");
+    let clinician = app.browser_session("clinician").await;
+
+    let (status, page) = text(
+        app.post_form(
+            &clinician,
+            &format!("/patients/{}/invitation", patient.id),
+            &[("email", "new.patient@demo-clinic.example")],
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let link = issued_path(&app, &page);
+
+    let visitor = app.client();
+    let (status, _) = submit_link(
+        &app,
+        &visitor,
+        &link,
+        &[
+            ("display_name", &patient.given_name),
+            ("password", "breathing in, breathing out"),
+            ("password_confirmation", "breathing in, breathing out"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, location) = sign_in_status(
+        &app,
+        "new.patient@demo-clinic.example",
+        "breathing in, breathing out",
+    )
+    .await;
+    assert_eq!(
+        (status, location.as_str()),
+        (StatusCode::SEE_OTHER, "/home")
+    );
+
+    // The record now has its account, so a second invitation is refused with the reason.
+    let (status, page) = text(
+        app.post_form(
+            &clinician,
+            &format!("/patients/{}/invitation", patient.id),
+            &[("email", "other@demo-clinic.example")],
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.contains("has an account already"), "{page}");
+
+    // Staff outside the patient's care cannot invite them.
+    let south_clinician = app.browser_session("clinician.south").await;
+    let other = demo
+        .patients
+        .iter()
+        .find(|candidate| {
+            candidate.site_id == north
+                && candidate.id != patient.id
+                && candidate.account_id.is_none()
+        })
+        .expect("another NORTH patient");
+    let response = app
+        .post_form(
+            &south_clinician,
+            &format!("/patients/{}/invitation", other.id),
+            &[("email", "x@demo-clinic.example")],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn caregiver_invitation_creates_the_grant() {
+    let app = app("caregiver_invitation").await;
+    let patient = app.browser_session("patient").await;
+    let (status, page) = text(
+        app.post_form(
+            &patient,
+            "/sharing",
+            &[
+                ("email", "daughter@demo-clinic.example"),
+                ("scope", "schedule"),
+                ("scope", "progress"),
+            ],
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let link = issued_path(&app, &page);
+    let (status, _) = submit_link(
+        &app,
+        &app.client(),
+        &link,
+        &[
+            ("display_name", "Sofía Morales"),
+            ("password", "a walk by the river"),
+            ("password_confirmation", "a walk by the river"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+
+    let (_, sharing) = text(
+        patient
+            .get(app.url("/sharing"))
+            .send()
+            .await
+            .expect("request"),
+    )
+    .await;
+    assert!(sharing.contains("Sofía Morales"), "{sharing}");
+    let own = app.demo.as_ref().expect("demo").patients[0].id;
+    let caregiver = app.client();
+    let signed_in = app
+        .post_form(
+            &caregiver,
+            "/sign-in",
+            &[
+                ("email", "daughter@demo-clinic.example"),
+                ("password", "a walk by the river"),
+            ],
+        )
+        .await;
+    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+    let record = caregiver
+        .get(app.url(&format!("/api/v1/patients/{own}")))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(record.status(), StatusCode::OK);
+    let body: serde_json::Value = record.json().await.expect("json");
+    assert_eq!(
+        body["shared_scopes"],
+        serde_json::json!(["schedule", "progress"])
+    );
+}
+
+#[tokio::test]
+async fn password_reset_ends_old_sessions() {
+    let app = app("password_reset").await;
+    let caregiver = app.browser_session("caregiver").await;
+    let admin = app.browser_session("admin").await;
+    let caregiver_id = app
+        .demo
+        .as_ref()
+        .expect("demo")
+        .accounts
+        .iter()
+        .find(|account| account.has_role(stillpoint_domain::Role::Caregiver))
+        .expect("caregiver")
+        .id;
+
+    let (status, page) = text(
+        app.post_form(
+            &admin,
+            &format!("/accounts/{caregiver_id}/password-reset"),
+            &[],
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let link = issued_path(&app, &page);
+    assert!(link.starts_with("/password-reset/"));
+
+    let (status, _) = submit_link(
+        &app,
+        &app.client(),
+        &link,
+        &[
+            ("password", "a new and longer phrase"),
+            ("password_confirmation", "a new and longer phrase"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let home = caregiver
+        .get(app.url("/home"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(
+        home.status(),
+        StatusCode::UNAUTHORIZED,
+        "the old session ended"
+    );
+    assert_eq!(
+        sign_in_status(&app, "caregiver@demo-clinic.example", DEMO_PASSWORD)
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        sign_in_status(
+            &app,
+            "caregiver@demo-clinic.example",
+            "a new and longer phrase"
+        )
+        .await,
+        (StatusCode::SEE_OTHER, "/home".to_owned())
+    );
+    let reused = app
+        .client()
+        .get(app.url(&link))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(reused.status(), StatusCode::GONE);
+}
+
+#[tokio::test]
+async fn administrator_lifts_lock_and_resets_two_step() {
+    let app = app("admin_overrides").await;
+    let email = "patient@demo-clinic.example";
+    for _ in 0..6 {
+        sign_in_status(&app, email, "wrong password!").await;
+    }
+    assert_eq!(
+        sign_in_status(&app, email, DEMO_PASSWORD).await.0,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    let admin = app.browser_session("program.admin").await;
+    let patient_id = app.demo.as_ref().expect("demo").patients[0]
+        .account_id
+        .expect("patient account");
+    let response = app
+        .post_form(&admin, &format!("/accounts/{patient_id}/unlock"), &[])
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        sign_in_status(&app, email, DEMO_PASSWORD).await,
+        (StatusCode::SEE_OTHER, "/home".to_owned())
+    );
+
+    // A facilitator who lost their phone sets up a new authenticator at the next sign-in.
+    let facilitator_id = app
+        .demo
+        .as_ref()
+        .expect("demo")
+        .accounts
+        .iter()
+        .find(|account| account.email.as_str() == "facilitator@demo-clinic.example")
+        .expect("facilitator")
+        .id;
+    let response = app
+        .post_form(
+            &admin,
+            &format!("/accounts/{facilitator_id}/two-step-reset"),
+            &[],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let client = app.client();
+    app.post_form(
+        &client,
+        "/sign-in",
+        &[
+            ("email", "facilitator@demo-clinic.example"),
+            ("password", DEMO_PASSWORD),
+        ],
+    )
+    .await;
+    let verify = client
+        .get(app.url("/sign-in/verify"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(verify.headers()["location"], "/sign-in/authenticator");
+
+    // A program administrator cannot reset a system administrator.
+    let system_id = app
+        .demo
+        .as_ref()
+        .expect("demo")
+        .accounts
+        .iter()
+        .find(|account| account.has_role(stillpoint_domain::Role::SystemAdministrator))
+        .expect("system administrator")
+        .id;
+    let response = app
+        .post_form(
+            &admin,
+            &format!("/accounts/{system_id}/password-reset"),
+            &[],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+}
