@@ -7,6 +7,7 @@
 
 use jiff::civil::Date;
 use stillpoint_domain::care_team::{CaregiverGrant, CaregiverScope, Cohort};
+use stillpoint_domain::consent::ConsentRecord;
 use stillpoint_domain::{
     Account, AccountId, ChronicCondition, CohortId, EmailAddress, Icd10Code, Language, Patient,
     PatientId, Role, RoleAssignment, Site, SiteId, TimeZoneName,
@@ -15,6 +16,7 @@ use uuid::Uuid;
 
 use crate::AppError;
 use crate::auth::hash_password;
+use crate::consent::ConsentLibrary;
 use crate::ports::Store;
 use crate::secrets::SecretSealer;
 
@@ -461,11 +463,13 @@ fn demo_cohorts(
         .collect()
 }
 
-/// Stores the demo clinic. Every account gets [`DEMO_PASSWORD`], and staff accounts get their
-/// authenticator secret, sealed with `sealer`.
+/// Stores the demo clinic. Every account gets [`DEMO_PASSWORD`], staff accounts get their
+/// authenticator secret, sealed with `sealer`, and the demo patient has agreed to every document
+/// of `consents` in their language.
 pub async fn seed(
     store: &dyn Store,
     sealer: &SecretSealer,
+    consents: &ConsentLibrary,
     clinic: &DemoClinic,
     now: jiff::Timestamp,
 ) -> Result<(), AppError> {
@@ -499,6 +503,32 @@ pub async fn seed(
             revoked_at: None,
         };
         store.put_caregiver_grant(&grant).await?;
+    }
+    if let Some(patient) = clinic
+        .patients
+        .iter()
+        .find(|patient| patient.account_id.is_some())
+    {
+        for id in consents.ids() {
+            let Some(document) = consents.document(id, &patient.language) else {
+                continue;
+            };
+            let record = ConsentRecord {
+                patient_id: patient.id,
+                document_id: document.id.clone(),
+                version: document.version,
+                language: document.language.clone(),
+                content_hash: document.content_hash.clone(),
+                signed_name: format!("{} {}", patient.given_name, patient.family_name),
+                signed_at: now,
+                signer: patient
+                    .account_id
+                    .unwrap_or(AccountId::from_uuid(Uuid::nil())),
+                withdrawn_at: None,
+                withdrawal_reason: None,
+            };
+            store.insert_consent_record(&record).await?;
+        }
     }
     for (account, secret) in &clinic.totp_secrets {
         let sealed_secret = sealer.seal(&account.to_string(), secret);

@@ -10,6 +10,7 @@ pub mod audit;
 pub mod auth;
 pub mod care;
 pub mod clock;
+pub mod consent;
 pub mod demo;
 pub mod error;
 pub mod invitations;

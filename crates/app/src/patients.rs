@@ -44,3 +44,18 @@ pub async fn display_name(
     let patient = store.get_patient(patient).await?;
     Ok(format!("{} {}", patient.given_name, patient.family_name))
 }
+
+/// The id of the patient record `account` signs in to, if it is a patient's account with one.
+pub async fn own_record_id(
+    store: &dyn Store,
+    account: &Account,
+) -> Result<Option<stillpoint_domain::PatientId>, AppError> {
+    if !account.has_role(Role::Patient) {
+        return Ok(None);
+    }
+    match store.find_patient_for_account(account.id).await {
+        Ok(patient) => Ok(Some(patient.id)),
+        Err(StorageError::NotFound { .. }) => Ok(None),
+        Err(other) => Err(other.into()),
+    }
+}

@@ -5,6 +5,7 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 use stillpoint_domain::audit::{AuditAction, AuditEvent, NewAuditEvent};
 use stillpoint_domain::care_team::{BreakGlassGrant, CaregiverGrant, CaregiverScope, Cohort};
+use stillpoint_domain::consent::ConsentRecord;
 use stillpoint_domain::{
     Account, AccountId, CohortId, EmailAddress, Language, Patient, PatientId, RoleAssignment, Site,
     SiteId,
@@ -352,6 +353,26 @@ pub trait AccountLinkStore: Send + Sync {
     async fn open_invitations(&self, now: Timestamp) -> Result<Vec<AccountLink>, StorageError>;
 }
 
+/// Patients' consent records.
+#[async_trait]
+pub trait ConsentStore: Send + Sync {
+    async fn insert_consent_record(&self, record: &ConsentRecord) -> Result<(), StorageError>;
+    /// Every record of the patient, newest first.
+    async fn consent_records_of_patient(
+        &self,
+        patient: PatientId,
+    ) -> Result<Vec<ConsentRecord>, StorageError>;
+    /// Records the withdrawal on the patient's signed, not yet withdrawn records of the
+    /// document; returns `false` when there was none.
+    async fn withdraw_consent(
+        &self,
+        patient: PatientId,
+        document_id: &str,
+        at: Timestamp,
+        reason: Option<&str>,
+    ) -> Result<bool, StorageError>;
+}
+
 /// The state of the database schema compared with the migrations this binary carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SchemaStatus {
@@ -456,6 +477,7 @@ pub trait Store:
     + SecondFactorStore
     + CareTeamStore
     + AccountLinkStore
+    + ConsentStore
     + std::fmt::Debug
 {
 }
@@ -471,6 +493,7 @@ impl<T> Store for T where
         + SecondFactorStore
         + CareTeamStore
         + AccountLinkStore
+        + ConsentStore
         + std::fmt::Debug
 {
 }

@@ -10,6 +10,7 @@ pub mod audit;
 pub mod care_team;
 pub mod clinic;
 pub mod condition;
+pub mod consent;
 pub mod id;
 pub mod language;
 pub mod patient;

@@ -50,9 +50,11 @@ pub async fn run(mut settings: Settings, data_dir_given: bool) -> anyhow::Result
     let accounts = database.count_accounts().await?;
     if accounts == 0 {
         let sealer = server::load_secrets_key(&settings)?;
+        let consents = stillpoint_web::consent_files::load(settings.consent_dir.as_deref())?;
         demo::seed(
             &database,
             &sealer,
+            &consents,
             &clinic,
             stillpoint_app::SystemClock.now(),
         )

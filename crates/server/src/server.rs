@@ -89,7 +89,9 @@ pub fn build_app(
             .unwrap_or_else(|| public_url(settings.listen, settings.tls.is_some())),
         ..WebConfig::default()
     };
-    let state = AppState::new(Arc::new(database), Arc::new(SystemClock), catalogs, config);
+    let consents = stillpoint_web::consent_files::load(settings.consent_dir.as_deref())?;
+    let state = AppState::new(Arc::new(database), Arc::new(SystemClock), catalogs, config)
+        .with_consents(consents);
     Ok(stillpoint_web::router(state))
 }
 

@@ -35,6 +35,7 @@ pub struct FileSettings {
     pub database_url: Option<String>,
     pub clinic_name: Option<String>,
     pub locales_dir: Option<PathBuf>,
+    pub consent_dir: Option<PathBuf>,
     #[serde(default)]
     pub log: LogFileSettings,
     #[serde(default)]
@@ -126,6 +127,8 @@ pub struct Settings {
     pub database: DatabaseUrl,
     pub clinic_name: String,
     pub locales_dir: Option<PathBuf>,
+    /// A folder of consent documents that replace or add to the bundled ones.
+    pub consent_dir: Option<PathBuf>,
     pub log_format: LogFormat,
     /// A `tracing` filter directive such as `info` or `stillpoint=debug,info`.
     pub log_level: String,
@@ -181,6 +184,7 @@ impl FileSettings {
         };
         resolve(&mut settings.data_dir);
         resolve(&mut settings.locales_dir);
+        resolve(&mut settings.consent_dir);
         resolve(&mut settings.tls.cert_path);
         resolve(&mut settings.tls.key_path);
         resolve(&mut settings.audit.key_path);
@@ -248,6 +252,7 @@ impl Settings {
             database,
             clinic_name,
             locales_dir: file.locales_dir,
+            consent_dir: file.consent_dir,
             log_format,
             log_level,
             request_timeout: Duration::from_secs(positive(
@@ -433,6 +438,11 @@ clinic_name = "Stillpoint"
 # A folder of extra or replacement translation catalogues: one sub-folder per language tag
 # (for example fr/) holding .ftl files. Messages missing from a language fall back to English.
 # locales_dir = "/etc/stillpoint/locales"
+
+# A folder of consent documents in the layout of content/consent/ (one sub-folder per document,
+# one <language>.md file per language). Its files replace bundled files of the same path or add
+# new ones; raise `version` when the meaning changes, so patients are asked to agree again.
+# consent_dir = "/etc/stillpoint/consent"
 
 [log]
 # "text" for a terminal, "json" for a log collector (flag --log-format, STILLPOINT_LOG_FORMAT).

@@ -268,9 +268,17 @@ pub async fn spawn_app(dialect: Dialect, seed: Seed, test: &str) -> Option<TestA
                 TEST_DEMO_SEED,
                 start.to_zoned_datetime(jiff::tz::TimeZone::UTC).date(),
             );
-            demo::seed(&database.database, &config.secrets, &clinic, start)
-                .await
-                .expect("the demo clinic seeds");
+            let consents =
+                stillpoint_web::consent_files::load(None).expect("bundled consent documents");
+            demo::seed(
+                &database.database,
+                &config.secrets,
+                &consents,
+                &clinic,
+                start,
+            )
+            .await
+            .expect("the demo clinic seeds");
             Some(clinic)
         }
     };

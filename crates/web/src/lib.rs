@@ -7,6 +7,7 @@
 pub mod api;
 pub mod assets;
 pub mod audit_view;
+pub mod consent_files;
 pub mod csrf;
 pub mod error;
 pub mod i18n;
@@ -88,6 +89,7 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub catalogs: Arc<Catalogs>,
     pub assets: Arc<Assets>,
+    pub consents: Arc<stillpoint_app::consent::ConsentLibrary>,
     pub metrics: Arc<Metrics>,
     pub config: Arc<WebConfig>,
 }
@@ -105,6 +107,12 @@ impl AppState {
             clock,
             catalogs: Arc::new(catalogs),
             assets: Arc::new(Assets::load()),
+            // The bundled documents are checked by a unit test of `consent_files`; a clinic's
+            // own folder is loaded by the server with `with_consents`.
+            consents: Arc::new(consent_files::load(None).unwrap_or_else(|error| {
+                tracing::error!(error = %error, "bundled consent documents are invalid");
+                stillpoint_app::consent::ConsentLibrary::default()
+            })),
             metrics: Arc::new(Metrics::default()),
             config: Arc::new(config),
         }
@@ -119,6 +127,15 @@ pub fn code_check(state: &AppState) -> stillpoint_app::mfa::CodeCheck<'_> {
         sealer: &state.config.secrets,
         clock: state.clock.as_ref(),
         policy: &state.config.session_policy,
+    }
+}
+
+impl AppState {
+    /// Replaces the consent documents, for a clinic's own consent folder.
+    #[must_use]
+    pub fn with_consents(mut self, library: stillpoint_app::consent::ConsentLibrary) -> Self {
+        self.consents = Arc::new(library);
+        self
     }
 }
 

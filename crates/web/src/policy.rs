@@ -139,6 +139,20 @@ pub const ROUTES: &[RoutePolicy] = &[
         Access::Patients,
         true,
     ),
+    route("GET", "/consent", Access::Patients, true),
+    route("GET", "/consent/{document_id}", Access::Patients, true),
+    route(
+        "POST",
+        "/consent/{document_id}/sign",
+        Access::Patients,
+        true,
+    ),
+    route(
+        "POST",
+        "/consent/{document_id}/withdraw",
+        Access::Patients,
+        true,
+    ),
     route("GET", "/staff", Access::Administrators, false),
     route("POST", "/staff/invitations", Access::Administrators, false),
     route(

@@ -177,6 +177,8 @@ async fn every_page_passes_accessibility_checks() {
                 ("/sites", "forbidden page"),
                 ("/record-access", "record access report"),
                 ("/sharing", "sharing with caregivers"),
+                ("/consent", "consent documents"),
+                ("/consent/practice-risks", "consent document"),
             ],
         ),
         (

@@ -29,6 +29,8 @@ struct HomeTemplate {
     shared_with_you: Vec<(String, String)>,
     /// For a program administrator: recent break-glass access at their sites.
     break_glass: Vec<String>,
+    /// For a patient: whether a required consent is missing or outdated.
+    consent_needed: bool,
 }
 
 pub async fn show(
@@ -82,6 +84,17 @@ pub async fn show(
         })
         .collect();
     let break_glass = break_glass_lines(&state, account, tr).await?;
+    let consent_needed =
+        match stillpoint_app::patients::own_record_id(state.store.as_ref(), account).await? {
+            Some(patient) => !stillpoint_app::consent::missing_consents(
+                state.store.as_ref(),
+                &state.consents,
+                patient,
+            )
+            .await?
+            .is_empty(),
+            None => false,
+        };
 
     let template = HomeTemplate {
         greeting: tr.t_with("home-greeting", "name", &account.display_name),
@@ -94,6 +107,7 @@ pub async fn show(
         local_time_iso: now.timestamp().to_string(),
         shared_with_you,
         break_glass,
+        consent_needed,
         layout,
     };
     render(&template)

@@ -1,6 +1,7 @@
 //! Server-rendered pages. Each handler reads as: extract → call one use case → render.
 
 mod audit;
+mod consent;
 mod home;
 mod language;
 mod links;
@@ -57,6 +58,10 @@ pub fn router() -> Router<AppState> {
         )
         .route("/sharing", get(sharing::show).post(sharing::share))
         .route("/sharing/{caregiver_id}/revoke", post(sharing::revoke))
+        .route("/consent", get(consent::list))
+        .route("/consent/{document_id}", get(consent::show))
+        .route("/consent/{document_id}/sign", post(consent::sign))
+        .route("/consent/{document_id}/withdraw", post(consent::withdraw))
         .route("/staff", get(staff::show))
         .route("/staff/invitations", post(staff::invite))
         .route(
@@ -131,6 +136,7 @@ impl Layout {
                     entries.push(("/audit", "nav-audit"));
                 }
                 if account.has_role(Role::Patient) {
+                    entries.push(("/consent", "nav-consent"));
                     entries.push(("/sharing", "nav-sharing"));
                     entries.push(("/record-access", "nav-record-access"));
                 }

@@ -50,6 +50,8 @@ struct PatientTemplate {
     break_glass_notice: Option<String>,
     /// Whether to offer the invitation form: a care team member viewing a record without account.
     can_invite: bool,
+    /// The consent summary for the care team.
+    consent_line: String,
     patient_id: String,
 }
 
@@ -179,6 +181,27 @@ async fn render_record(
     } else {
         None
     };
+    let missing = stillpoint_app::consent::missing_consents(
+        state.store.as_ref(),
+        &state.consents,
+        patient.id,
+    )
+    .await?;
+    let consent_line = if missing.is_empty() {
+        tr.t("patient-consent-complete")
+    } else {
+        let titles: Vec<String> = missing
+            .iter()
+            .filter_map(|id| {
+                let language = stillpoint_domain::Language::parse(tr.tag()).ok()?;
+                state
+                    .consents
+                    .document(id, &language)
+                    .map(|document| document.title.clone())
+            })
+            .collect();
+        tr.t_with("patient-consent-missing", "documents", &titles.join(", "))
+    };
     let shared_parts = match &record.access {
         RecordAccess::Caregiver(scopes) => scopes
             .iter()
@@ -209,6 +232,7 @@ async fn render_record(
         shared_parts,
         break_glass_notice,
         can_invite: record.access == RecordAccess::CareTeam && patient.account_id.is_none(),
+        consent_line,
         patient_id: patient.id.to_string(),
         layout,
     };
