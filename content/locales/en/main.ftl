@@ -272,3 +272,19 @@ home-consent-link = Review consent documents
 patient-consent = Consent
 patient-consent-missing = Still needed: { $documents }
 patient-consent-complete = Every required consent is current.
+
+## Profile
+nav-account = Your profile
+profile-title = Your profile
+profile-saved = Your changes are saved.
+profile-name = Your name
+profile-language = Language
+profile-time-zone = Time zone
+profile-time-zone-hint = Times of classes and reminders are shown in this zone, for example America/Chicago.
+profile-display = Display
+profile-larger-text = Larger text on every page
+profile-reduced-motion = Reduce motion and animation
+profile-submit = Save changes
+profile-security = Two-step verification
+profile-recovery-left = You have { $count } unused recovery codes.
+profile-recovery-renew = Make new recovery codes

@@ -268,3 +268,19 @@ home-consent-link = Revisar los documentos de consentimiento
 patient-consent = Consentimiento
 patient-consent-missing = Falta: { $documents }
 patient-consent-complete = Todos los consentimientos necesarios están al día.
+
+## Perfil
+nav-account = Su perfil
+profile-title = Su perfil
+profile-saved = Sus cambios quedaron guardados.
+profile-name = Su nombre
+profile-language = Idioma
+profile-time-zone = Zona horaria
+profile-time-zone-hint = Los horarios de clases y recordatorios se muestran en esta zona, por ejemplo America/Chicago.
+profile-display = Pantalla
+profile-larger-text = Texto más grande en todas las páginas
+profile-reduced-motion = Reducir movimiento y animaciones
+profile-submit = Guardar cambios
+profile-security = Verificación en dos pasos
+profile-recovery-left = Le quedan { $count } códigos de recuperación sin usar.
+profile-recovery-renew = Crear códigos de recuperación nuevos

@@ -28,3 +28,42 @@ pub async fn display_name(
 ) -> Result<String, AppError> {
     Ok(store.get_account(account).await?.display_name)
 }
+
+/// The settings a person changes on their profile page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfileChange {
+    pub display_name: String,
+    pub language: Language,
+    pub time_zone: stillpoint_domain::TimeZoneName,
+    pub preferences: stillpoint_domain::DisplayPreferences,
+}
+
+/// Stores the account's own profile settings, audited, and returns the updated account. The
+/// caller has checked that the language is offered.
+pub async fn update_profile(
+    store: &dyn Store,
+    clock: &dyn crate::Clock,
+    context: &crate::audit::AuditContext,
+    account: &Account,
+    change: ProfileChange,
+) -> Result<Account, AppError> {
+    let updated = Account {
+        display_name: Account::validate_display_name(&change.display_name)?,
+        language: change.language,
+        time_zone: change.time_zone,
+        preferences: change.preferences,
+        ..account.clone()
+    };
+    store.set_account_profile(&updated).await?;
+    let entry = crate::audit::AuditEntry {
+        patient: None,
+        resource_type: "Account",
+        resource_id: Some(account.id.to_string()),
+        action: stillpoint_domain::audit::AuditAction::Update,
+        outcome: stillpoint_domain::audit::AuditOutcome::Success,
+        break_glass: false,
+    };
+    crate::audit::record(store, clock, context, entry).await?;
+    tracing::info!(account_id = %account.id, "profile updated");
+    Ok(updated)
+}

@@ -139,6 +139,8 @@ pub const ROUTES: &[RoutePolicy] = &[
         Access::Patients,
         true,
     ),
+    route("GET", "/account", Access::SignedIn, false),
+    route("POST", "/account", Access::SignedIn, false),
     route("GET", "/consent", Access::Patients, true),
     route("GET", "/consent/{document_id}", Access::Patients, true),
     route(

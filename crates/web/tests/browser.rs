@@ -178,6 +178,7 @@ async fn every_page_passes_accessibility_checks() {
                 ("/record-access", "record access report"),
                 ("/sharing", "sharing with caregivers"),
                 ("/consent", "consent documents"),
+                ("/account", "patient profile"),
                 ("/consent/practice-risks", "consent document"),
             ],
         ),
@@ -192,6 +193,7 @@ async fn every_page_passes_accessibility_checks() {
             "clinician",
             vec![
                 ("/home", "clinician home"),
+                ("/account", "staff profile"),
                 ("/patients", "patient list"),
                 (own_record.as_str(), "patient record"),
                 (

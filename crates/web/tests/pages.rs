@@ -535,3 +535,64 @@ async fn new_staff_sets_up_authenticator() {
         .await;
     assert_eq!(reused.status(), StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn profile_saves_preferences() {
+    let app = app().await;
+    let client = signed_in_client(&app, "patient").await;
+    let (status, profile) = page(&client, app.url("/account")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(profile.contains("value=\"America/Chicago\""), "{profile}");
+    assert!(
+        !profile.contains("/account/recovery-codes"),
+        "patients have no recovery codes"
+    );
+
+    let bad_zone = app
+        .post_form(
+            &client,
+            "/account",
+            &[
+                ("display_name", "Lucía Morales"),
+                ("language", "es"),
+                ("time_zone", "Mars/Olympus"),
+            ],
+        )
+        .await;
+    assert_eq!(bad_zone.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad_zone.text().await.expect("body").contains("time_zone"));
+
+    let saved = app
+        .post_form(
+            &client,
+            "/account",
+            &[
+                ("display_name", "Lucía M."),
+                ("language", "en"),
+                ("time_zone", "America/Denver"),
+                ("larger_text", "on"),
+                ("reduced_motion", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status(), StatusCode::SEE_OTHER);
+    let (_, profile) = page(&client, app.url("/account?saved=1")).await;
+    assert!(
+        profile.contains("<html lang=\"en\" class=\"text-larger motion-reduced\">"),
+        "{profile}"
+    );
+    assert!(profile.contains("value=\"America/Denver\""));
+    assert!(profile.contains("value=\"Lucía M.\""));
+}
+
+#[tokio::test]
+async fn staff_renew_recovery_codes() {
+    let app = app().await;
+    let client = signed_in_client(&app, "facilitator").await;
+    let (_, profile) = page(&client, app.url("/account")).await;
+    assert!(profile.contains("/account/recovery-codes"), "{profile}");
+    let renewed = app.post_form(&client, "/account/recovery-codes", &[]).await;
+    assert_eq!(renewed.status(), StatusCode::OK);
+    let body = renewed.text().await.expect("body");
+    assert_eq!(body.matches("<li><code>").count(), 10, "{body}");
+}

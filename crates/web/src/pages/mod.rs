@@ -6,6 +6,7 @@ mod home;
 mod language;
 mod links;
 mod patients;
+mod profile;
 mod second_factor;
 mod sharing;
 mod sign_in;
@@ -58,6 +59,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/sharing", get(sharing::show).post(sharing::share))
         .route("/sharing/{caregiver_id}/revoke", post(sharing::revoke))
+        .route("/account", get(profile::show).post(profile::save))
         .route("/consent", get(consent::list))
         .route("/consent/{document_id}", get(consent::show))
         .route("/consent/{document_id}/sign", post(consent::sign))
@@ -106,6 +108,8 @@ pub struct Layout {
     pub stylesheet: String,
     pub favicon: String,
     pub languages: Vec<OfferedLanguage>,
+    /// Classes on `<html>` for the person's display preferences.
+    pub html_class: String,
     /// The hidden token every form on the page carries.
     pub form_token: String,
 }
@@ -122,6 +126,7 @@ impl Layout {
             }
             Some(account) => {
                 entries.push(("/home", "nav-home"));
+                entries.push(("/account", "nav-account"));
                 if account.has_role(Role::Facilitator)
                     || account.has_role(Role::Clinician)
                     || account.has_role(Role::ProgramAdministrator)
@@ -161,6 +166,20 @@ impl Layout {
             stylesheet: state.assets.url("stillpoint.css").to_owned(),
             favicon: state.assets.url("favicon.svg").to_owned(),
             languages: state.catalogs.offered(),
+            html_class: viewer
+                .account
+                .as_ref()
+                .map(|account| {
+                    let mut classes = Vec::new();
+                    if account.preferences.larger_text {
+                        classes.push("text-larger");
+                    }
+                    if account.preferences.reduced_motion {
+                        classes.push("motion-reduced");
+                    }
+                    classes.join(" ")
+                })
+                .unwrap_or_default(),
             form_token: viewer.form_token.clone(),
         }
     }
