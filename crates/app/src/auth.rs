@@ -18,8 +18,8 @@ use crate::{AppError, Clock, StorageError};
 /// Minimum password length for passwords people choose.
 // NOTE: 8 characters is the minimum of NIST SP 800-63B revision 3 (section 5.1.1.2) for
 // user-chosen passwords.
-// Revision 4 requires 15 where the password is the only authentication factor, which is the case
-// until two-factor authentication exists.
+// Revision 4 requires 15 where the password is the only authentication factor, which is still the
+// case for patients and caregivers (staff add a one-time code).
 pub const MIN_PASSWORD_LENGTH: usize = 8;
 
 /// How long a session may stay idle and how long it may last at most, and how failed sign-ins

@@ -194,10 +194,12 @@ pub async fn active_break_glass(
         .await?)
 }
 
-/// Break-glass access opened in the last 14 days to patients at the administrator's sites.
+/// Lists break-glass access opened in the last 14 days to patients at the administrator's
+/// sites. A non-empty report is audited, because it names patients.
 pub async fn recent_break_glass(
     store: &dyn Store,
     clock: &dyn Clock,
+    context: &AuditContext,
     account: &Account,
 ) -> Result<Vec<BreakGlassGrant>, AppError> {
     let sites: Vec<_> = account
@@ -210,7 +212,18 @@ pub async fn recent_break_glass(
     let since = now
         .saturating_sub(jiff::SignedDuration::from_hours(14 * 24))
         .unwrap_or(now);
-    Ok(store.recent_break_glass(&sites, since).await?)
+    let grants = store.recent_break_glass(&sites, since).await?;
+    for grant in &grants {
+        record_list_read(
+            store,
+            clock,
+            context,
+            "BreakGlassAccess",
+            Some(grant.patient_id),
+        )
+        .await?;
+    }
+    Ok(grants)
 }
 
 /// Returns the patient record of a patient's own account.
@@ -232,12 +245,15 @@ pub struct GrantView {
     pub caregiver: Account,
 }
 
-/// Lists the patient's grants to caregivers, revoked ones included.
+/// Lists the patient's grants to caregivers, revoked ones included. The read is audited.
 pub async fn caregiver_grants(
     store: &dyn Store,
+    clock: &dyn Clock,
+    context: &AuditContext,
     account: &Account,
 ) -> Result<Vec<GrantView>, AppError> {
     let patient = own_patient(store, account).await?;
+    record_list_read(store, clock, context, "CaregiverGrant", Some(patient.id)).await?;
     let mut views = Vec::new();
     for grant in store.caregiver_grants_of_patient(patient.id).await? {
         let caregiver = store.get_account(grant.caregiver).await?;
@@ -352,15 +368,41 @@ pub async fn revoke_caregiver(
     Ok(())
 }
 
-/// Lists the patients who share with a caregiver, with what they share.
+/// Lists the patients who share with a caregiver, with what they share. The read is audited
+/// once per patient listed.
 pub async fn shared_with_caregiver(
     store: &dyn Store,
+    clock: &dyn Clock,
+    context: &AuditContext,
     account: &Account,
 ) -> Result<Vec<(PatientSummary, CaregiverGrant)>, AppError> {
     if !account.has_role(Role::Caregiver) {
         return Ok(Vec::new());
     }
-    Ok(store.patients_of_caregiver(account.id).await?)
+    let shared = store.patients_of_caregiver(account.id).await?;
+    for (patient, _) in &shared {
+        record_list_read(store, clock, context, "CaregiverGrant", Some(patient.id)).await?;
+    }
+    Ok(shared)
+}
+
+async fn record_list_read(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    context: &AuditContext,
+    resource_type: &'static str,
+    patient: Option<PatientId>,
+) -> Result<(), AppError> {
+    let entry = AuditEntry {
+        patient,
+        resource_type,
+        resource_id: None,
+        action: AuditAction::Read,
+        outcome: AuditOutcome::Success,
+        break_glass: false,
+    };
+    audit::record(store, clock, context, entry).await?;
+    Ok(())
 }
 
 async fn record_read(

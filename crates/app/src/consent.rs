@@ -1,7 +1,8 @@
 //! The consent library, and patients signing and withdrawing consent.
 //!
-//! Enrolment calls [`missing_consents`] before a patient's next program step: every required
+//! [`missing_consents`] tells whether a patient may take the next program step: every required
 //! document must be signed at its current version and not withdrawn.
+// NOTE: the enrolment pathway that must call `missing_consents` before each step is not built yet.
 
 use std::collections::BTreeMap;
 

@@ -379,9 +379,12 @@ pub async fn reset_password(
     Ok(account)
 }
 
-/// Lists the accounts `admin` manages, for the staff page.
+/// Lists the accounts `admin` manages, for the staff page. The list names patients' accounts
+/// too, so the read is audited.
 pub async fn managed_accounts(
     store: &dyn Store,
+    clock: &dyn Clock,
+    context: &AuditContext,
     admin: &Account,
 ) -> Result<Vec<Account>, AppError> {
     let mut managed = Vec::new();
@@ -390,6 +393,16 @@ pub async fn managed_accounts(
             managed.push(account);
         }
     }
+    record(
+        store,
+        clock,
+        context,
+        AuditAction::Read,
+        "AccountList",
+        None,
+        None,
+    )
+    .await?;
     Ok(managed)
 }
 

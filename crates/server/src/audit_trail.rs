@@ -209,20 +209,23 @@ pub fn spawn_checkpointer(store: Arc<dyn Store>, files: CheckpointFiles, key: Ve
 /// `stillpoint audit verify`: walks the whole trail and checks it against the checkpoint. It
 /// reads only: it creates no database, runs no migration and makes no key.
 pub async fn verify(mut settings: Settings) -> anyhow::Result<()> {
+    let default_database = DatabaseUrl::sqlite_in(&settings.data_dir);
     settings.data_dir = settings.data_dir.canonicalize().with_context(|| {
         format!(
             "data folder {} not found; give the server's --data-dir",
             settings.data_dir.display()
         )
     })?;
-    if let DatabaseUrl::Sqlite(_) = settings.database {
+    if settings.database == default_database {
         settings.database = DatabaseUrl::sqlite_in(&settings.data_dir);
-        if !settings.data_dir.join("stillpoint.db").exists() {
-            bail!(
-                "no database in {}; give the server's --data-dir",
-                settings.data_dir.display()
-            );
-        }
+    }
+    if let DatabaseUrl::Sqlite(path) = &settings.database
+        && !path.exists()
+    {
+        bail!(
+            "no database at {}; give the server's --data-dir or --database-url",
+            path.display()
+        );
     }
     let database = Database::connect(&settings.database).await?;
     let status = database.read_schema_status().await?;

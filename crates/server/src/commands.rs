@@ -12,8 +12,11 @@ use crate::settings::Settings;
 /// Resolves the data folder to an absolute path (creating it) and points a SQLite database at it.
 /// With PostgreSQL the folder still holds the audit checkpoint and its key.
 pub fn prepare_storage(settings: &mut Settings) -> anyhow::Result<()> {
+    // Only the default database follows the data folder to its resolved path; a SQLite URL given
+    // explicitly, for example on an encrypted volume, is kept.
+    let default_database = DatabaseUrl::sqlite_in(&settings.data_dir);
     settings.data_dir = server::prepare_data_dir(&settings.data_dir)?;
-    if let DatabaseUrl::Sqlite(_) = settings.database {
+    if settings.database == default_database {
         settings.database = DatabaseUrl::sqlite_in(&settings.data_dir);
     }
     Ok(())

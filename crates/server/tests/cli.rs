@@ -1055,3 +1055,37 @@ fn audit_verify_writes_nothing() {
         "nothing was created"
     );
 }
+
+#[test]
+fn explicit_sqlite_path_is_used() {
+    let folder = tempfile::tempdir().expect("temp");
+    let data = folder.path().join("data");
+    let elsewhere = folder.path().join("volume");
+    std::fs::create_dir(&elsewhere).expect("folder");
+    let database = elsewhere.join("clinic.db");
+    let url = format!("sqlite://{}", database.display());
+
+    let output = stillpoint(&[
+        "migrate",
+        "--data-dir",
+        data.to_str().expect("utf-8"),
+        "--database-url",
+        &url,
+    ]);
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    assert!(database.exists(), "the database is where the URL says");
+    assert!(
+        !data.join("stillpoint.db").exists(),
+        "not in the data folder"
+    );
+
+    let verified = stillpoint(&[
+        "audit",
+        "verify",
+        "--data-dir",
+        data.to_str().expect("utf-8"),
+        "--database-url",
+        &url,
+    ]);
+    assert!(verified.status.success(), "{}", stderr_of(&verified));
+}

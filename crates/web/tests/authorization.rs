@@ -206,6 +206,35 @@ async fn record_routes_follow_relationship(dialect: Dialect) {
     );
     assert!(record.get("birth_date").is_none(), "{record}");
     assert!(record.get("conditions").is_none(), "{record}");
+
+    // Lists that name patients are audited too: the caregiver's home page names the patient.
+    let caregiver_id = app
+        .demo
+        .as_ref()
+        .expect("demo")
+        .accounts
+        .iter()
+        .find(|account| account.has_role(Role::Caregiver))
+        .expect("caregiver")
+        .id;
+    let (status, _) = get(&app, "/home", subjects.token("caregiver")).await;
+    assert_eq!(status, StatusCode::OK);
+    let listed = app
+        .database
+        .database
+        .search_audit_events(
+            &AuditFilter {
+                patient: Some(targets.own),
+                actor: Some(caregiver_id),
+                ..AuditFilter::default()
+            },
+            100,
+        )
+        .await
+        .expect("search")
+        .into_iter()
+        .any(|event| event.event.resource_type == "CaregiverGrant");
+    assert!(listed, "the caregiver's list of shared patients is audited");
 }
 
 async fn every_route_follows_role(dialect: Dialect) {

@@ -125,13 +125,23 @@ async fn check_page(browser: &Browser, label: &str) -> Vec<String> {
 }
 
 #[tokio::test]
-async fn every_page_passes_accessibility_checks() {
-    let Some(browser) = Browser::start("every_page_passes_accessibility_checks").await else {
+async fn every_page_passes_accessibility_checks_on_sqlite() {
+    every_page_passes_accessibility_checks(Dialect::Sqlite).await;
+}
+
+#[tokio::test]
+async fn every_page_passes_accessibility_checks_on_postgres() {
+    every_page_passes_accessibility_checks(Dialect::Postgres).await;
+}
+
+async fn every_page_passes_accessibility_checks(dialect: Dialect) {
+    let test = format!("every_page_passes_accessibility_checks ({dialect})");
+    let Some(app) = spawn_app(dialect, Seed::DemoClinic, "browser").await else {
         return;
     };
-    let app = spawn_app(Dialect::Sqlite, Seed::DemoClinic, "browser")
-        .await
-        .expect("sqlite");
+    let Some(browser) = Browser::start(&test).await else {
+        return;
+    };
     let mut problems = Vec::new();
 
     for (label, path) in [
@@ -296,6 +306,34 @@ async fn invitation_pages(browser: &Browser, app: &TestApp) -> Vec<String> {
     browser.goto(&link).await;
     wait_for_heading(browser, "Create your account").await;
     problems.extend(check_page(browser, "accept invitation").await);
+
+    // A password reset link, issued to the demo caregiver.
+    let admin = app.browser_session("admin").await;
+    let caregiver = app
+        .demo
+        .as_ref()
+        .expect("demo")
+        .accounts
+        .iter()
+        .find(|account| account.has_role(stillpoint_domain::Role::Caregiver))
+        .expect("caregiver")
+        .id;
+    let page = app
+        .post_form(
+            &admin,
+            &format!("/accounts/{caregiver}/password-reset"),
+            &[],
+        )
+        .await
+        .text()
+        .await
+        .expect("body");
+    let marker = "id=\"issued-link\" type=\"text\" readonly value=\"";
+    let start = page.find(marker).expect("a reset link") + marker.len();
+    let link = &page[start..start + page[start..].find('"').expect("end of link")];
+    browser.goto(link).await;
+    wait_for_heading(browser, "Choose a new password").await;
+    problems.extend(check_page(browser, "password reset").await);
     problems
 }
 

@@ -73,17 +73,22 @@ pub async fn show(
         .clock
         .now()
         .to_zoned_datetime(account.time_zone.time_zone());
-    let shared_with_you = care::shared_with_caregiver(state.store.as_ref(), account)
-        .await?
-        .into_iter()
-        .map(|(patient, _)| {
-            (
-                format!("/patients/{}", patient.id),
-                format!("{} {}", patient.given_name, patient.family_name),
-            )
-        })
-        .collect();
-    let break_glass = break_glass_lines(&state, account, tr).await?;
+    let shared_with_you = care::shared_with_caregiver(
+        state.store.as_ref(),
+        state.clock.as_ref(),
+        &context,
+        account,
+    )
+    .await?
+    .into_iter()
+    .map(|(patient, _)| {
+        (
+            format!("/patients/{}", patient.id),
+            format!("{} {}", patient.given_name, patient.family_name),
+        )
+    })
+    .collect();
+    let break_glass = break_glass_lines(&state, &context, account, tr).await?;
     let consent_needed =
         match stillpoint_app::patients::own_record_id(state.store.as_ref(), account).await? {
             Some(patient) => !stillpoint_app::consent::missing_consents(
@@ -116,11 +121,13 @@ pub async fn show(
 /// Describes recent break-glass access at a program administrator's sites, newest first.
 async fn break_glass_lines(
     state: &AppState,
+    context: &stillpoint_app::audit::AuditContext,
     account: &Account,
     tr: &crate::i18n::Translator,
 ) -> Result<Vec<String>, WebError> {
     let grants =
-        care::recent_break_glass(state.store.as_ref(), state.clock.as_ref(), account).await?;
+        care::recent_break_glass(state.store.as_ref(), state.clock.as_ref(), context, account)
+            .await?;
     let mut lines = Vec::with_capacity(grants.len());
     for grant in grants {
         let clinician =

@@ -146,7 +146,13 @@ async fn render_page(
     error: Option<String>,
     status: StatusCode,
 ) -> Result<Response, WebError> {
-    let grants = care::caregiver_grants(state.store.as_ref(), &signed_in.account).await?;
+    let grants = care::caregiver_grants(
+        state.store.as_ref(),
+        state.clock.as_ref(),
+        &signed_in.viewer.audit_context(),
+        &signed_in.account,
+    )
+    .await?;
     let layout = Layout::new(state, &signed_in.viewer, "/sharing");
     let tr = &layout.tr;
     let scope_label = |scope: CaregiverScope| tr.t(&format!("caregiver-scope-{}", scope.code()));

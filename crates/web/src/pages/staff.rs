@@ -251,7 +251,13 @@ async fn render_page(
 ) -> Result<Response, WebError> {
     let admin = &signed_in.account;
     let all_sites = stillpoint_app::sites::all_sites(state.store.as_ref()).await?;
-    let accounts = invitations::managed_accounts(state.store.as_ref(), admin).await?;
+    let accounts = invitations::managed_accounts(
+        state.store.as_ref(),
+        state.clock.as_ref(),
+        &signed_in.viewer.audit_context(),
+        admin,
+    )
+    .await?;
     let open =
         invitations::open_staff_invitations(state.store.as_ref(), state.clock.as_ref(), admin)
             .await?;
