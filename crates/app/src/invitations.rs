@@ -406,6 +406,86 @@ pub async fn managed_accounts(
     Ok(managed)
 }
 
+/// Removes one role from an account `admin` manages, effective on the account's next request. An
+/// administrator may remove only roles they may also assign.
+pub async fn remove_role(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    context: &AuditContext,
+    admin: &Account,
+    target: AccountId,
+    assignment: RoleAssignment,
+) -> Result<Account, AppError> {
+    let account = store.get_account(target).await?;
+    if !administers(store, admin, &account).await? || !may_assign(admin, assignment) {
+        return Err(AppError::Forbidden);
+    }
+    if admin.id == account.id {
+        return Err(InvalidValue::new(
+            "role",
+            "you cannot remove your own role; ask another administrator",
+        )
+        .into());
+    }
+    if !store.remove_role_assignment(account.id, assignment).await? {
+        return Err(InvalidValue::new("role", "the account does not hold this role").into());
+    }
+    record(
+        store,
+        clock,
+        context,
+        AuditAction::Update,
+        "Account",
+        Some(account.id.to_string()),
+        None,
+    )
+    .await?;
+    tracing::info!(account_id = %account.id, role = %assignment.role, "role removed");
+    Ok(account)
+}
+
+/// Deactivates an account `admin` manages, ending its sessions at once, or reactivates it. A
+/// deactivated account cannot sign in; its records and audit history stay.
+pub async fn set_active(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    context: &AuditContext,
+    admin: &Account,
+    target: AccountId,
+    active: bool,
+) -> Result<Account, AppError> {
+    let account = store.get_account(target).await?;
+    if !administers(store, admin, &account).await? {
+        return Err(AppError::Forbidden);
+    }
+    if admin.id == account.id {
+        return Err(InvalidValue::new(
+            "account",
+            "you cannot deactivate your own account; ask another administrator",
+        )
+        .into());
+    }
+    let at = (!active).then(|| clock.now());
+    store.set_account_deactivated(account.id, at).await?;
+    record(
+        store,
+        clock,
+        context,
+        AuditAction::Update,
+        "Account",
+        Some(account.id.to_string()),
+        None,
+    )
+    .await?;
+    tracing::info!(account_id = %account.id, active, "account activation changed");
+    Ok(account)
+}
+
+/// Lists the ids of deactivated accounts, for the staff page.
+pub async fn deactivated_accounts(store: &dyn Store) -> Result<Vec<AccountId>, AppError> {
+    Ok(store.deactivated_accounts().await?)
+}
+
 /// Removes the authenticator of an account `admin` manages, for someone who lost their phone
 /// and recovery codes.
 pub async fn reset_two_step(
@@ -472,8 +552,9 @@ async fn administers(
     Ok(false)
 }
 
-/// Returns whether `admin` may give someone `assignment`.
-fn may_assign(admin: &Account, assignment: RoleAssignment) -> bool {
+/// Returns whether `admin` may give someone `assignment`, or remove it.
+#[must_use]
+pub fn may_assign(admin: &Account, assignment: RoleAssignment) -> bool {
     if admin.has_role(Role::SystemAdministrator) {
         return true;
     }

@@ -28,6 +28,8 @@ pub struct AccountCredentials {
     pub account: Account,
     /// A PHC-format Argon2id hash.
     pub password_hash: String,
+    /// When an administrator deactivated the account; a deactivated account cannot sign in.
+    pub deactivated_at: Option<Timestamp>,
 }
 
 /// Sign-in accounts and their role assignments.
@@ -55,6 +57,21 @@ pub trait AccountStore: Send + Sync {
     async fn list_accounts(&self) -> Result<Vec<Account>, StorageError>;
     /// Stores the display name, language, time zone and display preferences of `account`.
     async fn set_account_profile(&self, account: &Account) -> Result<(), StorageError>;
+    /// Removes one role assignment; returns `false` when the account did not hold it.
+    async fn remove_role_assignment(
+        &self,
+        account: AccountId,
+        assignment: RoleAssignment,
+    ) -> Result<bool, StorageError>;
+    /// Deactivates the account at `at` and ends its sessions in one transaction, or reactivates
+    /// it when `at` is `None`.
+    async fn set_account_deactivated(
+        &self,
+        account: AccountId,
+        at: Option<Timestamp>,
+    ) -> Result<(), StorageError>;
+    /// The ids of deactivated accounts.
+    async fn deactivated_accounts(&self) -> Result<Vec<AccountId>, StorageError>;
     /// Stores the account's preferred interface language.
     async fn set_account_language(
         &self,

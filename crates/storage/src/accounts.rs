@@ -59,6 +59,9 @@ impl Database {
                 },
             },
             password_hash: column(row, "password_hash")?,
+            deactivated_at: column::<Option<i64>>(row, "deactivated_at")?
+                .map(crate::values::from_millis)
+                .transpose()?,
         })
     }
 }
@@ -136,8 +139,8 @@ impl AccountStore for Database {
 
     async fn list_accounts(&self) -> Result<Vec<Account>, StorageError> {
         let rows = sqlx::query(
-            "SELECT id, email, display_name, language, time_zone, password_hash, larger_text, reduced_motion \
-             FROM accounts ORDER BY display_name, email",
+            "SELECT id, email, display_name, language, time_zone, password_hash, larger_text, reduced_motion, \
+             deactivated_at FROM accounts ORDER BY display_name, email",
         )
         .fetch_all(&self.pool)
         .await
@@ -147,6 +150,66 @@ impl AccountStore for Database {
             accounts.push(self.account_from_row(row).await?.account);
         }
         Ok(accounts)
+    }
+
+    async fn remove_role_assignment(
+        &self,
+        account: AccountId,
+        assignment: RoleAssignment,
+    ) -> Result<bool, StorageError> {
+        let site = assignment
+            .site_id
+            .map(|site| site.to_string())
+            .unwrap_or_default();
+        let result = sqlx::query(
+            "DELETE FROM role_assignments WHERE account_id = $1 AND role = $2 AND site_key = $3",
+        )
+        .bind(account.to_string())
+        .bind(assignment.role.code())
+        .bind(site)
+        .execute(&self.pool)
+        .await
+        .map_err(|error| map_error(error, "account", &account.to_string()))?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    async fn set_account_deactivated(
+        &self,
+        account: AccountId,
+        at: Option<Timestamp>,
+    ) -> Result<(), StorageError> {
+        let id = account.to_string();
+        let mut transaction = self.pool.begin().await.map_err(map_write_error)?;
+        let updated = sqlx::query("UPDATE accounts SET deactivated_at = $1 WHERE id = $2")
+            .bind(at.map(to_millis))
+            .bind(&id)
+            .execute(&mut *transaction)
+            .await
+            .map_err(|error| map_error(error, "account", &id))?;
+        if updated.rows_affected() == 0 {
+            return Err(StorageError::NotFound {
+                entity: "account",
+                id,
+            });
+        }
+        if at.is_some() {
+            sqlx::query("DELETE FROM sign_in_sessions WHERE account_id = $1")
+                .bind(&id)
+                .execute(&mut *transaction)
+                .await
+                .map_err(|error| map_error(error, "session", ""))?;
+        }
+        transaction.commit().await.map_err(map_write_error)
+    }
+
+    async fn deactivated_accounts(&self) -> Result<Vec<AccountId>, StorageError> {
+        let rows = sqlx::query("SELECT id FROM accounts WHERE deactivated_at IS NOT NULL")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_write_error)?;
+        rows.iter()
+            .map(|row| parse_column("accounts.id", &column::<String>(row, "id")?))
+            .collect()
     }
 
     async fn set_account_profile(&self, account: &Account) -> Result<(), StorageError> {
@@ -174,7 +237,7 @@ impl AccountStore for Database {
 
     async fn get_account(&self, id: AccountId) -> Result<Account, StorageError> {
         let row = sqlx::query(
-            "SELECT id, email, display_name, language, time_zone, password_hash, larger_text, reduced_motion FROM accounts WHERE id = $1",
+            "SELECT id, email, display_name, language, time_zone, password_hash, larger_text, reduced_motion, deactivated_at FROM accounts WHERE id = $1",
         )
             .bind(id.to_string())
             .fetch_one(&self.pool)
@@ -190,7 +253,7 @@ impl AccountStore for Database {
         // NOTE: addresses are compared exactly after `EmailAddress` lower-cased the domain; two
         // accounts whose local parts differ only in case stay distinct, as RFC 5321 allows.
         let row = sqlx::query(
-            "SELECT id, email, display_name, language, time_zone, password_hash, larger_text, reduced_motion FROM accounts WHERE email = $1",
+            "SELECT id, email, display_name, language, time_zone, password_hash, larger_text, reduced_motion, deactivated_at FROM accounts WHERE email = $1",
         )
             .bind(email.as_str())
             .fetch_one(&self.pool)

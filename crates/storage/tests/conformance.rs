@@ -446,6 +446,63 @@ async fn totp_enrolment_and_step_claims(db: &Database) {
     );
 }
 
+async fn roles_are_removed_and_accounts_deactivated(db: &Database) {
+    let north = site("RMV");
+    db.insert_site(&north).await.expect("site");
+    let clinician = RoleAssignment::new(Role::Clinician, Some(north.id)).expect("valid");
+    let caregiver = RoleAssignment::new(Role::Caregiver, None).expect("valid");
+    let login = account("rory", vec![clinician, caregiver]);
+    db.insert_account(&login, "h").await.expect("insert");
+
+    assert!(
+        db.remove_role_assignment(login.id, clinician)
+            .await
+            .expect("remove")
+    );
+    assert!(
+        !db.remove_role_assignment(login.id, clinician)
+            .await
+            .expect("again")
+    );
+    assert_eq!(
+        db.get_account(login.id).await.expect("get").roles,
+        vec![caregiver]
+    );
+
+    let at: Timestamp = "2026-12-04T10:00:00Z".parse().expect("valid");
+    let session = SignInSession {
+        token_digest: "e".repeat(64),
+        account_id: login.id,
+        created_at: at,
+        last_seen_at: at,
+        expires_at: at + SignedDuration::from_hours(1),
+        second_factor_at: None,
+    };
+    db.insert_session(&session).await.expect("session");
+    db.set_account_deactivated(login.id, Some(at))
+        .await
+        .expect("deactivate");
+    assert_eq!(
+        db.find_credentials(&login.email)
+            .await
+            .expect("find")
+            .deactivated_at,
+        Some(at)
+    );
+    assert!(matches!(
+        db.find_session(&session.token_digest).await,
+        Err(StorageError::NotFound { .. })
+    ));
+    assert_eq!(
+        db.deactivated_accounts().await.expect("list"),
+        vec![login.id]
+    );
+    db.set_account_deactivated(login.id, None)
+        .await
+        .expect("reactivate");
+    assert!(db.deactivated_accounts().await.expect("list").is_empty());
+}
+
 async fn account_language_is_updated(db: &Database) {
     let login = account("dee", vec![]);
     db.insert_account(&login, "h").await.expect("insert");
@@ -525,6 +582,7 @@ conformance!(
     patient_is_found_by_account,
     session_lifecycle,
     totp_enrolment_and_step_claims,
+    roles_are_removed_and_accounts_deactivated,
     account_language_is_updated,
     schema_is_current_and_migrate_is_idempotent,
     closed_pool_is_unavailable,

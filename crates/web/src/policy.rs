@@ -171,6 +171,24 @@ pub const ROUTES: &[RoutePolicy] = &[
     ),
     route(
         "POST",
+        "/accounts/{account_id}/roles/remove",
+        Access::Administrators,
+        false,
+    ),
+    route(
+        "POST",
+        "/accounts/{account_id}/deactivate",
+        Access::Administrators,
+        false,
+    ),
+    route(
+        "POST",
+        "/accounts/{account_id}/reactivate",
+        Access::Administrators,
+        false,
+    ),
+    route(
+        "POST",
         "/accounts/{account_id}/two-step-reset",
         Access::Administrators,
         false,

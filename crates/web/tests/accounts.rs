@@ -535,3 +535,97 @@ async fn administrator_lifts_lock_and_resets_two_step() {
         .await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn departing_staff_lose_access_at_once() {
+    let app = app("departing_staff").await;
+    let admin = app.browser_session("program.admin").await;
+    let demo = app.demo.as_ref().expect("demo");
+    let account_of = |email: &str| {
+        demo.accounts
+            .iter()
+            .find(|account| account.email.as_str() == email)
+            .expect("demo account")
+            .clone()
+    };
+
+    // Removing the clinician role takes effect on the clinician's next request.
+    let clinician = account_of("clinician@demo-clinic.example");
+    let clinician_session = app.api_token("clinician").await;
+    let patients = |token: String| {
+        app.client()
+            .get(app.url("/api/v1/patients"))
+            .bearer_auth(token)
+            .send()
+    };
+    assert_eq!(
+        patients(clinician_session.clone())
+            .await
+            .expect("request")
+            .status(),
+        StatusCode::OK
+    );
+    let site = clinician.roles[0].site_id.expect("site").to_string();
+    let response = app
+        .post_form(
+            &admin,
+            &format!("/accounts/{}/roles/remove", clinician.id),
+            &[("role", "clinician"), ("site_id", &site)],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        patients(clinician_session).await.expect("request").status(),
+        StatusCode::FORBIDDEN
+    );
+
+    // Deactivating ends the facilitator's sessions and refuses new sign-ins until reactivated.
+    let facilitator = account_of("facilitator@demo-clinic.example");
+    let session = app.browser_session("facilitator").await;
+    let response = app
+        .post_form(
+            &admin,
+            &format!("/accounts/{}/deactivate", facilitator.id),
+            &[],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let home = session.get(app.url("/home")).send().await.expect("request");
+    assert_eq!(home.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        sign_in_status(&app, "facilitator@demo-clinic.example", DEMO_PASSWORD)
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+    let (_, staff_page) = text(admin.get(app.url("/staff")).send().await.expect("request")).await;
+    assert!(staff_page.contains(&format!("/accounts/{}/reactivate", facilitator.id)));
+    let response = app
+        .post_form(
+            &admin,
+            &format!("/accounts/{}/reactivate", facilitator.id),
+            &[],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        sign_in_status(&app, "facilitator@demo-clinic.example", DEMO_PASSWORD).await,
+        (StatusCode::SEE_OTHER, "/sign-in/verify".to_owned())
+    );
+
+    // A program administrator cannot remove a system administrator's role, nor their own.
+    let system = account_of("admin@demo-clinic.example");
+    let response = app
+        .post_form(
+            &admin,
+            &format!("/accounts/{}/roles/remove", system.id),
+            &[("role", "system_administrator"), ("site_id", "")],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let own = account_of("program.admin@demo-clinic.example");
+    let response = app
+        .post_form(&admin, &format!("/accounts/{}/deactivate", own.id), &[])
+        .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+}

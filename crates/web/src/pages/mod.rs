@@ -72,6 +72,12 @@ pub fn router() -> Router<AppState> {
         )
         .route("/accounts/{account_id}/unlock", post(staff::unlock))
         .route(
+            "/accounts/{account_id}/roles/remove",
+            post(staff::remove_role),
+        )
+        .route("/accounts/{account_id}/deactivate", post(staff::deactivate))
+        .route("/accounts/{account_id}/reactivate", post(staff::reactivate))
+        .route(
             "/accounts/{account_id}/two-step-reset",
             post(staff::two_step_reset),
         )

@@ -8,7 +8,7 @@ use axum::response::Response;
 use serde::Deserialize;
 use stillpoint_app::AppError;
 use stillpoint_app::invitations::{self, IssuedLink, StaffInvitation};
-use stillpoint_domain::{AccountId, Role, SiteId};
+use stillpoint_domain::{Account, AccountId, Role, RoleAssignment, Site, SiteId};
 
 use super::sign_in::EmptyForm;
 use super::{Layout, render};
@@ -23,8 +23,26 @@ pub struct AccountRow {
     pub id: String,
     pub name: String,
     pub email: String,
-    pub roles: String,
+    pub held_roles: Vec<HeldRole>,
     pub staff: bool,
+    pub active: bool,
+}
+
+/// One role an account holds, with whether the viewing administrator may remove it.
+#[derive(Debug)]
+pub struct HeldRole {
+    pub label: String,
+    pub role: &'static str,
+    pub site_id: String,
+    pub removable: bool,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RoleForm {
+    #[serde(default)]
+    role: String,
+    #[serde(default)]
+    site_id: String,
 }
 
 #[derive(Template)]
@@ -172,6 +190,87 @@ pub async fn two_step_reset(
     done(&state, layout, "staff-two-step-reset-title", message, None)
 }
 
+pub async fn remove_role(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(account_id): Path<String>,
+    CheckedForm(form): CheckedForm<RoleForm>,
+) -> Result<Response, WebError> {
+    let target = parse_account_id(&account_id)?;
+    let role: Role = form.role.parse().map_err(AppError::from)?;
+    let site = if form.site_id.is_empty() {
+        None
+    } else {
+        Some(
+            form.site_id
+                .parse::<SiteId>()
+                .map_err(|_| WebError::Invalid {
+                    field: "site_id".to_owned(),
+                    message: "choose a site from the list".to_owned(),
+                })?,
+        )
+    };
+    let assignment = RoleAssignment::new(role, site).map_err(AppError::from)?;
+    let account = invitations::remove_role(
+        state.store.as_ref(),
+        state.clock.as_ref(),
+        &signed_in.viewer.audit_context(),
+        &signed_in.account,
+        target,
+        assignment,
+    )
+    .await?;
+    let layout = Layout::new(&state, &signed_in.viewer, "/staff");
+    let message = layout
+        .tr
+        .t_with("staff-role-removed", "name", &account.display_name);
+    done(&state, layout, "staff-role-removed-title", message, None)
+}
+
+pub async fn deactivate(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(account_id): Path<String>,
+    CheckedForm(_form): CheckedForm<EmptyForm>,
+) -> Result<Response, WebError> {
+    change_activation(&state, &signed_in, &account_id, false).await
+}
+
+pub async fn reactivate(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(account_id): Path<String>,
+    CheckedForm(_form): CheckedForm<EmptyForm>,
+) -> Result<Response, WebError> {
+    change_activation(&state, &signed_in, &account_id, true).await
+}
+
+async fn change_activation(
+    state: &AppState,
+    signed_in: &SignedIn,
+    account_id: &str,
+    active: bool,
+) -> Result<Response, WebError> {
+    let target = parse_account_id(account_id)?;
+    let account = invitations::set_active(
+        state.store.as_ref(),
+        state.clock.as_ref(),
+        &signed_in.viewer.audit_context(),
+        &signed_in.account,
+        target,
+        active,
+    )
+    .await?;
+    let layout = Layout::new(state, &signed_in.viewer, "/staff");
+    let (title, message) = if active {
+        ("staff-reactivated-title", "staff-reactivated")
+    } else {
+        ("staff-deactivated-title", "staff-deactivated-text")
+    };
+    let message = layout.tr.t_with(message, "name", &account.display_name);
+    done(state, layout, title, message, None)
+}
+
 /// Renders the confirmation page; `link` is shown as a full URL to copy.
 pub fn done(
     state: &AppState,
@@ -281,23 +380,7 @@ async fn render_page(
         })
         .map(|site| (site.id.to_string(), site.name.clone()))
         .collect();
-    let site_name = |id: Option<SiteId>| {
-        id.and_then(|id| all_sites.iter().find(|site| site.id == id))
-            .map(|site| site.name.clone())
-    };
-    let describe_roles = |roles: &[stillpoint_domain::RoleAssignment]| {
-        roles
-            .iter()
-            .map(|held| {
-                let role = tr.t(&format!("role-{}", held.role.code()));
-                match site_name(held.site_id) {
-                    Some(site) => format!("{role} ({site})"),
-                    None => role,
-                }
-            })
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+    let describe_roles = |roles: &[RoleAssignment]| describe(tr, &all_sites, roles);
     let invitations = open
         .iter()
         .map(|link| {
@@ -314,15 +397,10 @@ async fn render_page(
             )
         })
         .collect();
+    let deactivated = invitations::deactivated_accounts(state.store.as_ref()).await?;
     let accounts = accounts
         .iter()
-        .map(|account| AccountRow {
-            id: account.id.to_string(),
-            name: account.display_name.clone(),
-            email: account.email.to_string(),
-            roles: describe_roles(&account.roles),
-            staff: account.is_staff(),
-        })
+        .map(|account| account_row(tr, &all_sites, admin, account, &deactivated))
         .collect();
 
     let mut response = render(&StaffTemplate {
@@ -337,4 +415,51 @@ async fn render_page(
     })?;
     *response.status_mut() = status;
     Ok(response)
+}
+
+/// Describes role assignments as "Role (Site)", separated by commas.
+fn describe(tr: &crate::i18n::Translator, sites: &[Site], roles: &[RoleAssignment]) -> String {
+    roles
+        .iter()
+        .map(|held| {
+            let role = tr.t(&format!("role-{}", held.role.code()));
+            let site = held
+                .site_id
+                .and_then(|id| sites.iter().find(|site| site.id == id));
+            match site {
+                Some(site) => format!("{role} ({})", site.name),
+                None => role,
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn account_row(
+    tr: &crate::i18n::Translator,
+    sites: &[Site],
+    admin: &Account,
+    account: &Account,
+    deactivated: &[AccountId],
+) -> AccountRow {
+    AccountRow {
+        id: account.id.to_string(),
+        name: account.display_name.clone(),
+        email: account.email.to_string(),
+        held_roles: account
+            .roles
+            .iter()
+            .map(|held| HeldRole {
+                label: describe(tr, sites, std::slice::from_ref(held)),
+                role: held.role.code(),
+                site_id: held
+                    .site_id
+                    .map(|site| site.to_string())
+                    .unwrap_or_default(),
+                removable: account.id != admin.id && invitations::may_assign(admin, *held),
+            })
+            .collect(),
+        staff: account.is_staff(),
+        active: !deactivated.contains(&account.id),
+    }
 }
