@@ -132,7 +132,8 @@ pub async fn list_patients(
     account: &Account,
 ) -> Result<Vec<PatientSummary>, AppError> {
     let sites = care_team::sites_with_full_view(account);
-    let patients = store.list_care_team_patients(&sites, account.id).await?;
+    let facilitator = account.has_role(Role::Facilitator).then_some(account.id);
+    let patients = store.list_care_team_patients(&sites, facilitator).await?;
     let entry = AuditEntry {
         patient: None,
         resource_type: "PatientList",

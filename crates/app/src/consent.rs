@@ -143,6 +143,22 @@ pub async fn own_overview(
     overview(store, library, patient.id, language).await
 }
 
+/// Returns whether the patient signed in as `account` still needs to agree to a required
+/// document, for their home page. The read of their consent records is audited.
+pub async fn own_consent_needed(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    context: &AuditContext,
+    library: &ConsentLibrary,
+    account: &Account,
+) -> Result<bool, AppError> {
+    let Some(patient) = crate::patients::own_record_id(store, account).await? else {
+        return Ok(false);
+    };
+    record(store, clock, context, patient, AuditAction::Read, "all").await?;
+    Ok(!missing_consents(store, library, patient).await?.is_empty())
+}
+
 /// Ids of the required documents the patient has not consented to at their current version.
 pub async fn missing_consents(
     store: &dyn Store,

@@ -80,6 +80,15 @@ pub async fn invite_staff(
 
     match store.find_credentials(&email).await {
         Ok(existing) => {
+            // Adding a role to an account the administrator does not fully manage, or to their
+            // own, would let them take it over or raise their own access.
+            let manageable = existing.account.id != admin.id
+                && !existing.account.has_role(Role::Patient)
+                && !existing.account.has_role(Role::Caregiver)
+                && administers(store, admin, &existing.account).await?;
+            if !manageable {
+                return Err(AppError::Forbidden);
+            }
             if existing.account.roles.contains(&assignment) {
                 return Err(InvalidValue::new(
                     "email",
@@ -467,6 +476,10 @@ pub async fn set_active(
     }
     let at = (!active).then(|| clock.now());
     store.set_account_deactivated(account.id, at).await?;
+    if let Some(at) = at {
+        let revoked = store.revoke_links_created_by(account.id, at).await?;
+        tracing::info!(account_id = %account.id, revoked, "links issued by a deactivated account revoked");
+    }
     record(
         store,
         clock,
@@ -535,21 +548,27 @@ async fn administers(
         .filter(|held| held.role == Role::ProgramAdministrator)
         .filter_map(|held| held.site_id)
         .collect();
-    if account
+
+    // Every site the account is tied to must be one of the administrator's, so a role at one
+    // shared site does not hand over an account that also works elsewhere.
+    let mut tied_sites: Vec<SiteId> = account
         .roles
         .iter()
-        .any(|held| held.site_id.is_some_and(|site| admin_sites.contains(&site)))
-    {
-        return Ok(true);
-    }
+        .filter_map(|held| held.site_id)
+        .collect();
     if account.has_role(Role::Patient) {
-        return match store.find_patient_for_account(account.id).await {
-            Ok(patient) => Ok(admin_sites.contains(&patient.site_id)),
-            Err(StorageError::NotFound { .. }) => Ok(false),
-            Err(other) => Err(other.into()),
-        };
+        match store.find_patient_for_account(account.id).await {
+            Ok(patient) => tied_sites.push(patient.site_id),
+            Err(StorageError::NotFound { .. }) => return Ok(false),
+            Err(other) => return Err(other.into()),
+        }
     }
-    Ok(false)
+    if account.has_role(Role::Caregiver) {
+        for (patient, _) in store.patients_of_caregiver(account.id).await? {
+            tied_sites.push(patient.site_id);
+        }
+    }
+    Ok(!tied_sites.is_empty() && tied_sites.iter().all(|site| admin_sites.contains(site)))
 }
 
 /// Returns whether `admin` may give someone `assignment`, or remove it.

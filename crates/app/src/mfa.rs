@@ -13,10 +13,11 @@ use totp_rs::{Algorithm, Builder, Secret, Totp};
 
 use crate::audit::{self, AuditContext, AuditEntry};
 use crate::auth::{SessionPolicy, throttle_attempt};
+use crate::ports::SignInSession;
 use crate::ports::Store;
-use crate::random::token_digest;
+use crate::random::{new_token, token_digest};
 use crate::secrets::SecretSealer;
-use crate::{AppError, Clock};
+use crate::{AppError, Clock, StorageError};
 
 /// How many recovery codes an account gets at a time.
 pub const RECOVERY_CODE_COUNT: usize = 10;
@@ -116,7 +117,7 @@ pub async fn confirm_enrolment(
     account: &Account,
     session_token: &str,
     code: &str,
-) -> Result<Vec<String>, AppError> {
+) -> Result<(Vec<String>, String), AppError> {
     let CodeCheck {
         store,
         sealer,
@@ -137,11 +138,18 @@ pub async fn confirm_enrolment(
         return Err(AppError::InvalidOneTimeCode);
     };
     let codes = new_recovery_codes();
-    let digests: Vec<String> = codes.iter().map(|code| recovery_digest(code)).collect();
+    let digests: Vec<String> = codes
+        .iter()
+        .map(|code| recovery_digest(sealer, code))
+        .collect();
     store.confirm_totp(account.id, step, now, &digests).await?;
-    finish(store, clock, context, account, session_token, now).await?;
+    // Every other session that passed the password step could have seen the secret during
+    // set-up, so only the session that confirmed it survives.
+    let keep = token_digest(session_token);
+    end_other_sessions(store, account, &keep).await?;
+    let token = finish(store, clock, context, account, session_token, now).await?;
     tracing::info!(account_id = %account.id, "authenticator app set up");
-    Ok(codes)
+    Ok((codes, token))
 }
 
 /// Checks a code from the authenticator app, or a recovery code, for a session that has passed
@@ -152,7 +160,7 @@ pub async fn verify(
     account: &Account,
     session_token: &str,
     code: &str,
-) -> Result<Verified, AppError> {
+) -> Result<(Verified, String), AppError> {
     let CodeCheck {
         store,
         sealer,
@@ -177,7 +185,7 @@ pub async fn verify(
             _ => None,
         }
     } else if store
-        .use_recovery_code(account.id, &recovery_digest(&normalised), now)
+        .use_recovery_code(account.id, &recovery_digest(sealer, &normalised), now)
         .await?
     {
         let left = store.count_unused_recovery_codes(account.id).await?;
@@ -192,13 +200,14 @@ pub async fn verify(
         record(store, clock, context, account.id, AuditOutcome::Denied).await?;
         return Err(AppError::InvalidOneTimeCode);
     };
-    finish(store, clock, context, account, session_token, now).await?;
-    Ok(verified)
+    let token = finish(store, clock, context, account, session_token, now).await?;
+    Ok((verified, token))
 }
 
 /// Replaces the account's recovery codes with new ones and returns them.
 pub async fn renew_recovery_codes(
     store: &dyn Store,
+    sealer: &SecretSealer,
     clock: &dyn Clock,
     context: &AuditContext,
     account: &Account,
@@ -210,7 +219,10 @@ pub async fn renew_recovery_codes(
         return Err(AppError::Forbidden);
     }
     let codes = new_recovery_codes();
-    let digests: Vec<String> = codes.iter().map(|code| recovery_digest(code)).collect();
+    let digests: Vec<String> = codes
+        .iter()
+        .map(|code| recovery_digest(sealer, code))
+        .collect();
     store.replace_recovery_codes(account.id, &digests).await?;
     record(store, clock, context, account.id, AuditOutcome::Success).await?;
     tracing::info!(account_id = %account.id, "recovery codes renewed");
@@ -275,6 +287,20 @@ pub fn new_secret() -> Vec<u8> {
     secret
 }
 
+async fn end_other_sessions(
+    store: &dyn Store,
+    account: &Account,
+    keep: &str,
+) -> Result<(), AppError> {
+    let current = store.find_session(keep).await?;
+    store.delete_account_sessions(account.id).await?;
+    store.insert_session(&current).await?;
+    Ok(())
+}
+
+/// Completes the second step: clears the throttle, replaces the session with a new fully
+/// signed-in one under a new token (so a token seen before the step is worthless after it), and
+/// records the success. Returns the new token.
 async fn finish(
     store: &dyn Store,
     clock: &dyn Clock,
@@ -282,12 +308,29 @@ async fn finish(
     account: &Account,
     session_token: &str,
     now: Timestamp,
-) -> Result<(), AppError> {
+) -> Result<String, AppError> {
     store.clear_sign_in_failures(&account.email).await?;
-    store
-        .mark_second_factor(&token_digest(session_token), now)
-        .await?;
-    record(store, clock, context, account.id, AuditOutcome::Success).await
+    let old_digest = token_digest(session_token);
+    let old = store
+        .find_session(&old_digest)
+        .await
+        .map_err(|error| match error {
+            StorageError::NotFound { .. } => AppError::SessionEnded,
+            other => other.into(),
+        })?;
+    let token = new_token();
+    let session = SignInSession {
+        token_digest: token_digest(&token),
+        account_id: account.id,
+        created_at: old.created_at,
+        last_seen_at: now,
+        expires_at: old.expires_at,
+        second_factor_at: Some(now),
+    };
+    store.insert_session(&session).await?;
+    store.delete_session(&old_digest).await?;
+    record(store, clock, context, account.id, AuditOutcome::Success).await?;
+    Ok(token)
 }
 
 async fn record(
@@ -379,8 +422,8 @@ fn new_recovery_codes() -> Vec<String> {
         .collect()
 }
 
-fn recovery_digest(code: &str) -> String {
-    token_digest(&normalise(code))
+fn recovery_digest(sealer: &SecretSealer, code: &str) -> String {
+    sealer.keyed_digest("recovery code", &normalise(code))
 }
 
 #[cfg(test)]
@@ -437,10 +480,14 @@ mod tests {
         assert_eq!(unique.len(), RECOVERY_CODE_COUNT);
         let code = &codes[0];
         assert_eq!(code.len(), 11);
-        assert_eq!(recovery_digest(code), recovery_digest(&code.to_uppercase()));
+        let sealer = SecretSealer::new(&[3; 32]);
         assert_eq!(
-            recovery_digest(code),
-            recovery_digest(&code.replace('-', " "))
+            recovery_digest(&sealer, code),
+            recovery_digest(&sealer, &code.to_uppercase())
+        );
+        assert_eq!(
+            recovery_digest(&sealer, code),
+            recovery_digest(&sealer, &code.replace('-', " "))
         );
     }
 }

@@ -177,12 +177,6 @@ pub trait SecondFactorStore: Send + Sync {
     async fn count_unused_recovery_codes(&self, account: AccountId) -> Result<i64, StorageError>;
     /// Removes the credential and recovery codes, so the next sign-in enrols again.
     async fn remove_second_factor(&self, account: AccountId) -> Result<(), StorageError>;
-    /// Records that the session passed the second step.
-    async fn mark_second_factor(
-        &self,
-        token_digest: &str,
-        at: Timestamp,
-    ) -> Result<(), StorageError>;
 }
 
 /// A line of a patient list: who the patient is, without their clinical details.
@@ -223,11 +217,11 @@ pub trait CareTeamStore: Send + Sync {
         patient: PatientId,
     ) -> Result<bool, StorageError>;
     /// Patients whose care is held at one of `sites`, or who belong to a cohort that
-    /// `facilitator` facilitates; ordered by family and given name.
+    /// `facilitator` facilitates (when given); ordered by family and given name.
     async fn list_care_team_patients(
         &self,
         sites: &[SiteId],
-        facilitator: AccountId,
+        facilitator: Option<AccountId>,
     ) -> Result<Vec<PatientSummary>, StorageError>;
 
     /// Creates or replaces the grant of `grant.patient_id` to `grant.caregiver`.
@@ -368,6 +362,13 @@ pub trait AccountLinkStore: Send + Sync {
     ) -> Result<(), StorageError>;
     /// Unused, unexpired invitations at `now`, newest first.
     async fn open_invitations(&self, now: Timestamp) -> Result<Vec<AccountLink>, StorageError>;
+    /// Spends every unused link `issuer` created, so none works after the issuer leaves;
+    /// returns how many there were.
+    async fn revoke_links_created_by(
+        &self,
+        issuer: AccountId,
+        at: Timestamp,
+    ) -> Result<u64, StorageError>;
 }
 
 /// Patients' consent records.

@@ -9,8 +9,12 @@
 use aes_gcm::aead::Aead as _;
 use aes_gcm::aead::Payload;
 use aes_gcm::{Aes256Gcm, KeyInit as _};
+use std::fmt::Write as _;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD_NO_PAD;
+use hmac::{Hmac, Mac as _};
+use sha2::{Digest as _, Sha256};
 
 /// Prefix of the sealed format, so a later format can be recognised.
 const FORMAT: &str = "v1:";
@@ -28,10 +32,12 @@ pub struct InvalidSecretsKey {
 #[error("a sealed secret could not be opened: {0}")]
 pub struct UnsealError(&'static str);
 
-/// Seals and opens secrets with one AES-256-GCM key.
+/// Seals and opens secrets with one AES-256-GCM key, and computes keyed digests with a key
+/// derived from it.
 #[derive(Clone)]
 pub struct SecretSealer {
     cipher: Aes256Gcm,
+    digest_key: [u8; 32],
 }
 
 impl std::fmt::Debug for SecretSealer {
@@ -44,9 +50,33 @@ impl SecretSealer {
     /// Builds a sealer from a 32-byte key.
     #[must_use]
     pub fn new(key: &[u8; 32]) -> Self {
+        let mut hasher = Sha256::new();
+        hasher.update(b"stillpoint keyed digest v1\0");
+        hasher.update(key);
         Self {
             cipher: Aes256Gcm::new(&(*key).into()),
+            digest_key: hasher.finalize().into(),
         }
+    }
+
+    /// Computes HMAC-SHA256 of `value` for `purpose` under a key derived from the secrets key,
+    /// hex-encoded. Unlike a plain hash, it cannot be reversed by trying every short value
+    /// without the key, so it suits short secrets such as recovery codes.
+    #[must_use]
+    pub fn keyed_digest(&self, purpose: &str, value: &str) -> String {
+        // NOTE: HMAC accepts keys of any length, so creating it cannot fail.
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.digest_key)
+            .expect("HMAC takes a key of any length");
+        mac.update(purpose.as_bytes());
+        mac.update(b"\0");
+        mac.update(value.as_bytes());
+        mac.finalize()
+            .into_bytes()
+            .iter()
+            .fold(String::with_capacity(64), |mut hex, byte| {
+                let _ = write!(hex, "{byte:02x}");
+                hex
+            })
     }
 
     /// Reads a key written by [`SecretSealer::new_key_text`] (base64, surrounding whitespace
@@ -161,6 +191,19 @@ mod tests {
     fn seals_differ_for_same_secret() {
         let sealer = SecretSealer::new(&[7; 32]);
         assert_ne!(sealer.seal("a", b"s"), sealer.seal("a", b"s"));
+    }
+
+    #[test]
+    fn keyed_digest_depends_on_key_and_purpose() {
+        let sealer = SecretSealer::new(&[7; 32]);
+        let digest = sealer.keyed_digest("recovery code", "abcde");
+        assert_eq!(digest.len(), 64);
+        assert_eq!(digest, sealer.keyed_digest("recovery code", "abcde"));
+        assert_ne!(digest, sealer.keyed_digest("other", "abcde"));
+        assert_ne!(
+            digest,
+            SecretSealer::new(&[8; 32]).keyed_digest("recovery code", "abcde")
+        );
     }
 
     #[test]

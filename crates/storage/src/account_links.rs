@@ -134,6 +134,22 @@ impl AccountLinkStore for Database {
         transaction.commit().await.map_err(map_write_error)
     }
 
+    async fn revoke_links_created_by(
+        &self,
+        issuer: AccountId,
+        at: Timestamp,
+    ) -> Result<u64, StorageError> {
+        let result = sqlx::query(
+            "UPDATE account_links SET used_at = $1 WHERE created_by = $2 AND used_at IS NULL",
+        )
+        .bind(to_millis(at))
+        .bind(issuer.to_string())
+        .execute(&self.pool)
+        .await
+        .map_err(|error| map_error(error, ENTITY, ""))?;
+        Ok(result.rows_affected())
+    }
+
     async fn open_invitations(&self, now: Timestamp) -> Result<Vec<AccountLink>, StorageError> {
         let statement = format!(
             "SELECT {COLUMNS} FROM account_links WHERE purpose <> 'password_reset' \

@@ -106,7 +106,7 @@ impl CareTeamStore for Database {
     async fn list_care_team_patients(
         &self,
         sites: &[SiteId],
-        facilitator: AccountId,
+        facilitator: Option<AccountId>,
     ) -> Result<Vec<PatientSummary>, StorageError> {
         // Placeholders: $1 is the facilitator, then one per site.
         let site_placeholders: Vec<String> = (0..sites.len())
@@ -123,7 +123,9 @@ impl CareTeamStore for Database {
              JOIN cohort_facilitators f ON f.cohort_id = m.cohort_id WHERE f.account_id = $1) \
              ORDER BY p.family_name, p.given_name, p.id"
         );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(statement)).bind(facilitator.to_string());
+        // Without a facilitator, $1 is bound to a value no account id has.
+        let facilitator = facilitator.map_or_else(String::new, |id| id.to_string());
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(statement)).bind(facilitator);
         for site in sites {
             query = query.bind(site.to_string());
         }

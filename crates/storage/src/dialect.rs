@@ -83,7 +83,22 @@ impl Dialect {
 
 /// Tables whose primary key spans several columns and which have no other unique key, so any
 /// unique violation on them is a primary-key violation. Keep in step with the migrations.
-const COMPOSITE_PRIMARY_KEYS: &[&str] = &["role_assignments", "patient_conditions"];
+const COMPOSITE_PRIMARY_KEYS: &[&str] = &[
+    "role_assignments",
+    "patient_conditions",
+    "recovery_codes",
+    "cohort_facilitators",
+    "cohort_members",
+    "caregiver_grants",
+];
+
+/// Tables whose primary key is one column other than `id`, with that column.
+const SINGLE_COLUMN_PRIMARY_KEYS: &[(&str, &str)] = &[
+    ("sign_in_sessions", "token_digest"),
+    ("audit_events", "sequence"),
+    ("totp_credentials", "account_id"),
+    ("account_links", "token_digest"),
+];
 
 /// Derives the name of the constraint a SQLite error message reports.
 ///
@@ -106,7 +121,9 @@ pub fn sqlite_constraint_name(message: &str) -> String {
             return "unique".to_owned();
         };
         let names: Vec<&str> = columns.iter().map(|(_, column)| *column).collect();
-        let is_primary_key = names == ["id"] || COMPOSITE_PRIMARY_KEYS.contains(table);
+        let is_primary_key = names == ["id"]
+            || COMPOSITE_PRIMARY_KEYS.contains(table)
+            || SINGLE_COLUMN_PRIMARY_KEYS.contains(&(*table, names[0]));
         return if is_primary_key {
             format!("{table}_pkey")
         } else {
@@ -138,6 +155,14 @@ mod tests {
                 "accounts_email_key",
             ),
             ("UNIQUE constraint failed: sites.id", "sites_pkey"),
+            (
+                "UNIQUE constraint failed: account_links.token_digest",
+                "account_links_pkey",
+            ),
+            (
+                "UNIQUE constraint failed: caregiver_grants.patient_id, caregiver_grants.caregiver_account_id",
+                "caregiver_grants_pkey",
+            ),
             (
                 "UNIQUE constraint failed: role_assignments.account_id, role_assignments.role, role_assignments.site_key",
                 "role_assignments_pkey",

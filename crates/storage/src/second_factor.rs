@@ -1,4 +1,4 @@
-//! TOTP credentials, recovery codes and the second-step mark on sign-in sessions.
+//! TOTP credentials and recovery codes.
 
 use async_trait::async_trait;
 use jiff::Timestamp;
@@ -180,28 +180,6 @@ impl SecondFactorStore for Database {
             .commit()
             .await
             .map_err(|error| map_error(error, ENTITY, &id))
-    }
-
-    async fn mark_second_factor(
-        &self,
-        token_digest: &str,
-        at: Timestamp,
-    ) -> Result<(), StorageError> {
-        let result = sqlx::query(
-            "UPDATE sign_in_sessions SET second_factor_at = $1 WHERE token_digest = $2",
-        )
-        .bind(to_millis(at))
-        .bind(token_digest)
-        .execute(&self.pool)
-        .await
-        .map_err(|error| map_error(error, "session", ""))?;
-        if result.rows_affected() == 0 {
-            return Err(StorageError::NotFound {
-                entity: "session",
-                id: String::new(),
-            });
-        }
-        Ok(())
     }
 }
 

@@ -321,11 +321,14 @@ async fn session_lifecycle(db: &Database) {
         later
     );
 
-    db.mark_second_factor(&session.token_digest, later)
-        .await
-        .expect("mark");
+    let verified = SignInSession {
+        token_digest: "f".repeat(64),
+        second_factor_at: Some(later),
+        ..session.clone()
+    };
+    db.insert_session(&verified).await.expect("insert");
     assert_eq!(
-        db.find_session(&session.token_digest)
+        db.find_session(&verified.token_digest)
             .await
             .expect("find")
             .second_factor_at,

@@ -66,10 +66,15 @@ pub fn ensure_seed(request: &mut Request, secure: bool) -> Option<HeaderValue> {
 
     let seed = stillpoint_app::random::new_token();
     let pair = format!("{name}={seed}");
-    let joined = match request.headers().get(header::COOKIE) {
-        Some(existing) => format!("{}; {pair}", existing.to_str().unwrap_or_default()),
-        None => pair,
-    };
+    // HTTP/2 clients may send each cookie in a header field of its own, so all are joined.
+    let mut cookies: Vec<&str> = request
+        .headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .collect();
+    cookies.push(&pair);
+    let joined = cookies.join("; ");
     let headers = request.headers_mut();
     headers.remove(header::COOKIE);
     if let Ok(value) = HeaderValue::from_str(&joined) {
@@ -133,7 +138,10 @@ where
             expected.is_some_and(|expected| bool::from(expected.as_bytes().ct_eq(sent.as_bytes())));
         if !matches {
             tracing::warn!(
-                route = parts.uri.path(),
+                route = parts
+                    .extensions
+                    .get::<axum::extract::MatchedPath>()
+                    .map_or("unmatched", axum::extract::MatchedPath::as_str),
                 "form rejected: missing or invalid form token"
             );
             return Err(WebError::FormExpired);

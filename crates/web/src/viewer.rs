@@ -61,6 +61,8 @@ pub struct Viewer {
     pub source_address: Option<String>,
     /// The value this browser's forms must carry in their hidden `csrf_token` field.
     pub form_token: String,
+    /// The browser's form seed cookie, for computing the form token of a new session.
+    pub form_seed: Option<String>,
 }
 
 impl Viewer {
@@ -223,6 +225,7 @@ impl ViewerInputs {
             self.language_for(state, account.as_ref().or(awaiting_second_factor.as_ref()));
         Viewer {
             form_token: self.form_token(),
+            form_seed: self.form_seed.clone(),
             awaiting_second_factor,
             account,
             session_token: self.session_token,
@@ -327,6 +330,7 @@ impl FromRequestParts<AppState> for SignedIn {
         Ok(Self {
             viewer: Viewer {
                 form_token: inputs.form_token(),
+                form_seed: inputs.form_seed.clone(),
                 awaiting_second_factor: None,
                 account: Some(account.clone()),
                 session_token: inputs.session_token,

@@ -629,3 +629,157 @@ async fn departing_staff_lose_access_at_once() {
         .await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn admins_cannot_take_over_other_sites() {
+    let app = app("no_takeover").await;
+    let demo = app.demo.as_ref().expect("demo");
+    let north = demo.sites[0].id;
+    let (north_admin, token) = app
+        .account_with_roles(
+            "north.admin",
+            vec![
+                stillpoint_domain::RoleAssignment::new(
+                    stillpoint_domain::Role::ProgramAdministrator,
+                    Some(north),
+                )
+                .expect("valid"),
+            ],
+        )
+        .await;
+    let post = |path: String, fields: Vec<(&'static str, String)>| {
+        app.client()
+            .post(app.url(&path))
+            .bearer_auth(&token)
+            .form(&fields)
+            .send()
+    };
+    let invite = |email: &str| {
+        post(
+            "/staff/invitations".to_owned(),
+            vec![
+                ("display_name", "Someone".to_owned()),
+                ("email", email.to_owned()),
+                ("role", "clinician".to_owned()),
+                ("site_id", north.to_string()),
+            ],
+        )
+    };
+
+    // Adding a North role to a South clinician, a patient, or oneself is refused.
+    for email in [
+        "clinician.south@demo-clinic.example",
+        "patient@demo-clinic.example",
+        north_admin.email.as_str(),
+    ] {
+        let response = invite(email).await.expect("request");
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{email}");
+    }
+
+    // An account that also works at South is not managed by a North-only administrator.
+    let both_sites = demo
+        .accounts
+        .iter()
+        .find(|account| account.email.as_str() == "facilitator.south@demo-clinic.example")
+        .expect("facilitator.south");
+    let response = post(
+        format!("/accounts/{}/password-reset", both_sites.id),
+        Vec::new(),
+    )
+    .await
+    .expect("request");
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn deactivated_issuer_links_stop_working() {
+    let app = app("issuer_links").await;
+    let north = app.demo.as_ref().expect("demo").sites[0].id;
+    let (issuer, token) = app
+        .account_with_roles(
+            "leaving.admin",
+            vec![
+                stillpoint_domain::RoleAssignment::new(
+                    stillpoint_domain::Role::ProgramAdministrator,
+                    Some(north),
+                )
+                .expect("valid"),
+            ],
+        )
+        .await;
+    let page = app
+        .client()
+        .post(app.url("/staff/invitations"))
+        .bearer_auth(&token)
+        .form(&[
+            ("display_name", "New Clinician".to_owned()),
+            ("email", "new.clinician@demo-clinic.example".to_owned()),
+            ("role", "clinician".to_owned()),
+            ("site_id", north.to_string()),
+        ])
+        .send()
+        .await
+        .expect("request")
+        .text()
+        .await
+        .expect("body");
+    let link = issued_path(&app, &page);
+
+    let system = app.browser_session("admin").await;
+    let response = app
+        .post_form(&system, &format!("/accounts/{}/deactivate", issuer.id), &[])
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let opened = app
+        .client()
+        .get(app.url(&link))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(opened.status(), StatusCode::GONE);
+}
+
+#[tokio::test]
+async fn second_step_replaces_session_token() {
+    let app = app("token_rotation").await;
+    let client = app.client();
+    let email = "clinician@demo-clinic.example";
+    let response = app
+        .post_form(
+            &client,
+            "/sign-in",
+            &[("email", email), ("password", DEMO_PASSWORD)],
+        )
+        .await;
+    let session_cookie = |response: &reqwest::Response| {
+        response
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .find(|value| value.starts_with("stillpoint_session="))
+            .and_then(|value| value.split(';').next())
+            .expect("a session cookie")
+            .to_owned()
+    };
+    let before = session_cookie(&response);
+    let code = app.next_one_time_code(email).expect("code");
+    let verified = app
+        .post_form(&client, "/sign-in/verify", &[("code", &code)])
+        .await;
+    assert_eq!(verified.status(), StatusCode::SEE_OTHER);
+    let after = session_cookie(&verified);
+    assert_ne!(before, after, "a new token after the second step");
+
+    let with = |cookie: String| {
+        app.client()
+            .get(app.url("/api/v1/me"))
+            .header("cookie", cookie)
+            .send()
+    };
+    assert_eq!(with(after).await.expect("request").status(), StatusCode::OK);
+    assert_eq!(
+        with(before).await.expect("request").status(),
+        StatusCode::UNAUTHORIZED
+    );
+}

@@ -104,19 +104,21 @@ pub async fn sign_in(
         &request.password,
     )
     .await?;
-    if session.awaiting_second_factor {
-        pass_second_step(&state, &viewer, &session, request.one_time_code.as_deref()).await?;
-    }
+    let token = if session.awaiting_second_factor {
+        pass_second_step(&state, &viewer, &session, request.one_time_code.as_deref()).await?
+    } else {
+        session.token.clone()
+    };
 
     let cookie = session_cookie(
-        Some(&session.token),
+        Some(&token),
         state.config.secure_cookies,
         state.config.session_policy.absolute.as_secs(),
     );
     let body = SignInResponse {
         expires_at: session.expires_at.to_string(),
         account: AccountBody::from(&session.account),
-        token: session.token,
+        token,
     };
     Ok((
         StatusCode::CREATED,
@@ -126,14 +128,15 @@ pub async fn sign_in(
         .into_response())
 }
 
-/// Completes the second sign-in step with the code the client sent. Without a code, or with a
-/// wrong one, the new session is ended, so no half-signed-in session is left behind.
+/// Completes the second sign-in step with the code the client sent and returns the token of the
+/// fully signed-in session. Without a code, or with a wrong one, the new session is ended, so no
+/// half-signed-in session is left behind.
 async fn pass_second_step(
     state: &AppState,
     viewer: &Viewer,
     session: &auth::NewSession,
     code: Option<&str>,
-) -> Result<(), WebError> {
+) -> Result<String, WebError> {
     let context = AuditContext::for_account(&session.account, viewer.source_address.clone());
     let outcome = match code {
         None => Err(WebError::SecondFactorRequired),
@@ -145,7 +148,7 @@ async fn pass_second_step(
             code,
         )
         .await
-        .map(|_| ())
+        .map(|(_, token)| token)
         .map_err(|error| match error {
             AppError::Forbidden => WebError::Invalid {
                 field: "one_time_code".to_owned(),

@@ -89,17 +89,14 @@ pub async fn show(
     })
     .collect();
     let break_glass = break_glass_lines(&state, &context, account, tr).await?;
-    let consent_needed =
-        match stillpoint_app::patients::own_record_id(state.store.as_ref(), account).await? {
-            Some(patient) => !stillpoint_app::consent::missing_consents(
-                state.store.as_ref(),
-                &state.consents,
-                patient,
-            )
-            .await?
-            .is_empty(),
-            None => false,
-        };
+    let consent_needed = stillpoint_app::consent::own_consent_needed(
+        state.store.as_ref(),
+        state.clock.as_ref(),
+        &context,
+        &state.consents,
+        account,
+    )
+    .await?;
 
     let template = HomeTemplate {
         greeting: tr.t_with("home-greeting", "name", &account.display_name),

@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use qrcodegen::{QrCode, QrCodeEcc};
 use serde::Deserialize;
 use stillpoint_app::AppError;
+use stillpoint_app::audit::AuditContext;
 use stillpoint_app::mfa::{self, SecondFactorStatus, Verified};
 use stillpoint_domain::Account;
 
@@ -95,7 +96,7 @@ pub async fn submit_verify(
     let token = viewer.session_token.clone().unwrap_or_default();
     let outcome = mfa::verify(
         crate::code_check(&state),
-        &viewer.audit_context(),
+        &AuditContext::for_account(&account, viewer.source_address.clone()),
         &account,
         &token,
         &form.code,
@@ -103,8 +104,9 @@ pub async fn submit_verify(
     .await;
 
     match outcome {
-        Ok(Verified::AuthenticatorCode | Verified::RecoveryCode { .. }) => {
-            Ok(Redirect::to("/home").into_response())
+        Ok((Verified::AuthenticatorCode | Verified::RecoveryCode { .. }, token)) => {
+            let cookie = signed_in_cookie(&state, &token);
+            Ok(([(header::SET_COOKIE, cookie)], Redirect::to("/home")).into_response())
         }
         Err(error) => {
             let (message, status, retry_after) = code_error(&viewer.translator(&state), error)?;
@@ -142,7 +144,7 @@ pub async fn submit_enrolment(
     let token = viewer.session_token.clone().unwrap_or_default();
     let outcome = mfa::confirm_enrolment(
         crate::code_check(&state),
-        &viewer.audit_context(),
+        &AuditContext::for_account(&account, viewer.source_address.clone()),
         &account,
         &token,
         &form.code,
@@ -150,15 +152,24 @@ pub async fn submit_enrolment(
     .await;
 
     match outcome {
-        Ok(codes) => {
-            // The session is fully signed in from here, so the page is laid out for it.
+        Ok((codes, token)) => {
+            // The session is fully signed in from here, under its new token, so the page is laid
+            // out for it and its forms carry the new session's form token.
             let mut signed_in = viewer.clone();
             signed_in.account = Some(account);
             signed_in.awaiting_second_factor = None;
-            render(&RecoveryCodesTemplate {
+            signed_in.form_token = crate::csrf::form_token(
+                viewer.form_seed.as_deref().unwrap_or_default(),
+                Some(&token),
+            );
+            let mut response = render(&RecoveryCodesTemplate {
                 layout: Layout::new(&state, &signed_in, "/sign-in/authenticator"),
                 codes,
-            })
+            })?;
+            if let Ok(value) = HeaderValue::from_str(&signed_in_cookie(&state, &token)) {
+                response.headers_mut().insert(header::SET_COOKIE, value);
+            }
+            Ok(response)
         }
         Err(error) => {
             let (message, status, retry_after) = code_error(&viewer.translator(&state), error)?;
@@ -178,6 +189,7 @@ pub async fn renew_recovery_codes(
 ) -> Result<Response, WebError> {
     let codes = mfa::renew_recovery_codes(
         state.store.as_ref(),
+        &state.config.secrets,
         state.clock.as_ref(),
         &signed_in.viewer.audit_context(),
         &signed_in.account,
@@ -263,6 +275,15 @@ async fn demo_code(state: &AppState, account: &Account) -> Result<Option<String>
     )
     .await?;
     Ok(code)
+}
+
+/// The session cookie for the token of a session that passed the second step.
+fn signed_in_cookie(state: &AppState, token: &str) -> String {
+    super::session_cookie(
+        Some(token),
+        state.config.secure_cookies,
+        state.config.session_policy.absolute.as_secs(),
+    )
 }
 
 /// Returns the message, status and wait in seconds for a failed code.
