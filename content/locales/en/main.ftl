@@ -298,3 +298,5 @@ staff-deactivated-title = Account deactivated
 staff-deactivated-text = { $name } was signed out everywhere and can no longer sign in. Their records and history stay.
 staff-reactivated-title = Account reactivated
 staff-reactivated = { $name } can sign in again.
+record-access-refused = { $action } (refused)
+record-access-break-glass = emergency (break-glass) access

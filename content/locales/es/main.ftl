@@ -294,3 +294,5 @@ staff-deactivated-title = Cuenta desactivada
 staff-deactivated-text = Se cerraron todas las sesiones de { $name } y ya no puede iniciar sesión. Sus registros e historial se conservan.
 staff-reactivated-title = Cuenta reactivada
 staff-reactivated = { $name } puede volver a iniciar sesión.
+record-access-refused = { $action } (rechazado)
+record-access-break-glass = acceso de emergencia

@@ -8,6 +8,7 @@ use stillpoint_domain::audit::{AuditAction, AuditOutcome};
 use stillpoint_domain::care_team::{
     self, BreakGlassGrant, CareRelationship, CaregiverGrant, CaregiverScope, Cohort, RecordAccess,
 };
+use stillpoint_domain::consent::CAREGIVER_SHARING;
 use stillpoint_domain::{Account, AccountId, EmailAddress, InvalidValue, Patient, PatientId, Role};
 
 use crate::audit::{self, AuditContext, AuditEntry};
@@ -196,7 +197,7 @@ pub async fn active_break_glass(
 }
 
 /// Lists break-glass access opened in the last 14 days to patients at the administrator's
-/// sites. A non-empty report is audited, because it names patients.
+/// sites. A non-empty report is audited as one read, because it names patients.
 pub async fn recent_break_glass(
     store: &dyn Store,
     clock: &dyn Clock,
@@ -214,15 +215,10 @@ pub async fn recent_break_glass(
         .saturating_sub(jiff::SignedDuration::from_hours(14 * 24))
         .unwrap_or(now);
     let grants = store.recent_break_glass(&sites, since).await?;
-    for grant in &grants {
-        record_list_read(
-            store,
-            clock,
-            context,
-            "BreakGlassAccess",
-            Some(grant.patient_id),
-        )
-        .await?;
+    if !grants.is_empty() {
+        // One event for the report as a whole: it is an oversight list, and a line per patient
+        // on every home page view would flood the patients' own access reports.
+        record_list_read(store, clock, context, "BreakGlassReport", None).await?;
     }
     Ok(grants)
 }
@@ -263,10 +259,10 @@ pub async fn caregiver_grants(
     Ok(views)
 }
 
-/// What sharing with a caregiver did.
+/// The result of sharing with a caregiver.
 #[derive(Debug, Clone)]
 pub enum Sharing {
-    /// The caregiver has an account, which now sees the chosen parts.
+    /// The caregiver has an account, which can now open the chosen parts.
     Granted(CaregiverGrant),
     /// The address has no account: an invitation for the patient to pass on, which creates the
     /// caregiver's account and the grant when accepted.
@@ -288,6 +284,19 @@ pub async fn grant_caregiver(
         return Err(InvalidValue::new(
             "scopes",
             "choose at least one thing to share, or stop sharing instead",
+        )
+        .into());
+    }
+    let agreed = store
+        .consent_records_of_patient(patient.id)
+        .await?
+        .into_iter()
+        .find(|record| record.document_id == CAREGIVER_SHARING)
+        .is_some_and(|record| record.withdrawn_at.is_none());
+    if !agreed {
+        return Err(InvalidValue::new(
+            "consent",
+            "first agree to the caregiver sharing document on the Consent page",
         )
         .into());
     }
@@ -335,6 +344,35 @@ pub async fn grant_caregiver(
     .await?;
     tracing::info!(patient_id = %patient.id, caregiver_id = %caregiver.id, "caregiver grant saved");
     Ok(Sharing::Granted(grant))
+}
+
+/// Stops sharing with every caregiver of `patient`, for the withdrawal of the caregiver sharing
+/// consent; returns how many grants ended.
+pub(crate) async fn revoke_all_caregivers(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    context: &AuditContext,
+    patient: &Patient,
+) -> Result<usize, AppError> {
+    let mut revoked = 0;
+    for grant in store.caregiver_grants_of_patient(patient.id).await? {
+        if store
+            .revoke_caregiver_grant(patient.id, grant.caregiver, clock.now())
+            .await?
+        {
+            record_grant_change(
+                store,
+                clock,
+                context,
+                patient,
+                grant.caregiver,
+                AuditAction::Delete,
+            )
+            .await?;
+            revoked += 1;
+        }
+    }
+    Ok(revoked)
 }
 
 /// Stops sharing with a caregiver, at once.

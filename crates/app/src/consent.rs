@@ -1,6 +1,6 @@
 //! The consent library, and patients signing and withdrawing consent.
 //!
-//! [`missing_consents`] tells whether a patient may take the next program step: every required
+//! [`missing_consents`] lists what a patient must agree to before the next program step: every required
 //! document must be signed at its current version and not withdrawn.
 // NOTE: the enrolment pathway that must call `missing_consents` before each step is not built yet.
 
@@ -279,6 +279,10 @@ pub async fn withdraw(
         document_id,
     )
     .await?;
+    if document_id == consent::CAREGIVER_SHARING {
+        let revoked = crate::care::revoke_all_caregivers(store, clock, context, &patient).await?;
+        tracing::info!(patient_id = %patient.id, revoked, "caregiver grants ended with the consent");
+    }
     tracing::info!(patient_id = %patient.id, document = document_id, "consent withdrawn");
     Ok(())
 }

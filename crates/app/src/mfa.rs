@@ -261,7 +261,11 @@ pub async fn current_code(
     };
     let secret = open_secret(sealer, account.id, &credential.sealed_secret)?;
     let totp = totp_for(secret, None)?;
-    Ok(Some(totp.generate(unix_seconds(at)).to_string()))
+    // The current step's code may have been used already; the next step's is accepted too.
+    let step = unix_seconds(at) / 30;
+    let unused = u64::try_from(credential.last_used_step + 1).unwrap_or_default();
+    let step = step.max(unused);
+    Ok(Some(totp.generate(step * 30).to_string()))
 }
 
 /// Computes the code an authenticator app shows for `secret_base32` at `at`, for tests.

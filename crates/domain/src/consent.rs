@@ -14,6 +14,10 @@ use sha2::{Digest as _, Sha256};
 
 use crate::{AccountId, InvalidValue, Language, PatientId};
 
+/// The id of the optional document that covers sharing with caregivers: sharing needs it, and
+/// withdrawing it ends every caregiver's access.
+pub const CAREGIVER_SHARING: &str = "caregiver-sharing";
+
 /// One block of a document's body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Block {

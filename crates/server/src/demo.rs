@@ -118,6 +118,9 @@ fn print_banner(settings: &Settings, clinic: &demo::DemoClinic, temporary: bool)
             login.email
         );
     }
+    println!(
+        "The South site's staff sign in the same way: clinician.south and facilitator.south (at demo-clinic.example)."
+    );
     println!();
     println!(
         "Staff accounts then ask for a one-time code from an authenticator app; in this demo the"

@@ -234,7 +234,75 @@ async fn staff_cannot_sign_for_patients(dialect: Dialect) {
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
 }
 
+async fn withdrawing_sharing_consent_ends_sharing(dialect: Dialect) {
+    let Some(app) = spawn_app(dialect, Seed::DemoClinic, "sharing_consent").await else {
+        return;
+    };
+    let own = app.demo.as_ref().expect("demo").patients[0].id;
+    let caregiver = app.api_token("caregiver").await;
+    let record = |token: String| {
+        app.client()
+            .get(app.url(&format!("/api/v1/patients/{own}")))
+            .bearer_auth(token)
+            .send()
+    };
+    assert_eq!(
+        record(caregiver.clone()).await.expect("request").status(),
+        StatusCode::OK
+    );
+
+    let patient = app.browser_session("patient").await;
+    let withdrawn = app
+        .post_form(
+            &patient,
+            "/consent/caregiver-sharing/withdraw",
+            &[("reason", "")],
+        )
+        .await;
+    assert_eq!(withdrawn.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        record(caregiver.clone()).await.expect("request").status(),
+        StatusCode::FORBIDDEN,
+        "withdrawing the consent ends the sharing"
+    );
+
+    // Sharing again needs the consent first.
+    let share = || {
+        app.post_form(
+            &patient,
+            "/sharing",
+            &[
+                ("email", "caregiver@demo-clinic.example"),
+                ("scope", "schedule"),
+            ],
+        )
+    };
+    let refused = share().await;
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        refused
+            .text()
+            .await
+            .expect("body")
+            .contains("caregiver sharing")
+    );
+    let signed = app
+        .post_form(
+            &patient,
+            "/consent/caregiver-sharing/sign",
+            &[("signed_name", "Lucía Morales"), ("language", "es")],
+        )
+        .await;
+    assert_eq!(signed.status(), StatusCode::SEE_OTHER);
+    assert_eq!(share().await.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        record(caregiver).await.expect("request").status(),
+        StatusCode::OK
+    );
+}
+
 stillpoint_test_support::on_both_databases!(
+    withdrawing_sharing_consent_ends_sharing,
     consent_is_signed_withdrawn_and_renewed,
     staff_cannot_sign_for_patients,
 );

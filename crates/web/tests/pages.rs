@@ -556,11 +556,16 @@ async fn profile_saves_preferences() {
                 ("display_name", "Lucía Morales"),
                 ("language", "es"),
                 ("time_zone", "Mars/Olympus"),
+                ("larger_text", "on"),
             ],
         )
         .await;
     assert_eq!(bad_zone.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(bad_zone.text().await.expect("body").contains("time_zone"));
+    let body = bad_zone.text().await.expect("body");
+    assert!(body.contains("time_zone"));
+    // The other changes are still on the form.
+    assert!(body.contains("value=\"Mars/Olympus\""), "{body}");
+    assert!(body.contains("id=\"larger-text\" name=\"larger_text\" value=\"on\" checked"));
 
     let saved = app
         .post_form(

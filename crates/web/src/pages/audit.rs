@@ -6,7 +6,7 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use jiff::tz::TimeZone;
 use stillpoint_app::audit::{self, RecordAccess};
-use stillpoint_domain::audit::{AuditAction, AuditEvent};
+use stillpoint_domain::audit::{AuditAction, AuditEvent, AuditOutcome};
 
 use super::{Layout, render};
 use crate::AppState;
@@ -199,11 +199,19 @@ fn access_row(access: &RecordAccess, tr: &Translator, zone: &TimeZone) -> Access
         (None, Some(role)) => role,
         (None, None) => tr.t("audit-anonymous"),
     };
+    let mut action = tr.t(&format!("audit-action-{}", event.action.code()));
+    if event.outcome != AuditOutcome::Success {
+        action = tr.t_with("record-access-refused", "action", &action);
+    }
+    if event.break_glass {
+        action.push_str(" · ");
+        action.push_str(&tr.t("record-access-break-glass"));
+    }
     AccessRow {
         instant: event.recorded_at.to_string(),
         when: local_time(event.recorded_at, zone),
         who,
-        action: tr.t(&format!("audit-action-{}", event.action.code())),
+        action,
     }
 }
 

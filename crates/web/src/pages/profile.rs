@@ -9,7 +9,7 @@ use serde::Deserialize;
 use stillpoint_app::AppError;
 use stillpoint_app::accounts::{self, ProfileChange};
 use stillpoint_app::mfa::{self, SecondFactorStatus};
-use stillpoint_domain::{Account, DisplayPreferences, TimeZoneName};
+use stillpoint_domain::{DisplayPreferences, TimeZoneName};
 
 use super::{Layout, render};
 use crate::AppState;
@@ -58,11 +58,17 @@ pub async fn show(
     signed_in: SignedIn,
     Query(query): Query<ShowQuery>,
 ) -> Result<Response, WebError> {
-    let account = signed_in.account.clone();
+    let account = &signed_in.account;
+    let current = Submitted {
+        display_name: account.display_name.clone(),
+        language: signed_in.viewer.language.clone(),
+        time_zone: account.time_zone.to_string(),
+        preferences: account.preferences,
+    };
     render_page(
         &state,
         &signed_in,
-        &account,
+        &current,
         query.saved.is_some(),
         None,
         StatusCode::OK,
@@ -108,19 +114,20 @@ pub async fn save(
                 .into_response())
         }
         Err(AppError::Invalid(invalid)) => {
-            let attempted = Account {
+            // The page shows what was submitted, so one invalid field loses no other change.
+            let submitted = Submitted {
                 display_name: form.display_name.clone(),
-                time_zone: signed_in.account.time_zone.clone(),
-                ..signed_in.account.clone()
+                language: form.language.clone(),
+                time_zone: form.time_zone.clone(),
+                preferences: DisplayPreferences {
+                    larger_text: form.larger_text.is_some(),
+                    reduced_motion: form.reduced_motion.is_some(),
+                },
             };
-            let mut page_account = attempted;
-            if let Ok(zone) = TimeZoneName::parse(&form.time_zone) {
-                page_account.time_zone = zone;
-            }
             render_page(
                 &state,
                 &signed_in,
-                &page_account,
+                &submitted,
                 false,
                 Some(format!("{}: {}", invalid.field, invalid.problem)),
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -145,10 +152,18 @@ fn change_from(state: &AppState, form: &ProfileForm) -> Result<ProfileChange, Ap
     })
 }
 
+/// The values the form shows: the stored ones, or the ones just submitted.
+struct Submitted {
+    display_name: String,
+    language: String,
+    time_zone: String,
+    preferences: DisplayPreferences,
+}
+
 async fn render_page(
     state: &AppState,
     signed_in: &SignedIn,
-    shown: &Account,
+    shown: &Submitted,
     saved: bool,
     error: Option<String>,
     status: StatusCode,
@@ -168,8 +183,8 @@ async fn render_page(
     let mut response = render(&ProfileTemplate {
         layout: Layout::new(state, &signed_in.viewer, "/account"),
         display_name: shown.display_name.clone(),
-        current_language: signed_in.viewer.language.clone(),
-        time_zone: shown.time_zone.to_string(),
+        current_language: shown.language.clone(),
+        time_zone: shown.time_zone.clone(),
         zones,
         larger_text: shown.preferences.larger_text,
         reduced_motion: shown.preferences.reduced_motion,
