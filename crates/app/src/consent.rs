@@ -1,7 +1,7 @@
 //! The consent library, and patients signing and withdrawing consent.
 //!
-//! [`missing_consents`] lists what a patient must agree to before the next program step: every required
-//! document must be signed at its current version and not withdrawn.
+//! [`missing_consents`] lists what a patient must agree to before the next program step: every
+//! required document must be signed at its current version and not withdrawn.
 // NOTE: the enrolment pathway that must call `missing_consents` before each step is not built yet.
 
 use std::collections::BTreeMap;
