@@ -67,3 +67,37 @@ pub async fn update_profile(
     tracing::info!(account_id = %account.id, "profile updated");
     Ok(updated)
 }
+
+/// Finds the id of the account with `email`, for filters that accept an address.
+pub async fn id_for_email(
+    store: &dyn Store,
+    email: &str,
+) -> Result<Option<stillpoint_domain::AccountId>, AppError> {
+    let email = stillpoint_domain::EmailAddress::parse(email)?;
+    match store.find_credentials(&email).await {
+        Ok(credentials) => Ok(Some(credentials.account.id)),
+        Err(crate::StorageError::NotFound { .. }) => Ok(None),
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// Looks up the display names of `ids`; ids without an account (removed ones) are left out.
+pub async fn display_names(
+    store: &dyn Store,
+    ids: &[stillpoint_domain::AccountId],
+) -> Result<std::collections::HashMap<stillpoint_domain::AccountId, String>, AppError> {
+    let mut names = std::collections::HashMap::new();
+    for id in ids {
+        if names.contains_key(id) {
+            continue;
+        }
+        match store.get_account(*id).await {
+            Ok(account) => {
+                names.insert(*id, account.display_name);
+            }
+            Err(crate::StorageError::NotFound { .. }) => {}
+            Err(other) => return Err(other.into()),
+        }
+    }
+    Ok(names)
+}

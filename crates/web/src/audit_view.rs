@@ -71,7 +71,7 @@ impl AuditQuery {
                 text.parse::<AccountId>().map_err(|_| {
                     invalid(
                         "account_id",
-                        format!("'{text}' is not an account id (a UUID)"),
+                        format!("'{text}' is neither an e-mail address nor an account id"),
                     )
                 })
             })
@@ -131,6 +131,21 @@ pub async fn search_events(
     signed_in: &SignedIn,
     query: &AuditQuery,
 ) -> Result<Vec<AuditEvent>, WebError> {
+    // The account filter takes an e-mail address as well as an account id.
+    let mut query = query.clone();
+    if query.account_id.contains('@') {
+        let id =
+            stillpoint_app::accounts::id_for_email(state.store.as_ref(), query.account_id.trim())
+                .await?
+                .ok_or_else(|| WebError::Invalid {
+                    field: "account_id".to_owned(),
+                    message: format!(
+                        "no account has the e-mail address '{}'; check the address",
+                        query.account_id.trim()
+                    ),
+                })?;
+        query.account_id = id.to_string();
+    }
     let filter = query.to_filter(&signed_in.account.time_zone)?;
 
     let context = signed_in.viewer.audit_context();

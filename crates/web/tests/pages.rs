@@ -275,6 +275,23 @@ async fn audit_page_and_csv_export() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(body.contains("patient_id"), "{body}");
 
+    // The account filter takes an e-mail address, and rows name the account.
+    signed_in_client(&app, "facilitator").await;
+    let (status, body) = page(
+        &admin,
+        app.url("/audit?account_id=facilitator%40demo-clinic.example"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("Maya Lindqvist (Facilitator)"), "{body}");
+    let (status, body) = page(
+        &admin,
+        app.url("/audit?account_id=nobody%40demo-clinic.example"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(body.contains("no account has the e-mail address"), "{body}");
+
     let patient = signed_in_client(&app, "patient").await;
     assert_eq!(
         page(&patient, app.url("/audit")).await.0,

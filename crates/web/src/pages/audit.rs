@@ -4,8 +4,11 @@ use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use std::collections::HashMap;
+
 use jiff::tz::TimeZone;
 use stillpoint_app::audit::{self, RecordAccess};
+use stillpoint_domain::AccountId;
 use stillpoint_domain::audit::{AuditAction, AuditEvent, AuditOutcome};
 
 use super::{Layout, render};
@@ -52,13 +55,21 @@ fn local_time(instant: jiff::Timestamp, zone: &TimeZone) -> String {
         .to_string()
 }
 
-fn audit_row(stored: &AuditEvent, tr: &Translator, zone: &TimeZone) -> AuditRow {
+fn audit_row(
+    stored: &AuditEvent,
+    names: &HashMap<AccountId, String>,
+    tr: &Translator,
+    zone: &TimeZone,
+) -> AuditRow {
     let event = &stored.event;
-    let who = match (event.actor, event.actor_role) {
+    let actor = event
+        .actor
+        .map(|id| names.get(&id).cloned().unwrap_or_else(|| id.to_string()));
+    let who = match (actor, event.actor_role) {
         (Some(actor), Some(role)) => {
             format!("{actor} ({})", tr.t(&format!("role-{}", role.code())))
         }
-        (Some(actor), None) => actor.to_string(),
+        (Some(actor), None) => actor,
         (None, _) => tr.t("audit-anonymous"),
     };
     let record = match (&event.resource_id, event.patient) {
@@ -119,9 +130,14 @@ pub async fn show(
 
     let layout = Layout::new(&state, &signed_in.viewer, "/audit");
     let zone = signed_in.account.time_zone.time_zone();
+    let actors: Vec<AccountId> = events
+        .iter()
+        .filter_map(|event| event.event.actor)
+        .collect();
+    let names = stillpoint_app::accounts::display_names(state.store.as_ref(), &actors).await?;
     let rows: Vec<AuditRow> = events
         .iter()
-        .map(|event| audit_row(event, &layout.tr, &zone))
+        .map(|event| audit_row(event, &names, &layout.tr, &zone))
         .collect();
     let caption = layout
         .tr
