@@ -37,6 +37,7 @@ use crate::assets::Assets;
 use crate::error::WebError;
 use crate::i18n::Catalogs;
 use crate::metrics::Metrics;
+use crate::pages::DeclaredRoutes as _;
 
 /// Settings the web layer needs.
 #[derive(Debug, Clone)]
@@ -156,7 +157,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(pages::router())
         .merge(api_routes)
-        .route(
+        .declared(
             "/api/openapi.json",
             get(move || {
                 let document = openapi_json.clone();
@@ -171,8 +172,8 @@ pub fn router(state: AppState) -> Router {
                 }
             }),
         )
-        .route("/metrics", get(metrics::metrics_endpoint))
-        .route("/assets/{file}", get(assets::serve_asset))
+        .declared("/metrics", get(metrics::metrics_endpoint))
+        .declared("/assets/{file}", get(assets::serve_asset))
         .fallback(|| async { WebError::NotFound })
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

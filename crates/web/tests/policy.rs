@@ -47,3 +47,19 @@ async fn undeclared_route_is_refused() {
         .expect("response");
     assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
 }
+
+#[test]
+fn every_page_route_is_declared() {
+    // Building the router checks each registered route against the policy table and panics on
+    // the first one that has none.
+    let _router = stillpoint_web::pages::router();
+}
+
+#[test]
+#[should_panic(expected = "has no access policy")]
+fn undeclared_page_route_stops_the_router() {
+    use stillpoint_web::pages::DeclaredRoutes as _;
+
+    let _router: Router<stillpoint_web::AppState> =
+        Router::new().declared("/not-in-the-table", get(|| async { "never" }));
+}

@@ -26,70 +26,96 @@ use crate::error::WebError;
 use crate::i18n::{OfferedLanguage, Translator};
 use crate::viewer::Viewer;
 
-/// The page routes.
+/// The page routes. Each is registered through [`DeclaredRoutes::declared`], so a route without
+/// a policy in [`crate::policy::ROUTES`] stops the router from being built.
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/", get(start::show))
-        .route("/sign-in", get(sign_in::show).post(sign_in::submit))
-        .route("/sign-out", post(sign_in::sign_out))
-        .route(
+        .declared("/", get(start::show))
+        .declared("/sign-in", get(sign_in::show).post(sign_in::submit))
+        .declared("/sign-out", post(sign_in::sign_out))
+        .declared(
             "/sign-in/verify",
             get(second_factor::show_verify).post(second_factor::submit_verify),
         )
-        .route(
+        .declared(
             "/sign-in/authenticator",
             get(second_factor::show_enrolment).post(second_factor::submit_enrolment),
         )
-        .route(
+        .declared(
             "/account/recovery-codes",
             post(second_factor::renew_recovery_codes),
         )
-        .route("/sign-out-everywhere", post(sign_in::sign_out_everywhere))
-        .route("/home", get(home::show))
-        .route("/sites", get(sites::show))
-        .route("/audit", get(audit::show))
-        .route("/audit.csv", get(audit::export_csv))
-        .route("/record-access", get(audit::record_access))
-        .route("/language", post(language::switch))
-        .route("/patients", get(patients::list))
-        .route("/patients/{patient_id}", get(patients::show))
-        .route(
+        .declared("/sign-out-everywhere", post(sign_in::sign_out_everywhere))
+        .declared("/home", get(home::show))
+        .declared("/sites", get(sites::show))
+        .declared("/audit", get(audit::show))
+        .declared("/audit.csv", get(audit::export_csv))
+        .declared("/record-access", get(audit::record_access))
+        .declared("/language", post(language::switch))
+        .declared("/patients", get(patients::list))
+        .declared("/patients/{patient_id}", get(patients::show))
+        .declared(
             "/patients/{patient_id}/break-glass",
             post(patients::open_break_glass),
         )
-        .route("/sharing", get(sharing::show).post(sharing::share))
-        .route("/sharing/{caregiver_id}/revoke", post(sharing::revoke))
-        .route("/account", get(profile::show).post(profile::save))
-        .route("/consent", get(consent::list))
-        .route("/consent/{document_id}", get(consent::show))
-        .route("/consent/{document_id}/sign", post(consent::sign))
-        .route("/consent/{document_id}/withdraw", post(consent::withdraw))
-        .route("/staff", get(staff::show))
-        .route("/staff/invitations", post(staff::invite))
-        .route(
+        .declared("/sharing", get(sharing::show).post(sharing::share))
+        .declared("/sharing/{caregiver_id}/revoke", post(sharing::revoke))
+        .declared("/account", get(profile::show).post(profile::save))
+        .declared("/consent", get(consent::list))
+        .declared("/consent/{document_id}", get(consent::show))
+        .declared("/consent/{document_id}/sign", post(consent::sign))
+        .declared("/consent/{document_id}/withdraw", post(consent::withdraw))
+        .declared("/staff", get(staff::show))
+        .declared("/staff/invitations", post(staff::invite))
+        .declared(
             "/accounts/{account_id}/password-reset",
             post(staff::password_reset),
         )
-        .route("/accounts/{account_id}/unlock", post(staff::unlock))
-        .route(
+        .declared("/accounts/{account_id}/unlock", post(staff::unlock))
+        .declared(
             "/accounts/{account_id}/roles/remove",
             post(staff::remove_role),
         )
-        .route("/accounts/{account_id}/deactivate", post(staff::deactivate))
-        .route("/accounts/{account_id}/reactivate", post(staff::reactivate))
-        .route(
+        .declared("/accounts/{account_id}/deactivate", post(staff::deactivate))
+        .declared("/accounts/{account_id}/reactivate", post(staff::reactivate))
+        .declared(
             "/accounts/{account_id}/two-step-reset",
             post(staff::two_step_reset),
         )
-        .route("/patients/{patient_id}/invitation", post(patients::invite))
-        .route(
+        .declared("/patients/{patient_id}/invitation", post(patients::invite))
+        .declared(
             "/invitations/{token}",
             get(links::show_invitation).post(links::accept_invitation),
         )
-        .route(
+        .declared(
             "/password-reset/{token}",
             get(links::show_reset).post(links::submit_reset),
         )
+}
+
+/// Registers routes only when the route table declares their access policy.
+pub trait DeclaredRoutes {
+    /// Adds `path` like `Router::route`, after checking that [`crate::policy::ROUTES`] declares
+    /// it.
+    ///
+    /// # Panics
+    ///
+    /// When the path has no declared policy: a programming error that every test building the
+    /// router reports, before the route could be served.
+    #[must_use]
+    fn declared(self, path: &str, method_router: axum::routing::MethodRouter<AppState>) -> Self;
+}
+
+impl DeclaredRoutes for Router<AppState> {
+    fn declared(self, path: &str, method_router: axum::routing::MethodRouter<AppState>) -> Self {
+        assert!(
+            crate::policy::ROUTES
+                .iter()
+                .any(|policy| policy.path == path),
+            "the route {path} has no access policy; declare it in policy::ROUTES"
+        );
+        self.route(path, method_router)
+    }
 }
 
 /// One entry of the main navigation.
