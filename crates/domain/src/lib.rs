@@ -11,10 +11,12 @@ pub mod care_team;
 pub mod clinic;
 pub mod condition;
 pub mod consent;
+pub mod enrolment;
 pub mod id;
 pub mod language;
 pub mod patient;
 pub mod role;
+pub mod schedule;
 pub mod throttle;
 pub mod time_zone;
 
