@@ -300,3 +300,20 @@ staff-reactivated-title = Account reactivated
 staff-reactivated = { $name } can sign in again.
 record-access-refused = { $action } (refused)
 record-access-break-glass = emergency (break-glass) access
+
+## Enrolment pathway
+patient-pathway = Program pathway
+enrolment-state-referred = Referred
+enrolment-state-screening = Screening
+enrolment-state-eligible = Eligible
+enrolment-state-not_eligible = Not eligible
+enrolment-state-higher_level_of_care = Referred to a higher level of care
+enrolment-state-consented = Consented
+enrolment-state-oriented = Technology check done
+enrolment-state-enrolled = Enrolled
+enrolment-state-waitlisted = On the waiting list
+enrolment-state-active = Taking part
+enrolment-state-completed = Completed
+enrolment-state-withdrawn = Withdrawn
+enrolment-state-lapsed = Paused
+enrolment-state-returned = Back after a pause

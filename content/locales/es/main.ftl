@@ -296,3 +296,20 @@ staff-reactivated-title = Cuenta reactivada
 staff-reactivated = { $name } puede volver a iniciar sesión.
 record-access-refused = { $action } (rechazado)
 record-access-break-glass = acceso de emergencia
+
+## Ruta de inscripción
+patient-pathway = Ruta del programa
+enrolment-state-referred = Derivado
+enrolment-state-screening = En evaluación
+enrolment-state-eligible = Apto
+enrolment-state-not_eligible = No apto
+enrolment-state-higher_level_of_care = Derivado a un nivel de atención más alto
+enrolment-state-consented = Consentimiento dado
+enrolment-state-oriented = Prueba de tecnología hecha
+enrolment-state-enrolled = Inscrito
+enrolment-state-waitlisted = En lista de espera
+enrolment-state-active = Participando
+enrolment-state-completed = Completado
+enrolment-state-withdrawn = Retirado
+enrolment-state-lapsed = En pausa
+enrolment-state-returned = De vuelta después de una pausa

@@ -1,8 +1,8 @@
 //! The consent library, and patients signing and withdrawing consent.
 //!
 //! [`missing_consents`] lists what a patient must agree to before the next program step: every
-//! required document must be signed at its current version and not withdrawn.
-// NOTE: the enrolment pathway that must call `missing_consents` before each step is not built yet.
+//! required document must be signed at its current version and not withdrawn. The enrolment
+//! pathway checks it before recording consent and before each later step.
 
 use std::collections::BTreeMap;
 

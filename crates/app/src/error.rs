@@ -45,6 +45,13 @@ pub enum AppError {
     #[error("the code is incorrect or has been used; enter the current code from the app")]
     InvalidOneTimeCode,
 
+    /// The enrolment pathway does not allow this move from the patient's current state.
+    #[error("a patient who is '{current}' cannot move to '{requested}'")]
+    TransitionNotAllowed {
+        current: &'static str,
+        requested: &'static str,
+    },
+
     /// A single-use link is unknown or of the wrong kind for the page.
     #[error("the link is not valid; ask for a new one")]
     LinkInvalid,

@@ -12,6 +12,7 @@ pub mod care;
 pub mod clock;
 pub mod consent;
 pub mod demo;
+pub mod enrolment;
 pub mod error;
 pub mod invitations;
 pub mod mfa;

@@ -6,6 +6,7 @@ use jiff::Timestamp;
 use stillpoint_domain::audit::{AuditAction, AuditEvent, NewAuditEvent};
 use stillpoint_domain::care_team::{BreakGlassGrant, CaregiverGrant, CaregiverScope, Cohort};
 use stillpoint_domain::consent::ConsentRecord;
+use stillpoint_domain::enrolment::{EnrolmentState, Screening};
 use stillpoint_domain::{
     Account, AccountId, CohortId, EmailAddress, Language, Patient, PatientId, RoleAssignment, Site,
     SiteId,
@@ -391,6 +392,50 @@ pub trait ConsentStore: Send + Sync {
     ) -> Result<bool, StorageError>;
 }
 
+/// One move along a patient's enrolment pathway, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnrolmentHistoryEntry {
+    pub from_state: String,
+    pub to_state: String,
+    pub actor: AccountId,
+    pub reason: Option<String>,
+    pub at: Timestamp,
+}
+
+/// Patients' positions on the enrolment pathway.
+#[async_trait]
+pub trait EnrolmentStore: Send + Sync {
+    /// The patient's state, or `None` while no transition was recorded.
+    async fn find_enrolment(
+        &self,
+        patient: PatientId,
+    ) -> Result<Option<EnrolmentState>, StorageError>;
+    /// In one transaction: stores `next` if the stored state is still `current` (`None` when
+    /// nothing is stored yet), appends the history entry, and stores `screening` when given.
+    /// Fails with `Conflict { constraint: "enrolments_changed" }` when another request moved the
+    /// patient first.
+    #[allow(clippy::too_many_arguments)] // One argument per part of the recorded move.
+    async fn record_transition(
+        &self,
+        patient: PatientId,
+        current: Option<&EnrolmentState>,
+        next: &EnrolmentState,
+        actor: AccountId,
+        reason: Option<&str>,
+        screening: Option<&Screening>,
+        at: Timestamp,
+    ) -> Result<(), StorageError>;
+    /// The patient's moves, oldest first.
+    async fn enrolment_history(
+        &self,
+        patient: PatientId,
+    ) -> Result<Vec<EnrolmentHistoryEntry>, StorageError>;
+    /// The cohort with its capacity.
+    async fn get_cohort(&self, cohort: CohortId) -> Result<(Cohort, u32), StorageError>;
+    /// Patients holding a place in the cohort: enrolled, active, lapsed or returned.
+    async fn count_places_taken(&self, cohort: CohortId) -> Result<u32, StorageError>;
+}
+
 /// The state of the database schema compared with the migrations this binary carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SchemaStatus {
@@ -496,6 +541,7 @@ pub trait Store:
     + CareTeamStore
     + AccountLinkStore
     + ConsentStore
+    + EnrolmentStore
     + std::fmt::Debug
 {
 }
@@ -512,6 +558,7 @@ impl<T> Store for T where
         + CareTeamStore
         + AccountLinkStore
         + ConsentStore
+        + EnrolmentStore
         + std::fmt::Debug
 {
 }

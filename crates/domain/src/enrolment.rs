@@ -88,6 +88,69 @@ impl EnrolmentState {
     }
 }
 
+impl EnrolmentState {
+    /// Rebuilds a state from its stored parts; `None` when they do not fit together.
+    #[must_use]
+    pub fn from_parts(
+        code: &str,
+        cohort: Option<CohortId>,
+        reason: Option<String>,
+        flags: Vec<ExclusionFlag>,
+    ) -> Option<Self> {
+        let state = match (code, cohort) {
+            ("referred", None) => Self::Referred,
+            ("screening", None) => Self::Screening,
+            ("eligible", None) => Self::Eligible,
+            ("not_eligible", None) => Self::NotEligible { reason: reason? },
+            ("higher_level_of_care", None) => Self::HigherLevelOfCare { flags },
+            ("consented", None) => Self::Consented,
+            ("oriented", None) => Self::Oriented,
+            ("enrolled", Some(cohort)) => Self::Enrolled { cohort },
+            ("waitlisted", Some(cohort)) => Self::Waitlisted { cohort },
+            ("active", Some(cohort)) => Self::Active { cohort },
+            ("completed", Some(cohort)) => Self::Completed { cohort },
+            ("withdrawn", _) => Self::Withdrawn { reason: reason? },
+            ("lapsed", Some(cohort)) => Self::Lapsed { cohort },
+            ("returned", Some(cohort)) => Self::Returned { cohort },
+            _ => return None,
+        };
+        Some(state)
+    }
+
+    /// Returns the cohort of an enrolled, waitlisted, active, lapsed, returned or completed
+    /// patient.
+    #[must_use]
+    pub const fn cohort(&self) -> Option<CohortId> {
+        match self {
+            Self::Enrolled { cohort }
+            | Self::Waitlisted { cohort }
+            | Self::Active { cohort }
+            | Self::Completed { cohort }
+            | Self::Lapsed { cohort }
+            | Self::Returned { cohort } => Some(*cohort),
+            _ => None,
+        }
+    }
+
+    /// Returns the reason of a not-eligible or withdrawn state.
+    #[must_use]
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            Self::NotEligible { reason } | Self::Withdrawn { reason } => Some(reason),
+            _ => None,
+        }
+    }
+
+    /// Returns the flags of a higher-level-of-care state.
+    #[must_use]
+    pub fn exclusion_flags(&self) -> &[ExclusionFlag] {
+        match self {
+            Self::HigherLevelOfCare { flags } => flags,
+            _ => &[],
+        }
+    }
+}
+
 impl fmt::Display for EnrolmentState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.code())
@@ -101,6 +164,55 @@ pub enum ExclusionFlag {
     Psychosis,
     /// Another need the screening clinician judges the group program cannot meet safely.
     OtherUrgentNeed,
+}
+
+impl ExclusionFlag {
+    pub const ALL: [Self; 3] = [
+        Self::ActiveSuicidality,
+        Self::Psychosis,
+        Self::OtherUrgentNeed,
+    ];
+
+    /// Returns the stable code used in storage and the API.
+    #[must_use]
+    pub const fn code(self) -> &'static str {
+        match self {
+            Self::ActiveSuicidality => "active_suicidality",
+            Self::Psychosis => "psychosis",
+            Self::OtherUrgentNeed => "other_urgent_need",
+        }
+    }
+
+    /// Parses a comma-separated list of codes.
+    pub fn parse_list(text: &str) -> Result<Vec<Self>, InvalidValue> {
+        text.split(',')
+            .map(str::trim)
+            .filter(|code| !code.is_empty())
+            .map(|code| {
+                Self::ALL
+                    .into_iter()
+                    .find(|flag| flag.code() == code)
+                    .ok_or_else(|| {
+                        InvalidValue::new(
+                            "exclusion_flags",
+                            format!(
+                                "'{code}' is not an exclusion flag; use active_suicidality, psychosis or other_urgent_need"
+                            ),
+                        )
+                    })
+            })
+            .collect()
+    }
+
+    /// Joins flags as a comma-separated list of codes.
+    #[must_use]
+    pub fn join(flags: &[Self]) -> String {
+        flags
+            .iter()
+            .map(|flag| flag.code())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
 }
 
 /// The findings a clinician records at screening.
@@ -491,6 +603,26 @@ mod tests {
         assert_eq!(waitlisted, EnrolmentState::Waitlisted { cohort: cohort() });
         let enrolled = apply(&waitlisted, Transition::OfferPlace).expect("valid");
         assert_eq!(enrolled, EnrolmentState::Enrolled { cohort: cohort() });
+    }
+
+    #[test]
+    fn states_round_trip_through_parts() {
+        for state in states() {
+            let rebuilt = EnrolmentState::from_parts(
+                state.code(),
+                state.cohort(),
+                state.reason().map(str::to_owned),
+                state.exclusion_flags().to_vec(),
+            );
+            assert_eq!(rebuilt.as_ref(), Some(&state), "{state}");
+        }
+        assert_eq!(
+            EnrolmentState::from_parts("active", None, None, Vec::new()),
+            None
+        );
+        let flags = ExclusionFlag::parse_list("psychosis, active_suicidality").expect("valid");
+        assert_eq!(ExclusionFlag::join(&flags), "psychosis,active_suicidality");
+        assert!(ExclusionFlag::parse_list("sadness").is_err());
     }
 
     #[test]

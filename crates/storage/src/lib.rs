@@ -12,6 +12,7 @@ mod care_team;
 mod consent;
 mod database;
 pub mod dialect;
+mod enrolment;
 mod error;
 mod health;
 mod migrate;

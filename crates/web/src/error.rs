@@ -24,6 +24,9 @@ pub enum WebError {
     SecondFactorRequired,
     #[error("one-time code invalid")]
     InvalidOneTimeCode,
+    /// A move along the enrolment pathway that the patient's state does not allow.
+    #[error("enrolment transition not allowed")]
+    TransitionNotAllowed { message: String },
     /// A single-use link that is unknown, used or expired.
     #[error("link not usable")]
     LinkUnusable { used: bool, expired: bool },
@@ -62,6 +65,9 @@ impl From<AppError> for WebError {
             },
             AppError::InvalidCredentials => Self::InvalidCredentials,
             AppError::InvalidOneTimeCode => Self::InvalidOneTimeCode,
+            error @ AppError::TransitionNotAllowed { .. } => Self::TransitionNotAllowed {
+                message: error.to_string(),
+            },
             AppError::LinkInvalid => Self::LinkUnusable {
                 used: false,
                 expired: false,
@@ -122,7 +128,7 @@ impl WebError {
             | Self::InvalidOneTimeCode => StatusCode::UNAUTHORIZED,
             Self::Forbidden | Self::CrossOrigin | Self::FormExpired => StatusCode::FORBIDDEN,
             Self::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::Conflict { .. } | Self::TransitionNotAllowed { .. } => StatusCode::CONFLICT,
             Self::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) | Self::TimedOut => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -146,6 +152,7 @@ impl WebError {
             Self::InvalidCredentials => "invalid_credentials",
             Self::Throttled { .. } => "too_many_attempts",
             Self::Conflict { .. } => "conflict",
+            Self::TransitionNotAllowed { .. } => "transition_not_allowed",
             Self::CrossOrigin => "cross_origin",
             Self::FormExpired => "form_expired",
             Self::Unavailable(_) => "unavailable",
@@ -184,6 +191,7 @@ impl WebError {
                 "Too many failed sign-in attempts. Wait {} minute(s) before trying again; if the password is forgotten, contact the clinic.",
                 minutes_rounded_up(*retry_after_seconds)
             ),
+            Self::TransitionNotAllowed { message } => format!("{message}."),
             Self::Conflict { constraint } => {
                 format!("The change conflicts with existing data ({constraint}).")
             }

@@ -211,6 +211,18 @@ pub const ROUTES: &[RoutePolicy] = &[
         Access::SignedIn,
         true,
     ),
+    route(
+        "GET",
+        "/api/v1/patients/{patient_id}/enrolment",
+        Access::CareTeam,
+        true,
+    ),
+    route(
+        "POST",
+        "/api/v1/patients/{patient_id}/enrolment",
+        Access::CareTeam,
+        true,
+    ),
     route("DELETE", "/api/v1/sessions", Access::SignedIn, false),
     route("GET", "/audit", Access::Administrators, true),
     route("GET", "/audit.csv", Access::Administrators, true),

@@ -79,6 +79,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(audit::record_access))
         .routes(routes!(patients::list_patients))
         .routes(routes!(patients::get_patient))
+        .routes(routes!(patients::get_enrolment, patients::move_enrolment))
 }
 
 /// A JSON request body whose parse errors become problem documents naming what is wrong.

@@ -287,6 +287,7 @@ pub fn error_page(
         | WebError::InvalidCredentials
         | WebError::InvalidOneTimeCode
         | WebError::Conflict { .. }
+        | WebError::TransitionNotAllowed { .. }
         | WebError::Http(_)
         | WebError::Throttled { .. } => (tr.t("error-bad-request-title"), english_detail(error)),
         WebError::Unavailable(_) | WebError::TimedOut => (

@@ -52,6 +52,8 @@ struct PatientTemplate {
     can_invite: bool,
     /// The consent summary for the care team.
     consent_line: String,
+    /// The patient's position on the enrolment pathway, for the care team.
+    pathway_line: Option<String>,
     patient_id: String,
 }
 
@@ -202,6 +204,24 @@ async fn render_record(
             .collect();
         tr.t_with("patient-consent-missing", "documents", &titles.join(", "))
     };
+    let pathway_line = if record.access == RecordAccess::CareTeam {
+        let view = stillpoint_app::enrolment::view(
+            state.store.as_ref(),
+            state.clock.as_ref(),
+            &signed_in.viewer.audit_context(),
+            &signed_in.account,
+            patient.id,
+        )
+        .await?;
+        let mut line = tr.t(&format!("enrolment-state-{}", view.state.code()));
+        if let Some(reason) = view.state.reason() {
+            line.push_str(": ");
+            line.push_str(reason);
+        }
+        Some(line)
+    } else {
+        None
+    };
     let shared_parts = match &record.access {
         RecordAccess::Caregiver(scopes) => scopes
             .iter()
@@ -233,6 +253,7 @@ async fn render_record(
         break_glass_notice,
         can_invite: record.access == RecordAccess::CareTeam && patient.account_id.is_none(),
         consent_line,
+        pathway_line,
         patient_id: patient.id.to_string(),
         layout,
     };
