@@ -10,6 +10,7 @@ pub mod audit;
 pub mod auth;
 pub mod care;
 pub mod clock;
+pub mod cohorts;
 pub mod consent;
 pub mod demo;
 pub mod enrolment;

@@ -436,6 +436,37 @@ pub trait EnrolmentStore: Send + Sync {
     async fn count_places_taken(&self, cohort: CohortId) -> Result<u32, StorageError>;
 }
 
+/// A new cohort with its details, facilitators and planned sessions, stored together.
+#[derive(Debug, Clone)]
+pub struct NewCohort {
+    pub cohort: Cohort,
+    pub capacity: u32,
+    pub language: Language,
+    pub time_zone: stillpoint_domain::TimeZoneName,
+    /// `embedded`, `livekit` or `external`.
+    pub video_provider: &'static str,
+    /// Facilitators with whether each leads.
+    pub facilitators: Vec<(AccountId, bool)>,
+    pub sessions: Vec<stillpoint_domain::schedule::PlannedSession>,
+}
+
+/// Cohorts with their schedules.
+#[async_trait]
+pub trait CohortStore: Send + Sync {
+    /// Stores the cohort, its facilitators and its sessions in one transaction.
+    async fn create_cohort(
+        &self,
+        cohort: &NewCohort,
+        created_at: Timestamp,
+    ) -> Result<(), StorageError>;
+    /// The cohort's sessions in time order.
+    async fn cohort_sessions(
+        &self,
+        cohort: CohortId,
+    ) -> Result<Vec<stillpoint_domain::schedule::PlannedSession>, StorageError>;
+    async fn count_cohorts(&self) -> Result<i64, StorageError>;
+}
+
 /// The state of the database schema compared with the migrations this binary carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SchemaStatus {
@@ -542,6 +573,7 @@ pub trait Store:
     + AccountLinkStore
     + ConsentStore
     + EnrolmentStore
+    + CohortStore
     + std::fmt::Debug
 {
 }
@@ -559,6 +591,7 @@ impl<T> Store for T where
         + AccountLinkStore
         + ConsentStore
         + EnrolmentStore
+        + CohortStore
         + std::fmt::Debug
 {
 }

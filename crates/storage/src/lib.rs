@@ -9,6 +9,7 @@ mod account_links;
 mod accounts;
 mod audit;
 mod care_team;
+mod cohorts;
 mod consent;
 mod database;
 pub mod dialect;

@@ -205,6 +205,7 @@ pub const ROUTES: &[RoutePolicy] = &[
     route("GET", "/password-reset/{token}", Access::Public, false),
     route("POST", "/password-reset/{token}", Access::Public, false),
     route("GET", "/api/v1/patients", Access::CareTeam, true),
+    route("POST", "/api/v1/cohorts", Access::Administrators, false),
     route(
         "GET",
         "/api/v1/patients/{patient_id}",

@@ -5,6 +5,7 @@
 
 mod account;
 mod audit;
+mod cohorts;
 mod health;
 mod patients;
 mod sites;
@@ -38,6 +39,7 @@ pub use health::{healthz, readyz};
         (name = "account", description = "The signed-in account"),
         (name = "sites", description = "The clinic's sites"),
         (name = "patients", description = "Patients' records under the care-team rules"),
+        (name = "cohorts", description = "Cohorts and their planned sessions"),
         (name = "audit", description = "The audit trail of access to patient data"),
         (name = "locales", description = "Interface languages")
     )
@@ -79,6 +81,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(audit::record_access))
         .routes(routes!(patients::list_patients))
         .routes(routes!(patients::get_patient))
+        .routes(routes!(cohorts::create_cohort))
         .routes(routes!(patients::get_enrolment, patients::move_enrolment))
 }
 
