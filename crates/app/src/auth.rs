@@ -179,7 +179,7 @@ pub async fn sign_in(
 ) -> Result<NewSession, AppError> {
     let email = EmailAddress::parse(email)?;
     let now = clock.now();
-    throttle_attempt(store, clock, policy, context, &email).await?;
+    let attempt_id = throttle_attempt(store, clock, policy, context, &email).await?;
 
     let credentials = match store.find_credentials(&email).await {
         Ok(credentials) => credentials,
@@ -214,9 +214,12 @@ pub async fn sign_in(
         audit::record(store, clock, &account_context, entry).await?;
         return Err(AppError::InvalidCredentials);
     }
-    // Until the one-time code is passed too, the attempt still counts, so guessing codes after a
-    // correct password is throttled like guessing passwords.
-    if !policy.requires_second_factor(&credentials.account) {
+    // Earlier failures are forgotten only when the one-time code is passed too, so guessing codes
+    // after a correct password is throttled like guessing passwords. A correct password itself
+    // does not count as a failure.
+    if policy.requires_second_factor(&credentials.account) {
+        store.forget_sign_in_attempt(&attempt_id).await?;
+    } else {
         store.clear_sign_in_failures(&email).await?;
     }
 
@@ -244,32 +247,34 @@ pub async fn sign_in(
 }
 
 /// Counts a sign-in attempt (a password or a one-time code) for `email` and the client address,
-/// and fails with `Throttled` when earlier failures exceed the policy. The attempt is counted
-/// before anything is checked, so parallel attempts see each other, and a success removes the
-/// address's attempts again.
+/// returning the attempt's id, and fails with `Throttled` when earlier failures exceed the
+/// policy. The attempt is counted before anything is checked, so parallel attempts see each
+/// other, and a success removes the address's attempts again.
 pub(crate) async fn throttle_attempt(
     store: &dyn Store,
     clock: &dyn Clock,
     policy: &SessionPolicy,
     context: &AuditContext,
     email: &EmailAddress,
-) -> Result<(), AppError> {
+) -> Result<String, AppError> {
     let address = context.source_address.clone();
     let now = clock.now();
     let forget_before = now.saturating_sub(FAILURE_RETENTION).unwrap_or(now);
+    let attempt_id = crate::random::new_uuid().to_string();
     store
         .record_sign_in_failure(
             email,
             address.as_deref().unwrap_or_default(),
             now,
             forget_before,
+            &attempt_id,
         )
         .await?;
 
     let Some(retry_after) =
         throttle_wait(store, &policy.throttle, email, address.as_deref(), now).await?
     else {
-        return Ok(());
+        return Ok(attempt_id);
     };
     tracing::warn!(
         retry_after_seconds = retry_after.as_secs(),

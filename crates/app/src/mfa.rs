@@ -262,9 +262,13 @@ pub async fn current_code(
     let secret = open_secret(sealer, account.id, &credential.sealed_secret)?;
     let totp = totp_for(secret, None)?;
     // The current step's code may have been used already; the next step's is accepted too.
-    let step = unix_seconds(at) / 30;
+    // Beyond that no code works until time moves on.
+    let now_step = unix_seconds(at) / 30;
     let unused = u64::try_from(credential.last_used_step + 1).unwrap_or_default();
-    let step = step.max(unused);
+    let step = now_step.max(unused);
+    if step > now_step + 1 {
+        return Ok(None);
+    }
     Ok(Some(totp.generate(step * 30).to_string()))
 }
 

@@ -540,13 +540,14 @@ pub trait AuditStore: Send + Sync {
 /// Recent failed sign-in attempts, for throttling.
 #[async_trait]
 pub trait ThrottleStore: Send + Sync {
-    /// Records a failure and deletes failures older than `forget_before`.
+    /// Records a failure under `attempt_id` and deletes failures older than `forget_before`.
     async fn record_sign_in_failure(
         &self,
         email: &EmailAddress,
         source_address: &str,
         at: Timestamp,
         forget_before: Timestamp,
+        attempt_id: &str,
     ) -> Result<(), StorageError>;
     /// Failures since `since` for the address typed and for the client address.
     async fn recent_sign_in_failures(
@@ -557,6 +558,9 @@ pub trait ThrottleStore: Send + Sync {
     ) -> Result<(Vec<Timestamp>, Vec<Timestamp>), StorageError>;
     /// Forgets the failures for an address after a successful sign-in.
     async fn clear_sign_in_failures(&self, email: &EmailAddress) -> Result<(), StorageError>;
+    /// Forgets the one attempt recorded under `attempt_id`, such as a correct password that still
+    /// waits for its one-time code.
+    async fn forget_sign_in_attempt(&self, attempt_id: &str) -> Result<(), StorageError>;
 }
 
 /// Every storage port, as one object the web layer can hold.

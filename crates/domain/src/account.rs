@@ -36,7 +36,10 @@ impl EmailAddress {
             return Err(invalid());
         }
 
-        Ok(Self(format!("{local}@{}", domain.to_ascii_lowercase())))
+        // RFC 5321 lets a mail server treat the local part case-sensitively, but people type
+        // addresses in any case and expect one account per mailbox, so the whole address is
+        // lower-cased: "Ana@Example.org" and "ana@example.org" are the same person.
+        Ok(Self(text.to_lowercase()))
     }
 
     #[must_use]
@@ -122,9 +125,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn email_lower_cases_domain_only() {
+    fn email_is_lower_cased() {
         let email = EmailAddress::parse("  Ana.Ruiz@Example.ORG ").expect("valid");
-        assert_eq!(email.as_str(), "Ana.Ruiz@example.org");
+        assert_eq!(email.as_str(), "ana.ruiz@example.org");
     }
 
     #[test]

@@ -250,8 +250,7 @@ impl AccountStore for Database {
         &self,
         email: &EmailAddress,
     ) -> Result<AccountCredentials, StorageError> {
-        // NOTE: addresses are compared exactly after `EmailAddress` lower-cased the domain; two
-        // accounts whose local parts differ only in case stay distinct, as RFC 5321 allows.
+        // Addresses are compared exactly; `EmailAddress` lower-cases the whole address.
         let row = sqlx::query(
             "SELECT id, email, display_name, language, time_zone, password_hash, larger_text, reduced_motion, deactivated_at FROM accounts WHERE email = $1",
         )

@@ -18,6 +18,7 @@ impl ThrottleStore for Database {
         source_address: &str,
         at: Timestamp,
         forget_before: Timestamp,
+        attempt_id: &str,
     ) -> Result<(), StorageError> {
         let mut transaction = self.pool.begin().await.map_err(map_write_error)?;
         sqlx::query("DELETE FROM sign_in_failures WHERE failed_at < $1")
@@ -26,11 +27,12 @@ impl ThrottleStore for Database {
             .await
             .map_err(map_write_error)?;
         sqlx::query(
-            "INSERT INTO sign_in_failures (email, source_address, failed_at) VALUES ($1, $2, $3)",
+            "INSERT INTO sign_in_failures (email, source_address, failed_at, attempt_id) VALUES ($1, $2, $3, $4)",
         )
         .bind(email.as_str())
         .bind(source_address)
         .bind(to_millis(at))
+        .bind(attempt_id)
         .execute(&mut *transaction)
         .await
         .map_err(map_write_error)?;
@@ -71,6 +73,15 @@ impl ThrottleStore for Database {
     async fn clear_sign_in_failures(&self, email: &EmailAddress) -> Result<(), StorageError> {
         sqlx::query("DELETE FROM sign_in_failures WHERE email = $1")
             .bind(email.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(map_write_error)?;
+        Ok(())
+    }
+
+    async fn forget_sign_in_attempt(&self, attempt_id: &str) -> Result<(), StorageError> {
+        sqlx::query("DELETE FROM sign_in_failures WHERE attempt_id = $1")
+            .bind(attempt_id)
             .execute(&self.pool)
             .await
             .map_err(map_write_error)?;

@@ -670,6 +670,7 @@ async fn admins_cannot_take_over_other_sites() {
     for email in [
         "clinician.south@demo-clinic.example",
         "patient@demo-clinic.example",
+        "PATIENT@Demo-Clinic.example",
         north_admin.email.as_str(),
     ] {
         let response = invite(email).await.expect("request");
@@ -781,5 +782,34 @@ async fn second_step_replaces_session_token() {
     assert_eq!(
         with(before).await.expect("request").status(),
         StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn mistyped_codes_do_not_lock_quickly() {
+    let app = app("mistyped_codes").await;
+    let email = "Facilitator@Demo-Clinic.example";
+    let attempt = |code: String| {
+        app.client()
+            .post(app.url("/api/v1/sessions"))
+            .json(&serde_json::json!({"email": email, "password": DEMO_PASSWORD, "one_time_code": code}))
+            .send()
+    };
+    // A correct password is not a failure, so three mistyped codes leave room for the right one.
+    for _ in 0..3 {
+        assert_eq!(
+            attempt("000000".to_owned())
+                .await
+                .expect("request")
+                .status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let code = app
+        .next_one_time_code("facilitator@demo-clinic.example")
+        .expect("code");
+    assert_eq!(
+        attempt(code).await.expect("request").status(),
+        StatusCode::CREATED
     );
 }

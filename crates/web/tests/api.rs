@@ -1067,7 +1067,7 @@ async fn wrong_codes_are_throttled(dialect: Dialect) {
             .json(&json!({"email": email, "password": DEMO_PASSWORD, "one_time_code": code}))
             .send()
     };
-    // Each request counts the password and the code as attempts.
+    // Each wrong code counts as a failed attempt; after 5 the next request waits.
     let mut statuses = Vec::new();
     for guess in 0..6 {
         statuses.push(
@@ -1077,6 +1077,14 @@ async fn wrong_codes_are_throttled(dialect: Dialect) {
                 .status(),
         );
     }
+    assert_eq!(
+        statuses
+            .iter()
+            .filter(|status| **status == StatusCode::UNAUTHORIZED)
+            .count(),
+        5,
+        "{statuses:?}"
+    );
     assert!(
         statuses.contains(&StatusCode::TOO_MANY_REQUESTS),
         "guessing codes is throttled: {statuses:?}"

@@ -48,6 +48,8 @@ struct DocumentTemplate {
     can_withdraw: bool,
     history: Vec<String>,
     error: Option<String>,
+    /// The name typed in a signature that was rejected, shown again for correction.
+    typed_name: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -90,7 +92,7 @@ pub async fn show(
     signed_in: SignedIn,
     Path(document_id): Path<String>,
 ) -> Result<Response, WebError> {
-    render_document(&state, &signed_in, &document_id, None, StatusCode::OK).await
+    render_document(&state, &signed_in, &document_id, "", None, StatusCode::OK).await
 }
 
 pub async fn sign(
@@ -115,7 +117,14 @@ pub async fn sign(
         },
     )
     .await;
-    finish(&state, &signed_in, &document_id, outcome.map(|_| ())).await
+    finish(
+        &state,
+        &signed_in,
+        &document_id,
+        &form.signed_name,
+        outcome.map(|_| ()),
+    )
+    .await
 }
 
 pub async fn withdraw(
@@ -133,13 +142,14 @@ pub async fn withdraw(
         &form.reason,
     )
     .await;
-    finish(&state, &signed_in, &document_id, outcome).await
+    finish(&state, &signed_in, &document_id, "", outcome).await
 }
 
 async fn finish(
     state: &AppState,
     signed_in: &SignedIn,
     document_id: &str,
+    typed_name: &str,
     outcome: Result<(), AppError>,
 ) -> Result<Response, WebError> {
     match outcome {
@@ -149,6 +159,7 @@ async fn finish(
                 state,
                 signed_in,
                 document_id,
+                typed_name,
                 Some(invalid.problem),
                 StatusCode::UNPROCESSABLE_ENTITY,
             )
@@ -176,6 +187,7 @@ async fn render_document(
     state: &AppState,
     signed_in: &SignedIn,
     document_id: &str,
+    typed_name: &str,
     error: Option<String>,
     status: StatusCode,
 ) -> Result<Response, WebError> {
@@ -228,6 +240,7 @@ async fn render_document(
         can_withdraw: item.state == ConsentState::Current,
         history,
         error,
+        typed_name: typed_name.to_owned(),
         layout,
     })?;
     *response.status_mut() = status;
