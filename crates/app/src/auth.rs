@@ -200,10 +200,10 @@ pub async fn sign_in(
         AuditContext::for_account(&credentials.account, context.source_address.clone());
     let password_matches = verify_off_runtime(password, &credentials.password_hash).await?;
     if credentials.deactivated_at.is_some() {
-        // The same answer as a wrong password, so the address's state is not revealed.
+        // The same response as a wrong password, so the address's state is not revealed.
         // NOTE: a deactivation that lands between this check and the session insert below leaves
         // that one session open until it expires.
-        tracing::info!(account_id = %credentials.account.id, "sign-in refused: account deactivated");
+        tracing::info!(account_id = %credentials.account.id, "sign-in rejected: account deactivated");
         let entry = sign_in_entry(Some(credentials.account.id), AuditOutcome::Denied);
         audit::record(store, clock, &account_context, entry).await?;
         return Err(AppError::InvalidCredentials);

@@ -81,8 +81,8 @@ pub struct Account {
     pub preferences: DisplayPreferences,
 }
 
-/// How the interface is shown to one person (WCAG 2.2 success criteria 1.4.4 resize text and
-/// 2.3.3 animation from interactions).
+/// A person's display settings (WCAG 2.2 success criteria 1.4.4 resize text and 2.3.3
+/// animation from interactions).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DisplayPreferences {
     /// Text one step larger than the default on every page.
