@@ -6,6 +6,7 @@
 //! axum or hyper (a test in this crate checks that).
 
 pub mod account;
+pub mod attendance;
 pub mod audit;
 pub mod care_team;
 pub mod clinic;
