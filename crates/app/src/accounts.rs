@@ -21,7 +21,7 @@ pub async fn set_language(
     })
 }
 
-/// The display name of an account, for naming staff in lists.
+/// Returns the display name of an account, for naming staff in lists.
 pub async fn display_name(
     store: &dyn crate::ports::Store,
     account: stillpoint_domain::AccountId,

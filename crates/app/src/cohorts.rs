@@ -174,7 +174,7 @@ async fn check_facilitators(
         } else {
             "co_facilitator_id"
         };
-        let held = match store.get_account(*account).await {
+        let is_facilitator = match store.get_account(*account).await {
             Ok(account) => account
                 .roles
                 .iter()
@@ -182,7 +182,7 @@ async fn check_facilitators(
             Err(StorageError::NotFound { .. }) => false,
             Err(other) => return Err(other.into()),
         };
-        if !held {
+        if !is_facilitator {
             return Err(InvalidValue::new(
                 field,
                 "this person is not a facilitator at the cohort's site; choose a facilitator of that site",

@@ -55,7 +55,7 @@ pub struct DemoClinic {
 }
 
 impl DemoClinic {
-    /// The code the authenticator app of the account with `email` shows at `at`, for staff.
+    /// Computes the code the authenticator app of the staff account with `email` shows at `at`.
     #[must_use]
     pub fn one_time_code(&self, email: &str, at: jiff::Timestamp) -> Option<String> {
         let account = self.accounts.iter().find(|a| a.email.as_str() == email)?;
@@ -423,7 +423,7 @@ pub fn generate(seed: u64, today: Date) -> DemoClinic {
     }
 }
 
-/// One cohort per site, led by the first facilitator who holds the role there (the other
+/// Builds one cohort per site, led by the first facilitator with the role there (the other
 /// facilitator at the site co-facilitates), with the first eight patients of the site.
 fn demo_cohorts(
     rng: &mut SplitMix64,

@@ -47,6 +47,19 @@ pub async fn view(
     })
 }
 
+/// Returns the patient's state (referred when nothing was recorded yet), for a page whose caller
+/// has already checked the care team's access and audited the record read, so one view of a
+/// record is one audit event.
+pub async fn current_state(
+    store: &dyn Store,
+    patient_id: PatientId,
+) -> Result<EnrolmentState, AppError> {
+    Ok(store
+        .find_enrolment(patient_id)
+        .await?
+        .unwrap_or(EnrolmentState::Referred))
+}
+
 /// Applies `transition` for a member of the patient's care team and returns the new state.
 pub async fn advance(
     store: &dyn Store,

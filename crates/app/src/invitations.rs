@@ -223,10 +223,7 @@ pub async fn issue_password_reset(
     admin: &Account,
     target: AccountId,
 ) -> Result<IssuedLink, AppError> {
-    let account = store.get_account(target).await?;
-    if !administers(store, admin, &account).await? {
-        return Err(AppError::Forbidden);
-    }
+    let account = managed_account(store, admin, target).await?;
     let link = new_link(
         clock,
         LinkPurpose::PasswordReset,
@@ -252,10 +249,7 @@ pub async fn unlock_sign_in(
     admin: &Account,
     target: AccountId,
 ) -> Result<Account, AppError> {
-    let account = store.get_account(target).await?;
-    if !administers(store, admin, &account).await? {
-        return Err(AppError::Forbidden);
-    }
+    let account = managed_account(store, admin, target).await?;
     store.clear_sign_in_failures(&account.email).await?;
     record(
         store,
@@ -425,8 +419,8 @@ pub async fn remove_role(
     target: AccountId,
     assignment: RoleAssignment,
 ) -> Result<Account, AppError> {
-    let account = store.get_account(target).await?;
-    if !administers(store, admin, &account).await? || !may_assign(admin, assignment) {
+    let account = managed_account(store, admin, target).await?;
+    if !may_assign(admin, assignment) {
         return Err(AppError::Forbidden);
     }
     if admin.id == account.id {
@@ -463,10 +457,7 @@ pub async fn set_active(
     target: AccountId,
     active: bool,
 ) -> Result<Account, AppError> {
-    let account = store.get_account(target).await?;
-    if !administers(store, admin, &account).await? {
-        return Err(AppError::Forbidden);
-    }
+    let account = managed_account(store, admin, target).await?;
     if admin.id == account.id {
         return Err(InvalidValue::new(
             "account",
@@ -508,10 +499,7 @@ pub async fn reset_two_step(
     admin: &Account,
     target: AccountId,
 ) -> Result<Account, AppError> {
-    let account = store.get_account(target).await?;
-    if !administers(store, admin, &account).await? {
-        return Err(AppError::Forbidden);
-    }
+    let account = managed_account(store, admin, target).await?;
     crate::mfa::reset(store, clock, context, account.id).await?;
     Ok(account)
 }
@@ -528,6 +516,19 @@ pub async fn open_staff_invitations(
         .filter(|link| link.purpose == LinkPurpose::StaffInvitation)
         .filter(|link| link.roles.iter().all(|held| may_assign(admin, *held)))
         .collect())
+}
+
+/// Loads the account `target`, or fails with `Forbidden` when `admin` does not manage it.
+async fn managed_account(
+    store: &dyn Store,
+    admin: &Account,
+    target: AccountId,
+) -> Result<Account, AppError> {
+    let account = store.get_account(target).await?;
+    if !administers(store, admin, &account).await? {
+        return Err(AppError::Forbidden);
+    }
+    Ok(account)
 }
 
 /// Returns whether `admin` may manage `account`: issue a reset link or lift its throttle.

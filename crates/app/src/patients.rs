@@ -36,7 +36,7 @@ pub async fn care_site_of(
     Ok(Some(patient.site_id))
 }
 
-/// A patient's full name, for staff-facing lists such as the break-glass report.
+/// Returns a patient's full name, for staff-facing lists such as the break-glass report.
 pub async fn display_name(
     store: &dyn Store,
     patient: stillpoint_domain::PatientId,
@@ -45,7 +45,8 @@ pub async fn display_name(
     Ok(format!("{} {}", patient.given_name, patient.family_name))
 }
 
-/// The id of the patient record `account` signs in to, if it is a patient's account with one.
+/// Returns the id of the patient record `account` signs in to, if it is a patient's account
+/// with one.
 pub async fn own_record_id(
     store: &dyn Store,
     account: &Account,

@@ -54,7 +54,7 @@ pub trait AccountStore: Send + Sync {
         account: AccountId,
         assignment: RoleAssignment,
     ) -> Result<(), StorageError>;
-    /// Every account with its roles, by display name.
+    /// Lists every account with its roles, by display name.
     async fn list_accounts(&self) -> Result<Vec<Account>, StorageError>;
     /// Stores the display name, language, time zone and display preferences of `account`.
     async fn set_account_profile(&self, account: &Account) -> Result<(), StorageError>;
@@ -71,7 +71,7 @@ pub trait AccountStore: Send + Sync {
         account: AccountId,
         at: Option<Timestamp>,
     ) -> Result<(), StorageError>;
-    /// The ids of deactivated accounts.
+    /// Lists the ids of deactivated accounts.
     async fn deactivated_accounts(&self) -> Result<Vec<AccountId>, StorageError>;
     /// Stores the account's preferred interface language.
     async fn set_account_language(
@@ -209,16 +209,16 @@ pub trait CareTeamStore: Send + Sync {
         cohort: CohortId,
         patient: PatientId,
     ) -> Result<(), StorageError>;
-    /// The cohorts the patient belongs to, by name.
+    /// Lists the cohorts the patient belongs to, by name.
     async fn cohorts_of_patient(&self, patient: PatientId) -> Result<Vec<Cohort>, StorageError>;
-    /// Whether `account` facilitates a cohort that `patient` belongs to.
+    /// Returns whether `account` facilitates a cohort that `patient` belongs to.
     async fn facilitates_patient(
         &self,
         account: AccountId,
         patient: PatientId,
     ) -> Result<bool, StorageError>;
-    /// Patients whose care is held at one of `sites`, or who belong to a cohort that
-    /// `facilitator` facilitates (when given); ordered by family and given name.
+    /// Lists the patients whose care is at one of `sites`, and those in a cohort that
+    /// `facilitator` (when given) facilitates. The list is ordered by family and given name.
     async fn list_care_team_patients(
         &self,
         sites: &[SiteId],
@@ -239,19 +239,19 @@ pub trait CareTeamStore: Send + Sync {
         patient: PatientId,
         caregiver: AccountId,
     ) -> Result<Option<CaregiverGrant>, StorageError>;
-    /// Every grant the patient made, revoked ones included, newest first.
+    /// Lists every grant the patient made, revoked ones included, newest first.
     async fn caregiver_grants_of_patient(
         &self,
         patient: PatientId,
     ) -> Result<Vec<CaregiverGrant>, StorageError>;
-    /// The patients with an active grant to `caregiver`, with the grant.
+    /// Lists the patients with an active grant to `caregiver`, with the grant.
     async fn patients_of_caregiver(
         &self,
         caregiver: AccountId,
     ) -> Result<Vec<(PatientSummary, CaregiverGrant)>, StorageError>;
 
     async fn insert_break_glass(&self, grant: &BreakGlassGrant) -> Result<(), StorageError>;
-    /// The latest unexpired break-glass grant of `clinician` to `patient` at `now`.
+    /// Returns the latest unexpired break-glass grant of `clinician` to `patient` at `now`.
     async fn active_break_glass(
         &self,
         clinician: AccountId,
@@ -278,7 +278,7 @@ pub enum LinkPurpose {
 }
 
 impl LinkPurpose {
-    /// The stable code used in storage.
+    /// Returns the stable code used in storage.
     #[must_use]
     pub const fn code(self) -> &'static str {
         match self {
@@ -376,7 +376,7 @@ pub trait AccountLinkStore: Send + Sync {
 #[async_trait]
 pub trait ConsentStore: Send + Sync {
     async fn insert_consent_record(&self, record: &ConsentRecord) -> Result<(), StorageError>;
-    /// Every record of the patient, newest first.
+    /// Lists every record of the patient, newest first.
     async fn consent_records_of_patient(
         &self,
         patient: PatientId,
@@ -405,7 +405,7 @@ pub struct EnrolmentHistoryEntry {
 /// Patients' positions on the enrolment pathway.
 #[async_trait]
 pub trait EnrolmentStore: Send + Sync {
-    /// The patient's state, or `None` while no transition was recorded.
+    /// Returns the patient's state, or `None` while no transition was recorded.
     async fn find_enrolment(
         &self,
         patient: PatientId,

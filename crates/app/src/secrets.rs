@@ -64,7 +64,7 @@ impl SecretSealer {
     /// without the key, so it suits short secrets such as recovery codes.
     #[must_use]
     pub fn keyed_digest(&self, purpose: &str, value: &str) -> String {
-        // NOTE: HMAC accepts keys of any length, so creating it cannot fail.
+        // HMAC (RFC 2104) accepts keys of any length, so creating it cannot fail.
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.digest_key)
             .expect("HMAC takes a key of any length");
         mac.update(purpose.as_bytes());

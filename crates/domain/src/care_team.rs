@@ -7,7 +7,7 @@
 //! - a clinician or program administrator opens the records of patients whose care is held at a
 //!   site where they hold that role;
 //! - a facilitator opens the records of patients in the cohorts they facilitate;
-//! - a caregiver sees only the parts a patient granted them, until the patient revokes it;
+//! - a caregiver gets only the parts a patient granted them, until the patient revokes it;
 //! - a clinician may open any other record by "breaking the glass" with a stated reason, for a
 //!   limited time, and every access during it is flagged in the audit trail;
 //! - a system administrator runs the installation and reads the audit trail, but opens no
@@ -49,7 +49,7 @@ impl CaregiverScope {
         Self::Sessions,
     ];
 
-    /// The stable code used in storage, the API and translation message ids.
+    /// Returns the stable code used in storage, the API and translation message ids.
     #[must_use]
     pub const fn code(self) -> &'static str {
         match self {
@@ -199,13 +199,13 @@ impl BreakGlassGrant {
 pub struct CareRelationship {
     /// Whether the record is the person's own.
     pub own_record: bool,
-    /// The site that holds the patient's care.
+    /// The site responsible for the patient's care.
     pub patient_site: SiteId,
     /// Whether the person facilitates a cohort the patient belongs to.
     pub facilitates_patient: bool,
     /// The scopes of the patient's grant to the person, empty without an active grant.
     pub caregiver_scopes: Vec<CaregiverScope>,
-    /// Whether the person holds unexpired break-glass access to the patient.
+    /// Whether the person has unexpired break-glass access to the patient.
     pub break_glass: bool,
 }
 

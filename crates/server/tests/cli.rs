@@ -470,8 +470,8 @@ fn sigterm_finishes_requests_in_flight() {
         .expect("writes the rest");
     let mut response = String::new();
     stream.read_to_string(&mut response).expect("reads");
-    // The form carries no token, so the completed request is rejected with 403, but it is
-    // answered rather than cut off.
+    // The form carries no token, so the completed request is rejected with 403, but it gets a
+    // response rather than being cut off.
     assert!(
         response.starts_with("HTTP/1.1 403"),
         "the request in flight was answered: {response}"

@@ -177,14 +177,14 @@ impl EnrolmentStore for Database {
 
     async fn count_places_taken(&self, cohort: CohortId) -> Result<u32, StorageError> {
         let row = sqlx::query(
-            "SELECT COUNT(*) AS taken FROM enrolments WHERE cohort_id = $1 \
+            "SELECT COUNT(*) AS places_taken FROM enrolments WHERE cohort_id = $1 \
              AND state IN ('enrolled', 'active', 'lapsed', 'returned')",
         )
         .bind(cohort.to_string())
         .fetch_one(&self.pool)
         .await
         .map_err(|error| map_error(error, "cohort", &cohort.to_string()))?;
-        let taken: i64 = column(&row, "taken")?;
-        u32::try_from(taken).map_err(|error| corrupt("enrolments", &error))
+        let places_taken: i64 = column(&row, "places_taken")?;
+        u32::try_from(places_taken).map_err(|error| corrupt("enrolments", &error))
     }
 }

@@ -64,8 +64,8 @@ impl TestApp {
             .expect("the HTTP client builds")
     }
 
-    /// The hidden form token the start page shows `client`, which also gives the client its
-    /// form seed cookie when it has none.
+    /// Fetches the hidden form token the start page shows `client`, which also gives the
+    /// client its form seed cookie when it has none.
     pub async fn form_token(&self, client: &reqwest::Client) -> String {
         let page = client
             .get(self.url("/"))
@@ -98,14 +98,14 @@ impl TestApp {
 }
 
 impl TestApp {
-    /// The demo e-mail address of `local`, such as `clinician`.
+    /// Returns the demo e-mail address of `local`, such as `clinician`.
     #[must_use]
     pub fn demo_email(local: &str) -> String {
         format!("{local}@demo-clinic.example")
     }
 
-    /// The current code of a demo staff account's authenticator. The clock first moves on by one
-    /// 30-second step, because each step's code is accepted once per account.
+    /// Returns the current code of a demo staff account's authenticator. The clock first moves
+    /// on by one 30-second step, because each step's code is accepted once per account.
     #[must_use]
     pub fn next_one_time_code(&self, email: &str) -> Option<String> {
         let demo = self.demo.as_ref()?;
@@ -226,7 +226,7 @@ impl TestApp {
     }
 }
 
-/// The value of the hidden input `name` in an HTML page.
+/// Extracts the value of the hidden input `name` from an HTML page.
 #[must_use]
 pub fn hidden_field(page: &str, name: &str) -> Option<String> {
     let marker = format!("name=\"{name}\" value=\"");

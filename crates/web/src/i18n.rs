@@ -333,7 +333,7 @@ impl Translator {
         self.catalogs.format(&self.tag, id, Some(&args))
     }
 
-    /// The message `id` with several variables.
+    /// Formats the message `id` with several variables.
     #[must_use]
     pub fn t_args(&self, id: &str, args: &FluentArgs<'_>) -> String {
         self.catalogs.format(&self.tag, id, Some(args))

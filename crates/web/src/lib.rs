@@ -120,7 +120,7 @@ impl AppState {
     }
 }
 
-/// What the one-time code use cases need from the state.
+/// Collects what the one-time code use cases need from the state.
 #[must_use]
 pub fn code_check(state: &AppState) -> stillpoint_app::mfa::CodeCheck<'_> {
     stillpoint_app::mfa::CodeCheck {

@@ -268,11 +268,11 @@ async fn audit_refusal(
     )
     .await
     {
-        tracing::error!(error = %error, route = policy.path, "refused request could not be audited");
+        tracing::error!(error = %error, route = policy.path, "audit event of a rejected request failed to record");
     }
 }
 
-/// The patient id in `path` at the place of `{patient_id}` in the route `template`.
+/// Extracts the patient id in `path` at the place of `{patient_id}` in the route `template`.
 fn patient_in_path(template: &str, path: &str) -> Option<PatientId> {
     template
         .split('/')
@@ -281,8 +281,8 @@ fn patient_in_path(template: &str, path: &str) -> Option<PatientId> {
         .and_then(|(_, value)| value.parse().ok())
 }
 
-/// Sends a session that still needs its one-time code to the page that asks for it, or tells an
-/// API client to complete the step.
+/// Redirects a session that still needs its one-time code to the code page, or returns 401 to
+/// an API client so it completes the step.
 fn second_step_refusal(policy: &RoutePolicy) -> Response {
     if policy.path.starts_with("/api/") {
         WebError::SecondFactorRequired.into_response()

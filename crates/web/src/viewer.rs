@@ -168,13 +168,13 @@ impl ViewerInputs {
         }
     }
 
-    /// The session token the request carries, whether or not the session is still open.
+    /// Returns the session token the request carries, whether or not the session is still open.
     #[must_use]
     pub fn session_token(&self) -> Option<String> {
         self.session_token.clone()
     }
 
-    /// The form token for these inputs (see [`crate::csrf`]).
+    /// Computes the form token for these inputs (see [`crate::csrf`]).
     fn form_token(&self) -> String {
         crate::csrf::form_token(
             self.form_seed.as_deref().unwrap_or_default(),

@@ -191,7 +191,7 @@ async fn record_routes_follow_relationship(dialect: Dialect) {
         }
     }
 
-    // A caregiver sees the shared parts only, never the clinical record.
+    // A caregiver gets the shared parts only, never the clinical record.
     let (_, body) = get(
         &app,
         &format!("/api/v1/patients/{}", targets.own),

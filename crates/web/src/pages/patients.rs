@@ -205,16 +205,11 @@ async fn render_record(
         tr.t_with("patient-consent-missing", "documents", &titles.join(", "))
     };
     let pathway_line = if record.access == RecordAccess::CareTeam {
-        let view = stillpoint_app::enrolment::view(
-            state.store.as_ref(),
-            state.clock.as_ref(),
-            &signed_in.viewer.audit_context(),
-            &signed_in.account,
-            patient.id,
-        )
-        .await?;
-        let mut line = tr.t(&format!("enrolment-state-{}", view.state.code()));
-        if let Some(reason) = view.state.reason() {
+        // `open_record` checked the care team's access and audited this view already.
+        let pathway =
+            stillpoint_app::enrolment::current_state(state.store.as_ref(), patient.id).await?;
+        let mut line = tr.t(&format!("enrolment-state-{}", pathway.code()));
+        if let Some(reason) = pathway.reason() {
             line.push_str(": ");
             line.push_str(reason);
         }

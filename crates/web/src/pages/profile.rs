@@ -163,7 +163,7 @@ struct Submitted {
 async fn render_page(
     state: &AppState,
     signed_in: &SignedIn,
-    shown: &Submitted,
+    form_values: &Submitted,
     saved: bool,
     error: Option<String>,
     status: StatusCode,
@@ -182,12 +182,12 @@ async fn render_page(
 
     let mut response = render(&ProfileTemplate {
         layout: Layout::new(state, &signed_in.viewer, "/account"),
-        display_name: shown.display_name.clone(),
-        current_language: shown.language.clone(),
-        time_zone: shown.time_zone.clone(),
+        display_name: form_values.display_name.clone(),
+        current_language: form_values.language.clone(),
+        time_zone: form_values.time_zone.clone(),
         zones,
-        larger_text: shown.preferences.larger_text,
-        reduced_motion: shown.preferences.reduced_motion,
+        larger_text: form_values.preferences.larger_text,
+        reduced_motion: form_values.preferences.reduced_motion,
         recovery_codes_left,
         saved,
         error,

@@ -277,7 +277,7 @@ async fn demo_code(state: &AppState, account: &Account) -> Result<Option<String>
     Ok(code)
 }
 
-/// The session cookie for the token of a session that passed the second step.
+/// Builds the session cookie for a session that passed the second step.
 fn signed_in_cookie(state: &AppState, token: &str) -> String {
     super::session_cookie(
         Some(token),

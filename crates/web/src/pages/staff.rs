@@ -161,11 +161,13 @@ pub async fn unlock(
         target,
     )
     .await?;
-    let layout = Layout::new(&state, &signed_in.viewer, "/staff");
-    let message = layout
-        .tr
-        .t_with("staff-unlocked", "name", &account.display_name);
-    done(&state, layout, "staff-unlocked-title", message, None)
+    confirm(
+        &state,
+        &signed_in,
+        &account,
+        "staff-unlocked-title",
+        "staff-unlocked",
+    )
 }
 
 pub async fn two_step_reset(
@@ -183,11 +185,13 @@ pub async fn two_step_reset(
         target,
     )
     .await?;
-    let layout = Layout::new(&state, &signed_in.viewer, "/staff");
-    let message = layout
-        .tr
-        .t_with("staff-two-step-reset", "name", &account.display_name);
-    done(&state, layout, "staff-two-step-reset-title", message, None)
+    confirm(
+        &state,
+        &signed_in,
+        &account,
+        "staff-two-step-reset-title",
+        "staff-two-step-reset",
+    )
 }
 
 pub async fn remove_role(
@@ -220,11 +224,13 @@ pub async fn remove_role(
         assignment,
     )
     .await?;
-    let layout = Layout::new(&state, &signed_in.viewer, "/staff");
-    let message = layout
-        .tr
-        .t_with("staff-role-removed", "name", &account.display_name);
-    done(&state, layout, "staff-role-removed-title", message, None)
+    confirm(
+        &state,
+        &signed_in,
+        &account,
+        "staff-role-removed-title",
+        "staff-role-removed",
+    )
 }
 
 pub async fn deactivate(
@@ -261,14 +267,25 @@ async fn change_activation(
         active,
     )
     .await?;
-    let layout = Layout::new(state, &signed_in.viewer, "/staff");
     let (title, message) = if active {
         ("staff-reactivated-title", "staff-reactivated")
     } else {
         ("staff-deactivated-title", "staff-deactivated-text")
     };
-    let message = layout.tr.t_with(message, "name", &account.display_name);
-    done(state, layout, title, message, None)
+    confirm(state, signed_in, &account, title, message)
+}
+
+/// Renders the confirmation of a change to `account`, naming it in the `message_id` text.
+fn confirm(
+    state: &AppState,
+    signed_in: &SignedIn,
+    account: &Account,
+    title_id: &str,
+    message_id: &str,
+) -> Result<Response, WebError> {
+    let layout = Layout::new(state, &signed_in.viewer, "/staff");
+    let message = layout.tr.t_with(message_id, "name", &account.display_name);
+    done(state, layout, title_id, message, None)
 }
 
 /// Renders the confirmation page; `link` is shown as a full URL to copy.
