@@ -5,13 +5,14 @@ use jiff::SignedDuration;
 use jiff::civil::{Date, DateTime, Time};
 use stillpoint_domain::audit::{AuditAction, AuditOutcome};
 use stillpoint_domain::care_team::Cohort;
+use stillpoint_domain::curriculum::CurriculumId;
 use stillpoint_domain::schedule::{self, PlannedSession, ScheduleRequest};
 use stillpoint_domain::{
     Account, AccountId, CohortId, InvalidValue, Language, Role, SiteId, TimeZoneName,
 };
 
 use crate::audit::{self, AuditContext, AuditEntry};
-use crate::ports::{NewCohort, Store};
+use crate::ports::{CurriculumStatus, NewCohort, Store};
 use crate::random::new_uuid;
 use crate::{AppError, Clock, StorageError};
 
@@ -37,6 +38,9 @@ pub struct CohortRequest {
     pub retreat_start: DateTime,
     pub retreat_minutes: i64,
     pub skip_dates: Vec<Date>,
+    /// The published curriculum version the cohort follows.
+    pub curriculum_id: String,
+    pub curriculum_version: u32,
 }
 
 /// A created cohort with its planned sessions.
@@ -103,6 +107,7 @@ pub async fn create(
     };
     let time_zone = TimeZoneName::parse(&request.time_zone)?;
     let facilitators = check_facilitators(store, &request).await?;
+    let curriculum = check_curriculum(store, &request).await?;
 
     let today = clock.now().to_zoned_datetime(time_zone.time_zone()).date();
     let sessions = schedule::plan(
@@ -134,6 +139,7 @@ pub async fn create(
                 video_provider,
                 facilitators,
                 sessions: sessions.clone(),
+                curriculum,
             },
             clock.now(),
         )
@@ -191,4 +197,91 @@ async fn check_facilitators(
         }
     }
     Ok(facilitators)
+}
+
+/// Returns the curriculum version after checking that it exists and is published.
+async fn check_curriculum(
+    store: &dyn Store,
+    request: &CohortRequest,
+) -> Result<(CurriculumId, u32), AppError> {
+    let id = CurriculumId::parse(&request.curriculum_id)?;
+    let stored = match store
+        .get_curriculum_version(&id, request.curriculum_version)
+        .await
+    {
+        Ok(stored) => stored,
+        Err(StorageError::NotFound { .. }) => {
+            return Err(InvalidValue::new(
+                "curriculum",
+                format!(
+                    "no curriculum '{id}' version {} exists; choose one from the curriculum library",
+                    request.curriculum_version
+                ),
+            )
+            .into());
+        }
+        Err(other) => return Err(other.into()),
+    };
+    if stored.status != CurriculumStatus::Published {
+        return Err(InvalidValue::new(
+            "curriculum",
+            format!(
+                "'{id}' version {} is a draft; publish it first or choose a published version",
+                request.curriculum_version
+            ),
+        )
+        .into());
+    }
+    Ok((id, request.curriculum_version))
+}
+
+/// What the cohort builder offers an administrator.
+#[derive(Debug, Clone)]
+pub struct BuilderChoices {
+    pub sites: Vec<stillpoint_domain::Site>,
+    /// Facilitators at those sites, with the sites where each facilitates.
+    pub facilitators: Vec<(Account, Vec<SiteId>)>,
+    /// The latest published version of each curriculum.
+    pub curricula: Vec<stillpoint_domain::curriculum::Curriculum>,
+}
+
+/// Loads the builder's choices for `admin`.
+pub async fn builder_choices(
+    store: &dyn Store,
+    admin: &Account,
+) -> Result<BuilderChoices, AppError> {
+    let sites: Vec<stillpoint_domain::Site> = crate::sites::list_sites(store, admin)
+        .await?
+        .into_iter()
+        .map(|summary| summary.site)
+        .collect();
+    let site_ids: Vec<SiteId> = sites.iter().map(|site| site.id).collect();
+    let facilitators = store
+        .list_accounts()
+        .await?
+        .into_iter()
+        .filter_map(|account| {
+            let at: Vec<SiteId> = account
+                .roles
+                .iter()
+                .filter(|held| held.role == Role::Facilitator)
+                .filter_map(|held| held.site_id)
+                .filter(|site| site_ids.contains(site))
+                .collect();
+            (!at.is_empty()).then_some((account, at))
+        })
+        .collect();
+    let mut curricula: Vec<stillpoint_domain::curriculum::Curriculum> = Vec::new();
+    for stored in store.list_curriculum_versions().await? {
+        if stored.status != CurriculumStatus::Published {
+            continue;
+        }
+        curricula.retain(|kept| kept.id != stored.curriculum.id);
+        curricula.push(stored.curriculum);
+    }
+    Ok(BuilderChoices {
+        sites,
+        facilitators,
+        curricula,
+    })
 }

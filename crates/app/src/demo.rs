@@ -7,7 +7,9 @@
 
 use jiff::civil::Date;
 use stillpoint_domain::care_team::{CaregiverGrant, CaregiverScope, Cohort};
+use stillpoint_domain::condition::COMMON_CHRONIC_CONDITIONS as CONDITIONS;
 use stillpoint_domain::consent::ConsentRecord;
+use stillpoint_domain::curriculum::Curriculum;
 use stillpoint_domain::{
     Account, AccountId, ChronicCondition, CohortId, EmailAddress, Icd10Code, Language, Patient,
     PatientId, Role, RoleAssignment, Site, SiteId, TimeZoneName,
@@ -55,6 +57,15 @@ pub struct DemoClinic {
 }
 
 impl DemoClinic {
+    /// Whether the patient belongs to one of the demo cohorts, whose members have a pathway
+    /// history, consents and attendance already.
+    #[must_use]
+    pub fn is_cohort_member(&self, patient: PatientId) -> bool {
+        self.cohorts
+            .iter()
+            .any(|(_, _, members)| members.contains(&patient))
+    }
+
     /// Computes the code the authenticator app of the staff account with `email` shows at `at`.
     #[must_use]
     pub fn one_time_code(&self, email: &str, at: jiff::Timestamp) -> Option<String> {
@@ -94,38 +105,6 @@ impl SplitMix64 {
         uuid::Builder::from_random_bytes(((high << 64) | low).to_be_bytes()).into_uuid()
     }
 }
-
-/// Chronic conditions common among MBSR referrals, with ICD-10-CM (FY2025) code titles.
-const CONDITIONS: &[(&str, &str)] = &[
-    ("G89.29", "Other chronic pain"),
-    ("M79.7", "Fibromyalgia"),
-    ("M54.50", "Low back pain, unspecified"),
-    ("M17.0", "Bilateral primary osteoarthritis of knee"),
-    ("M06.9", "Rheumatoid arthritis, unspecified"),
-    (
-        "G43.909",
-        "Migraine, unspecified, not intractable, without status migrainosus",
-    ),
-    ("E11.9", "Type 2 diabetes mellitus without complications"),
-    ("I10", "Essential (primary) hypertension"),
-    (
-        "I25.10",
-        "Atherosclerotic heart disease of native coronary artery without angina pectoris",
-    ),
-    ("I50.9", "Heart failure, unspecified"),
-    (
-        "J44.9",
-        "Chronic obstructive pulmonary disease, unspecified",
-    ),
-    ("J45.909", "Unspecified asthma, uncomplicated"),
-    (
-        "C50.919",
-        "Malignant neoplasm of unspecified site of unspecified female breast",
-    ),
-    ("Z85.3", "Personal history of malignant neoplasm of breast"),
-    ("K58.9", "Irritable bowel syndrome without diarrhea"),
-    ("R53.82", "Chronic fatigue, unspecified"),
-];
 
 const ENGLISH_GIVEN: &[&str] = &[
     "James", "Mary", "Robert", "Patricia", "John", "Linda", "Michael", "Barbara", "David", "Susan",
@@ -463,6 +442,30 @@ fn demo_cohorts(
         .collect()
 }
 
+/// Returns the first clinician of `site`.
+pub(crate) fn site_clinician(clinic: &DemoClinic, site: SiteId) -> Option<AccountId> {
+    clinic
+        .accounts
+        .iter()
+        .find(|account| {
+            account
+                .roles
+                .iter()
+                .any(|held| held.role == Role::Clinician && held.site_id == Some(site))
+        })
+        .map(|account| account.id)
+}
+
+/// A clock stopped at the seed's `now`, for use cases that read the clock.
+#[derive(Debug)]
+struct FixedClock(jiff::Timestamp);
+
+impl crate::Clock for FixedClock {
+    fn now(&self) -> jiff::Timestamp {
+        self.0
+    }
+}
+
 /// Stores the demo clinic. Every account gets [`DEMO_PASSWORD`], staff accounts get their
 /// authenticator secret, sealed with `sealer`, and the demo patient has agreed to every document
 /// of `consents` in their language.
@@ -470,6 +473,7 @@ pub async fn seed(
     store: &dyn Store,
     sealer: &SecretSealer,
     consents: &ConsentLibrary,
+    curricula: &[Curriculum],
     clinic: &DemoClinic,
     now: jiff::Timestamp,
 ) -> Result<(), AppError> {
@@ -483,17 +487,8 @@ pub async fn seed(
     for patient in &clinic.patients {
         store.insert_patient(patient).await?;
     }
-    for (cohort, facilitators, members) in &clinic.cohorts {
-        store.insert_cohort(cohort, now).await?;
-        for (account, lead) in facilitators {
-            store
-                .add_cohort_facilitator(cohort.id, *account, *lead)
-                .await?;
-        }
-        for patient in members {
-            store.add_cohort_member(cohort.id, *patient).await?;
-        }
-    }
+    crate::curricula::install_bundled(store, &FixedClock(now), curricula).await?;
+    crate::demo_programs::seed(store, clinic, curricula, now).await?;
     for (patient, caregiver, scopes) in &clinic.caregiver_grants {
         let grant = CaregiverGrant {
             patient_id: *patient,
@@ -504,10 +499,16 @@ pub async fn seed(
         };
         store.put_caregiver_grant(&grant).await?;
     }
-    if let Some(patient) = clinic
+    // The demo patient and every cohort member have agreed to the documents in their language.
+    let members: Vec<PatientId> = clinic
+        .cohorts
+        .iter()
+        .flat_map(|(_, _, members)| members.iter().copied())
+        .collect();
+    for patient in clinic
         .patients
         .iter()
-        .find(|patient| patient.account_id.is_some())
+        .filter(|patient| patient.account_id.is_some() || members.contains(&patient.id))
     {
         for id in consents.ids() {
             let Some(document) = consents.document(id, &patient.language) else {
@@ -521,8 +522,11 @@ pub async fn seed(
                 content_hash: document.content_hash.clone(),
                 signed_name: format!("{} {}", patient.given_name, patient.family_name),
                 signed_at: now,
+                // A patient without an account signed on paper, and a clinician of their site
+                // recorded it.
                 signer: patient
                     .account_id
+                    .or_else(|| site_clinician(clinic, patient.site_id))
                     .unwrap_or(AccountId::from_uuid(Uuid::nil())),
                 withdrawn_at: None,
                 withdrawal_reason: None,

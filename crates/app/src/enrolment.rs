@@ -85,19 +85,6 @@ pub async fn advance(
             | Transition::Start
             | Transition::Return
     );
-    if needs_consent {
-        let missing = missing_consents(store, consents, patient_id).await?;
-        if !missing.is_empty() {
-            return Err(InvalidValue::new(
-                "consent",
-                format!(
-                    "the patient has not agreed to: {}; they agree on their Consent page",
-                    missing.join(", ")
-                ),
-            )
-            .into());
-        }
-    }
     let transition = match transition {
         Transition::Enrol { cohort, .. } => {
             let (found, capacity) =
@@ -138,12 +125,26 @@ pub async fn advance(
         }
         TransitionError::Invalid(invalid) => invalid.into(),
     })?;
+    // Checked after the move itself, so an impossible move is reported as such first.
+    if needs_consent {
+        let missing = missing_consents(store, consents, patient_id).await?;
+        if !missing.is_empty() {
+            return Err(InvalidValue::new(
+                "consent",
+                format!(
+                    "the patient has not agreed to: {}; they agree on their Consent page",
+                    missing.join(", ")
+                ),
+            )
+            .into());
+        }
+    }
     store
         .record_transition(
             patient_id,
             stored.as_ref(),
             &next,
-            staff.id,
+            Some(staff.id),
             next.reason(),
             screening.as_ref(),
             clock.now(),

@@ -8,18 +8,24 @@
 pub mod accounts;
 pub mod audit;
 pub mod auth;
+pub mod calendar;
 pub mod care;
 pub mod clock;
+pub mod cohort_view;
 pub mod cohorts;
 pub mod consent;
+pub mod curricula;
 pub mod demo;
+mod demo_programs;
 pub mod enrolment;
 pub mod error;
 pub mod invitations;
 pub mod mfa;
 pub mod patients;
 pub mod ports;
+pub mod program;
 pub mod random;
+pub mod referrals;
 pub mod secrets;
 pub mod sites;
 

@@ -14,6 +14,13 @@ use stillpoint_domain::{
 
 use crate::StorageError;
 
+mod programs;
+
+pub use programs::{
+    AttendanceEntry, CohortDetails, CohortSession, CurriculumStatus, CurriculumStore, ProgramStore,
+    RosterEntry, SessionChange, SessionChangeRecord, SessionStatus, StoredCurriculum,
+};
+
 /// Sites of the clinic.
 #[async_trait]
 pub trait SiteStore: Send + Sync {
@@ -397,7 +404,8 @@ pub trait ConsentStore: Send + Sync {
 pub struct EnrolmentHistoryEntry {
     pub from_state: String,
     pub to_state: String,
-    pub actor: AccountId,
+    /// `None` for a move the system made, such as a detected lapse.
+    pub actor: Option<AccountId>,
     pub reason: Option<String>,
     pub at: Timestamp,
 }
@@ -420,7 +428,7 @@ pub trait EnrolmentStore: Send + Sync {
         patient: PatientId,
         current: Option<&EnrolmentState>,
         next: &EnrolmentState,
-        actor: AccountId,
+        actor: Option<AccountId>,
         reason: Option<&str>,
         screening: Option<&Screening>,
         at: Timestamp,
@@ -448,6 +456,8 @@ pub struct NewCohort {
     /// Facilitators with whether each leads.
     pub facilitators: Vec<(AccountId, bool)>,
     pub sessions: Vec<stillpoint_domain::schedule::PlannedSession>,
+    /// The published curriculum version the cohort follows.
+    pub curriculum: (stillpoint_domain::curriculum::CurriculumId, u32),
 }
 
 /// Cohorts with their schedules.
@@ -578,6 +588,8 @@ pub trait Store:
     + ConsentStore
     + EnrolmentStore
     + CohortStore
+    + CurriculumStore
+    + ProgramStore
     + std::fmt::Debug
 {
 }
@@ -596,6 +608,8 @@ impl<T> Store for T where
         + ConsentStore
         + EnrolmentStore
         + CohortStore
+        + CurriculumStore
+        + ProgramStore
         + std::fmt::Debug
 {
 }

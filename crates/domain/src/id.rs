@@ -59,3 +59,7 @@ entity_id!(
     /// Identifier of a cohort: one group of patients going through an MBSR program together.
     CohortId
 );
+entity_id!(
+    /// Identifier of one session (the orientation, a weekly class or the retreat) of a cohort.
+    CohortSessionId
+);

@@ -12,6 +12,7 @@
 use jiff::civil::{Date, DateTime, Time};
 use jiff::tz::{AmbiguousOffset, TimeZone};
 use jiff::{SignedDuration, Timestamp};
+use serde::{Deserialize, Serialize};
 
 use crate::{InvalidValue, TimeZoneName};
 
@@ -19,7 +20,8 @@ use crate::{InvalidValue, TimeZoneName};
 pub const CLASS_COUNT: u8 = 8;
 
 /// The kind of a planned session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum SessionKind {
     Orientation,
     Class { week: u8 },
@@ -137,6 +139,44 @@ pub fn plan(request: &ScheduleRequest, today: Date) -> Result<Vec<PlannedSession
         ));
     }
     Ok(sessions)
+}
+
+/// Moves one session to `new_local_start` in the cohort's time zone, keeping its kind and
+/// length. The new start must be after `now`, and the session must not overlap `others` (the
+/// cohort's other sessions that still take place).
+pub fn reschedule(
+    session_to_move: &PlannedSession,
+    time_zone: &TimeZoneName,
+    new_local_start: DateTime,
+    others: &[PlannedSession],
+    now: Timestamp,
+) -> Result<PlannedSession, InvalidValue> {
+    let length = session_to_move.end.duration_since(session_to_move.start);
+    let moved = session(
+        &time_zone.time_zone(),
+        session_to_move.kind,
+        new_local_start,
+        length,
+    )?;
+    if moved.start <= now {
+        return Err(InvalidValue::new(
+            "new_start",
+            format!("{new_local_start} has passed; choose a later date and time"),
+        ));
+    }
+    if let Some(other) = others
+        .iter()
+        .find(|other| moved.start < other.end && other.start < moved.end)
+    {
+        return Err(InvalidValue::new(
+            "new_start",
+            format!(
+                "the session would overlap the one starting {}; choose another time",
+                other.local_start
+            ),
+        ));
+    }
+    Ok(moved)
 }
 
 /// Lists the dates of the eight classes: weekly from the first, a week later for each skipped

@@ -28,7 +28,9 @@ pub async fn serve(mut settings: Settings) -> anyhow::Result<()> {
     let listener = server::bind(settings.listen)?;
     prepare_storage(&mut settings)?;
     let database = server::open_database(&settings).await?;
+    crate::programs::install_curricula(&database).await?;
     let app = server::build_app(&settings, database.clone(), false)?;
+    crate::programs::spawn_lapse_checker(Arc::new(database.clone()), settings.lapse_days);
     let checkpoints = CheckpointFiles::new(&settings.data_dir, settings.audit_key_path.as_deref());
     let audit_key = checkpoints.key()?;
     audit_trail::spawn_checkpointer(

@@ -37,6 +37,7 @@ pub async fn run(mut settings: Settings, data_dir_given: bool) -> anyhow::Result
     settings.data_dir = server::prepare_data_dir(&settings.data_dir)?;
     settings.database = DatabaseUrl::sqlite_in(&settings.data_dir);
     let database = server::open_database(&settings).await?;
+    let curricula = crate::programs::install_curricula(&database).await?;
     let clinic = demo::generate(
         DEMO_SEED,
         stillpoint_app::SystemClock
@@ -55,6 +56,7 @@ pub async fn run(mut settings: Settings, data_dir_given: bool) -> anyhow::Result
             &database,
             &sealer,
             &consents,
+            &curricula,
             &clinic,
             stillpoint_app::SystemClock.now(),
         )
@@ -72,6 +74,7 @@ pub async fn run(mut settings: Settings, data_dir_given: bool) -> anyhow::Result
     }
 
     let app = server::build_app(&settings, database.clone(), true)?;
+    crate::programs::spawn_lapse_checker(Arc::new(database.clone()), settings.lapse_days);
     let checkpoints = CheckpointFiles::new(&settings.data_dir, None);
     let audit_key = checkpoints.key()?;
     audit_trail::spawn_checkpointer(Arc::new(database.clone()), checkpoints, audit_key);

@@ -5,6 +5,7 @@ mod admin;
 mod audit_trail;
 mod commands;
 mod demo;
+mod programs;
 mod server;
 mod settings;
 mod telemetry;

@@ -48,6 +48,14 @@ pub struct FileSettings {
     pub audit: AuditFileSettings,
     #[serde(default)]
     pub secrets: SecretsFileSettings,
+    #[serde(default)]
+    pub programs: ProgramsFileSettings,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProgramsFileSettings {
+    pub lapse_days: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -145,6 +153,8 @@ pub struct Settings {
     pub secrets_key_path: Option<PathBuf>,
     /// The address people reach the server at; `None` for the listen address.
     pub public_url: Option<String>,
+    /// Days without an attended session after which an active patient counts as lapsed.
+    pub lapse_days: u16,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -272,6 +282,7 @@ impl Settings {
             secrets_key_path: file.secrets.key_path,
             public_url: public_url(file.http.public_url)?,
             trusted_proxies: trusted_proxies(&file.http.trusted_proxies.unwrap_or_default())?,
+            lapse_days: lapse_days(file.programs.lapse_days)?,
         })
     }
 }
@@ -360,6 +371,18 @@ fn positive(setting: &str, value: Option<u64>, default: u64) -> Result<u64, Sett
         Some(value) => Ok(value),
         None => Ok(default),
     }
+}
+
+fn lapse_days(value: Option<u64>) -> Result<u16, SettingsError> {
+    let days = positive(
+        "programs.lapse_days",
+        value,
+        u64::from(stillpoint_app::program::DEFAULT_LAPSE_DAYS),
+    )?;
+    u16::try_from(days)
+        .ok()
+        .filter(|days| *days <= 365)
+        .ok_or_else(|| invalid("programs.lapse_days", "must be 365 days or fewer"))
 }
 
 fn public_url(value: Option<String>) -> Result<Option<String>, SettingsError> {
@@ -496,6 +519,11 @@ staff_two_step_verification = true
 # one PostgreSQL database need the same key file, and a lost key means every staff member sets up
 # their authenticator again.
 # key_path = "/etc/stillpoint/secrets.key"
+
+[programs]
+# Days without an attended session after which a taking-part patient is marked as paused
+# ("lapsed") and offered a way back on their program page. Nobody is removed from a cohort.
+lapse_days = 14
 "#;
 
 #[cfg(test)]

@@ -22,8 +22,8 @@ impl CohortStore for Database {
         let id = new.cohort.id.to_string();
         let mut transaction = self.pool.begin().await.map_err(map_write_error)?;
         sqlx::query(
-            "INSERT INTO cohorts (id, site_id, name, created_at, capacity, language, time_zone, video_provider) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO cohorts (id, site_id, name, created_at, capacity, language, time_zone, video_provider, \
+             curriculum_id, curriculum_version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(&id)
         .bind(new.cohort.site_id.to_string())
@@ -33,6 +33,8 @@ impl CohortStore for Database {
         .bind(new.language.as_str())
         .bind(new.time_zone.as_str())
         .bind(new.video_provider)
+        .bind(new.curriculum.0.as_str())
+        .bind(i64::from(new.curriculum.1))
         .execute(&mut *transaction)
         .await
         .map_err(|error| map_error(error, "cohort", &id))?;
@@ -49,15 +51,7 @@ impl CohortStore for Database {
             .map_err(|error| map_error(error, "cohort", &id))?;
         }
         for session in &new.sessions {
-            let (kind, week) = match session.kind {
-                SessionKind::Orientation => ("orientation", None),
-                SessionKind::Class { week } => ("class", Some(i64::from(week))),
-                SessionKind::Retreat => ("retreat", None),
-            };
-            let dst = session.dst.map(|resolution| match resolution {
-                DstResolution::Gap { shifted_by } => format!("gap:{}", shifted_by.as_mins()),
-                DstResolution::Overlap => "overlap".to_owned(),
-            });
+            let (kind, week) = kind_columns(session.kind);
             sqlx::query(
                 "INSERT INTO cohort_sessions (id, cohort_id, kind, week, local_start, starts_at, ends_at, dst_resolution, status) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'scheduled')",
@@ -69,7 +63,7 @@ impl CohortStore for Database {
             .bind(session.local_start.to_string())
             .bind(to_millis(session.start))
             .bind(to_millis(session.end))
-            .bind(dst)
+            .bind(dst_column(session.dst))
             .execute(&mut *transaction)
             .await
             .map_err(|error| map_error(error, "cohort", &id))?;
@@ -86,45 +80,7 @@ impl CohortStore for Database {
         .fetch_all(&self.pool)
         .await
         .map_err(|error| map_error(error, "cohort", &cohort.to_string()))?;
-        rows.iter()
-            .map(|row| {
-                let week = column::<Option<i64>>(row, "week")?;
-                let kind = match (column::<String>(row, "kind")?.as_str(), week) {
-                    ("orientation", None) => SessionKind::Orientation,
-                    ("retreat", None) => SessionKind::Retreat,
-                    ("class", Some(week)) => SessionKind::Class {
-                        week: u8::try_from(week)
-                            .map_err(|error| corrupt("cohort_sessions.week", &error))?,
-                    },
-                    (other, _) => return Err(corrupt("cohort_sessions.kind", &other)),
-                };
-                let start = from_millis(column(row, "starts_at")?)?;
-                let end = from_millis(column(row, "ends_at")?)?;
-                let dst = match column::<Option<String>>(row, "dst_resolution")?.as_deref() {
-                    None => None,
-                    Some("overlap") => Some(DstResolution::Overlap),
-                    Some(other) => {
-                        let minutes = other
-                            .strip_prefix("gap:")
-                            .and_then(|minutes| minutes.parse::<i64>().ok())
-                            .ok_or_else(|| corrupt("cohort_sessions.dst_resolution", &other))?;
-                        Some(DstResolution::Gap {
-                            shifted_by: jiff::SignedDuration::from_mins(minutes),
-                        })
-                    }
-                };
-                Ok(PlannedSession {
-                    kind,
-                    local_start: parse_column::<DateTime>(
-                        "cohort_sessions.local_start",
-                        &column::<String>(row, "local_start")?,
-                    )?,
-                    start,
-                    end,
-                    dst,
-                })
-            })
-            .collect()
+        rows.iter().map(planned_session).collect()
     }
 
     async fn count_cohorts(&self) -> Result<i64, StorageError> {
@@ -134,4 +90,55 @@ impl CohortStore for Database {
             .map_err(map_write_error)?;
         column(&row, "total")
     }
+}
+
+pub(crate) fn kind_columns(kind: SessionKind) -> (&'static str, Option<i64>) {
+    match kind {
+        SessionKind::Orientation => ("orientation", None),
+        SessionKind::Class { week } => ("class", Some(i64::from(week))),
+        SessionKind::Retreat => ("retreat", None),
+    }
+}
+
+pub(crate) fn dst_column(dst: Option<DstResolution>) -> Option<String> {
+    dst.map(|resolution| match resolution {
+        DstResolution::Gap { shifted_by } => format!("gap:{}", shifted_by.as_mins()),
+        DstResolution::Overlap => "overlap".to_owned(),
+    })
+}
+
+/// Reads the plan columns of a `cohort_sessions` row.
+pub(crate) fn planned_session(row: &sqlx::any::AnyRow) -> Result<PlannedSession, StorageError> {
+    let week = column::<Option<i64>>(row, "week")?;
+    let kind = match (column::<String>(row, "kind")?.as_str(), week) {
+        ("orientation", None) => SessionKind::Orientation,
+        ("retreat", None) => SessionKind::Retreat,
+        ("class", Some(week)) => SessionKind::Class {
+            week: u8::try_from(week).map_err(|error| corrupt("cohort_sessions.week", &error))?,
+        },
+        (other, _) => return Err(corrupt("cohort_sessions.kind", &other)),
+    };
+    let dst = match column::<Option<String>>(row, "dst_resolution")?.as_deref() {
+        None => None,
+        Some("overlap") => Some(DstResolution::Overlap),
+        Some(other) => {
+            let minutes = other
+                .strip_prefix("gap:")
+                .and_then(|minutes| minutes.parse::<i64>().ok())
+                .ok_or_else(|| corrupt("cohort_sessions.dst_resolution", &other))?;
+            Some(DstResolution::Gap {
+                shifted_by: jiff::SignedDuration::from_mins(minutes),
+            })
+        }
+    };
+    Ok(PlannedSession {
+        kind,
+        local_start: parse_column::<DateTime>(
+            "cohort_sessions.local_start",
+            &column::<String>(row, "local_start")?,
+        )?,
+        start: from_millis(column(row, "starts_at")?)?,
+        end: from_millis(column(row, "ends_at")?)?,
+        dst,
+    })
 }

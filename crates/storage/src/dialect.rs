@@ -90,6 +90,8 @@ const COMPOSITE_PRIMARY_KEYS: &[&str] = &[
     "cohort_facilitators",
     "cohort_members",
     "caregiver_grants",
+    "curriculum_versions",
+    "attendance",
 ];
 
 /// Tables whose primary key is one column other than `id`, with that column.
@@ -98,6 +100,7 @@ const SINGLE_COLUMN_PRIMARY_KEYS: &[(&str, &str)] = &[
     ("audit_events", "sequence"),
     ("totp_credentials", "account_id"),
     ("account_links", "token_digest"),
+    ("calendar_feeds", "account_id"),
 ];
 
 /// Derives the name of the constraint a SQLite error message reports.

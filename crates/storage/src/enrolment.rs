@@ -47,7 +47,7 @@ impl EnrolmentStore for Database {
         patient: PatientId,
         current: Option<&EnrolmentState>,
         next: &EnrolmentState,
-        actor: AccountId,
+        actor: Option<AccountId>,
         reason: Option<&str>,
         screening: Option<&Screening>,
         at: Timestamp,
@@ -98,7 +98,7 @@ impl EnrolmentStore for Database {
         .bind(&id)
         .bind(current.map_or("referred", EnrolmentState::code))
         .bind(next.code())
-        .bind(actor.to_string())
+        .bind(actor.map(|actor| actor.to_string()))
         .bind(reason.map(str::to_owned))
         .bind(to_millis(at))
         .execute(&mut *transaction)
@@ -121,8 +121,20 @@ impl EnrolmentStore for Database {
             .bind(i64::from(screening.symptom_burden))
             .bind(i64::from(screening.interested_in_non_drug_coping))
             .bind(ExclusionFlag::join(&screening.exclusion_flags))
-            .bind(actor.to_string())
+            .bind(actor.map(|actor| actor.to_string()))
             .bind(to_millis(at))
+            .execute(&mut *transaction)
+            .await
+            .map_err(|error| map_error(error, ENTITY, &id))?;
+        }
+        // A patient holding a place joins the cohort's care team, so its facilitators see them.
+        if let (Some(cohort), true) = (next.cohort(), holds_place(next)) {
+            sqlx::query(
+                "INSERT INTO cohort_members (cohort_id, patient_id) VALUES ($1, $2) \
+                 ON CONFLICT (cohort_id, patient_id) DO NOTHING",
+            )
+            .bind(cohort.to_string())
+            .bind(&id)
             .execute(&mut *transaction)
             .await
             .map_err(|error| map_error(error, ENTITY, &id))?;
@@ -147,10 +159,9 @@ impl EnrolmentStore for Database {
                 Ok(EnrolmentHistoryEntry {
                     from_state: column(row, "from_state")?,
                     to_state: column(row, "to_state")?,
-                    actor: parse_column(
-                        "enrolment_transitions.actor_account_id",
-                        &column::<String>(row, "actor_account_id")?,
-                    )?,
+                    actor: column::<Option<String>>(row, "actor_account_id")?
+                        .map(|text| parse_column("enrolment_transitions.actor_account_id", &text))
+                        .transpose()?,
                     reason: column(row, "reason")?,
                     at: from_millis(column(row, "happened_at")?)?,
                 })
@@ -187,4 +198,15 @@ impl EnrolmentStore for Database {
         let places_taken: i64 = column(&row, "places_taken")?;
         u32::try_from(places_taken).map_err(|error| corrupt("enrolments", &error))
     }
+}
+
+/// Whether a patient in `state` holds a place in their cohort.
+fn holds_place(state: &EnrolmentState) -> bool {
+    matches!(
+        state,
+        EnrolmentState::Enrolled { .. }
+            | EnrolmentState::Active { .. }
+            | EnrolmentState::Lapsed { .. }
+            | EnrolmentState::Returned { .. }
+    )
 }

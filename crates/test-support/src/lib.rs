@@ -45,3 +45,62 @@ macro_rules! on_both_databases {
         }
     };
 }
+
+/// The variable naming a Python interpreter with the `icalendar` package, which `.ci/run` sets.
+pub const PYTHON_VARIABLE: &str = "STILLPOINT_TEST_PYTHON";
+
+/// Parses an iCalendar feed with Python's `icalendar` package, an implementation independent of
+/// Stillpoint's, and returns one line per VEVENT: `UID|SEQUENCE|DTSTART in UTC|STATUS`. Returns
+/// `None` (skipping outside CI, failing under `CI=true`) when no such interpreter is available.
+pub fn parse_icalendar(test: &str, feed: &str) -> Option<Vec<String>> {
+    const SCRIPT: &str = r#"
+import sys
+from datetime import timezone
+import icalendar
+
+calendar = icalendar.Calendar.from_ical(sys.stdin.read())
+for event in calendar.walk("VEVENT"):
+    start = event.decoded("DTSTART").astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    print("|".join([str(event["UID"]), str(event.get("SEQUENCE", 0)), start, str(event.get("STATUS", ""))]))
+"#;
+    use std::io::Write as _;
+
+    let python = std::env::var(PYTHON_VARIABLE).unwrap_or_else(|_| "python3".to_owned());
+    let available = std::process::Command::new(&python)
+        .args(["-c", "import icalendar"])
+        .output()
+        .is_ok_and(|output| output.status.success());
+    if !available {
+        skip_or_fail(
+            test,
+            "Python with the icalendar package (set STILLPOINT_TEST_PYTHON)",
+        );
+        return None;
+    }
+    let mut child = std::process::Command::new(&python)
+        .args(["-c", SCRIPT])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python starts");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(feed.as_bytes())
+        .expect("the feed is written");
+    let output = child.wait_with_output().expect("python finishes");
+    assert!(
+        output.status.success(),
+        "icalendar rejected the feed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Some(
+        String::from_utf8(output.stdout)
+            .expect("utf-8")
+            .lines()
+            .map(str::to_owned)
+            .collect(),
+    )
+}

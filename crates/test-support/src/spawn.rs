@@ -137,6 +137,40 @@ impl TestApp {
         token
     }
 
+    /// Records that `patient` agreed on paper to every required consent document in English,
+    /// entered by `recorded_by`, so the pathway's consent checks pass.
+    pub async fn record_paper_consents(
+        &self,
+        patient: stillpoint_domain::PatientId,
+        recorded_by: stillpoint_domain::AccountId,
+    ) {
+        use stillpoint_app::ports::ConsentStore as _;
+
+        let english = stillpoint_domain::Language::english();
+        for id in self.state.consents.ids() {
+            let Some(document) = self.state.consents.document(id, &english) else {
+                continue;
+            };
+            let record = stillpoint_domain::consent::ConsentRecord {
+                patient_id: patient,
+                document_id: document.id.clone(),
+                version: document.version,
+                language: document.language.clone(),
+                content_hash: document.content_hash.clone(),
+                signed_name: "Paper form".to_owned(),
+                signed_at: self.clock.now(),
+                signer: recorded_by,
+                withdrawn_at: None,
+                withdrawal_reason: None,
+            };
+            self.database
+                .database
+                .insert_consent_record(&record)
+                .await
+                .expect("the consent is stored");
+        }
+    }
+
     /// Creates an account with `roles` and returns a signed-in bearer token for it.
     pub async fn account_with_roles(
         &self,
@@ -261,6 +295,10 @@ pub async fn spawn_app(dialect: Dialect, seed: Seed, test: &str) -> Option<TestA
         public_url: format!("http://{address}"),
         ..WebConfig::default()
     };
+    let curricula = stillpoint_web::curriculum_files::load().expect("bundled curricula");
+    stillpoint_app::curricula::install_bundled(&database.database, clock.as_ref(), &curricula)
+        .await
+        .expect("the bundled curricula install");
     let demo = match seed {
         Seed::Empty => None,
         Seed::DemoClinic => {
@@ -274,6 +312,7 @@ pub async fn spawn_app(dialect: Dialect, seed: Seed, test: &str) -> Option<TestA
                 &database.database,
                 &config.secrets,
                 &consents,
+                &curricula,
                 &clinic,
                 start,
             )

@@ -56,6 +56,18 @@ pub enum WebError {
     Internal(String),
 }
 
+impl From<StorageError> for WebError {
+    fn from(error: StorageError) -> Self {
+        AppError::Storage(error).into()
+    }
+}
+
+impl From<stillpoint_domain::InvalidValue> for WebError {
+    fn from(invalid: stillpoint_domain::InvalidValue) -> Self {
+        AppError::Invalid(invalid).into()
+    }
+}
+
 impl From<AppError> for WebError {
     fn from(error: AppError) -> Self {
         match error {

@@ -21,6 +21,9 @@ use crate::viewer::{ViewerInputs, client_address};
 pub enum Access {
     /// Anyone, signed in or not.
     Public,
+    /// Callers holding the secret token in the path, such as a calendar client fetching a feed;
+    /// the handler looks the token up and answers 404 for an unknown one.
+    PathToken,
     /// Any signed-in account.
     SignedIn,
     /// A session that passed the password step and still needs its one-time code, or a signed-in
@@ -29,6 +32,9 @@ pub enum Access {
     /// Facilitators, clinicians and program administrators, whose use cases narrow the patients
     /// to their care (see `stillpoint_domain::care_team`).
     CareTeam,
+    /// Every staff role: facilitators, clinicians, program and system administrators, whose use
+    /// cases narrow the data to their cohorts and sites.
+    Staff,
     /// Clinicians.
     Clinicians,
     /// Patients.
@@ -43,13 +49,14 @@ impl Access {
     #[must_use]
     pub fn allows(self, account: Option<&Account>) -> bool {
         match self {
-            Self::Public => true,
+            Self::Public | Self::PathToken => true,
             Self::SignedIn | Self::SecondStep => account.is_some(),
             Self::CareTeam => account.is_some_and(|account| {
                 account.has_role(Role::Facilitator)
                     || account.has_role(Role::Clinician)
                     || account.has_role(Role::ProgramAdministrator)
             }),
+            Self::Staff => account.is_some_and(Account::is_staff),
             Self::Clinicians => account.is_some_and(|account| account.has_role(Role::Clinician)),
             Self::Patients => account.is_some_and(|account| account.has_role(Role::Patient)),
             Self::Administrators => account.is_some_and(|account| {
@@ -87,6 +94,105 @@ const fn route(
 
 /// Every route of the application.
 pub const ROUTES: &[RoutePolicy] = &[
+    route("GET", "/cohorts", Access::Staff, false),
+    route("GET", "/cohorts/new", Access::Administrators, false),
+    route("POST", "/cohorts/new", Access::Administrators, false),
+    route("GET", "/cohorts/{cohort_id}", Access::Staff, true),
+    route(
+        "POST",
+        "/cohorts/{cohort_id}/capacity",
+        Access::Administrators,
+        false,
+    ),
+    route(
+        "GET",
+        "/cohorts/{cohort_id}/sessions/{session_id}",
+        Access::Staff,
+        true,
+    ),
+    route(
+        "POST",
+        "/cohorts/{cohort_id}/sessions/{session_id}/attendance",
+        Access::CareTeam,
+        true,
+    ),
+    route(
+        "POST",
+        "/cohorts/{cohort_id}/sessions/{session_id}/reschedule",
+        Access::Staff,
+        false,
+    ),
+    route(
+        "POST",
+        "/cohorts/{cohort_id}/sessions/{session_id}/cancel",
+        Access::Staff,
+        false,
+    ),
+    route("GET", "/curricula", Access::Staff, false),
+    route("POST", "/curricula/copy", Access::Administrators, false),
+    route(
+        "GET",
+        "/curricula/{curriculum_id}/{version}",
+        Access::Staff,
+        false,
+    ),
+    route(
+        "POST",
+        "/curricula/{curriculum_id}/drafts",
+        Access::Administrators,
+        false,
+    ),
+    route(
+        "POST",
+        "/curricula/{curriculum_id}/{version}/details",
+        Access::Administrators,
+        false,
+    ),
+    route(
+        "POST",
+        "/curricula/{curriculum_id}/{version}/publish",
+        Access::Administrators,
+        false,
+    ),
+    route(
+        "GET",
+        "/curricula/{curriculum_id}/{version}/sessions/{index}",
+        Access::Administrators,
+        false,
+    ),
+    route(
+        "POST",
+        "/curricula/{curriculum_id}/{version}/sessions/{index}",
+        Access::Administrators,
+        false,
+    ),
+    route("GET", "/program", Access::Patients, true),
+    route("POST", "/program/rejoin", Access::Patients, true),
+    route("GET", "/account/calendar", Access::SignedIn, false),
+    route("POST", "/account/calendar", Access::SignedIn, false),
+    route("POST", "/account/calendar/revoke", Access::SignedIn, false),
+    // Calendar clients cannot sign in, so the feed's secret token is the credential.
+    route("GET", "/calendar/{file}", Access::PathToken, true),
+    route("GET", "/patients/new", Access::CareTeam, false),
+    route("POST", "/patients/new", Access::CareTeam, true),
+    route(
+        "GET",
+        "/patients/{patient_id}/screening",
+        Access::CareTeam,
+        true,
+    ),
+    route(
+        "POST",
+        "/patients/{patient_id}/screening",
+        Access::CareTeam,
+        true,
+    ),
+    route(
+        "POST",
+        "/patients/{patient_id}/pathway",
+        Access::CareTeam,
+        true,
+    ),
     route("GET", "/", Access::Public, false),
     route("GET", "/sign-in", Access::Public, false),
     route("POST", "/sign-in", Access::Public, false),
@@ -320,7 +426,7 @@ pub async fn admit(state: &AppState, mut request: Request) -> Result<Request, Re
             WebError::Internal("route without a declared access policy".to_owned()).into_response(),
         );
     };
-    if policy.access == Access::Public {
+    if matches!(policy.access, Access::Public | Access::PathToken) {
         return Ok(request);
     }
 

@@ -244,6 +244,17 @@ async fn every_route_follows_role(dialect: Dialect) {
     let (subjects, targets) = set_up(&app).await;
     let site_id = app.demo.as_ref().expect("demo").sites[0].id.to_string();
     let caregiver_id = app.demo.as_ref().expect("demo").accounts[0].id.to_string();
+    let cohort = app.demo.as_ref().expect("demo").cohorts[0].0.id;
+    let session_id = {
+        use stillpoint_app::ports::ProgramStore as _;
+        app.database
+            .database
+            .list_cohort_sessions(cohort)
+            .await
+            .expect("sessions")[0]
+            .id
+            .to_string()
+    };
 
     for policy in ROUTES {
         // Signing out would end the sessions the other checks use; the policy table test covers
@@ -251,14 +262,23 @@ async fn every_route_follows_role(dialect: Dialect) {
         let ends_sessions = policy.path.starts_with("/sign-out")
             || (policy.method == "DELETE" && policy.path.starts_with("/api/v1/sessions"))
             || policy.path.contains("/revoke");
-        if ends_sessions || policy.access == Access::Public || policy.access == Access::SecondStep {
+        let without_session = matches!(
+            policy.access,
+            Access::Public | Access::PathToken | Access::SecondStep
+        );
+        if ends_sessions || without_session {
             continue;
         }
         let path = policy
             .path
             .replace("{site_id}", &site_id)
             .replace("{patient_id}", &targets.own.to_string())
-            .replace("{caregiver_id}", &caregiver_id);
+            .replace("{caregiver_id}", &caregiver_id)
+            .replace("{cohort_id}", &cohort.to_string())
+            .replace("{session_id}", &session_id)
+            .replace("{curriculum_id}", "mbsr-online")
+            .replace("{version}", "1")
+            .replace("{index}", "0");
         let method: reqwest::Method = policy.method.parse().expect("method");
 
         for (subject, token) in &subjects.tokens {
@@ -294,7 +314,8 @@ fn role_allows(access: Access, subject: &str) -> bool {
         "north.admin",
     ];
     match access {
-        Access::Public | Access::SignedIn | Access::SecondStep => true,
+        Access::Public | Access::PathToken | Access::SignedIn | Access::SecondStep => true,
+        Access::Staff => care_team.contains(&subject) || subject == "admin",
         Access::CareTeam => care_team.contains(&subject),
         Access::Clinicians => subject.starts_with("clinician"),
         Access::Patients => subject == "patient",

@@ -5,6 +5,7 @@
 use fantoccini::Locator;
 use serde_json::Value;
 use stillpoint_app::demo::DEMO_PASSWORD;
+use stillpoint_app::ports::ProgramStore as _;
 use stillpoint_storage::Dialect;
 use stillpoint_test_support::browser::{DESKTOP_WIDTH, PHONE_WIDTH};
 use stillpoint_test_support::{Browser, Seed, TestApp, spawn_app};
@@ -179,10 +180,62 @@ async fn every_page_passes_accessibility_checks(dialect: Dialect) {
             .expect("a NORTH patient without account")
             .id
     );
+    let north = &demo.cohorts[0].0.id;
+    let south = &demo.cohorts[1].0.id;
+    let store = &app.database.database;
+    let held_session = store
+        .list_cohort_sessions(*north)
+        .await
+        .expect("sessions")
+        .into_iter()
+        .rev()
+        .find(|session| session.planned.start <= stillpoint_app::Clock::now(app.clock.as_ref()))
+        .expect("a held session");
+    let north_page = format!("/cohorts/{north}");
+    let roll_call_page = format!("/cohorts/{north}/sessions/{}", held_session.id);
+    let upcoming_session = store
+        .list_cohort_sessions(*south)
+        .await
+        .expect("sessions")
+        .into_iter()
+        .next()
+        .expect("the orientation");
+    let upcoming_page = format!("/cohorts/{south}/sessions/{}", upcoming_session.id);
+    let unassigned = demo
+        .patients
+        .iter()
+        .find(|patient| patient.site_id == demo.sites[0].id && !demo.is_cohort_member(patient.id))
+        .expect("a NORTH patient outside the cohorts")
+        .id;
+    let screening_page = format!("/patients/{unassigned}/screening");
+    let admin_account = demo
+        .accounts
+        .iter()
+        .find(|account| account.email.as_str() == "program.admin@demo-clinic.example")
+        .expect("program administrator");
+    stillpoint_app::curricula::copy(
+        store,
+        app.clock.as_ref(),
+        &stillpoint_app::audit::AuditContext::for_account(admin_account, None),
+        admin_account,
+        (
+            &stillpoint_domain::curriculum::CurriculumId::parse("mbsr-gentle").expect("id"),
+            1,
+        ),
+        "riverbend-gentle",
+        (
+            &stillpoint_domain::Language::english(),
+            "Riverbend gentle group",
+        ),
+    )
+    .await
+    .expect("a draft copy");
     for (local, pages) in [
         (
             "patient",
             vec![
+                ("/program", "patient program"),
+                ("/account/calendar", "calendar feed"),
                 ("/home", "patient home"),
                 ("/sites", "forbidden page"),
                 ("/record-access", "record access report"),
@@ -210,6 +263,18 @@ async fn every_page_passes_accessibility_checks(dialect: Dialect) {
                     record_without_account.as_str(),
                     "record with invitation form",
                 ),
+                ("/patients/new", "referral form"),
+                (screening_page.as_str(), "screening form"),
+                ("/cohorts", "cohort list"),
+                (north_page.as_str(), "cohort with roster"),
+            ],
+        ),
+        (
+            "facilitator",
+            vec![
+                (roll_call_page.as_str(), "session plan with roll call"),
+                ("/curricula", "curriculum library"),
+                ("/curricula/mbsr-online/1", "curriculum"),
             ],
         ),
         (
@@ -223,6 +288,14 @@ async fn every_page_passes_accessibility_checks(dialect: Dialect) {
                 ("/sites", "sites"),
                 ("/audit", "audit trail"),
                 ("/staff", "staff"),
+                ("/cohorts/new", "cohort builder"),
+                (upcoming_page.as_str(), "session with reschedule forms"),
+                ("/curricula", "curriculum library with copy forms"),
+                ("/curricula/riverbend-gentle/1", "curriculum draft editor"),
+                (
+                    "/curricula/riverbend-gentle/1/sessions/2",
+                    "session plan editor",
+                ),
             ],
         ),
     ] {
@@ -255,6 +328,7 @@ async fn every_page_passes_accessibility_checks(dialect: Dialect) {
 
     problems.extend(invitation_pages(&browser, &app).await);
     problems.extend(authenticator_setup_pages(&browser, &app).await);
+    problems.extend(lapsed_program_page(&browser, &app).await);
 
     browser.close().await;
     assert!(
@@ -262,6 +336,38 @@ async fn every_page_passes_accessibility_checks(dialect: Dialect) {
         "accessibility problems:\n{}",
         problems.join("\n")
     );
+}
+
+/// Marks the demo patient lapsed and opens their program page, which invites them back.
+async fn lapsed_program_page(browser: &Browser, app: &TestApp) -> Vec<String> {
+    use stillpoint_app::ports::EnrolmentStore as _;
+
+    let demo = app.demo.as_ref().expect("demo");
+    let lucia = demo.patients[0].id;
+    let store = &app.database.database;
+    let current = store.find_enrolment(lucia).await.expect("state");
+    let cohort = demo.cohorts[0].0.id;
+    store
+        .record_transition(
+            lucia,
+            current.as_ref(),
+            &stillpoint_domain::enrolment::EnrolmentState::Lapsed { cohort },
+            None,
+            Some("no attended session for 14 days"),
+            None,
+            stillpoint_app::Clock::now(app.clock.as_ref()),
+        )
+        .await
+        .expect("lapse stored");
+    sign_in(browser, app, "patient", DEMO_PASSWORD).await;
+    browser
+        .client
+        .wait()
+        .for_url(&url::Url::parse(&app.url("/home")).expect("url"))
+        .await
+        .expect("signed in");
+    browser.goto(&app.url("/program")).await;
+    check_page(browser, "program after a lapse").await
 }
 
 /// Creates an invitation on the staff page, then opens it as the invited person would.

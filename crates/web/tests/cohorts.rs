@@ -26,6 +26,8 @@ fn north_cohort(app: &TestApp) -> Value {
         "class_minutes": 150,
         "retreat_start": "2027-04-10T09:30",
         "retreat_minutes": 360,
+        "curriculum_id": "mbsr-online",
+        "curriculum_version": 1,
     })
 }
 

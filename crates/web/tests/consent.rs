@@ -16,8 +16,12 @@ async fn new_patient(app: &TestApp) -> (PatientId, reqwest::Client) {
     let patient = demo
         .patients
         .iter()
-        .find(|patient| patient.site_id == demo.sites[0].id && patient.account_id.is_none())
-        .expect("a NORTH patient without account");
+        .find(|patient| {
+            patient.site_id == demo.sites[0].id
+                && patient.account_id.is_none()
+                && !demo.is_cohort_member(patient.id)
+        })
+        .expect("a NORTH patient without account or cohort");
     let clinician = app.browser_session("clinician").await;
     let page = app
         .post_form(

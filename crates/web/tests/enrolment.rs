@@ -37,7 +37,16 @@ async fn pathway_runs_from_referral_to_completion(dialect: Dialect) {
         return;
     };
     let demo = app.demo.as_ref().expect("demo");
-    let patient = demo.patients[0].id.to_string();
+    let patient_id = unassigned(demo);
+    let clinician_account = demo
+        .accounts
+        .iter()
+        .find(|account| account.email.as_str() == "clinician@demo-clinic.example")
+        .expect("clinician")
+        .id;
+    app.record_paper_consents(patient_id, clinician_account)
+        .await;
+    let patient = patient_id.to_string();
     let north_cohort = demo.cohorts[0].0.id.to_string();
     let south_cohort = demo.cohorts[1].0.id.to_string();
     let clinician = app.api_token("clinician").await;
@@ -157,8 +166,12 @@ async fn consent_is_checked_before_each_step(dialect: Dialect) {
     let unconsented = demo
         .patients
         .iter()
-        .find(|patient| patient.site_id == north && patient.account_id.is_none())
-        .expect("a NORTH patient")
+        .find(|patient| {
+            patient.site_id == north
+                && patient.account_id.is_none()
+                && !demo.is_cohort_member(patient.id)
+        })
+        .expect("a NORTH patient outside the cohorts")
         .id
         .to_string();
     let clinician = app.api_token("clinician").await;
@@ -186,18 +199,15 @@ async fn consent_is_checked_before_each_step(dialect: Dialect) {
             .contains("telehealth-video")
     );
 
-    // A consented patient who withdraws a consent cannot take the next step.
+    // A patient who withdraws a consent cannot take the next step: Lucía, taking part in the
+    // NORTH cohort, is paused, withdraws the telehealth consent, and cannot be taken back.
     let lucia = demo.patients[0].id.to_string();
-    for action in [
-        json!({"action": "start_screening"}),
-        screening(&[]),
-        json!({"action": "record_consent"}),
-    ] {
-        assert_eq!(
-            step(&app, &clinician, &lucia, action).await.0,
-            StatusCode::OK
-        );
-    }
+    assert_eq!(
+        step(&app, &clinician, &lucia, json!({"action": "mark_lapsed"}))
+            .await
+            .0,
+        StatusCode::OK
+    );
     let patient = app.browser_session("patient").await;
     let withdrawn = app
         .post_form(
@@ -207,13 +217,7 @@ async fn consent_is_checked_before_each_step(dialect: Dialect) {
         )
         .await;
     assert_eq!(withdrawn.status(), StatusCode::SEE_OTHER);
-    let (status, problem) = step(
-        &app,
-        &clinician,
-        &lucia,
-        json!({"action": "complete_orientation"}),
-    )
-    .await;
+    let (status, problem) = step(&app, &clinician, &lucia, json!({"action": "return"})).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(problem["field"], "consent");
 }
@@ -223,7 +227,7 @@ async fn screening_routes_and_access_is_scoped(dialect: Dialect) {
         return;
     };
     let demo = app.demo.as_ref().expect("demo");
-    let patient = demo.patients[0].id.to_string();
+    let patient = unassigned(demo).to_string();
     let clinician = app.api_token("clinician").await;
     step(
         &app,
@@ -270,3 +274,12 @@ stillpoint_test_support::on_both_databases!(
     consent_is_checked_before_each_step,
     screening_routes_and_access_is_scoped,
 );
+
+/// A NORTH patient who is in no demo cohort, so their pathway starts at referred.
+fn unassigned(demo: &stillpoint_app::demo::DemoClinic) -> stillpoint_domain::PatientId {
+    demo.patients
+        .iter()
+        .find(|patient| patient.site_id == demo.sites[0].id && !demo.is_cohort_member(patient.id))
+        .expect("a NORTH patient outside the cohorts")
+        .id
+}

@@ -330,7 +330,11 @@ async fn forms_without_their_token_are_refused() {
             Access::Administrators => "program.admin",
             Access::CareTeam | Access::Clinicians => "clinician",
             Access::Patients => "patient",
-            Access::Public | Access::SignedIn | Access::SecondStep => "admin",
+            Access::Public
+            | Access::PathToken
+            | Access::SignedIn
+            | Access::SecondStep
+            | Access::Staff => "admin",
         };
         let (_, browser) = clients
             .iter()
@@ -341,7 +345,12 @@ async fn forms_without_their_token_are_refused() {
             .replace("{patient_id}", &patient.id.to_string())
             .replace("{account_id}", &patient_account)
             .replace("{caregiver_id}", &patient_account)
-            .replace("{token}", "a-token");
+            .replace("{token}", "a-token")
+            .replace("{cohort_id}", &uuid::Uuid::nil().to_string())
+            .replace("{session_id}", &uuid::Uuid::nil().to_string())
+            .replace("{curriculum_id}", "mbsr-online")
+            .replace("{version}", "1")
+            .replace("{index}", "0");
         let response = browser
             .post(app.url(&path))
             .form(&[("lang", "es")])

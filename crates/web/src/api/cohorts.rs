@@ -61,6 +61,10 @@ pub struct CohortCreateRequest {
     /// ISO 8601 dates without a class; a class on one moves a week later.
     #[serde(default)]
     skip_dates: Vec<String>,
+    /// The curriculum the cohort follows, such as `mbsr-online`.
+    curriculum_id: String,
+    /// A published version of that curriculum, which the cohort keeps.
+    curriculum_version: u32,
 }
 
 /// A planned session.
@@ -202,5 +206,7 @@ fn request_from(body: CohortCreateRequest) -> Result<CohortRequest, InvalidValue
             .iter()
             .map(|text| date("skip_dates", text))
             .collect::<Result<_, _>>()?,
+        curriculum_id: body.curriculum_id,
+        curriculum_version: body.curriculum_version,
     })
 }

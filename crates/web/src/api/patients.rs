@@ -203,7 +203,9 @@ pub struct ScreeningBody {
 pub struct EnrolmentMoveBody {
     from_state: String,
     to_state: String,
-    account_id: String,
+    /// The account that made the move; absent for a move the system made, such as a lapse.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    account_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<String>,
     /// RFC 3339 instant in UTC.
@@ -244,7 +246,7 @@ impl From<EnrolmentView> for EnrolmentBody {
                 .map(|entry| EnrolmentMoveBody {
                     from_state: entry.from_state,
                     to_state: entry.to_state,
-                    account_id: entry.actor.to_string(),
+                    account_id: entry.actor.map(|actor| actor.to_string()),
                     reason: entry.reason,
                     at: entry.at.to_string(),
                 })

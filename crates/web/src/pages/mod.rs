@@ -1,12 +1,20 @@
 //! Server-rendered pages. Each handler reads as: extract → call one use case → render.
 
 mod audit;
+mod calendar;
+mod cohort_sessions;
+mod cohorts;
 mod consent;
+mod curricula;
+mod dates;
+mod fields;
 mod home;
 mod language;
 mod links;
 mod patients;
 mod profile;
+mod program;
+mod referrals;
 mod second_factor;
 mod sharing;
 mod sign_in;
@@ -53,11 +61,6 @@ pub fn router() -> Router<AppState> {
         .declared("/record-access", get(audit::record_access))
         .declared("/language", post(language::switch))
         .declared("/patients", get(patients::list))
-        .declared("/patients/{patient_id}", get(patients::show))
-        .declared(
-            "/patients/{patient_id}/break-glass",
-            post(patients::open_break_glass),
-        )
         .declared("/sharing", get(sharing::show).post(sharing::share))
         .declared("/sharing/{caregiver_id}/revoke", post(sharing::revoke))
         .declared("/account", get(profile::show).post(profile::save))
@@ -90,6 +93,80 @@ pub fn router() -> Router<AppState> {
         .declared(
             "/password-reset/{token}",
             get(links::show_reset).post(links::submit_reset),
+        )
+        .merge(program_routes())
+}
+
+/// The routes of the MBSR programs: referral and screening, cohorts, curricula, the patient's
+/// program and calendar feeds.
+fn program_routes() -> Router<AppState> {
+    Router::new()
+        .declared(
+            "/patients/new",
+            get(referrals::show_referral).post(referrals::refer),
+        )
+        .declared(
+            "/patients/{patient_id}/screening",
+            get(referrals::show_screening).post(referrals::screen),
+        )
+        .declared(
+            "/patients/{patient_id}/pathway",
+            post(referrals::move_pathway),
+        )
+        .declared("/cohorts", get(cohorts::list))
+        .declared("/cohorts/new", get(cohorts::show_new).post(cohorts::create))
+        .declared("/cohorts/{cohort_id}", get(cohorts::show))
+        .declared(
+            "/cohorts/{cohort_id}/capacity",
+            post(cohorts::change_capacity),
+        )
+        .declared(
+            "/cohorts/{cohort_id}/sessions/{session_id}",
+            get(cohort_sessions::show),
+        )
+        .declared(
+            "/cohorts/{cohort_id}/sessions/{session_id}/attendance",
+            post(cohort_sessions::take_roll),
+        )
+        .declared(
+            "/cohorts/{cohort_id}/sessions/{session_id}/reschedule",
+            post(cohort_sessions::reschedule),
+        )
+        .declared(
+            "/cohorts/{cohort_id}/sessions/{session_id}/cancel",
+            post(cohort_sessions::cancel),
+        )
+        .declared("/curricula", get(curricula::list))
+        .declared("/curricula/copy", post(curricula::copy))
+        .declared("/curricula/{curriculum_id}/{version}", get(curricula::show))
+        .declared(
+            "/curricula/{curriculum_id}/drafts",
+            post(curricula::new_draft),
+        )
+        .declared(
+            "/curricula/{curriculum_id}/{version}/details",
+            post(curricula::save_details),
+        )
+        .declared(
+            "/curricula/{curriculum_id}/{version}/publish",
+            post(curricula::publish),
+        )
+        .declared(
+            "/curricula/{curriculum_id}/{version}/sessions/{index}",
+            get(curricula::edit_session).post(curricula::save_session),
+        )
+        .declared("/program", get(program::show))
+        .declared("/program/rejoin", post(program::rejoin))
+        .declared(
+            "/account/calendar",
+            get(calendar::show).post(calendar::create),
+        )
+        .declared("/account/calendar/revoke", post(calendar::revoke))
+        .declared("/calendar/{file}", get(calendar::feed))
+        .declared("/patients/{patient_id}", get(patients::show))
+        .declared(
+            "/patients/{patient_id}/break-glass",
+            post(patients::open_break_glass),
         )
 }
 
@@ -165,6 +242,9 @@ impl Layout {
                 {
                     entries.push(("/patients", "nav-patients"));
                 }
+                if account.is_staff() {
+                    entries.push(("/cohorts", "nav-cohorts"));
+                }
                 if account.has_role(Role::SystemAdministrator)
                     || account.has_role(Role::ProgramAdministrator)
                 {
@@ -173,6 +253,7 @@ impl Layout {
                     entries.push(("/audit", "nav-audit"));
                 }
                 if account.has_role(Role::Patient) {
+                    entries.push(("/program", "nav-program"));
                     entries.push(("/consent", "nav-consent"));
                     entries.push(("/sharing", "nav-sharing"));
                     entries.push(("/record-access", "nav-record-access"));

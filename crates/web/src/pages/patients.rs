@@ -54,6 +54,8 @@ struct PatientTemplate {
     consent_line: String,
     /// The patient's position on the enrolment pathway, for the care team.
     pathway_line: Option<String>,
+    /// The next steps the care team can take from here.
+    pathway: PathwayActions,
     patient_id: String,
 }
 
@@ -204,10 +206,12 @@ async fn render_record(
             .collect();
         tr.t_with("patient-consent-missing", "documents", &titles.join(", "))
     };
+    let mut actions = PathwayActions::default();
     let pathway_line = if record.access == RecordAccess::CareTeam {
         // `open_record` checked the care team's access and audited this view already.
         let pathway =
             stillpoint_app::enrolment::current_state(state.store.as_ref(), patient.id).await?;
+        actions = pathway_actions(state, tr, &pathway, patient.site_id).await?;
         let mut line = tr.t(&format!("enrolment-state-{}", pathway.code()));
         if let Some(reason) = pathway.reason() {
             line.push_str(": ");
@@ -249,6 +253,7 @@ async fn render_record(
         can_invite: record.access == RecordAccess::CareTeam && patient.account_id.is_none(),
         consent_line,
         pathway_line,
+        pathway: actions,
         patient_id: patient.id.to_string(),
         layout,
     };
@@ -337,4 +342,66 @@ pub async fn invite(
         message,
         Some(&link),
     )
+}
+
+/// The pathway steps offered on a patient's record.
+#[derive(Debug, Default)]
+pub struct PathwayActions {
+    /// Whether to link the screening form: the patient is referred or being screened.
+    pub offer_screening: bool,
+    /// Steps that need no input, as (action code, button label).
+    pub steps: Vec<(String, String)>,
+    /// The site's cohorts to enrol in, once the technology check is done.
+    pub cohorts: Vec<super::cohorts::Choice>,
+    pub can_withdraw: bool,
+}
+
+async fn pathway_actions(
+    state: &AppState,
+    tr: &crate::i18n::Translator,
+    pathway: &stillpoint_domain::enrolment::EnrolmentState,
+    site: stillpoint_domain::SiteId,
+) -> Result<PathwayActions, WebError> {
+    let code = pathway.code();
+    let step = |action: &str| {
+        (
+            action.to_owned(),
+            tr.t(&format!("pathway-action-{}", action.replace('_', "-"))),
+        )
+    };
+    let steps = match code {
+        "eligible" => vec![step("record_consent")],
+        "consented" => vec![step("complete_orientation")],
+        "waitlisted" => vec![step("offer_place")],
+        "enrolled" => vec![step("start")],
+        "active" | "returned" => vec![step("complete")],
+        "lapsed" => vec![step("return")],
+        _ => Vec::new(),
+    };
+    let mut cohorts = Vec::new();
+    if code == "oriented" {
+        for details in state
+            .store
+            .list_cohort_details()
+            .await
+            .map_err(AppError::from)?
+        {
+            if details.cohort.site_id == site {
+                cohorts.push(super::cohorts::Choice {
+                    value: details.cohort.id.to_string(),
+                    label: details.cohort.name.clone(),
+                    selected: false,
+                });
+            }
+        }
+    }
+    Ok(PathwayActions {
+        offer_screening: matches!(code, "referred" | "screening"),
+        steps,
+        cohorts,
+        can_withdraw: !matches!(
+            code,
+            "not_eligible" | "higher_level_of_care" | "completed" | "withdrawn"
+        ),
+    })
 }

@@ -1,0 +1,74 @@
+-- Curriculum versions, the curriculum each cohort follows, session changes, attendance,
+-- calendar feeds, and transitions made by the system itself (a detected lapse).
+
+CREATE TABLE curriculum_versions (
+    curriculum_id TEXT NOT NULL,
+    version INTEGER NOT NULL CONSTRAINT curriculum_versions_version_check CHECK (version >= 1),
+    status TEXT NOT NULL CONSTRAINT curriculum_versions_status_check CHECK (status IN ('draft', 'published')),
+    -- The whole curriculum as JSON: sessions, agenda blocks, home practice and text per language.
+    document TEXT NOT NULL,
+    -- 'curriculum-id@version' that this curriculum was copied from, if any.
+    based_on TEXT,
+    -- Null for the curricula that ship with Stillpoint.
+    created_by TEXT CONSTRAINT curriculum_versions_created_by_fkey REFERENCES accounts (id),
+    created_at INTEGER NOT NULL,
+    published_at INTEGER,
+    CONSTRAINT curriculum_versions_pkey PRIMARY KEY (curriculum_id, version)
+) STRICT;
+
+ALTER TABLE cohorts ADD COLUMN curriculum_id TEXT;
+ALTER TABLE cohorts ADD COLUMN curriculum_version INTEGER;
+
+-- Raised on every reschedule or cancellation, for the iCalendar SEQUENCE property.
+ALTER TABLE cohort_sessions ADD COLUMN sequence INTEGER NOT NULL DEFAULT 0;
+
+CREATE TABLE cohort_session_changes (
+    id TEXT NOT NULL CONSTRAINT cohort_session_changes_pkey PRIMARY KEY,
+    session_id TEXT NOT NULL CONSTRAINT cohort_session_changes_session_id_fkey REFERENCES cohort_sessions (id) ON DELETE CASCADE,
+    change TEXT NOT NULL CONSTRAINT cohort_session_changes_change_check CHECK (change IN ('rescheduled', 'cancelled')),
+    previous_starts_at INTEGER NOT NULL,
+    new_starts_at INTEGER,
+    reason TEXT NOT NULL,
+    actor_account_id TEXT NOT NULL CONSTRAINT cohort_session_changes_actor_account_id_fkey REFERENCES accounts (id),
+    happened_at INTEGER NOT NULL
+) STRICT;
+
+CREATE INDEX cohort_session_changes_session_idx ON cohort_session_changes (session_id, happened_at);
+
+CREATE TABLE attendance (
+    session_id TEXT NOT NULL CONSTRAINT attendance_session_id_fkey REFERENCES cohort_sessions (id) ON DELETE CASCADE,
+    patient_id TEXT NOT NULL CONSTRAINT attendance_patient_id_fkey REFERENCES patients (id),
+    mark TEXT NOT NULL CONSTRAINT attendance_mark_check CHECK (mark IN ('present', 'late', 'left_early', 'absent', 'excused')),
+    minutes_attended INTEGER NOT NULL CONSTRAINT attendance_minutes_attended_check CHECK (minutes_attended >= 0),
+    makeup TEXT CONSTRAINT attendance_makeup_check CHECK (makeup IN ('recording', 'other_cohort')),
+    recorded_by TEXT NOT NULL CONSTRAINT attendance_recorded_by_fkey REFERENCES accounts (id),
+    recorded_at INTEGER NOT NULL,
+    CONSTRAINT attendance_pkey PRIMARY KEY (session_id, patient_id)
+) STRICT;
+
+CREATE INDEX attendance_patient_idx ON attendance (patient_id);
+
+CREATE TABLE calendar_feeds (
+    account_id TEXT NOT NULL CONSTRAINT calendar_feeds_pkey PRIMARY KEY
+        CONSTRAINT calendar_feeds_account_id_fkey REFERENCES accounts (id),
+    -- SHA-256 of the token in the feed's URL; the token itself is shown once.
+    token_digest TEXT NOT NULL CONSTRAINT calendar_feeds_token_digest_key UNIQUE,
+    created_at INTEGER NOT NULL
+) STRICT;
+
+-- A transition the system makes (a detected lapse) has no actor, so the column becomes optional.
+CREATE TABLE enrolment_transitions_new (
+    id TEXT NOT NULL CONSTRAINT enrolment_transitions_pkey PRIMARY KEY,
+    patient_id TEXT NOT NULL CONSTRAINT enrolment_transitions_patient_id_fkey REFERENCES patients (id),
+    from_state TEXT NOT NULL,
+    to_state TEXT NOT NULL,
+    actor_account_id TEXT CONSTRAINT enrolment_transitions_actor_account_id_fkey REFERENCES accounts (id),
+    reason TEXT,
+    happened_at INTEGER NOT NULL
+) STRICT;
+
+INSERT INTO enrolment_transitions_new
+    SELECT id, patient_id, from_state, to_state, actor_account_id, reason, happened_at FROM enrolment_transitions;
+DROP TABLE enrolment_transitions;
+ALTER TABLE enrolment_transitions_new RENAME TO enrolment_transitions;
+CREATE INDEX enrolment_transitions_patient_idx ON enrolment_transitions (patient_id, happened_at);

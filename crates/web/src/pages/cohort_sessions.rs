@@ -1,0 +1,444 @@
+//! One session of a cohort: its plan from the curriculum, the roll call, and rescheduling or
+//! cancelling it.
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use jiff::civil::{Date, DateTime, Time};
+use stillpoint_app::AppError;
+use stillpoint_app::cohort_view::{self, RollCallMark};
+use stillpoint_app::ports::SessionStatus;
+use stillpoint_domain::attendance::{AttendanceMark, AttendanceRecord, Makeup};
+use stillpoint_domain::{CohortId, CohortSessionId, InvalidValue, Language, PatientId};
+
+use super::cohorts::session_name;
+use super::curricula::{PlanView, plan_view};
+use super::fields::Fields;
+use super::{Layout, dates, render};
+use crate::AppState;
+use crate::csrf::CheckedForm;
+use crate::error::WebError;
+use crate::viewer::SignedIn;
+
+/// The roll call marks in form order, with their codes.
+const MARKS: [(AttendanceMark, &str); 5] = [
+    (AttendanceMark::Present, "present"),
+    (AttendanceMark::Late, "late"),
+    (AttendanceMark::LeftEarly, "left_early"),
+    (AttendanceMark::Absent, "absent"),
+    (AttendanceMark::Excused, "excused"),
+];
+
+/// The forms the page offers.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionActions {
+    /// The roll call: for those who take roll, once the session has started.
+    pub take_roll: bool,
+    /// Rescheduling and cancelling: for those who change sessions, before the session starts.
+    pub change: bool,
+}
+
+/// One patient's line of the roll call form.
+#[derive(Debug)]
+pub struct RollCallRow {
+    pub patient_id: String,
+    pub name: String,
+    /// The stored or submitted mark code, or "" when none.
+    pub mark: String,
+    pub minutes: String,
+    pub makeup: String,
+}
+
+#[derive(Template)]
+#[template(path = "cohort_session.html")]
+struct SessionTemplate {
+    layout: Layout,
+    cohort_name: String,
+    cohort_href: String,
+    action_base: String,
+    title: String,
+    when: String,
+    cancelled: bool,
+    plan: Option<PlanView>,
+    roll_call: Vec<RollCallRow>,
+    actions: SessionActions,
+    session_minutes: u32,
+    marks: Vec<(String, String)>,
+    makeups: Vec<(String, String)>,
+    local_date: String,
+    local_time: String,
+    error: Option<String>,
+    saved: bool,
+}
+
+/// The query of the session page: `saved=1` after a stored roll call.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct SessionQuery {
+    #[serde(default)]
+    saved: Option<String>,
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path((cohort_id, session_id)): Path<(String, String)>,
+    Query(query): Query<SessionQuery>,
+) -> Result<Response, WebError> {
+    let (cohort, session) = ids(&cohort_id, &session_id)?;
+    let saved = query.saved.is_some().then_some(Outcome::Saved);
+    render_page(
+        &state,
+        &signed_in,
+        cohort,
+        session,
+        None,
+        saved,
+        StatusCode::OK,
+    )
+    .await
+}
+
+/// The page's report on the last submitted form.
+#[derive(Debug)]
+enum Outcome {
+    Saved,
+    Invalid(String),
+}
+
+pub async fn take_roll(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path((cohort_id, session_id)): Path<(String, String)>,
+    CheckedForm(fields): CheckedForm<Vec<(String, String)>>,
+) -> Result<Response, WebError> {
+    let (cohort, session) = ids(&cohort_id, &session_id)?;
+    let fields = Fields(fields);
+    let stored = state.store.get_cohort_session(session).await?;
+    let minutes = u32::try_from(
+        stored
+            .planned
+            .end
+            .duration_since(stored.planned.start)
+            .as_mins(),
+    )
+    .unwrap_or(0);
+    let roster = state.store.cohort_roster(cohort).await?;
+    let marks = roster
+        .iter()
+        .filter(|entry| !fields.text(&format!("mark_{}", entry.patient)).is_empty())
+        .map(|entry| {
+            let name = format!("{} {}", entry.given_name, entry.family_name);
+            roll_call_mark(&fields, entry.patient, minutes).map_err(|invalid| {
+                InvalidValue::new(invalid.field, format!("{name}: {}", invalid.problem))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>();
+    let outcome = match marks {
+        Ok(marks) => {
+            cohort_view::take_roll(
+                state.store.as_ref(),
+                state.clock.as_ref(),
+                &signed_in.viewer.audit_context(),
+                &signed_in.account,
+                session,
+                marks,
+            )
+            .await
+        }
+        Err(invalid) => Err(invalid.into()),
+    };
+    let saved = format!("/cohorts/{cohort}/sessions/{session}?saved=1");
+    after_form(
+        &state,
+        &signed_in,
+        (cohort, session),
+        fields,
+        outcome,
+        &saved,
+    )
+    .await
+}
+
+pub async fn reschedule(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path((cohort_id, session_id)): Path<(String, String)>,
+    CheckedForm(fields): CheckedForm<Vec<(String, String)>>,
+) -> Result<Response, WebError> {
+    let (cohort, session) = ids(&cohort_id, &session_id)?;
+    let fields = Fields(fields);
+    let new_start = fields
+        .parse::<Date>("new_date", "new_start", "a date such as 2027-03-16")
+        .and_then(|date| {
+            fields
+                .parse::<Time>("new_time", "new_start", "a time such as 18:00")
+                .map(|time| DateTime::from_parts(date, time))
+        });
+    let outcome = match new_start {
+        Ok(new_start) => cohort_view::reschedule(
+            state.store.as_ref(),
+            state.clock.as_ref(),
+            &signed_in.viewer.audit_context(),
+            &signed_in.account,
+            session,
+            new_start,
+            fields.text("reason"),
+        )
+        .await
+        .map(|_| ()),
+        Err(invalid) => Err(invalid.into()),
+    };
+    let cohort_page = format!("/cohorts/{cohort}");
+    after_form(
+        &state,
+        &signed_in,
+        (cohort, session),
+        fields,
+        outcome,
+        &cohort_page,
+    )
+    .await
+}
+
+pub async fn cancel(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path((cohort_id, session_id)): Path<(String, String)>,
+    CheckedForm(fields): CheckedForm<Vec<(String, String)>>,
+) -> Result<Response, WebError> {
+    let (cohort, session) = ids(&cohort_id, &session_id)?;
+    let fields = Fields(fields);
+    let outcome = cohort_view::cancel(
+        state.store.as_ref(),
+        state.clock.as_ref(),
+        &signed_in.viewer.audit_context(),
+        &signed_in.account,
+        session,
+        fields.text("cancel_reason"),
+    )
+    .await;
+    let cohort_page = format!("/cohorts/{cohort}");
+    after_form(
+        &state,
+        &signed_in,
+        (cohort, session),
+        fields,
+        outcome,
+        &cohort_page,
+    )
+    .await
+}
+
+/// Redirects to `success_path` after a stored form, or shows the session page again with the
+/// submitted values and the problem.
+async fn after_form(
+    state: &AppState,
+    signed_in: &SignedIn,
+    (cohort, session): (CohortId, CohortSessionId),
+    fields: Fields,
+    outcome: Result<(), AppError>,
+    success_path: &str,
+) -> Result<Response, WebError> {
+    match outcome {
+        Ok(()) => Ok(Redirect::to(success_path).into_response()),
+        Err(AppError::Invalid(invalid)) => {
+            render_page(
+                state,
+                signed_in,
+                cohort,
+                session,
+                Some(fields),
+                Some(Outcome::Invalid(invalid.problem)),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+fn ids(cohort_id: &str, session_id: &str) -> Result<(CohortId, CohortSessionId), WebError> {
+    Ok((
+        cohort_id.parse().map_err(|_| WebError::NotFound)?,
+        session_id.parse().map_err(|_| WebError::NotFound)?,
+    ))
+}
+
+/// Reads one patient's mark, minutes and makeup from the roll call form.
+fn roll_call_mark(
+    fields: &Fields,
+    patient: PatientId,
+    session_minutes: u32,
+) -> Result<RollCallMark, InvalidValue> {
+    let code = fields.text(&format!("mark_{patient}"));
+    let mark = MARKS
+        .iter()
+        .find(|(_, known)| *known == code)
+        .map(|(mark, _)| *mark)
+        .ok_or_else(|| InvalidValue::new("mark", format!("'{code}' is not a roll call mark")))?;
+    let minutes = match fields.text(&format!("minutes_{patient}")) {
+        "" if mark.attended() => session_minutes,
+        "" => 0,
+        text => text.parse().map_err(|_| {
+            InvalidValue::new(
+                "minutes_attended",
+                format!("'{text}' is not a number of minutes; enter a whole number"),
+            )
+        })?,
+    };
+    let makeup = match fields.text(&format!("makeup_{patient}")) {
+        "" => None,
+        "recording" => Some(Makeup::Recording),
+        "other_cohort" => Some(Makeup::OtherCohort),
+        other => {
+            return Err(InvalidValue::new(
+                "makeup",
+                format!(
+                    "'{other}' is not a makeup; choose a recording or another cohort's session"
+                ),
+            ));
+        }
+    };
+    Ok(RollCallMark {
+        patient,
+        record: AttendanceRecord::new(mark, minutes, session_minutes, makeup)?,
+    })
+}
+
+#[allow(clippy::too_many_lines)] // One page with three forms, each read in its own block.
+async fn render_page(
+    state: &AppState,
+    signed_in: &SignedIn,
+    cohort: CohortId,
+    session_id: CohortSessionId,
+    submitted: Option<Fields>,
+    outcome: Option<Outcome>,
+    status: StatusCode,
+) -> Result<Response, WebError> {
+    let view = cohort_view::view(
+        state.store.as_ref(),
+        state.clock.as_ref(),
+        &signed_in.viewer.audit_context(),
+        &signed_in.account,
+        cohort,
+    )
+    .await?;
+    let session = view
+        .sessions
+        .iter()
+        .find(|session| session.id == session_id)
+        .ok_or(WebError::NotFound)?;
+    let path = format!("/cohorts/{cohort}/sessions/{session_id}");
+    let layout = Layout::new(state, &signed_in.viewer, &path);
+    let tr = &layout.tr;
+    let language = Language::parse(&layout.lang).unwrap_or_else(|_| Language::english());
+    let zone = view.details.time_zone.time_zone();
+    let now = state.clock.now();
+    let minutes = u32::try_from(
+        session
+            .planned
+            .end
+            .duration_since(session.planned.start)
+            .as_mins(),
+    )
+    .unwrap_or(0);
+    let scheduled = session.status == SessionStatus::Scheduled;
+
+    let stored_marks = if view.access.take_roll {
+        state.store.cohort_attendance(cohort).await?
+    } else {
+        Vec::new()
+    };
+    let roll_call = view
+        .roster
+        .iter()
+        .filter(|line| {
+            matches!(
+                line.entry.state.code(),
+                "enrolled" | "active" | "lapsed" | "returned" | "completed"
+            )
+        })
+        .map(|line| {
+            let patient = line.entry.patient;
+            let stored = stored_marks
+                .iter()
+                .find(|mark| mark.session == session_id && mark.patient == patient);
+            let (mark, minutes, makeup) = match (&submitted, stored) {
+                (Some(fields), _) => (
+                    fields.text(&format!("mark_{patient}")).to_owned(),
+                    fields.text(&format!("minutes_{patient}")).to_owned(),
+                    fields.text(&format!("makeup_{patient}")).to_owned(),
+                ),
+                (None, Some(stored)) => (
+                    MARKS
+                        .iter()
+                        .find(|(mark, _)| *mark == stored.record.mark)
+                        .map_or("", |(_, code)| code)
+                        .to_owned(),
+                    stored.record.minutes_attended.to_string(),
+                    match stored.record.makeup {
+                        Some(Makeup::Recording) => "recording".to_owned(),
+                        Some(Makeup::OtherCohort) => "other_cohort".to_owned(),
+                        None => String::new(),
+                    },
+                ),
+                (None, None) => (String::new(), String::new(), String::new()),
+            };
+            RollCallRow {
+                patient_id: patient.to_string(),
+                name: format!("{} {}", line.entry.given_name, line.entry.family_name),
+                mark,
+                minutes,
+                makeup,
+            }
+        })
+        .collect();
+
+    let local = session.planned.start.to_zoned_datetime(zone.clone());
+    let submitted_text = |name: &str, default: String| {
+        submitted
+            .as_ref()
+            .map(|fields| fields.text(name).to_owned())
+            .filter(|text| !text.is_empty())
+            .unwrap_or(default)
+    };
+    let template = SessionTemplate {
+        cohort_name: view.details.cohort.name.clone(),
+        cohort_href: format!("/cohorts/{cohort}"),
+        action_base: path.clone(),
+        title: session_name(tr, session.planned.kind),
+        when: dates::long_date_time(tr, session.planned.start, &zone),
+        cancelled: !scheduled,
+        plan: view.curriculum.as_ref().and_then(|curriculum| {
+            curriculum
+                .session(session.planned.kind)
+                .map(|plan| plan_view(tr, curriculum, plan, &language))
+        }),
+        roll_call,
+        actions: SessionActions {
+            take_roll: view.access.take_roll && scheduled && session.planned.start <= now,
+            change: view.access.change_sessions && scheduled && session.planned.start > now,
+        },
+        session_minutes: minutes,
+        marks: MARKS
+            .iter()
+            .map(|(_, code)| ((*code).to_owned(), tr.t(&format!("attendance-{code}"))))
+            .collect(),
+        makeups: ["recording", "other_cohort"]
+            .into_iter()
+            .map(|code| (code.to_owned(), tr.t(&format!("makeup-{code}"))))
+            .collect(),
+        local_date: submitted_text("new_date", local.date().to_string()),
+        local_time: submitted_text("new_time", local.strftime("%H:%M").to_string()),
+        saved: matches!(outcome, Some(Outcome::Saved)),
+        error: match outcome {
+            Some(Outcome::Invalid(problem)) => Some(problem),
+            _ => None,
+        },
+        layout,
+    };
+    let mut response = render(&template)?;
+    *response.status_mut() = status;
+    Ok(response)
+}
