@@ -17,10 +17,14 @@ use crate::{AppError, Clock, StorageError};
 
 /// What an account may do with a cohort.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(clippy::struct_excessive_bools)] // Independent permissions, each granted or not.
 pub struct CohortAccess {
     /// Reads the roster and attendance (patients' names): the site's program administrators and
     /// clinicians and the cohort's facilitators. A system administrator sees the schedule only.
     pub roster: bool,
+    /// Sees the waiting list on the roster: the site's program administrators and clinicians.
+    /// Facilitators see the patients who hold a place, who are in their care team.
+    pub waitlist: bool,
     /// Reschedules or cancels sessions: the site's program administrators, system
     /// administrators and the cohort's facilitators.
     pub change_sessions: bool,
@@ -50,6 +54,7 @@ pub fn access(account: &Account, details: &CohortDetails) -> Option<CohortAccess
     }
     Some(CohortAccess {
         roster: program_admin || clinician || facilitator,
+        waitlist: program_admin || clinician,
         change_sessions: program_admin || system_admin || facilitator,
         take_roll: program_admin || facilitator,
     })
@@ -119,6 +124,9 @@ pub async fn view(
     if access.roster {
         let attendance = store.cohort_attendance(cohort).await?;
         for entry in store.cohort_roster(cohort).await? {
+            if entry.state.code() == "waitlisted" && !access.waitlist {
+                continue;
+            }
             let records: Vec<AttendanceRecord> = attendance
                 .iter()
                 .filter(|mark| {

@@ -499,4 +499,67 @@ mod tests {
             }
         }
     }
+
+    /// A moved class keeps its length and is resolved like a planned one: 02:30 on the Sunday
+    /// the Chicago clocks go forward (2027-03-14) starts at 03:30 CDT, 08:30 UTC.
+    #[test]
+    fn reschedule_keeps_length_and_resolves_gaps() {
+        let sessions = plan(
+            &request("America/Chicago", date(2027, 3, 2), time(18, 0, 0, 0)),
+            date(2027, 1, 1),
+        )
+        .expect("plan");
+        let week_two = &sessions[2];
+        let zone = TimeZoneName::parse("America/Chicago").expect("zone");
+        let now: Timestamp = "2027-01-01T00:00:00Z".parse().expect("instant");
+        let others: Vec<PlannedSession> = sessions
+            .iter()
+            .filter(|other| other.start != week_two.start)
+            .cloned()
+            .collect();
+
+        let moved = reschedule(
+            week_two,
+            &zone,
+            date(2027, 3, 14).at(2, 30, 0, 0),
+            &others,
+            now,
+        )
+        .expect("moved");
+        assert_eq!(moved.kind, SessionKind::Class { week: 2 });
+        assert_eq!(moved.start.to_string(), "2027-03-14T08:30:00Z");
+        assert_eq!(
+            moved.end.duration_since(moved.start),
+            SignedDuration::from_mins(150)
+        );
+        assert_eq!(
+            moved.dst,
+            Some(DstResolution::Gap {
+                shifted_by: SignedDuration::from_hours(1)
+            })
+        );
+
+        let past = reschedule(
+            week_two,
+            &zone,
+            date(2026, 12, 1).at(18, 0, 0, 0),
+            &others,
+            now,
+        )
+        .expect_err("past");
+        assert_eq!(past.field, "new_start");
+        assert!(past.problem.contains("has passed"), "{}", past.problem);
+
+        // The week-3 class starts 2027-03-16 18:00; a move to 17:00 that day would overlap it.
+        let clash = reschedule(
+            week_two,
+            &zone,
+            date(2027, 3, 16).at(17, 0, 0, 0),
+            &others,
+            now,
+        )
+        .expect_err("overlap");
+        assert_eq!(clash.field, "new_start");
+        assert!(clash.problem.contains("overlap"), "{}", clash.problem);
+    }
 }

@@ -196,6 +196,37 @@ async fn curriculum_is_copied_edited_and_published(dialect: Dialect) {
         .await;
     assert_eq!(location(&next), "/curricula/riverbend-pain/2");
 
+    // A cohort started on version 1 keeps it after version 2 is published with a new theme.
+    let cohort = cohort_on_riverbend_v1(&app).await;
+    let v2_editor = "/curricula/riverbend-pain/2/sessions/3?language=en";
+    let mut fields = form_values(&get(&app, &admin, v2_editor).await.1);
+    set(&mut fields, "theme", "A theme of version two");
+    let pairs: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.as_str()))
+        .collect();
+    let saved = app
+        .post_form(&admin, "/curricula/riverbend-pain/2/sessions/3", &pairs)
+        .await;
+    assert_eq!(saved.status(), StatusCode::SEE_OTHER);
+    let published = app
+        .post_form(&admin, "/curricula/riverbend-pain/2/publish", &[])
+        .await;
+    assert_eq!(published.status(), StatusCode::SEE_OTHER);
+    let details = app
+        .database
+        .database
+        .get_cohort_details(cohort)
+        .await
+        .expect("details");
+    assert_eq!(details.curriculum, Some((id.clone(), 1)));
+    let (_, cohort_page) = get(&app, &admin, &format!("/cohorts/{cohort}")).await;
+    assert!(
+        cohort_page.contains("Kindness towards the body"),
+        "{cohort_page}"
+    );
+    assert!(!cohort_page.contains("A theme of version two"));
+
     // Shipped curricula are copied, never edited in place; facilitators read but do not copy.
     let shipped = app
         .post_form(&admin, "/curricula/mbsr-online/drafts", &[])
@@ -219,6 +250,41 @@ async fn curriculum_is_copied_edited_and_published(dialect: Dialect) {
         )
         .await;
     assert_eq!(copy.status(), StatusCode::FORBIDDEN);
+}
+
+/// Creates a NORTH cohort on `riverbend-pain` version 1 through the API and returns its id.
+async fn cohort_on_riverbend_v1(app: &TestApp) -> stillpoint_domain::CohortId {
+    let demo = app.demo.as_ref().expect("demo");
+    let facilitator = demo
+        .accounts
+        .iter()
+        .find(|account| account.email.as_str() == "facilitator@demo-clinic.example")
+        .expect("facilitator");
+    let token = app.api_token("program.admin").await;
+    let response = app
+        .client()
+        .post(app.url("/api/v1/cohorts"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({
+            "site_id": demo.sites[0].id.to_string(),
+            "name": "NORTH · Riverbend pain group",
+            "time_zone": "America/Chicago",
+            "lead_facilitator_id": facilitator.id.to_string(),
+            "orientation_date": "2027-02-23",
+            "first_class_date": "2027-03-02",
+            "class_time": "10:00",
+            "class_minutes": 120,
+            "retreat_start": "2027-04-10T09:30",
+            "retreat_minutes": 300,
+            "curriculum_id": "riverbend-pain",
+            "curriculum_version": 1,
+        }))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let body: serde_json::Value = response.json().await.expect("json");
+    body["id"].as_str().expect("id").parse().expect("cohort id")
 }
 
 /// Collects the `name=value` pairs of the first form on `page` that posts (text inputs, textareas,
@@ -538,6 +604,31 @@ async fn roll_call_records_attendance_and_rates(dialect: Dialect) {
         .post_form(&clinician, &format!("{session_path}/attendance"), &marks)
         .await;
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+
+    // A waitlisted patient is on the clinician's roster, not in the facilitator's care team.
+    let demo = app.demo.as_ref().expect("demo");
+    let waiting = demo
+        .patients
+        .iter()
+        .find(|patient| patient.site_id == demo.sites[0].id && !demo.is_cohort_member(patient.id))
+        .expect("a NORTH patient outside the cohorts");
+    store
+        .record_transition(
+            waiting.id,
+            None,
+            &stillpoint_domain::enrolment::EnrolmentState::Waitlisted { cohort: north },
+            None,
+            None,
+            None,
+            app.clock.now(),
+        )
+        .await
+        .expect("waitlisted");
+    let waiting_name = format!("{} {}", waiting.given_name, waiting.family_name);
+    let (_, clinician_page) = get(&app, &clinician, &format!("/cohorts/{north}")).await;
+    assert!(clinician_page.contains(&waiting_name), "{clinician_page}");
+    let (_, facilitator_page) = get(&app, &facilitator, &format!("/cohorts/{north}")).await;
+    assert!(!facilitator_page.contains(&waiting_name), "{facilitator_page}");
 }
 
 /// The first percentage after `label` on `page`.
