@@ -5,10 +5,12 @@
 //! stored only as its SHA-256 digest, and shown once when created.
 
 use jiff::Timestamp;
+use stillpoint_domain::audit::{AuditAction, AuditOutcome};
 use stillpoint_domain::curriculum::Curriculum;
 use stillpoint_domain::enrolment::EnrolmentState;
-use stillpoint_domain::{Account, Role};
+use stillpoint_domain::{Account, PatientId, Role};
 
+use crate::audit::{self, AuditContext, AuditEntry};
 use crate::ports::{CohortDetails, CohortSession, Store};
 use crate::random::{new_token, token_digest};
 use crate::{AppError, Clock, StorageError, patients};
@@ -18,20 +20,28 @@ use crate::{AppError, Clock, StorageError, patients};
 pub async fn create_feed(
     store: &dyn Store,
     clock: &dyn Clock,
+    context: &AuditContext,
     account: &Account,
 ) -> Result<String, AppError> {
     let token = new_token();
     store
         .put_calendar_feed(account.id, &token_digest(&token), clock.now())
         .await?;
+    record(store, clock, context, account, None, AuditAction::Create).await?;
     tracing::info!(account_id = %account.id, "calendar feed created");
     Ok(token)
 }
 
 /// Turns the account's feed off; its URL stops working at once.
-pub async fn revoke_feed(store: &dyn Store, account: &Account) -> Result<bool, AppError> {
+pub async fn revoke_feed(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    context: &AuditContext,
+    account: &Account,
+) -> Result<bool, AppError> {
     let revoked = store.delete_calendar_feed(account.id).await?;
     if revoked {
+        record(store, clock, context, account, None, AuditAction::Delete).await?;
         tracing::info!(account_id = %account.id, "calendar feed revoked");
     }
     Ok(revoked)
@@ -53,7 +63,7 @@ pub struct FeedCohort {
     pub sessions: Vec<CohortSession>,
 }
 
-/// What a feed contains: the account it belongs to and the cohorts of its sessions.
+/// A feed's content: the account it belongs to and the cohorts of its sessions.
 #[derive(Debug, Clone)]
 pub struct Feed {
     pub account: Account,
@@ -62,8 +72,14 @@ pub struct Feed {
 
 /// Loads the feed for a URL token: a patient's own cohort while they hold a place in it, and the
 /// cohorts a facilitator runs. Unknown, replaced or revoked tokens are `NotFound`, and so is the
-/// feed of a deactivated account.
-pub async fn feed(store: &dyn Store, token: &str) -> Result<Feed, AppError> {
+/// feed of a deactivated account. Each fetch is audited as a read by the feed's owner from
+/// `source_address`.
+pub async fn feed(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    source_address: Option<String>,
+    token: &str,
+) -> Result<Feed, AppError> {
     let account_id = store.find_calendar_feed(&token_digest(token)).await?;
     let account = store.get_account(account_id).await?;
     if store.deactivated_accounts().await?.contains(&account.id) {
@@ -75,14 +91,22 @@ pub async fn feed(store: &dyn Store, token: &str) -> Result<Feed, AppError> {
     }
 
     let mut cohort_ids = Vec::new();
-    if let Some(patient) = patients::own_record_id(store, &account).await? {
+    let own_record = patients::own_record_id(store, &account).await?;
+    let context = AuditContext::for_account(&account, source_address);
+    record(
+        store,
+        clock,
+        &context,
+        &account,
+        own_record,
+        AuditAction::Read,
+    )
+    .await?;
+    if let Some(patient) = own_record {
         let state = store.find_enrolment(patient).await?;
-        if let Some(
-            EnrolmentState::Enrolled { cohort }
-            | EnrolmentState::Active { cohort }
-            | EnrolmentState::Lapsed { cohort }
-            | EnrolmentState::Returned { cohort },
-        ) = state
+        if let Some(cohort) = state
+            .filter(EnrolmentState::holds_place)
+            .and_then(|state| state.cohort())
         {
             cohort_ids.push(cohort);
         }
@@ -115,4 +139,25 @@ pub async fn feed(store: &dyn Store, token: &str) -> Result<Feed, AppError> {
         });
     }
     Ok(Feed { account, cohorts })
+}
+
+/// Audits an action on the account's feed; a read names the patient whose schedule it shows.
+async fn record(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    context: &AuditContext,
+    account: &Account,
+    patient: Option<PatientId>,
+    action: AuditAction,
+) -> Result<(), AppError> {
+    let entry = AuditEntry {
+        patient,
+        resource_type: "CalendarFeed",
+        resource_id: Some(account.id.to_string()),
+        action,
+        outcome: AuditOutcome::Success,
+        break_glass: false,
+    };
+    audit::record(store, clock, context, entry).await?;
+    Ok(())
 }

@@ -1,8 +1,8 @@
-//! What staff see and do on a cohort: its sessions with their plans, roster, roll call,
+//! Staff views and actions on a cohort: its sessions with their plans, roster, roll call,
 //! attendance rates, and rescheduling or cancelling a session.
 
 use jiff::civil::DateTime;
-use stillpoint_domain::attendance::{AttendanceRecord, AttendanceSummary};
+use stillpoint_domain::attendance::{AttendanceMark, AttendanceRecord, AttendanceSummary, Makeup};
 use stillpoint_domain::audit::{AuditAction, AuditOutcome};
 use stillpoint_domain::curriculum::Curriculum;
 use stillpoint_domain::schedule;
@@ -15,7 +15,7 @@ use crate::ports::{
 };
 use crate::{AppError, Clock, StorageError};
 
-/// What an account may do with a cohort.
+/// The permissions an account has on a cohort.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[allow(clippy::struct_excessive_bools)] // Independent permissions, each granted or not.
 pub struct CohortAccess {
@@ -44,10 +44,13 @@ pub fn access(account: &Account, details: &CohortDetails) -> Option<CohortAccess
     };
     let program_admin = holds_at_site(Role::ProgramAdministrator);
     let clinician = holds_at_site(Role::Clinician);
-    let facilitator = details
-        .facilitators
-        .iter()
-        .any(|(facilitator, _)| *facilitator == account.id);
+    // Listed as a facilitator, and still holding the role at the site: removing the role ends
+    // the access at once.
+    let facilitator = holds_at_site(Role::Facilitator)
+        && details
+            .facilitators
+            .iter()
+            .any(|(facilitator, _)| *facilitator == account.id);
     let system_admin = account.has_role(Role::SystemAdministrator);
     if !(program_admin || clinician || facilitator || system_admin) {
         return None;
@@ -60,7 +63,7 @@ pub fn access(account: &Account, details: &CohortDetails) -> Option<CohortAccess
     })
 }
 
-/// The cohorts `account` may see, by name.
+/// Lists the cohorts `account` may see, by name.
 pub async fn list_visible(
     store: &dyn Store,
     account: &Account,
@@ -103,7 +106,18 @@ pub async fn view(
     cohort: CohortId,
 ) -> Result<CohortView, AppError> {
     let details = store.get_cohort_details(cohort).await?;
-    let access = access(account, &details).ok_or(AppError::Forbidden)?;
+    let Some(access) = access(account, &details) else {
+        audit_group(
+            store,
+            clock,
+            context,
+            cohort,
+            AuditAction::Read,
+            AuditOutcome::Denied,
+        )
+        .await?;
+        return Err(AppError::Forbidden);
+    };
     let curriculum = match &details.curriculum {
         Some((id, version)) => Some(store.get_curriculum_version(id, *version).await?.curriculum),
         None => None,
@@ -135,7 +149,7 @@ pub async fn view(
                 })
                 .map(|mark| mark.record.clone())
                 .collect();
-            if holds_place(&entry) {
+            if entry.state.takes_part() {
                 places += 1;
                 all_records.extend(records.iter().cloned());
             }
@@ -144,7 +158,15 @@ pub async fn view(
                 entry,
             });
         }
-        audit_roster(store, clock, context, cohort).await?;
+        audit_group(
+            store,
+            clock,
+            context,
+            cohort,
+            AuditAction::Read,
+            AuditOutcome::Success,
+        )
+        .await?;
     }
     Ok(CohortView {
         cohort_attendance: AttendanceSummary::of(held_count * places, &all_records),
@@ -157,30 +179,27 @@ pub async fn view(
     })
 }
 
-/// Whether the roster entry holds a place whose attendance counts.
-fn holds_place(entry: &RosterEntry) -> bool {
-    matches!(
-        entry.state.code(),
-        "enrolled" | "active" | "lapsed" | "returned" | "completed"
-    )
-}
-
-/// One roll call mark as submitted.
+/// One patient's roll call line as the facilitator entered it.
 #[derive(Debug, Clone)]
-pub struct RollCallMark {
+pub struct RollCallInput {
     pub patient: PatientId,
-    pub record: AttendanceRecord,
+    /// A mark code such as `present`; see [`AttendanceMark::parse`].
+    pub mark: String,
+    /// The minutes attended; empty means the whole session when present, 0 when absent.
+    pub minutes: String,
+    /// `recording`, `other_cohort`, or empty for no makeup.
+    pub makeup: String,
 }
 
 /// Stores the roll call of one session for the cohort's facilitators or program administrators.
-/// Every patient must be on the cohort's roster.
+/// Every patient must take part in the cohort; a problem names the patient.
 pub async fn take_roll(
     store: &dyn Store,
     clock: &dyn Clock,
     context: &AuditContext,
     account: &Account,
     session_id: CohortSessionId,
-    marks: Vec<RollCallMark>,
+    lines: Vec<RollCallInput>,
 ) -> Result<(), AppError> {
     let session = store.get_cohort_session(session_id).await?;
     let details = store.get_cohort_details(session.cohort).await?;
@@ -202,45 +221,88 @@ pub async fn take_roll(
         )
         .into());
     }
+    let session_minutes = u32::try_from(
+        session
+            .planned
+            .end
+            .duration_since(session.planned.start)
+            .as_mins(),
+    )
+    .unwrap_or(0);
     let roster = store.cohort_roster(session.cohort).await?;
-    if let Some(stranger) = marks
-        .iter()
-        .find(|mark| !roster.iter().any(|entry| entry.patient == mark.patient))
-    {
-        return Err(InvalidValue::new(
-            "patient_id",
-            format!(
-                "patient {} is not on this cohort's roster",
-                stranger.patient
-            ),
-        )
-        .into());
-    }
 
-    let entries: Vec<AttendanceEntry> = marks
-        .iter()
-        .map(|mark| AttendanceEntry {
+    let mut entries = Vec::with_capacity(lines.len());
+    for line in &lines {
+        let Some(entry) = roster
+            .iter()
+            .find(|entry| entry.patient == line.patient && entry.state.takes_part())
+        else {
+            return Err(InvalidValue::new(
+                "patient_id",
+                format!("patient {} does not take part in this cohort", line.patient),
+            )
+            .into());
+        };
+        let record = roll_call_record(line, session_minutes).map_err(|invalid| {
+            InvalidValue::new(
+                invalid.field,
+                format!(
+                    "{} {}: {}",
+                    entry.given_name, entry.family_name, invalid.problem
+                ),
+            )
+        })?;
+        entries.push(AttendanceEntry {
             session: session_id,
-            patient: mark.patient,
-            record: mark.record.clone(),
-        })
-        .collect();
+            patient: line.patient,
+            record,
+        });
+    }
     store
         .put_attendance(&entries, account.id, clock.now())
         .await?;
-    for mark in &marks {
-        let entry = AuditEntry {
-            patient: Some(mark.patient),
+    for entry in &entries {
+        let audit_entry = AuditEntry {
+            patient: Some(entry.patient),
             resource_type: "Encounter",
             resource_id: Some(session_id.to_string()),
             action: AuditAction::Update,
             outcome: AuditOutcome::Success,
             break_glass: false,
         };
-        audit::record(store, clock, context, entry).await?;
+        audit::record(store, clock, context, audit_entry).await?;
     }
-    tracing::info!(session_id = %session_id, marks = marks.len(), "roll call stored");
+    tracing::info!(session_id = %session_id, marks = entries.len(), "roll call stored");
     Ok(())
+}
+
+/// Reads one roll call line. A late arrival or an early leave needs its minutes.
+fn roll_call_record(
+    line: &RollCallInput,
+    session_minutes: u32,
+) -> Result<AttendanceRecord, InvalidValue> {
+    let mark = AttendanceMark::parse(line.mark.trim())?;
+    let minutes = match (line.minutes.trim(), mark) {
+        ("", AttendanceMark::Present) => session_minutes,
+        ("", AttendanceMark::Absent | AttendanceMark::Excused) => 0,
+        ("", _) => {
+            return Err(InvalidValue::new(
+                "minutes_attended",
+                "enter the minutes attended for a late arrival or an early leave",
+            ));
+        }
+        (text, _) => text.parse().map_err(|_| {
+            InvalidValue::new(
+                "minutes_attended",
+                format!("'{text}' is not a number of minutes; enter a whole number"),
+            )
+        })?,
+    };
+    let makeup = match line.makeup.trim() {
+        "" => None,
+        code => Some(Makeup::parse(code)?),
+    };
+    AttendanceRecord::new(mark, minutes, session_minutes, makeup)
 }
 
 /// Changes the cohort's capacity for its site's program administrators (or a system
@@ -281,16 +343,15 @@ pub async fn change_capacity(
         )
         .into());
     }
-    let entry = AuditEntry {
-        patient: None,
-        resource_type: "Group",
-        resource_id: Some(cohort.to_string()),
-        action: AuditAction::Update,
-        outcome: AuditOutcome::Success,
-        break_glass: false,
-    };
-    audit::record(store, clock, context, entry).await?;
-    Ok(())
+    audit_group(
+        store,
+        clock,
+        context,
+        cohort,
+        AuditAction::Update,
+        AuditOutcome::Success,
+    )
+    .await
 }
 
 /// The smallest reason a reschedule or cancellation must give, in characters.
@@ -306,7 +367,7 @@ pub async fn reschedule(
     new_local_start: DateTime,
     reason: &str,
 ) -> Result<CohortSession, AppError> {
-    let (session, details) = changeable_session(store, account, session_id).await?;
+    let (session, details) = changeable_session(store, account, session_id, clock.now()).await?;
     let reason = checked_reason(reason)?;
     let others: Vec<_> = store
         .list_cohort_sessions(session.cohort)
@@ -332,7 +393,7 @@ pub async fn reschedule(
         reason,
     )
     .await?;
-    // NOTE: participants are not told yet; the calendar feed shows the change at its next refresh.
+    // NOTE: participants get no message yet; the calendar feed shows the change at its next refresh.
     Ok(store.get_cohort_session(session_id).await?)
 }
 
@@ -346,7 +407,7 @@ pub async fn cancel(
     session_id: CohortSessionId,
     reason: &str,
 ) -> Result<(), AppError> {
-    let (session, _) = changeable_session(store, account, session_id).await?;
+    let (session, _) = changeable_session(store, account, session_id, clock.now()).await?;
     let reason = checked_reason(reason)?;
     apply_change(store, clock, context, account, &session, None, reason).await
 }
@@ -355,6 +416,7 @@ async fn changeable_session(
     store: &dyn Store,
     account: &Account,
     session_id: CohortSessionId,
+    now: jiff::Timestamp,
 ) -> Result<(CohortSession, CohortDetails), AppError> {
     let session = store.get_cohort_session(session_id).await?;
     let details = store.get_cohort_details(session.cohort).await?;
@@ -366,6 +428,13 @@ async fn changeable_session(
         return Err(InvalidValue::new(
             "session",
             "this session is cancelled already; reschedule another one",
+        )
+        .into());
+    }
+    if session.planned.start <= now {
+        return Err(InvalidValue::new(
+            "session",
+            "this session has started or taken place, so its time and roll call stay as they are",
         )
         .into());
     }
@@ -433,18 +502,20 @@ async fn apply_change(
     Ok(())
 }
 
-async fn audit_roster(
+async fn audit_group(
     store: &dyn Store,
     clock: &dyn Clock,
     context: &AuditContext,
     cohort: CohortId,
+    action: AuditAction,
+    outcome: AuditOutcome,
 ) -> Result<(), AppError> {
     let entry = AuditEntry {
         patient: None,
         resource_type: "Group",
         resource_id: Some(cohort.to_string()),
-        action: AuditAction::Read,
-        outcome: AuditOutcome::Success,
+        action,
+        outcome,
         break_glass: false,
     };
     audit::record(store, clock, context, entry).await?;

@@ -7,10 +7,10 @@
 
 use stillpoint_domain::audit::{AuditAction, AuditOutcome};
 use stillpoint_domain::curriculum::{
-    AgendaBlock, BlockKind, Curriculum, CurriculumId, HomePractice, LocalizedText,
+    AgendaBlock, BlockKind, Curriculum, CurriculumId, HomePractice, LocalizedText, MAX_BLOCKS,
     MAX_DAILY_MINUTES, MAX_PROMPTS, MAX_SESSION_MINUTES, MAX_TEXT_CHARS, MAX_TITLE_CHARS, Practice,
 };
-use stillpoint_domain::{Account, InvalidValue, Language, Role};
+use stillpoint_domain::{Account, InvalidValue, Language, Role, SiteId};
 
 use crate::audit::{self, AuditContext, AuditEntry};
 use crate::ports::{CurriculumStatus, Store, StoredCurriculum};
@@ -30,13 +30,26 @@ pub async fn install_bundled(
             status: CurriculumStatus::Published,
             based_on: None,
             created_by: None,
+            site: None,
+            revision: 0,
             created_at: clock.now(),
             published_at: Some(clock.now()),
         };
         match store.insert_curriculum_version(&stored).await {
             Ok(()) => added += 1,
             // Another server, or an earlier start, stored this version already.
-            Err(StorageError::Conflict { .. }) => {}
+            Err(StorageError::Conflict { .. }) => {
+                let existing = store
+                    .get_curriculum_version(&curriculum.id, curriculum.version)
+                    .await?;
+                if existing.curriculum != *curriculum {
+                    tracing::warn!(
+                        curriculum = %curriculum.id,
+                        version = curriculum.version,
+                        "a shipped curriculum changed without a new version; the stored version is kept, so raise the version in its files"
+                    );
+                }
+            }
             Err(other) => return Err(other.into()),
         }
     }
@@ -50,6 +63,21 @@ pub async fn install_bundled(
 #[must_use]
 pub fn may_edit(account: &Account) -> bool {
     account.has_role(Role::ProgramAdministrator) || account.has_role(Role::SystemAdministrator)
+}
+
+/// Returns whether `account` may change `stored`: a system administrator, or a program
+/// administrator of the site that owns it. Shipped curricula change only with a release.
+#[must_use]
+pub fn may_change(account: &Account, stored: &StoredCurriculum) -> bool {
+    if stored.created_by.is_none() {
+        return false;
+    }
+    account.has_role(Role::SystemAdministrator)
+        || account.roles.iter().any(|held| {
+            held.role == Role::ProgramAdministrator
+                && stored.site.is_some()
+                && held.site_id == stored.site
+        })
 }
 
 /// Returns whether `account` may read session plans: staff who run or manage programs.
@@ -94,19 +122,47 @@ pub async fn latest_published(
         .max_by_key(|stored| stored.curriculum.version))
 }
 
-/// Copies a version into a new curriculum's first draft, named `new_id`, with `title` in
-/// `language`.
+/// An administrator's request to copy a curriculum.
+#[derive(Debug, Clone, Copy)]
+pub struct CopyRequest<'a> {
+    /// The curriculum and version to copy.
+    pub from: (&'a CurriculumId, u32),
+    pub new_id: &'a str,
+    /// The copy's title, in the given language.
+    pub title: (&'a Language, &'a str),
+    /// The site that owns the copy; `None` for every site (system administrators only).
+    pub site: Option<SiteId>,
+}
+
+/// Copies a version into a new curriculum's first draft.
 pub async fn copy(
     store: &dyn Store,
     clock: &dyn Clock,
     context: &AuditContext,
     admin: &Account,
-    from: (&CurriculumId, u32),
-    new_id: &str,
-    title: (&Language, &str),
+    request: CopyRequest<'_>,
 ) -> Result<StoredCurriculum, AppError> {
-    if !may_edit(admin) {
-        return Err(AppError::Forbidden);
+    let CopyRequest {
+        from,
+        new_id,
+        title,
+        site,
+    } = request;
+    let owns_site = match site {
+        Some(site) => {
+            admin.has_role(Role::SystemAdministrator)
+                || admin.roles.iter().any(|held| {
+                    held.role == Role::ProgramAdministrator && held.site_id == Some(site)
+                })
+        }
+        None => admin.has_role(Role::SystemAdministrator),
+    };
+    if !owns_site {
+        return Err(if may_edit(admin) {
+            InvalidValue::new("site_id", "choose one of the sites you administer").into()
+        } else {
+            AppError::Forbidden
+        });
     }
     let source = store.get_curriculum_version(from.0, from.1).await?;
     let new_id = CurriculumId::parse(new_id)
@@ -122,6 +178,8 @@ pub async fn copy(
         status: CurriculumStatus::Draft,
         based_on: Some(format!("{}@{}", from.0, from.1)),
         created_by: Some(admin.id),
+        site,
+        revision: 0,
         created_at: clock.now(),
         published_at: None,
     };
@@ -184,6 +242,9 @@ pub async fn new_draft(
         )
         .into());
     }
+    if !may_change(admin, latest) {
+        return Err(AppError::Forbidden);
+    }
     if latest.status == CurriculumStatus::Draft {
         return Ok(latest.clone());
     }
@@ -195,6 +256,8 @@ pub async fn new_draft(
         status: CurriculumStatus::Draft,
         based_on: Some(format!("{}@{}", id, latest.curriculum.version)),
         created_by: Some(admin.id),
+        site: latest.site,
+        revision: 0,
         created_at: clock.now(),
         published_at: None,
     };
@@ -208,6 +271,14 @@ pub async fn new_draft(
     )
     .await?;
     Ok(stored)
+}
+
+/// A draft as the editor read it: the edit applies only while the draft is still at `revision`.
+#[derive(Debug, Clone, Copy)]
+pub struct DraftRef<'a> {
+    pub id: &'a CurriculumId,
+    pub version: u32,
+    pub revision: u32,
 }
 
 /// The curriculum-wide fields an administrator edits, with text in one language.
@@ -227,7 +298,7 @@ pub async fn save_details(
     clock: &dyn Clock,
     context: &AuditContext,
     admin: &Account,
-    key: (&CurriculumId, u32),
+    key: DraftRef<'_>,
     edit: DetailsEdit,
 ) -> Result<Curriculum, AppError> {
     let mut curriculum = editable_draft(store, admin, key).await?;
@@ -246,7 +317,7 @@ pub async fn save_details(
     curriculum.orientation_minutes = edit.orientation_minutes;
     curriculum.class_minutes = edit.class_minutes;
     curriculum.retreat_minutes = edit.retreat_minutes;
-    save(store, clock, context, &curriculum).await?;
+    save(store, clock, context, &curriculum, key.revision).await?;
     Ok(curriculum)
 }
 
@@ -270,8 +341,9 @@ pub struct HomePracticeEdit {
     pub days_per_week: u32,
     pub practices: Vec<Practice>,
     pub informal: String,
-    /// One prompt per entry; other languages keep their prompts by position.
-    pub prompts: Vec<String>,
+    /// The prompts in order, each with the position it had before the edit (`None` for a new
+    /// one), so its text in other languages stays with it.
+    pub prompts: Vec<(Option<usize>, String)>,
 }
 
 /// A session plan as edited, with text in one language.
@@ -290,7 +362,7 @@ pub async fn save_session(
     clock: &dyn Clock,
     context: &AuditContext,
     admin: &Account,
-    key: (&CurriculumId, u32),
+    key: DraftRef<'_>,
     index: usize,
     edit: SessionEdit,
 ) -> Result<Curriculum, AppError> {
@@ -305,8 +377,10 @@ pub async fn save_session(
     let language = edit.language;
     let theme = checked_text("theme", &edit.theme, MAX_TITLE_CHARS)?;
     let intention = checked_text("intention", &edit.intention, MAX_TEXT_CHARS)?;
-    if edit.blocks.is_empty() {
-        return Err(InvalidValue::new("blocks", "keep at least one agenda block").into());
+    if edit.blocks.is_empty() || edit.blocks.len() > MAX_BLOCKS {
+        return Err(
+            InvalidValue::new("blocks", format!("keep 1 to {MAX_BLOCKS} agenda blocks")).into(),
+        );
     }
 
     let mut blocks = Vec::with_capacity(edit.blocks.len());
@@ -322,7 +396,7 @@ pub async fn save_session(
     plan.intention.insert(language, intention);
     plan.blocks = blocks;
     plan.home_practice = home_practice;
-    save(store, clock, context, &curriculum).await?;
+    save(store, clock, context, &curriculum, key.revision).await?;
     Ok(curriculum)
 }
 
@@ -332,30 +406,36 @@ pub async fn publish(
     clock: &dyn Clock,
     context: &AuditContext,
     admin: &Account,
-    key: (&CurriculumId, u32),
+    key: DraftRef<'_>,
 ) -> Result<(), AppError> {
     let curriculum = editable_draft(store, admin, key).await?;
     curriculum.validate()?;
     store
-        .publish_curriculum_version(key.0, key.1, clock.now())
+        .publish_curriculum_version(key.id, key.version, key.revision, clock.now())
         .await
-        .map_err(map_published)?;
+        .map_err(map_changed)?;
     record(store, clock, context, &curriculum, AuditAction::Update).await?;
-    tracing::info!(curriculum = %key.0, version = key.1, "curriculum published");
+    tracing::info!(curriculum = %key.id, version = key.version, "curriculum published");
     Ok(())
 }
 
 async fn editable_draft(
     store: &dyn Store,
     admin: &Account,
-    key: (&CurriculumId, u32),
+    key: DraftRef<'_>,
 ) -> Result<Curriculum, AppError> {
     if !may_edit(admin) {
         return Err(AppError::Forbidden);
     }
-    let stored = store.get_curriculum_version(key.0, key.1).await?;
+    let stored = store.get_curriculum_version(key.id, key.version).await?;
+    if !may_change(admin, &stored) {
+        return Err(AppError::Forbidden);
+    }
     if stored.status == CurriculumStatus::Published {
         return Err(published_error());
+    }
+    if stored.revision != key.revision {
+        return Err(changed_error());
     }
     Ok(stored.curriculum)
 }
@@ -365,11 +445,12 @@ async fn save(
     clock: &dyn Clock,
     context: &AuditContext,
     curriculum: &Curriculum,
+    revision: u32,
 ) -> Result<(), AppError> {
     store
-        .update_curriculum_draft(curriculum)
+        .update_curriculum_draft(curriculum, revision)
         .await
-        .map_err(map_published)?;
+        .map_err(map_changed)?;
     record(store, clock, context, curriculum, AuditAction::Update).await
 }
 
@@ -431,15 +512,15 @@ fn edited_home_practice(
             InvalidValue::new("practices", "choose at least one practice for the week").into(),
         );
     }
-    let prompts: Vec<&String> = edit
+    let prompts: Vec<&(Option<usize>, String)> = edit
         .prompts
         .iter()
-        .filter(|prompt| !prompt.trim().is_empty())
+        .filter(|(_, prompt)| !prompt.trim().is_empty())
         .collect();
     if prompts.is_empty() || prompts.len() > MAX_PROMPTS {
         return Err(InvalidValue::new(
             "prompts",
-            format!("write 1 to {MAX_PROMPTS} reflective prompts, one per line"),
+            format!("write 1 to {MAX_PROMPTS} reflective prompts"),
         )
         .into());
     }
@@ -452,8 +533,10 @@ fn edited_home_practice(
     let mut informal_text = previous.map(|home| home.informal).unwrap_or_default();
     informal_text.insert(language.clone(), informal);
     let mut edited_prompts = Vec::with_capacity(prompts.len());
-    for (index, prompt) in prompts.into_iter().enumerate() {
-        let mut text: LocalizedText = previous_prompts.get(index).cloned().unwrap_or_default();
+    for (origin, prompt) in prompts {
+        let mut text: LocalizedText = origin
+            .and_then(|index| previous_prompts.get(index).cloned())
+            .unwrap_or_default();
         text.insert(
             language.clone(),
             checked_text("prompts", prompt, MAX_TEXT_CHARS)?,
@@ -510,10 +593,19 @@ fn published_error() -> AppError {
     .into()
 }
 
-fn map_published(error: StorageError) -> AppError {
+fn changed_error() -> AppError {
+    InvalidValue::new(
+        "revision",
+        "someone saved or published this draft since you opened it; reload the page to see their changes, then edit again",
+    )
+    .into()
+}
+
+/// Maps a rejected conditional update to the reason the editor can act on.
+fn map_changed(error: StorageError) -> AppError {
     match error {
-        StorageError::Conflict { constraint } if constraint == "curriculum_versions_published" => {
-            published_error()
+        StorageError::Conflict { constraint } if constraint == "curriculum_versions_changed" => {
+            changed_error()
         }
         other => other.into(),
     }

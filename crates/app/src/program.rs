@@ -4,13 +4,16 @@
 //! A lapse is never a penalty. The patient keeps their place, nobody is removed, and the program
 //! page offers to rejoin at the current week with a short catch-up.
 
-use jiff::{SignedDuration, Timestamp};
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+
+use jiff::Timestamp;
 use stillpoint_domain::attendance::{self, AttendanceRecord, AttendanceSummary};
 use stillpoint_domain::audit::{AuditAction, AuditOutcome};
 use stillpoint_domain::curriculum::Curriculum;
 use stillpoint_domain::enrolment::{self, EnrolmentState, Transition, TransitionError};
 use stillpoint_domain::schedule::SessionKind;
-use stillpoint_domain::{Account, InvalidValue, PatientId};
+use stillpoint_domain::{Account, CohortId, CohortSessionId, InvalidValue, PatientId};
 
 use crate::audit::{self, AuditContext, AuditEntry};
 use crate::consent::{ConsentLibrary, missing_consents};
@@ -165,55 +168,53 @@ pub async fn rejoin(
     Ok(next)
 }
 
-/// Marks as lapsed each active or returned patient with no attended session for `lapse_days`
-/// days since their last attendance or their last move on the pathway, whichever is later.
-/// Returns the patients marked. Nobody is removed from a cohort.
+/// Marks as lapsed each active or returned patient who has been quiet for `lapse_days` days and
+/// missed at least one session since: a session that took place and had its roll call taken
+/// without them. Quiet time starts at their last attended (or made-up) session or their last
+/// move on the pathway, whichever is later. Weeks without a class, a roll call not taken yet, or
+/// a finished program never mark anyone. Returns the patients marked; nobody is removed.
 pub async fn mark_lapses(
     store: &dyn Store,
     clock: &dyn Clock,
     lapse_days: u16,
 ) -> Result<Vec<PatientId>, AppError> {
     let now = clock.now();
+    let mut cohorts: HashMap<CohortId, CohortFacts> = HashMap::new();
     let mut marked = Vec::new();
     for (patient, state, since) in store.enrolments_in_states(&["active", "returned"]).await? {
-        // TODO: count logged home practice as activity once practice entries are stored.
-        let last_attended = last_attended(store, patient).await?;
-        let last_activity = last_attended.map_or(since, |attended| attended.max(since));
-        let zone = match state.cohort() {
-            Some(cohort) => store.get_cohort_details(cohort).await?.time_zone,
-            None => continue,
-        };
-        let date = |instant: Timestamp| instant.to_zoned_datetime(zone.time_zone()).date();
-        if !attendance::is_lapsed(date(last_activity), date(now), lapse_days) {
+        let Some(cohort) = state.cohort() else {
             continue;
-        }
-
-        let next = match enrolment::apply(&state, Transition::MarkLapsed) {
-            Ok(next) => next,
-            Err(error) => {
-                tracing::warn!(patient_id = %patient, error = %error, "lapse check skipped a patient");
-                continue;
-            }
         };
-        let reason = format!("no attended session for {lapse_days} days");
-        match store
-            .record_transition(patient, Some(&state), &next, None, Some(&reason), None, now)
-            .await
-        {
-            Ok(()) => {}
-            // Another server or a person moved the patient first.
-            Err(StorageError::Conflict { .. }) => continue,
-            Err(other) => return Err(other.into()),
+        if let Entry::Vacant(vacant) = cohorts.entry(cohort) {
+            match CohortFacts::load(store, cohort).await {
+                Ok(facts) => {
+                    vacant.insert(facts);
+                }
+                Err(error) => {
+                    tracing::warn!(cohort_id = %cohort, error = %error, "lapse check skipped a cohort");
+                    continue;
+                }
+            }
         }
-        record(
+        let Some(facts) = cohorts.get(&cohort) else {
+            continue;
+        };
+        match check_patient(
             store,
             clock,
-            &AuditContext::default(),
-            patient,
-            AuditAction::Update,
+            facts,
+            (patient, &state, since),
+            lapse_days,
+            now,
         )
-        .await?;
-        marked.push(patient);
+        .await
+        {
+            Ok(true) => marked.push(patient),
+            Ok(false) => {}
+            Err(error) => {
+                tracing::warn!(patient_id = %patient, error = %error, "lapse check skipped a patient");
+            }
+        }
     }
     if !marked.is_empty() {
         tracing::info!(marked = marked.len(), lapse_days, "patients marked lapsed");
@@ -221,23 +222,90 @@ pub async fn mark_lapses(
     Ok(marked)
 }
 
-/// The start of the latest session the patient attended live or made up.
-async fn last_attended(
-    store: &dyn Store,
-    patient: PatientId,
-) -> Result<Option<Timestamp>, AppError> {
-    let mut latest: Option<Timestamp> = None;
-    for entry in store.patient_attendance(patient).await? {
-        if entry.record.mark.attended() || entry.record.makeup.is_some() {
-            let session = store.get_cohort_session(entry.session).await?;
-            latest = latest.max(Some(session.planned.start));
-        }
-    }
-    Ok(latest)
+/// The facts of one cohort that the lapse check reads.
+struct CohortFacts {
+    zone: jiff::tz::TimeZone,
+    sessions: Vec<crate::ports::CohortSession>,
+    attendance: Vec<crate::ports::AttendanceEntry>,
 }
 
-/// How long before a session its link to join opens, for the "how to join" text.
-pub const JOIN_OPENS_BEFORE: SignedDuration = SignedDuration::from_mins(15);
+impl CohortFacts {
+    async fn load(store: &dyn Store, cohort: CohortId) -> Result<Self, AppError> {
+        Ok(Self {
+            zone: store
+                .get_cohort_details(cohort)
+                .await?
+                .time_zone
+                .time_zone(),
+            sessions: store.list_cohort_sessions(cohort).await?,
+            attendance: store.cohort_attendance(cohort).await?,
+        })
+    }
+}
+
+/// Marks one patient lapsed when the rules of [`mark_lapses`] apply; returns whether it did.
+async fn check_patient(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    facts: &CohortFacts,
+    (patient, state, since): (PatientId, &EnrolmentState, Timestamp),
+    lapse_days: u16,
+    now: Timestamp,
+) -> Result<bool, AppError> {
+    let start_of = |session: CohortSessionId| {
+        facts
+            .sessions
+            .iter()
+            .find(|held| held.id == session)
+            .map(|held| held.planned.start)
+    };
+    let last_attended = facts
+        .attendance
+        .iter()
+        .filter(|mark| {
+            mark.patient == patient && (mark.record.mark.attended() || mark.record.makeup.is_some())
+        })
+        .filter_map(|mark| start_of(mark.session))
+        .max();
+    let last_activity = last_attended.map_or(since, |attended| attended.max(since));
+    let missed = facts.sessions.iter().any(|session| {
+        session.status == SessionStatus::Scheduled
+            && session.planned.start > last_activity
+            && session.planned.start <= now
+            && facts
+                .attendance
+                .iter()
+                .any(|mark| mark.session == session.id)
+    });
+    let date = |instant: Timestamp| instant.to_zoned_datetime(facts.zone.clone()).date();
+    if !missed || !attendance::is_lapsed(date(last_activity), date(now), lapse_days) {
+        return Ok(false);
+    }
+
+    let next = enrolment::apply(state, Transition::MarkLapsed)
+        .map_err(|error| AppError::Internal(format!("the pathway rejected a lapse: {error}")))?;
+    let reason = format!("no attended session for {lapse_days} days");
+    match store
+        .record_transition(patient, Some(state), &next, None, Some(&reason), None, now)
+        .await
+    {
+        Ok(()) => {}
+        Err(StorageError::Conflict { .. }) => {
+            tracing::info!(patient_id = %patient, "lapse check skipped a patient another request moved first");
+            return Ok(false);
+        }
+        Err(other) => return Err(other.into()),
+    }
+    record(
+        store,
+        clock,
+        &AuditContext::default(),
+        patient,
+        AuditAction::Update,
+    )
+    .await?;
+    Ok(true)
+}
 
 async fn record(
     store: &dyn Store,

@@ -21,6 +21,37 @@ pub enum AttendanceMark {
 }
 
 impl AttendanceMark {
+    pub const ALL: [Self; 5] = [
+        Self::Present,
+        Self::Late,
+        Self::LeftEarly,
+        Self::Absent,
+        Self::Excused,
+    ];
+
+    #[must_use]
+    pub const fn code(self) -> &'static str {
+        match self {
+            Self::Present => "present",
+            Self::Late => "late",
+            Self::LeftEarly => "left_early",
+            Self::Absent => "absent",
+            Self::Excused => "excused",
+        }
+    }
+
+    pub fn parse(code: &str) -> Result<Self, InvalidValue> {
+        Self::ALL
+            .into_iter()
+            .find(|mark| mark.code() == code)
+            .ok_or_else(|| {
+                InvalidValue::new(
+                    "mark",
+                    format!("'{code}' is not a roll call mark; use present, late, left_early, absent or excused"),
+                )
+            })
+    }
+
     /// Returns whether the patient took part in the live session at all.
     #[must_use]
     pub const fn attended(self) -> bool {
@@ -35,6 +66,27 @@ pub enum Makeup {
     Recording,
     /// Joined another cohort's session of the same week.
     OtherCohort,
+}
+
+impl Makeup {
+    #[must_use]
+    pub const fn code(self) -> &'static str {
+        match self {
+            Self::Recording => "recording",
+            Self::OtherCohort => "other_cohort",
+        }
+    }
+
+    pub fn parse(code: &str) -> Result<Self, InvalidValue> {
+        match code {
+            "recording" => Ok(Self::Recording),
+            "other_cohort" => Ok(Self::OtherCohort),
+            other => Err(InvalidValue::new(
+                "makeup",
+                format!("'{other}' is not a makeup; use recording or other_cohort"),
+            )),
+        }
+    }
 }
 
 /// One patient's record for one session.

@@ -28,6 +28,8 @@ pub const MAX_SESSION_MINUTES: u32 = 600;
 pub const MAX_DAILY_MINUTES: u32 = 120;
 /// The maximum number of reflective prompts in one week.
 pub const MAX_PROMPTS: usize = 6;
+/// The maximum number of agenda blocks in one session.
+pub const MAX_BLOCKS: usize = 40;
 
 /// A curriculum's stable identifier: lower-case letters, digits and hyphens, such as
 /// `mbsr-online`.
@@ -412,10 +414,13 @@ impl Curriculum {
             &plan.intention,
             MAX_TEXT_CHARS,
         )?;
-        if plan.blocks.is_empty() {
+        if plan.blocks.is_empty() || plan.blocks.len() > MAX_BLOCKS {
             return Err(InvalidValue::new(
                 "blocks",
-                format!("{place} has no agenda blocks; add at least one"),
+                format!(
+                    "{place} has {} agenda blocks; keep 1 to {MAX_BLOCKS}",
+                    plan.blocks.len()
+                ),
             ));
         }
         for (index, block) in plan.blocks.iter().enumerate() {

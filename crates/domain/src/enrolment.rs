@@ -57,6 +57,27 @@ pub enum EnrolmentState {
 }
 
 impl EnrolmentState {
+    /// Returns whether the patient holds a place in a cohort: enrolled, active, lapsed or
+    /// returned. A place counts against the capacity and puts the patient in the care team of
+    /// the cohort's facilitators.
+    #[must_use]
+    pub const fn holds_place(&self) -> bool {
+        matches!(
+            self,
+            Self::Enrolled { .. }
+                | Self::Active { .. }
+                | Self::Lapsed { .. }
+                | Self::Returned { .. }
+        )
+    }
+
+    /// Returns whether the patient takes or took part in their cohort's sessions: holding a place,
+    /// or completed. Their roll call and attendance count.
+    #[must_use]
+    pub const fn takes_part(&self) -> bool {
+        self.holds_place() || matches!(self, Self::Completed { .. })
+    }
+
     /// Returns the stable code used in storage, the API and translation message ids.
     #[must_use]
     pub const fn code(&self) -> &'static str {

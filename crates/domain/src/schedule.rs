@@ -19,6 +19,11 @@ use crate::{InvalidValue, TimeZoneName};
 /// The number of weekly classes in the standard MBSR format.
 pub const CLASS_COUNT: u8 = 8;
 
+/// How far ahead a cohort may start, in years.
+pub const MAX_YEARS_AHEAD: i16 = 2;
+/// The most dates without a class a schedule may list.
+pub const MAX_SKIP_DATES: usize = 20;
+
 /// The kind of a planned session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -72,6 +77,22 @@ pub struct ScheduleRequest {
 /// date in the cohort's time zone).
 pub fn plan(request: &ScheduleRequest, today: Date) -> Result<Vec<PlannedSession>, InvalidValue> {
     check_lengths(request)?;
+    let latest_start = today.saturating_add(jiff::Span::new().years(MAX_YEARS_AHEAD));
+    if request.first_class_date > latest_start {
+        return Err(InvalidValue::new(
+            "start_date",
+            format!(
+                "the first class on {} is more than {MAX_YEARS_AHEAD} years ahead; choose a date up to {latest_start}",
+                request.first_class_date
+            ),
+        ));
+    }
+    if request.skip_dates.len() > MAX_SKIP_DATES {
+        return Err(InvalidValue::new(
+            "skip_dates",
+            format!("list at most {MAX_SKIP_DATES} dates without a class"),
+        ));
+    }
     if request.first_class_date < today {
         return Err(InvalidValue::new(
             "start_date",
@@ -92,7 +113,7 @@ pub fn plan(request: &ScheduleRequest, today: Date) -> Result<Vec<PlannedSession
     }
 
     let zone = request.time_zone.time_zone();
-    let class_dates = class_dates(request);
+    let class_dates = class_dates(request)?;
     let (week_six, week_seven) = (class_dates[5], class_dates[6]);
     let retreat_date = request.retreat_start.date();
     if retreat_date <= week_six || retreat_date >= week_seven {
@@ -161,7 +182,27 @@ pub fn reschedule(
     if moved.start <= now {
         return Err(InvalidValue::new(
             "new_start",
-            format!("{new_local_start} has passed; choose a later date and time"),
+            format!(
+                "{} has passed; choose a later date and time",
+                new_local_start.strftime("%Y-%m-%d %H:%M")
+            ),
+        ));
+    }
+    // A session may not jump over one that comes before or after it in the program.
+    let jumped = others.iter().find(|other| {
+        if program_position(other.kind) < program_position(moved.kind) {
+            other.start >= moved.end
+        } else {
+            other.end <= moved.start
+        }
+    });
+    if let Some(other) = jumped {
+        return Err(InvalidValue::new(
+            "new_start",
+            format!(
+                "the session would move past the one starting {}, so the program would be out of order; choose a time between its neighbours",
+                other.local_start.strftime("%Y-%m-%d %H:%M")
+            ),
         ));
     }
     if let Some(other) = others
@@ -172,25 +213,40 @@ pub fn reschedule(
             "new_start",
             format!(
                 "the session would overlap the one starting {}; choose another time",
-                other.local_start
+                other.local_start.strftime("%Y-%m-%d %H:%M")
             ),
         ));
     }
     Ok(moved)
 }
 
+/// Returns where a session comes in the program: the orientation, the classes by week, and the
+/// retreat between weeks 6 and 7.
+fn program_position(kind: SessionKind) -> u8 {
+    match kind {
+        SessionKind::Orientation => 0,
+        SessionKind::Class { week } => week.saturating_mul(2),
+        SessionKind::Retreat => 13,
+    }
+}
+
 /// Lists the dates of the eight classes: weekly from the first, a week later for each skipped
 /// date.
-fn class_dates(request: &ScheduleRequest) -> Vec<Date> {
+fn class_dates(request: &ScheduleRequest) -> Result<Vec<Date>, InvalidValue> {
     let mut dates = Vec::with_capacity(usize::from(CLASS_COUNT));
     let mut date = request.first_class_date;
     while dates.len() < usize::from(CLASS_COUNT) {
         if !request.skip_dates.contains(&date) {
             dates.push(date);
         }
-        date = date.saturating_add(jiff::Span::new().weeks(1));
+        date = date.checked_add(jiff::Span::new().weeks(1)).map_err(|_| {
+            InvalidValue::new(
+                "start_date",
+                "the classes would run past the last supported date; choose an earlier start",
+            )
+        })?;
     }
-    dates
+    Ok(dates)
 }
 
 fn check_lengths(request: &ScheduleRequest) -> Result<(), InvalidValue> {
@@ -561,5 +617,22 @@ mod tests {
         .expect_err("overlap");
         assert_eq!(clash.field, "new_start");
         assert!(clash.problem.contains("overlap"), "{}", clash.problem);
+
+        // Week 2 cannot move after week 3, and a far-future start is refused.
+        let jump = reschedule(
+            week_two,
+            &zone,
+            date(2027, 3, 19).at(18, 0, 0, 0),
+            &others,
+            now,
+        )
+        .expect_err("out of order");
+        assert!(jump.problem.contains("out of order"), "{}", jump.problem);
+        let mut far = request("America/Chicago", date(9999, 12, 21), time(18, 0, 0, 0));
+        far.skip_dates = vec![date(9999, 12, 28)];
+        assert_eq!(
+            plan(&far, date(2027, 1, 1)).expect_err("far").field,
+            "start_date"
+        );
     }
 }

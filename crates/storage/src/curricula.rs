@@ -22,7 +22,7 @@ impl CurriculumStore for Database {
         let key = format!("{}@{}", curriculum.id, curriculum.version);
         sqlx::query(
             "INSERT INTO curriculum_versions (curriculum_id, version, status, document, based_on, created_by, \
-             created_at, published_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+             created_at, published_at, site_id, revision) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(curriculum.id.as_str())
         .bind(i64::from(curriculum.version))
@@ -32,6 +32,8 @@ impl CurriculumStore for Database {
         .bind(stored.created_by.map(|account| account.to_string()))
         .bind(to_millis(stored.created_at))
         .bind(stored.published_at.map(to_millis))
+        .bind(stored.site.map(|site| site.to_string()))
+        .bind(i64::from(stored.revision))
         .execute(&self.pool)
         .await
         .map_err(|error| map_error(error, ENTITY, &key))?;
@@ -44,7 +46,7 @@ impl CurriculumStore for Database {
         version: u32,
     ) -> Result<StoredCurriculum, StorageError> {
         let row = sqlx::query(
-            "SELECT status, document, based_on, created_by, created_at, published_at FROM curriculum_versions \
+            "SELECT status, document, based_on, created_by, created_at, published_at, site_id, revision FROM curriculum_versions \
              WHERE curriculum_id = $1 AND version = $2",
         )
         .bind(id.as_str())
@@ -57,7 +59,7 @@ impl CurriculumStore for Database {
 
     async fn list_curriculum_versions(&self) -> Result<Vec<StoredCurriculum>, StorageError> {
         let rows = sqlx::query(
-            "SELECT status, document, based_on, created_by, created_at, published_at FROM curriculum_versions \
+            "SELECT status, document, based_on, created_by, created_at, published_at, site_id, revision FROM curriculum_versions \
              ORDER BY curriculum_id, version",
         )
         .fetch_all(&self.pool)
@@ -66,48 +68,58 @@ impl CurriculumStore for Database {
         rows.iter().map(stored_curriculum).collect()
     }
 
-    async fn update_curriculum_draft(&self, curriculum: &Curriculum) -> Result<(), StorageError> {
+    async fn update_curriculum_draft(
+        &self,
+        curriculum: &Curriculum,
+        revision: u32,
+    ) -> Result<(), StorageError> {
         let key = format!("{}@{}", curriculum.id, curriculum.version);
         let updated = sqlx::query(
-            "UPDATE curriculum_versions SET document = $1 WHERE curriculum_id = $2 AND version = $3 AND status = 'draft'",
+            "UPDATE curriculum_versions SET document = $1, revision = revision + 1 \
+             WHERE curriculum_id = $2 AND version = $3 AND status = 'draft' AND revision = $4",
         )
         .bind(document(curriculum)?)
         .bind(curriculum.id.as_str())
         .bind(i64::from(curriculum.version))
+        .bind(i64::from(revision))
         .execute(&self.pool)
         .await
         .map_err(|error| map_error(error, ENTITY, &key))?;
-        if updated.rows_affected() == 0 {
-            return Err(StorageError::Conflict {
-                constraint: "curriculum_versions_published".to_owned(),
-            });
-        }
-        Ok(())
+        changed_unless_one(updated.rows_affected())
     }
 
     async fn publish_curriculum_version(
         &self,
         id: &CurriculumId,
         version: u32,
+        revision: u32,
         at: Timestamp,
     ) -> Result<(), StorageError> {
         let key = format!("{id}@{version}");
         let updated = sqlx::query(
             "UPDATE curriculum_versions SET status = 'published', published_at = $1 \
-             WHERE curriculum_id = $2 AND version = $3 AND status = 'draft'",
+             WHERE curriculum_id = $2 AND version = $3 AND status = 'draft' AND revision = $4",
         )
         .bind(to_millis(at))
         .bind(id.as_str())
         .bind(i64::from(version))
+        .bind(i64::from(revision))
         .execute(&self.pool)
         .await
         .map_err(|error| map_error(error, ENTITY, &key))?;
-        if updated.rows_affected() == 0 {
-            return Err(StorageError::Conflict {
-                constraint: "curriculum_versions_published".to_owned(),
-            });
-        }
+        changed_unless_one(updated.rows_affected())
+    }
+}
+
+/// Reports a conditional update that matched no row: the draft was published or edited since
+/// the caller read it.
+fn changed_unless_one(rows: u64) -> Result<(), StorageError> {
+    if rows == 1 {
         Ok(())
+    } else {
+        Err(StorageError::Conflict {
+            constraint: "curriculum_versions_changed".to_owned(),
+        })
     }
 }
 
@@ -131,6 +143,11 @@ fn stored_curriculum(row: &sqlx::any::AnyRow) -> Result<StoredCurriculum, Storag
         created_by: column::<Option<String>>(row, "created_by")?
             .map(|text| parse_column("curriculum_versions.created_by", &text))
             .transpose()?,
+        site: column::<Option<String>>(row, "site_id")?
+            .map(|text| parse_column("curriculum_versions.site_id", &text))
+            .transpose()?,
+        revision: u32::try_from(column::<i64>(row, "revision")?)
+            .map_err(|error| corrupt("curriculum_versions.revision", &error))?,
         created_at: from_millis(column(row, "created_at")?)?,
         published_at: column::<Option<i64>>(row, "published_at")?
             .map(from_millis)

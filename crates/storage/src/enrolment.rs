@@ -128,7 +128,7 @@ impl EnrolmentStore for Database {
             .map_err(|error| map_error(error, ENTITY, &id))?;
         }
         // A patient holding a place joins the cohort's care team, so its facilitators see them.
-        if let (Some(cohort), true) = (next.cohort(), holds_place(next)) {
+        if let (Some(cohort), true) = (next.cohort(), next.holds_place()) {
             sqlx::query(
                 "INSERT INTO cohort_members (cohort_id, patient_id) VALUES ($1, $2) \
                  ON CONFLICT (cohort_id, patient_id) DO NOTHING",
@@ -138,6 +138,19 @@ impl EnrolmentStore for Database {
             .execute(&mut *transaction)
             .await
             .map_err(|error| map_error(error, ENTITY, &id))?;
+        }
+        // A patient who leaves the cohort (withdrawn, or moved elsewhere) leaves its care team.
+        // A completed patient stays, for the follow-up after the program.
+        let left = current
+            .and_then(EnrolmentState::cohort)
+            .filter(|previous| !(next.takes_part() && next.cohort() == Some(*previous)));
+        if let Some(previous) = left {
+            sqlx::query("DELETE FROM cohort_members WHERE cohort_id = $1 AND patient_id = $2")
+                .bind(previous.to_string())
+                .bind(&id)
+                .execute(&mut *transaction)
+                .await
+                .map_err(|error| map_error(error, ENTITY, &id))?;
         }
         transaction.commit().await.map_err(map_write_error)
     }
@@ -198,15 +211,4 @@ impl EnrolmentStore for Database {
         let places_taken: i64 = column(&row, "places_taken")?;
         u32::try_from(places_taken).map_err(|error| corrupt("enrolments", &error))
     }
-}
-
-/// Whether a patient in `state` holds a place in their cohort.
-fn holds_place(state: &EnrolmentState) -> bool {
-    matches!(
-        state,
-        EnrolmentState::Enrolled { .. }
-            | EnrolmentState::Active { .. }
-            | EnrolmentState::Lapsed { .. }
-            | EnrolmentState::Returned { .. }
-    )
 }

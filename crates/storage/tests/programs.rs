@@ -7,9 +7,9 @@ use jiff::civil::{date, time};
 use jiff::{SignedDuration, Timestamp};
 use stillpoint_app::StorageError;
 use stillpoint_app::ports::{
-    AccountStore as _, AttendanceEntry, CohortStore as _, CurriculumStatus, CurriculumStore as _,
-    EnrolmentStore as _, NewCohort, PatientStore as _, ProgramStore as _, SessionChange,
-    SessionStatus, SiteStore as _, StoredCurriculum,
+    AccountStore as _, AttendanceEntry, CareTeamStore as _, CohortStore as _, CurriculumStatus,
+    CurriculumStore as _, EnrolmentStore as _, NewCohort, PatientStore as _, ProgramStore as _,
+    SessionChange, SessionStatus, SiteStore as _, StoredCurriculum,
 };
 use stillpoint_domain::attendance::{AttendanceMark, AttendanceRecord, Makeup};
 use stillpoint_domain::care_team::Cohort;
@@ -150,6 +150,8 @@ async fn curriculum_versions_freeze_when_published(dialect: Dialect) {
         status: CurriculumStatus::Draft,
         based_on: None,
         created_by: None,
+        site: None,
+        revision: 0,
         created_at: at("2027-01-01T12:00:00Z"),
         published_at: None,
     };
@@ -167,10 +169,20 @@ async fn curriculum_versions_freeze_when_published(dialect: Dialect) {
     assert_eq!(conflict_name(duplicate), "curriculum_versions_pkey");
 
     curriculum.class_minutes = 95;
-    db.update_curriculum_draft(&curriculum)
+    db.update_curriculum_draft(&curriculum, 0)
         .await
         .expect("draft edit");
-    db.publish_curriculum_version(&curriculum.id, 1, at("2027-01-02T12:00:00Z"))
+    let stale = db
+        .update_curriculum_draft(&curriculum, 0)
+        .await
+        .expect_err("an edit from an older reading");
+    assert_eq!(conflict_name(stale), "curriculum_versions_changed");
+    let stale = db
+        .publish_curriculum_version(&curriculum.id, 1, 0, at("2027-01-02T12:00:00Z"))
+        .await
+        .expect_err("a publish from an older reading");
+    assert_eq!(conflict_name(stale), "curriculum_versions_changed");
+    db.publish_curriculum_version(&curriculum.id, 1, 1, at("2027-01-02T12:00:00Z"))
         .await
         .expect("publish");
     let published = db
@@ -180,18 +192,19 @@ async fn curriculum_versions_freeze_when_published(dialect: Dialect) {
     assert_eq!(published.status, CurriculumStatus::Published);
     assert_eq!(published.curriculum.class_minutes, 95);
     assert_eq!(published.published_at, Some(at("2027-01-02T12:00:00Z")));
+    assert_eq!(published.revision, 1);
 
     curriculum.class_minutes = 100;
     let frozen = db
-        .update_curriculum_draft(&curriculum)
+        .update_curriculum_draft(&curriculum, 1)
         .await
         .expect_err("frozen");
-    assert_eq!(conflict_name(frozen), "curriculum_versions_published");
+    assert_eq!(conflict_name(frozen), "curriculum_versions_changed");
     let again = db
-        .publish_curriculum_version(&curriculum.id, 1, at("2027-01-03T12:00:00Z"))
+        .publish_curriculum_version(&curriculum.id, 1, 1, at("2027-01-03T12:00:00Z"))
         .await
         .expect_err("published already");
-    assert_eq!(conflict_name(again), "curriculum_versions_published");
+    assert_eq!(conflict_name(again), "curriculum_versions_changed");
     assert_eq!(
         db.get_curriculum_version(&curriculum.id, 1)
             .await
@@ -413,6 +426,39 @@ async fn capacity_and_places_agree(dialect: Dialect) {
     .expect("lapse");
     let history = db.enrolment_history(rosa).await.expect("history");
     assert_eq!(history.last().expect("move").actor, None);
+
+    // A patient who withdraws leaves the facilitators' care team; one who lapsed stays in it.
+    let [_, ivan] = fixture.patients;
+    assert!(
+        db.facilitates_patient(fixture.facilitator, rosa)
+            .await
+            .expect("lapsed")
+    );
+    assert!(
+        db.facilitates_patient(fixture.facilitator, ivan)
+            .await
+            .expect("enrolled")
+    );
+    db.record_transition(
+        ivan,
+        Some(&EnrolmentState::Enrolled {
+            cohort: fixture.cohort,
+        }),
+        &EnrolmentState::Withdrawn {
+            reason: "moved away".to_owned(),
+        },
+        Some(fixture.facilitator),
+        Some("moved away"),
+        None,
+        at("2027-03-21T12:00:00Z"),
+    )
+    .await
+    .expect("withdrawn");
+    assert!(
+        !db.facilitates_patient(fixture.facilitator, ivan)
+            .await
+            .expect("withdrawn")
+    );
     let lapsed = db.enrolments_in_states(&["lapsed"]).await.expect("lapsed");
     assert_eq!(lapsed.len(), 1);
     assert_eq!(lapsed[0].0, rosa);

@@ -218,15 +218,18 @@ async fn every_page_passes_accessibility_checks(dialect: Dialect) {
         app.clock.as_ref(),
         &stillpoint_app::audit::AuditContext::for_account(admin_account, None),
         admin_account,
-        (
-            &stillpoint_domain::curriculum::CurriculumId::parse("mbsr-gentle").expect("id"),
-            1,
-        ),
-        "riverbend-gentle",
-        (
-            &stillpoint_domain::Language::english(),
-            "Riverbend gentle group",
-        ),
+        stillpoint_app::curricula::CopyRequest {
+            from: (
+                &stillpoint_domain::curriculum::CurriculumId::parse("mbsr-gentle").expect("id"),
+                1,
+            ),
+            new_id: "riverbend-gentle",
+            title: (
+                &stillpoint_domain::Language::english(),
+                "Riverbend gentle group",
+            ),
+            site: Some(demo.sites[0].id),
+        },
     )
     .await
     .expect("a draft copy");

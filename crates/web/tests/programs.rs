@@ -43,6 +43,7 @@ async fn curriculum_is_copied_edited_and_published(dialect: Dialect) {
         return;
     };
     let admin = app.browser_session("program.admin").await;
+    let site = app.demo.as_ref().expect("demo").sites[0].id.to_string();
     let (status, library) = get(&app, &admin, "/curricula").await;
     assert_eq!(status, StatusCode::OK);
     for id in ["mbsr-online", "mbsr-chronic-pain", "mbsr-gentle"] {
@@ -59,6 +60,7 @@ async fn curriculum_is_copied_edited_and_published(dialect: Dialect) {
                 ("from_version", "1"),
                 ("new_id", "Riverbend Pain"),
                 ("title", "Riverbend pain group"),
+                ("site_id", site.as_str()),
             ],
         )
         .await;
@@ -75,6 +77,7 @@ async fn curriculum_is_copied_edited_and_published(dialect: Dialect) {
                 ("from_version", "1"),
                 ("new_id", "riverbend-pain"),
                 ("title", "Riverbend pain group"),
+                ("site_id", site.as_str()),
             ],
         )
         .await;
@@ -108,8 +111,13 @@ async fn curriculum_is_copied_edited_and_published(dialect: Dialect) {
         .await;
     assert_eq!(saved.status(), StatusCode::SEE_OTHER);
 
+    let revision = draft_revision(&app, &admin, "/curricula/riverbend-pain/1").await;
     let refused = app
-        .post_form(&admin, "/curricula/riverbend-pain/1/publish", &[])
+        .post_form(
+            &admin,
+            "/curricula/riverbend-pain/1/publish",
+            &[("revision", revision.as_str())],
+        )
         .await;
     let (status, page) = text(refused).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
@@ -124,6 +132,7 @@ async fn curriculum_is_copied_edited_and_published(dialect: Dialect) {
             &admin,
             "/curricula/riverbend-pain/1/details",
             &[
+                ("revision", revision.as_str()),
                 ("language", "en"),
                 ("title", "Riverbend pain group"),
                 ("summary", "Our pain group."),
@@ -134,8 +143,13 @@ async fn curriculum_is_copied_edited_and_published(dialect: Dialect) {
         )
         .await;
     assert_eq!(details.status(), StatusCode::SEE_OTHER);
+    let revision = draft_revision(&app, &admin, "/curricula/riverbend-pain/1").await;
     let still_refused = app
-        .post_form(&admin, "/curricula/riverbend-pain/1/publish", &[])
+        .post_form(
+            &admin,
+            "/curricula/riverbend-pain/1/publish",
+            &[("revision", revision.as_str())],
+        )
         .await;
     assert_eq!(
         still_refused.status(),
@@ -152,10 +166,12 @@ async fn curriculum_is_copied_edited_and_published(dialect: Dialect) {
         .collect();
     app.post_form(&admin, "/curricula/riverbend-pain/1/sessions/3", &pairs)
         .await;
+    let revision = draft_revision(&app, &admin, "/curricula/riverbend-pain/1").await;
     app.post_form(
         &admin,
         "/curricula/riverbend-pain/1/details",
         &[
+            ("revision", revision.as_str()),
             ("language", "en"),
             ("title", "Riverbend pain group"),
             ("summary", "Our pain group."),
@@ -165,8 +181,24 @@ async fn curriculum_is_copied_edited_and_published(dialect: Dialect) {
         ],
     )
     .await;
+    // An edit based on an older reading of the draft is rejected, not applied over it.
+    let stale = app
+        .post_form(
+            &admin,
+            "/curricula/riverbend-pain/1/publish",
+            &[("revision", revision.as_str())],
+        )
+        .await;
+    let (status, page) = text(stale).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.contains("since you opened it"), "{page}");
+    let revision = draft_revision(&app, &admin, "/curricula/riverbend-pain/1").await;
     let published = app
-        .post_form(&admin, "/curricula/riverbend-pain/1/publish", &[])
+        .post_form(
+            &admin,
+            "/curricula/riverbend-pain/1/publish",
+            &[("revision", revision.as_str())],
+        )
         .await;
     assert_eq!(published.status(), StatusCode::SEE_OTHER);
 
@@ -209,8 +241,13 @@ async fn curriculum_is_copied_edited_and_published(dialect: Dialect) {
         .post_form(&admin, "/curricula/riverbend-pain/2/sessions/3", &pairs)
         .await;
     assert_eq!(saved.status(), StatusCode::SEE_OTHER);
+    let revision = draft_revision(&app, &admin, "/curricula/riverbend-pain/2").await;
     let published = app
-        .post_form(&admin, "/curricula/riverbend-pain/2/publish", &[])
+        .post_form(
+            &admin,
+            "/curricula/riverbend-pain/2/publish",
+            &[("revision", revision.as_str())],
+        )
         .await;
     assert_eq!(published.status(), StatusCode::SEE_OTHER);
     let details = app
@@ -237,6 +274,56 @@ async fn curriculum_is_copied_edited_and_published(dialect: Dialect) {
         get(&app, &facilitator, "/curricula/mbsr-online/1").await.0,
         StatusCode::OK
     );
+    // A copy belongs to a site: the other site's program administrator cannot edit it.
+    let south = app.demo.as_ref().expect("demo").sites[1].id.to_string();
+    let south_copy = app
+        .post_form(
+            &admin,
+            "/curricula/copy",
+            &[
+                ("from_id", "mbsr-gentle"),
+                ("from_version", "1"),
+                ("new_id", "south-gentle"),
+                ("title", "South gentle group"),
+                ("site_id", south.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(south_copy.status(), StatusCode::SEE_OTHER);
+    let north_site = app.demo.as_ref().expect("demo").sites[0].id;
+    let (_, north_admin) = app
+        .account_with_roles(
+            "north.admin",
+            vec![
+                stillpoint_domain::RoleAssignment::new(
+                    stillpoint_domain::Role::ProgramAdministrator,
+                    Some(north_site),
+                )
+                .expect("role"),
+            ],
+        )
+        .await;
+    let as_north_admin = |path: &str| {
+        app.client()
+            .get(app.url(path))
+            .bearer_auth(&north_admin)
+            .send()
+    };
+    let editor = as_north_admin("/curricula/south-gentle/1/sessions/1")
+        .await
+        .expect("request");
+    assert_eq!(editor.status(), StatusCode::FORBIDDEN);
+    let (status, page) = text(
+        as_north_admin("/curricula/south-gentle/1")
+            .await
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        !page.contains("/curricula/south-gentle/1/publish"),
+        "{page}"
+    );
     let copy = app
         .post_form(
             &facilitator,
@@ -246,10 +333,17 @@ async fn curriculum_is_copied_edited_and_published(dialect: Dialect) {
                 ("from_version", "1"),
                 ("new_id", "facilitator-copy"),
                 ("title", "Mine"),
+                ("site_id", site.as_str()),
             ],
         )
         .await;
     assert_eq!(copy.status(), StatusCode::FORBIDDEN);
+}
+
+/// Reads the revision a draft's page sends back with its forms.
+async fn draft_revision(app: &TestApp, client: &reqwest::Client, path: &str) -> String {
+    let (_, page) = get(app, client, path).await;
+    stillpoint_test_support::hidden_field(&page, "revision").expect("a draft's revision")
 }
 
 /// Creates a NORTH cohort on `riverbend-pain` version 1 through the API and returns its id.
@@ -413,12 +507,20 @@ async fn cohort_builder_plans_and_rejects_by_field(dialect: Dialect) {
         .expect("list")
         .len();
     for (field, bad, reported) in [
-        ("first_class_date", "2026-11-01", "start_date"),
-        ("time_zone", "Mars/Olympus_Mons", "time_zone"),
-        ("capacity", "0", "capacity"),
-        ("retreat_date", "2027-06-01", "retreat_date"),
-        ("curriculum", "mbsr-online@9", "curriculum"),
-        ("class_time", "half past two", "class_time"),
+        ("first_class_date", "2026-11-01", "Date of the week 1 class"),
+        ("time_zone", "Mars/Olympus_Mons", "Time zone"),
+        ("capacity", "0", "Places in the group"),
+        (
+            "retreat_date",
+            "2027-06-01",
+            "Date of the all-day retreat (between the week 6 and week 7 classes)",
+        ),
+        ("curriculum", "mbsr-online@9", "Curriculum"),
+        (
+            "class_time",
+            "half past two",
+            "Start time of the orientation and classes",
+        ),
     ] {
         let response = app
             .post_form(&admin, "/cohorts/new", &with(field, bad))
@@ -528,7 +630,7 @@ async fn roll_call_records_attendance_and_rates(dialect: Dialect) {
     let facilitator = app.browser_session("facilitator").await;
     let (status, cohort_page) = get(&app, &facilitator, &format!("/cohorts/{north}")).await;
     assert_eq!(status, StatusCode::OK);
-    let rate = percent_after(&cohort_page, "Attendance:");
+    let rate = percent_after(&cohort_page, "Attendance of the group:");
     assert!((70..=90).contains(&rate), "cohort rate {rate}%");
 
     let session_path = format!("/cohorts/{north}/sessions/{}", week_five.id);
@@ -574,7 +676,7 @@ async fn roll_call_records_attendance_and_rates(dialect: Dialect) {
     let (_, page) = get(&app, &facilitator, &location(&saved)).await;
     assert!(page.contains("The roll call is saved"), "{page}");
     let (_, cohort_page) = get(&app, &facilitator, &format!("/cohorts/{north}")).await;
-    assert!(percent_after(&cohort_page, "Attendance:") >= rate);
+    assert!(percent_after(&cohort_page, "Attendance of the group:") >= rate);
     let stored = store.cohort_attendance(north).await.expect("attendance");
     assert!(
         stored
@@ -628,7 +730,10 @@ async fn roll_call_records_attendance_and_rates(dialect: Dialect) {
     let (_, clinician_page) = get(&app, &clinician, &format!("/cohorts/{north}")).await;
     assert!(clinician_page.contains(&waiting_name), "{clinician_page}");
     let (_, facilitator_page) = get(&app, &facilitator, &format!("/cohorts/{north}")).await;
-    assert!(!facilitator_page.contains(&waiting_name), "{facilitator_page}");
+    assert!(
+        !facilitator_page.contains(&waiting_name),
+        "{facilitator_page}"
+    );
 }
 
 /// The first percentage after `label` on `page`.
@@ -743,6 +848,22 @@ async fn reschedule_updates_the_calendar_feed(dialect: Dialect) {
         )
         .await;
     assert_eq!(moved.status(), StatusCode::SEE_OTHER);
+    // A session that has taken place keeps its time.
+    let held = sessions
+        .iter()
+        .filter(|session| session.planned.start <= app.clock.now())
+        .last()
+        .expect("a held session");
+    let rewrite = app
+        .post_form(
+            &admin,
+            &format!("/cohorts/{north}/sessions/{}/cancel", held.id),
+            &[("cancel_reason", "Entered by mistake")],
+        )
+        .await;
+    let (status, page) = text(rewrite).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.contains("has started or taken place"), "{page}");
     let cancelled = app
         .post_form(
             &admin,
@@ -787,6 +908,25 @@ async fn reschedule_updates_the_calendar_feed(dialect: Dialect) {
         "{cancelled_event}"
     );
     assert!(cancelled_event.ends_with("|CANCELLED"), "{cancelled_event}");
+
+    // Every fetch is in the audit trail, as a read of Lucía's schedule by her own account.
+    let fetches = {
+        use stillpoint_app::ports::AuditStore as _;
+        store
+            .search_audit_events(
+                &stillpoint_app::ports::AuditFilter {
+                    patient: Some(app.demo.as_ref().expect("demo").patients[0].id),
+                    ..stillpoint_app::ports::AuditFilter::default()
+                },
+                500,
+            )
+            .await
+            .expect("audit")
+            .into_iter()
+            .filter(|event| event.event.resource_type == "CalendarFeed")
+            .count()
+    };
+    assert_eq!(fetches, 2, "two fetches so far");
 
     // A new address replaces the old one, and turning the feed off ends it.
     let replaced = app.post_form(&patient, "/account/calendar", &[]).await;
@@ -841,7 +981,13 @@ async fn lapsed_patient_is_welcomed_back(dialect: Dialect) {
     let patient = app.browser_session("patient").await;
     let (status, page) = get(&app, &patient, "/program").await;
     assert_eq!(status, StatusCode::OK);
-    assert!(page.contains("Esta semana: semana 5"), "{page}");
+    assert!(page.contains("Esta semana"), "{page}");
+    // The theme of week 5 of the shipped online curriculum, in Spanish.
+    assert!(page.contains("Pensamientos y emociones"), "{page}");
+    assert!(
+        !page.contains("Indagación"),
+        "patients see no facilitator agenda"
+    );
     assert!(page.contains("Su próxima sesión"), "{page}");
     assert!(page.contains("Clase de la semana 6"), "{page}");
     assert!(
@@ -863,6 +1009,38 @@ async fn lapsed_patient_is_welcomed_back(dialect: Dialect) {
     let quiet_until = |days: i64| last_class + SignedDuration::from_hours(24 * days);
     app.clock
         .advance(quiet_until(13).duration_since(app.clock.now()));
+    // Nobody is marked while no roll call shows a missed session.
+    let marked = stillpoint_app::program::mark_lapses(store, app.clock.as_ref(), 14)
+        .await
+        .expect("lapse check");
+    assert!(marked.is_empty(), "{marked:?}");
+    // The week-6 class took place without Lucía.
+    let week_six = store
+        .list_cohort_sessions(north)
+        .await
+        .expect("sessions")
+        .into_iter()
+        .find(|session| {
+            session.planned.kind == stillpoint_domain::schedule::SessionKind::Class { week: 6 }
+        })
+        .expect("week 6");
+    let facilitator_id = demo.cohorts[0].1[0].0;
+    store
+        .put_attendance(
+            &[stillpoint_app::ports::AttendanceEntry {
+                session: week_six.id,
+                patient: lucia,
+                record: stillpoint_domain::attendance::AttendanceRecord {
+                    mark: stillpoint_domain::attendance::AttendanceMark::Absent,
+                    minutes_attended: 0,
+                    makeup: None,
+                },
+            }],
+            facilitator_id,
+            app.clock.now(),
+        )
+        .await
+        .expect("roll call");
     let marked = stillpoint_app::program::mark_lapses(store, app.clock.as_ref(), 14)
         .await
         .expect("lapse check");

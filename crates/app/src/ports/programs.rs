@@ -8,7 +8,9 @@ use stillpoint_domain::care_team::Cohort;
 use stillpoint_domain::curriculum::{Curriculum, CurriculumId};
 use stillpoint_domain::enrolment::EnrolmentState;
 use stillpoint_domain::schedule::PlannedSession;
-use stillpoint_domain::{AccountId, CohortId, CohortSessionId, Language, PatientId, TimeZoneName};
+use stillpoint_domain::{
+    AccountId, CohortId, CohortSessionId, Language, PatientId, SiteId, TimeZoneName,
+};
 
 use crate::StorageError;
 
@@ -40,6 +42,11 @@ pub struct StoredCurriculum {
     pub based_on: Option<String>,
     /// `None` for the curricula that ship with Stillpoint.
     pub created_by: Option<AccountId>,
+    /// The site whose program administrators edit the curriculum; `None` for the shipped ones
+    /// and for those a system administrator made for every site.
+    pub site: Option<SiteId>,
+    /// Raised by every saved edit, so an edit based on an older reading is rejected.
+    pub revision: u32,
     pub created_at: Timestamp,
     pub published_at: Option<Timestamp>,
 }
@@ -60,14 +67,20 @@ pub trait CurriculumStore: Send + Sync {
     ) -> Result<StoredCurriculum, StorageError>;
     /// Every version of every curriculum, by id and version.
     async fn list_curriculum_versions(&self) -> Result<Vec<StoredCurriculum>, StorageError>;
-    /// Replaces a draft's content; fails with `Conflict { constraint:
-    /// "curriculum_versions_published" }` when the version is published.
-    async fn update_curriculum_draft(&self, curriculum: &Curriculum) -> Result<(), StorageError>;
-    /// Marks a draft published; fails like [`Self::update_curriculum_draft`] when it is already.
+    /// Replaces a draft's content and raises its revision; fails with `Conflict { constraint:
+    /// "curriculum_versions_changed" }` when the version is published or its revision is no
+    /// longer `revision`.
+    async fn update_curriculum_draft(
+        &self,
+        curriculum: &Curriculum,
+        revision: u32,
+    ) -> Result<(), StorageError>;
+    /// Marks a draft published; fails like [`Self::update_curriculum_draft`].
     async fn publish_curriculum_version(
         &self,
         id: &CurriculumId,
         version: u32,
+        revision: u32,
         at: Timestamp,
     ) -> Result<(), StorageError>;
 }

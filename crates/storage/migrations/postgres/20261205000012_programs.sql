@@ -9,6 +9,12 @@ CREATE TABLE curriculum_versions (
     document TEXT NOT NULL,
     -- 'curriculum-id@version' that this curriculum was copied from, if any.
     based_on TEXT,
+    -- The site whose program administrators edit this curriculum; null for the curricula that
+    -- ship with Stillpoint and for those a system administrator made for every site.
+    site_id TEXT CONSTRAINT curriculum_versions_site_id_fkey REFERENCES sites (id),
+    -- Raised by every saved edit of a draft, so an edit or a publish based on an older reading
+    -- is rejected instead of overwriting a colleague's change.
+    revision BIGINT NOT NULL DEFAULT 0,
     -- Null for the curricula that ship with Stillpoint.
     created_by TEXT CONSTRAINT curriculum_versions_created_by_fkey REFERENCES accounts (id),
     created_at BIGINT NOT NULL,
@@ -16,6 +22,8 @@ CREATE TABLE curriculum_versions (
     CONSTRAINT curriculum_versions_pkey PRIMARY KEY (curriculum_id, version)
 );
 
+-- The curriculum version each cohort follows. SQLite cannot add a two-column foreign key to an
+-- existing table, so the application checks that the version exists when it creates a cohort.
 ALTER TABLE cohorts ADD COLUMN curriculum_id TEXT;
 ALTER TABLE cohorts ADD COLUMN curriculum_version BIGINT;
 
@@ -58,3 +66,9 @@ CREATE TABLE calendar_feeds (
 
 -- A transition the system makes (a detected lapse) has no actor.
 ALTER TABLE enrolment_transitions ALTER COLUMN actor_account_id DROP NOT NULL;
+
+-- Patients who hold a place join the care team of their cohort's facilitators.
+INSERT INTO cohort_members (cohort_id, patient_id)
+    SELECT cohort_id, patient_id FROM enrolments
+    WHERE cohort_id IS NOT NULL AND state IN ('enrolled', 'active', 'lapsed', 'returned')
+    ON CONFLICT (cohort_id, patient_id) DO NOTHING;

@@ -2,7 +2,7 @@
 //! itself, which calendar clients fetch with the secret token in its URL.
 
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use stillpoint_app::calendar;
@@ -16,7 +16,7 @@ use crate::csrf::CheckedForm;
 use crate::error::WebError;
 use crate::i18n::Translator;
 use crate::icalendar::{self, CalendarEvent};
-use crate::viewer::SignedIn;
+use crate::viewer::{SignedIn, client_address};
 
 #[derive(Template)]
 #[template(path = "calendar.html")]
@@ -43,6 +43,7 @@ pub async fn create(
     let token = calendar::create_feed(
         state.store.as_ref(),
         state.clock.as_ref(),
+        &signed_in.viewer.audit_context(),
         &signed_in.account,
     )
     .await?;
@@ -58,7 +59,13 @@ pub async fn revoke(
     signed_in: SignedIn,
     CheckedForm(_form): CheckedForm<super::sign_in::EmptyForm>,
 ) -> Result<Response, WebError> {
-    calendar::revoke_feed(state.store.as_ref(), &signed_in.account).await?;
+    calendar::revoke_feed(
+        state.store.as_ref(),
+        state.clock.as_ref(),
+        &signed_in.viewer.audit_context(),
+        &signed_in.account,
+    )
+    .await?;
     Ok(Redirect::to("/account/calendar").into_response())
 }
 
@@ -88,9 +95,12 @@ async fn render_page(
 pub async fn feed(
     State(state): State<AppState>,
     Path(file): Path<String>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    headers: axum::http::HeaderMap,
 ) -> Result<Response, WebError> {
     let token = file.strip_suffix(".ics").ok_or(WebError::NotFound)?;
-    let feed = calendar::feed(state.store.as_ref(), token).await?;
+    let source = client_address(Some(peer.ip()), &headers, &state.config.trusted_proxies);
+    let feed = calendar::feed(state.store.as_ref(), state.clock.as_ref(), source, token).await?;
     let tag = state
         .catalogs
         .closest(&feed.account.language)
@@ -122,7 +132,11 @@ pub async fn feed(
                 } else {
                     format!("{} · {name}: {theme}", cohort.details.cohort.name)
                 },
-                description: tr.t("calendar-event-description"),
+                description: tr.t_with(
+                    "calendar-event-description",
+                    "clinic",
+                    &state.config.clinic_name,
+                ),
                 url: program_url.clone(),
                 cancelled: session.status == SessionStatus::Cancelled,
             });

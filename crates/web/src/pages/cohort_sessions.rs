@@ -7,28 +7,19 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use jiff::civil::{Date, DateTime, Time};
 use stillpoint_app::AppError;
-use stillpoint_app::cohort_view::{self, RollCallMark};
+use stillpoint_app::cohort_view::{self, RollCallInput};
 use stillpoint_app::ports::SessionStatus;
-use stillpoint_domain::attendance::{AttendanceMark, AttendanceRecord, Makeup};
-use stillpoint_domain::{CohortId, CohortSessionId, InvalidValue, Language, PatientId};
+use stillpoint_domain::attendance::AttendanceMark;
+use stillpoint_domain::{CohortId, CohortSessionId, Language, PatientId};
 
 use super::cohorts::session_name;
-use super::curricula::{PlanView, plan_view};
+use super::curricula::{Audience, PlanView, plan_view};
 use super::fields::Fields;
 use super::{Layout, dates, render};
 use crate::AppState;
 use crate::csrf::CheckedForm;
 use crate::error::WebError;
 use crate::viewer::SignedIn;
-
-/// The roll call marks in form order, with their codes.
-const MARKS: [(AttendanceMark, &str); 5] = [
-    (AttendanceMark::Present, "present"),
-    (AttendanceMark::Late, "late"),
-    (AttendanceMark::LeftEarly, "left_early"),
-    (AttendanceMark::Absent, "absent"),
-    (AttendanceMark::Excused, "excused"),
-];
 
 /// The forms the page offers.
 #[derive(Debug, Clone, Copy)]
@@ -68,7 +59,15 @@ struct SessionTemplate {
     makeups: Vec<(String, String)>,
     local_date: String,
     local_time: String,
+    /// The reasons typed into the reschedule and cancel forms, kept after an error.
+    reason: String,
+    cancel_reason: String,
     error: Option<String>,
+    /// The form field the error concerns, marked invalid: `reason` of the reschedule form,
+    /// `cancel_reason` of the cancel form, or the field the use case names.
+    error_field: String,
+    /// The cohort's time zone, which the reschedule form's times are in.
+    time_zone: String,
     saved: bool,
 }
 
@@ -103,7 +102,7 @@ pub async fn show(
 #[derive(Debug)]
 enum Outcome {
     Saved,
-    Invalid(String),
+    Invalid(stillpoint_domain::InvalidValue),
 }
 
 pub async fn take_roll(
@@ -113,41 +112,31 @@ pub async fn take_roll(
     CheckedForm(fields): CheckedForm<Vec<(String, String)>>,
 ) -> Result<Response, WebError> {
     let (cohort, session) = ids(&cohort_id, &session_id)?;
+    check_session_of(&state, cohort, session).await?;
     let fields = Fields(fields);
-    let stored = state.store.get_cohort_session(session).await?;
-    let minutes = u32::try_from(
-        stored
-            .planned
-            .end
-            .duration_since(stored.planned.start)
-            .as_mins(),
-    )
-    .unwrap_or(0);
-    let roster = state.store.cohort_roster(cohort).await?;
-    let marks = roster
+    // Each `mark_<patient id>` field with a value is one line of the roll call.
+    let lines = fields
+        .0
         .iter()
-        .filter(|entry| !fields.text(&format!("mark_{}", entry.patient)).is_empty())
-        .map(|entry| {
-            let name = format!("{} {}", entry.given_name, entry.family_name);
-            roll_call_mark(&fields, entry.patient, minutes).map_err(|invalid| {
-                InvalidValue::new(invalid.field, format!("{name}: {}", invalid.problem))
+        .filter_map(|(name, value)| {
+            let patient = name.strip_prefix("mark_")?.parse::<PatientId>().ok()?;
+            (!value.trim().is_empty()).then(|| RollCallInput {
+                patient,
+                mark: value.clone(),
+                minutes: fields.text(&format!("minutes_{patient}")).to_owned(),
+                makeup: fields.text(&format!("makeup_{patient}")).to_owned(),
             })
         })
-        .collect::<Result<Vec<_>, _>>();
-    let outcome = match marks {
-        Ok(marks) => {
-            cohort_view::take_roll(
-                state.store.as_ref(),
-                state.clock.as_ref(),
-                &signed_in.viewer.audit_context(),
-                &signed_in.account,
-                session,
-                marks,
-            )
-            .await
-        }
-        Err(invalid) => Err(invalid.into()),
-    };
+        .collect();
+    let outcome = cohort_view::take_roll(
+        state.store.as_ref(),
+        state.clock.as_ref(),
+        &signed_in.viewer.audit_context(),
+        &signed_in.account,
+        session,
+        lines,
+    )
+    .await;
     let saved = format!("/cohorts/{cohort}/sessions/{session}?saved=1");
     after_form(
         &state,
@@ -167,6 +156,7 @@ pub async fn reschedule(
     CheckedForm(fields): CheckedForm<Vec<(String, String)>>,
 ) -> Result<Response, WebError> {
     let (cohort, session) = ids(&cohort_id, &session_id)?;
+    check_session_of(&state, cohort, session).await?;
     let fields = Fields(fields);
     let new_start = fields
         .parse::<Date>("new_date", "new_start", "a date such as 2027-03-16")
@@ -208,6 +198,7 @@ pub async fn cancel(
     CheckedForm(fields): CheckedForm<Vec<(String, String)>>,
 ) -> Result<Response, WebError> {
     let (cohort, session) = ids(&cohort_id, &session_id)?;
+    check_session_of(&state, cohort, session).await?;
     let fields = Fields(fields);
     let outcome = cohort_view::cancel(
         state.store.as_ref(),
@@ -249,7 +240,7 @@ async fn after_form(
                 cohort,
                 session,
                 Some(fields),
-                Some(Outcome::Invalid(invalid.problem)),
+                Some(Outcome::Invalid(invalid)),
                 StatusCode::UNPROCESSABLE_ENTITY,
             )
             .await
@@ -265,45 +256,19 @@ fn ids(cohort_id: &str, session_id: &str) -> Result<(CohortId, CohortSessionId),
     ))
 }
 
-/// Reads one patient's mark, minutes and makeup from the roll call form.
-fn roll_call_mark(
-    fields: &Fields,
-    patient: PatientId,
-    session_minutes: u32,
-) -> Result<RollCallMark, InvalidValue> {
-    let code = fields.text(&format!("mark_{patient}"));
-    let mark = MARKS
-        .iter()
-        .find(|(_, known)| *known == code)
-        .map(|(mark, _)| *mark)
-        .ok_or_else(|| InvalidValue::new("mark", format!("'{code}' is not a roll call mark")))?;
-    let minutes = match fields.text(&format!("minutes_{patient}")) {
-        "" if mark.attended() => session_minutes,
-        "" => 0,
-        text => text.parse().map_err(|_| {
-            InvalidValue::new(
-                "minutes_attended",
-                format!("'{text}' is not a number of minutes; enter a whole number"),
-            )
-        })?,
-    };
-    let makeup = match fields.text(&format!("makeup_{patient}")) {
-        "" => None,
-        "recording" => Some(Makeup::Recording),
-        "other_cohort" => Some(Makeup::OtherCohort),
-        other => {
-            return Err(InvalidValue::new(
-                "makeup",
-                format!(
-                    "'{other}' is not a makeup; choose a recording or another cohort's session"
-                ),
-            ));
-        }
-    };
-    Ok(RollCallMark {
-        patient,
-        record: AttendanceRecord::new(mark, minutes, session_minutes, makeup)?,
-    })
+/// Checks that the session belongs to the cohort in the path, so a form cannot act on another
+/// cohort's session through this cohort's address.
+async fn check_session_of(
+    state: &AppState,
+    cohort: CohortId,
+    session: CohortSessionId,
+) -> Result<(), WebError> {
+    let stored = state.store.get_cohort_session(session).await?;
+    if stored.cohort == cohort {
+        Ok(())
+    } else {
+        Err(WebError::NotFound)
+    }
 }
 
 #[allow(clippy::too_many_lines)] // One page with three forms, each read in its own block.
@@ -353,12 +318,7 @@ async fn render_page(
     let roll_call = view
         .roster
         .iter()
-        .filter(|line| {
-            matches!(
-                line.entry.state.code(),
-                "enrolled" | "active" | "lapsed" | "returned" | "completed"
-            )
-        })
+        .filter(|line| line.entry.state.takes_part())
         .map(|line| {
             let patient = line.entry.patient;
             let stored = stored_marks
@@ -371,17 +331,13 @@ async fn render_page(
                     fields.text(&format!("makeup_{patient}")).to_owned(),
                 ),
                 (None, Some(stored)) => (
-                    MARKS
-                        .iter()
-                        .find(|(mark, _)| *mark == stored.record.mark)
-                        .map_or("", |(_, code)| code)
-                        .to_owned(),
+                    stored.record.mark.code().to_owned(),
                     stored.record.minutes_attended.to_string(),
-                    match stored.record.makeup {
-                        Some(Makeup::Recording) => "recording".to_owned(),
-                        Some(Makeup::OtherCohort) => "other_cohort".to_owned(),
-                        None => String::new(),
-                    },
+                    stored
+                        .record
+                        .makeup
+                        .map(|makeup| makeup.code().to_owned())
+                        .unwrap_or_default(),
                 ),
                 (None, None) => (String::new(), String::new(), String::new()),
             };
@@ -413,7 +369,7 @@ async fn render_page(
         plan: view.curriculum.as_ref().and_then(|curriculum| {
             curriculum
                 .session(session.planned.kind)
-                .map(|plan| plan_view(tr, curriculum, plan, &language))
+                .map(|plan| plan_view(tr, curriculum, plan, &language, Audience::Staff))
         }),
         roll_call,
         actions: SessionActions {
@@ -421,9 +377,14 @@ async fn render_page(
             change: view.access.change_sessions && scheduled && session.planned.start > now,
         },
         session_minutes: minutes,
-        marks: MARKS
+        marks: AttendanceMark::ALL
             .iter()
-            .map(|(_, code)| ((*code).to_owned(), tr.t(&format!("attendance-{code}"))))
+            .map(|mark| {
+                (
+                    mark.code().to_owned(),
+                    tr.t(&format!("attendance-{}", mark.code())),
+                )
+            })
             .collect(),
         makeups: ["recording", "other_cohort"]
             .into_iter()
@@ -431,9 +392,22 @@ async fn render_page(
             .collect(),
         local_date: submitted_text("new_date", local.date().to_string()),
         local_time: submitted_text("new_time", local.strftime("%H:%M").to_string()),
+        reason: submitted_text("reason", String::new()),
+        cancel_reason: submitted_text("cancel_reason", String::new()),
         saved: matches!(outcome, Some(Outcome::Saved)),
+        error_field: match (&outcome, &submitted) {
+            (Some(Outcome::Invalid(invalid)), Some(fields))
+                if invalid.field == "reason"
+                    && fields.0.iter().any(|(key, _)| key == "cancel_reason") =>
+            {
+                "cancel_reason".to_owned()
+            }
+            (Some(Outcome::Invalid(invalid)), _) => invalid.field.to_owned(),
+            _ => String::new(),
+        },
+        time_zone: view.details.time_zone.to_string(),
         error: match outcome {
-            Some(Outcome::Invalid(problem)) => Some(problem),
+            Some(Outcome::Invalid(invalid)) => Some(invalid.problem),
             _ => None,
         },
         layout,

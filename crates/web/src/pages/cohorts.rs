@@ -6,10 +6,10 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use jiff::civil::{Date, DateTime, Time};
-use stillpoint_app::AppError;
 use stillpoint_app::cohort_view::{self, CohortView};
 use stillpoint_app::cohorts::{self, BuilderChoices, CohortRequest};
 use stillpoint_app::ports::{CohortDetails, SessionStatus};
+use stillpoint_app::{AppError, StorageError};
 use stillpoint_app::{accounts, curricula};
 use stillpoint_domain::schedule::{DstResolution, SessionKind};
 use stillpoint_domain::{CohortId, InvalidValue, Language};
@@ -116,7 +116,32 @@ struct CohortNewTemplate {
     languages: Vec<Choice>,
     providers: Vec<Choice>,
     fields: Fields,
-    error: Option<(String, String)>,
+    /// The rejected field's name, its label and the problem.
+    error: Option<(String, String, String)>,
+}
+
+/// Returns the catalogue message of the builder's label for a field a use case names.
+fn builder_label(field: &str) -> &'static str {
+    match field {
+        "name" => "cohort-name",
+        "site_id" => "cohort-site",
+        "curriculum" => "cohort-curriculum",
+        "capacity" => "cohort-capacity",
+        "language" => "cohort-language",
+        "lead_facilitator_id" => "cohort-lead-facilitator",
+        "co_facilitator_id" => "cohort-co-facilitator",
+        "video_provider" => "cohort-video",
+        "time_zone" => "cohort-time-zone",
+        "orientation_date" => "cohort-orientation-date",
+        "start_date" => "cohort-first-class-date",
+        "class_time" => "cohort-class-time",
+        "class_length" => "cohort-class-minutes",
+        "retreat_date" => "cohort-retreat-date",
+        "retreat_time" => "cohort-retreat-time",
+        "retreat_length" => "cohort-retreat-minutes",
+        "skip_dates" => "cohort-skip-dates",
+        _ => "cohort-new-title",
+    }
 }
 
 impl CohortNewTemplate {
@@ -130,7 +155,9 @@ impl CohortNewTemplate {
     }
 
     fn invalid(&self, field: &str) -> bool {
-        self.error.as_ref().is_some_and(|(name, _)| name == field)
+        self.error
+            .as_ref()
+            .is_some_and(|(name, _, _)| name == field)
     }
 }
 
@@ -184,6 +211,7 @@ async fn cohort_request(state: &AppState, fields: &Fields) -> Result<CohortReque
         .and_then(|(id, version)| Some((id.to_owned(), version.parse::<u32>().ok()?)))
         .ok_or_else(|| InvalidValue::new("curriculum", "choose a curriculum"))?;
     let curriculum = stillpoint_domain::curriculum::CurriculumId::parse(&curriculum_id)?;
+    // An unknown version is reported by the use case; its lengths here only fill empty fields.
     let lengths = match state
         .store
         .get_curriculum_version(&curriculum, curriculum_version)
@@ -193,7 +221,8 @@ async fn cohort_request(state: &AppState, fields: &Fields) -> Result<CohortReque
             stored.curriculum.class_minutes,
             stored.curriculum.retreat_minutes,
         ),
-        Err(_) => (150, 420),
+        Err(StorageError::NotFound { .. }) => (150, 420),
+        Err(other) => return Err(other.into()),
     };
     let date = |name: &str, field: &'static str| {
         fields.parse::<Date>(name, field, "a date such as 2027-03-09")
@@ -338,7 +367,10 @@ async fn render_new(
         languages,
         providers,
         fields,
-        error: error.map(|invalid| (invalid.field.to_owned(), invalid.problem)),
+        error: error.map(|invalid| {
+            let label = tr.t(builder_label(invalid.field));
+            (invalid.field.to_owned(), label, invalid.problem)
+        }),
         layout,
     };
     let mut response = render(&template)?;
@@ -546,12 +578,7 @@ fn cohort_facts(
     let places = view
         .roster
         .iter()
-        .filter(|line| {
-            matches!(
-                line.entry.state.code(),
-                "enrolled" | "active" | "lapsed" | "returned"
-            )
-        })
+        .filter(|line| line.entry.state.holds_place())
         .count();
 
     let mut facts = vec![
@@ -646,6 +673,14 @@ fn change_lines(
             args.set("when", dates::short_date_time(change.at, &zone));
             args.set("from", dates::short_date_time(change.previous_start, &zone));
             args.set("reason", change.reason.clone());
+            args.set(
+                "session",
+                view.sessions
+                    .iter()
+                    .find(|session| session.id == change.session)
+                    .map(|session| session_name(tr, session.planned.kind))
+                    .unwrap_or_default(),
+            );
             match change.new_start {
                 Some(new_start) => {
                     args.set("to", dates::short_date_time(new_start, &zone));
@@ -670,7 +705,8 @@ pub fn attendance_text(
     args.set("attended", summary.attended.to_string());
     args.set("held", summary.sessions.to_string());
     args.set("percent", percent(rate));
-    args.set("made_up", summary.made_up.to_string());
+    // A number, so the catalogue can choose the plural form.
+    args.set("made_up", f64::from(summary.made_up));
     if summary.made_up > 0 {
         tr.t_args("attendance-rate-with-makeups", &args)
     } else {

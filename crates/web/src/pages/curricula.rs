@@ -7,11 +7,15 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use stillpoint_app::AppError;
-use stillpoint_app::curricula::{self, BlockEdit, DetailsEdit, HomePracticeEdit, SessionEdit};
+use stillpoint_app::curricula::{
+    self, BlockEdit, CopyRequest, DetailsEdit, DraftRef, HomePracticeEdit, SessionEdit,
+};
 use stillpoint_app::ports::{CurriculumStatus, StoredCurriculum};
-use stillpoint_domain::curriculum::{BlockKind, Curriculum, CurriculumId, Practice, SessionPlan};
+use stillpoint_domain::curriculum::{
+    BlockKind, Curriculum, CurriculumId, MAX_BLOCKS, MAX_PROMPTS, Practice, SessionPlan,
+};
 use stillpoint_domain::schedule::SessionKind;
-use stillpoint_domain::{InvalidValue, Language};
+use stillpoint_domain::{InvalidValue, Language, Role, SiteId};
 
 use super::cohorts::session_name;
 use super::fields::Fields;
@@ -44,9 +48,20 @@ pub struct HomeView {
     pub prompts: Vec<String>,
 }
 
+/// The reader of a session plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    /// Facilitators and administrators, who see the agenda with its guidance.
+    Staff,
+    /// Patients, who see the theme, what the session is for and the home practice.
+    Patient,
+}
+
 /// A session plan, ready to show.
 #[derive(Debug, Clone)]
 pub struct PlanView {
+    /// The level of the theme's heading (2 for `h2`); the plan's sections use the next level.
+    pub level: u8,
     pub theme: String,
     pub intention: String,
     pub blocks: Vec<BlockView>,
@@ -66,13 +81,21 @@ pub fn plan_view(
     curriculum: &Curriculum,
     plan: &SessionPlan,
     language: &Language,
+    audience: Audience,
 ) -> PlanView {
     let text = |value| curriculum.text(value, language).to_owned();
+    let blocks: &[stillpoint_domain::curriculum::AgendaBlock] = match audience {
+        Audience::Staff => &plan.blocks,
+        Audience::Patient => &[],
+    };
     PlanView {
+        level: match audience {
+            Audience::Staff => 2,
+            Audience::Patient => 3,
+        },
         theme: text(&plan.theme),
         intention: text(&plan.intention),
-        blocks: plan
-            .blocks
+        blocks: blocks
             .iter()
             .map(|block| BlockView {
                 kind: tr.t(&format!("block-{}", block.kind.as_str().replace('_', "-"))),
@@ -115,6 +138,8 @@ pub struct LibraryRow {
     pub versions: Vec<(String, String)>,
     /// The latest published version, which a copy starts from.
     pub copy_from: Option<u32>,
+    /// The copy form's values after a rejected copy of this curriculum, shown open.
+    pub failed_copy: Option<(String, String)>,
 }
 
 #[derive(Template)]
@@ -123,6 +148,8 @@ struct LibraryTemplate {
     layout: Layout,
     rows: Vec<LibraryRow>,
     can_edit: bool,
+    /// The sites a copy can belong to.
+    sites: Vec<super::cohorts::Choice>,
     error: Option<String>,
 }
 
@@ -136,7 +163,7 @@ pub async fn list(
 async fn render_list(
     state: &AppState,
     signed_in: &SignedIn,
-    error: Option<String>,
+    failed: Option<(&CopyForm, String)>,
     status: StatusCode,
 ) -> Result<Response, WebError> {
     let versions = curricula::list(state.store.as_ref(), &signed_in.account).await?;
@@ -177,14 +204,39 @@ async fn render_list(
                 shipped: stored.created_by.is_none(),
                 versions: vec![(href, label)],
                 copy_from: published,
+                failed_copy: failed
+                    .as_ref()
+                    .filter(|(form, _)| form.from_id == curriculum.id.as_str())
+                    .map(|(form, _)| (form.new_id.clone(), form.title.clone())),
             }),
         }
     }
+    let can_edit = curricula::may_edit(&signed_in.account);
+    let mut sites = Vec::new();
+    if can_edit {
+        if signed_in.account.has_role(Role::SystemAdministrator) {
+            sites.push(super::cohorts::Choice {
+                value: String::new(),
+                label: layout.tr.t("curricula-every-site"),
+                selected: false,
+            });
+        }
+        for summary in
+            stillpoint_app::sites::list_sites(state.store.as_ref(), &signed_in.account).await?
+        {
+            sites.push(super::cohorts::Choice {
+                value: summary.site.id.to_string(),
+                label: summary.site.name.clone(),
+                selected: false,
+            });
+        }
+    }
     let mut response = render(&LibraryTemplate {
-        can_edit: curricula::may_edit(&signed_in.account),
         layout,
         rows,
-        error,
+        can_edit,
+        sites,
+        error: failed.map(|(_, problem)| problem),
     })?;
     *response.status_mut() = status;
     Ok(response)
@@ -198,6 +250,9 @@ pub struct CopyForm {
     new_id: String,
     #[serde(default)]
     title: String,
+    /// The site that owns the copy; empty for every site (system administrators only).
+    #[serde(default)]
+    site_id: String,
 }
 
 pub async fn copy(
@@ -208,23 +263,40 @@ pub async fn copy(
     let from = CurriculumId::parse(&form.from_id).map_err(|_| WebError::NotFound)?;
     let language =
         Language::parse(&signed_in.viewer.language).unwrap_or_else(|_| Language::english());
-    let outcome = curricula::copy(
-        state.store.as_ref(),
-        state.clock.as_ref(),
-        &signed_in.viewer.audit_context(),
-        &signed_in.account,
-        (&from, form.from_version),
-        &form.new_id,
-        (&language, &form.title),
-    )
-    .await;
+    let site = match form.site_id.trim() {
+        "" => Ok(None),
+        text => text.parse::<SiteId>().map(Some).map_err(|_| {
+            AppError::from(InvalidValue::new(
+                "site_id",
+                "choose one of the listed sites",
+            ))
+        }),
+    };
+    let outcome = match site {
+        Ok(site) => {
+            curricula::copy(
+                state.store.as_ref(),
+                state.clock.as_ref(),
+                &signed_in.viewer.audit_context(),
+                &signed_in.account,
+                CopyRequest {
+                    from: (&from, form.from_version),
+                    new_id: &form.new_id,
+                    title: (&language, &form.title),
+                    site,
+                },
+            )
+            .await
+        }
+        Err(error) => Err(error),
+    };
     match outcome {
         Ok(stored) => Ok(Redirect::to(&version_href(&stored)).into_response()),
         Err(AppError::Invalid(invalid)) => {
             render_list(
                 &state,
                 &signed_in,
-                Some(format!("{}: {}", invalid.field, invalid.problem)),
+                Some((&form, invalid.problem)),
                 StatusCode::UNPROCESSABLE_ENTITY,
             )
             .await
@@ -263,11 +335,17 @@ fn version_href(stored: &StoredCurriculum) -> String {
 pub struct LanguageQuery {
     #[serde(default)]
     language: Option<String>,
+    /// The index of the session plan just saved, for a confirmation beside it.
+    #[serde(default)]
+    saved: Option<usize>,
 }
 
 /// One session of a version's page.
 #[derive(Debug)]
 pub struct SessionSection {
+    pub index: usize,
+    /// Whether this session plan was just saved.
+    pub saved: bool,
     pub name: String,
     pub edit_href: String,
     pub plan: PlanView,
@@ -284,7 +362,11 @@ struct VersionTemplate {
     facts: Vec<(String, String)>,
     sessions: Vec<SessionSection>,
     draft: bool,
+    /// Whether the reader may change this curriculum: a system administrator, or a program
+    /// administrator of the site that owns it.
     can_edit: bool,
+    /// The draft's revision, which every edit form sends back.
+    revision: u32,
     /// Whether a clinic's published version can start a new draft.
     can_start_draft: bool,
     /// The first rule the draft breaks, or `None` when it is ready to publish.
@@ -316,7 +398,7 @@ pub async fn show(
         &state,
         &signed_in,
         (&id, version),
-        query.language,
+        query,
         None,
         StatusCode::OK,
     )
@@ -334,7 +416,7 @@ async fn render_version(
     state: &AppState,
     signed_in: &SignedIn,
     key: (&CurriculumId, u32),
-    edit_language: Option<String>,
+    query: LanguageQuery,
     failed: Option<FailedDetails>,
     status: StatusCode,
 ) -> Result<Response, WebError> {
@@ -343,10 +425,10 @@ async fn render_version(
     let layout = Layout::new(state, &signed_in.viewer, &path);
     let tr = &layout.tr;
     let curriculum = &stored.curriculum;
-    let edit_language = edit_language_of(curriculum, &layout, edit_language);
+    let edit_language = edit_language_of(curriculum, &layout, query.language);
     let shown = Language::parse(&edit_language).unwrap_or_else(|_| Language::english());
     let draft = stored.status == CurriculumStatus::Draft;
-    let can_edit = curricula::may_edit(&signed_in.account);
+    let can_edit = curricula::may_change(&signed_in.account, &stored);
 
     let facts = version_facts(tr, &stored, &shown);
     let sessions = curriculum
@@ -354,9 +436,11 @@ async fn render_version(
         .iter()
         .enumerate()
         .map(|(index, plan)| SessionSection {
+            index,
+            saved: query.saved == Some(index),
             name: session_name(tr, plan.kind),
             edit_href: format!("{path}/sessions/{index}?language={edit_language}"),
-            plan: plan_view(tr, curriculum, plan, &shown),
+            plan: plan_view(tr, curriculum, plan, &shown, Audience::Staff),
         })
         .collect();
     let mut languages: Vec<(String, bool)> = curriculum
@@ -403,7 +487,8 @@ async fn render_version(
         sessions,
         draft,
         can_edit,
-        can_start_draft: can_edit && !draft && stored.created_by.is_some(),
+        revision: stored.revision,
+        can_start_draft: can_edit && !draft,
         problem: curriculum.validate().err().map(|invalid| invalid.problem),
         edit_language,
         languages,
@@ -484,6 +569,47 @@ fn viewer_language(layout: &Layout) -> Language {
     Language::parse(&layout.lang).unwrap_or_else(|_| Language::english())
 }
 
+/// Reads the revision and the edited language that an edit form sent back.
+async fn edit_context(
+    state: &AppState,
+    signed_in: &SignedIn,
+    (id, version): (&CurriculumId, u32),
+    fields: &Fields,
+) -> Result<(u32, Language), AppError> {
+    let stored = curricula::get(state.store.as_ref(), &signed_in.account, id, version).await?;
+    let language = edit_language(state, &stored.curriculum, fields.text("language"))?;
+    Ok((revision(fields)?, language))
+}
+
+/// Reads the draft's revision that an edit form sent back.
+fn revision(fields: &Fields) -> Result<u32, InvalidValue> {
+    fields.parse(
+        "revision",
+        "revision",
+        "the draft's revision; reload the page and edit again",
+    )
+}
+
+/// Checks that `tag` is a language the curriculum has or the interface offers, so a typing
+/// mistake cannot add a language that every field would then need.
+fn edit_language(
+    state: &AppState,
+    curriculum: &Curriculum,
+    tag: &str,
+) -> Result<Language, InvalidValue> {
+    let language = Language::parse(tag)?;
+    if curriculum.languages().contains(&language) || state.catalogs.supports(language.as_str()) {
+        Ok(language)
+    } else {
+        Err(InvalidValue::new(
+            "language",
+            format!(
+                "'{language}' is neither a language of this curriculum nor of the interface; choose one from the list"
+            ),
+        ))
+    }
+}
+
 fn key(curriculum_id: &str, version: &str) -> Result<(CurriculumId, u32), WebError> {
     Ok((
         CurriculumId::parse(curriculum_id).map_err(|_| WebError::NotFound)?,
@@ -499,20 +625,29 @@ pub async fn save_details(
 ) -> Result<Response, WebError> {
     let (id, version) = key(&curriculum_id, &version)?;
     let fields = Fields(fields);
-    let language = fields.text("language").to_owned();
-    let edit = details_edit(&fields);
-    let outcome = match edit {
-        Ok(edit) => curricula::save_details(
-            state.store.as_ref(),
-            state.clock.as_ref(),
-            &signed_in.viewer.audit_context(),
-            &signed_in.account,
-            (&id, version),
-            edit,
-        )
-        .await
-        .map(|_| ()),
-        Err(invalid) => Err(invalid.into()),
+    let mut language = fields.text("language").to_owned();
+    let outcome = match edit_context(&state, &signed_in, (&id, version), &fields).await {
+        Ok((revision, parsed)) => {
+            language = parsed.as_str().to_owned();
+            match details_edit(&fields, parsed) {
+                Ok(edit) => curricula::save_details(
+                    state.store.as_ref(),
+                    state.clock.as_ref(),
+                    &signed_in.viewer.audit_context(),
+                    &signed_in.account,
+                    DraftRef {
+                        id: &id,
+                        version,
+                        revision,
+                    },
+                    edit,
+                )
+                .await
+                .map(|_| ()),
+                Err(invalid) => Err(invalid.into()),
+            }
+        }
+        Err(error) => Err(error),
     };
     match outcome {
         Ok(()) => Ok(
@@ -523,10 +658,13 @@ pub async fn save_details(
                 &state,
                 &signed_in,
                 (&id, version),
-                Some(language),
+                LanguageQuery {
+                    language: Some(language),
+                    saved: None,
+                },
                 Some(FailedDetails {
                     fields,
-                    problem: format!("{}: {}", invalid.field, invalid.problem),
+                    problem: invalid.problem,
                 }),
                 StatusCode::UNPROCESSABLE_ENTITY,
             )
@@ -536,12 +674,12 @@ pub async fn save_details(
     }
 }
 
-fn details_edit(fields: &Fields) -> Result<DetailsEdit, InvalidValue> {
+fn details_edit(fields: &Fields, language: Language) -> Result<DetailsEdit, InvalidValue> {
     let minutes = |name: &str, field: &'static str| {
         fields.parse::<u32>(name, field, "a whole number of minutes")
     };
     Ok(DetailsEdit {
-        language: Language::parse(fields.text("language"))?,
+        language,
         title: fields.text("title").to_owned(),
         summary: fields.text("summary").to_owned(),
         orientation_minutes: minutes("orientation_minutes", "orientation_minutes")?,
@@ -554,17 +692,27 @@ pub async fn publish(
     State(state): State<AppState>,
     signed_in: SignedIn,
     Path((curriculum_id, version)): Path<(String, String)>,
-    CheckedForm(_form): CheckedForm<super::sign_in::EmptyForm>,
+    CheckedForm(fields): CheckedForm<Vec<(String, String)>>,
 ) -> Result<Response, WebError> {
     let (id, version) = key(&curriculum_id, &version)?;
-    let outcome = curricula::publish(
-        state.store.as_ref(),
-        state.clock.as_ref(),
-        &signed_in.viewer.audit_context(),
-        &signed_in.account,
-        (&id, version),
-    )
-    .await;
+    let fields = Fields(fields);
+    let outcome = match revision(&fields) {
+        Ok(revision) => {
+            curricula::publish(
+                state.store.as_ref(),
+                state.clock.as_ref(),
+                &signed_in.viewer.audit_context(),
+                &signed_in.account,
+                DraftRef {
+                    id: &id,
+                    version,
+                    revision,
+                },
+            )
+            .await
+        }
+        Err(invalid) => Err(invalid.into()),
+    };
     match outcome {
         Ok(()) => Ok(Redirect::to(&format!("/curricula/{id}/{version}")).into_response()),
         Err(AppError::Invalid(invalid)) => {
@@ -572,10 +720,10 @@ pub async fn publish(
                 &state,
                 &signed_in,
                 (&id, version),
-                None,
+                LanguageQuery::default(),
                 Some(FailedDetails {
                     fields: Fields::default(),
-                    problem: format!("{}: {}", invalid.field, invalid.problem),
+                    problem: invalid.problem,
                 }),
                 StatusCode::UNPROCESSABLE_ENTITY,
             )
@@ -616,7 +764,9 @@ struct SessionEditorTemplate {
     days_per_week: String,
     chosen_practices: Vec<String>,
     informal: String,
-    prompts: String,
+    prompts: Vec<PromptRow>,
+    /// The draft's revision, which the form sends back.
+    revision: u32,
     /// The agenda's total minutes beside the session's length.
     minutes_line: String,
     error: Option<String>,
@@ -648,25 +798,36 @@ pub async fn save_session(
 ) -> Result<Response, WebError> {
     let (id, version) = key(&curriculum_id, &version)?;
     let fields = Fields(fields);
-    let language = fields.text("language").to_owned();
-    let outcome = match session_edit(&fields) {
-        Ok(edit) => curricula::save_session(
-            state.store.as_ref(),
-            state.clock.as_ref(),
-            &signed_in.viewer.audit_context(),
-            &signed_in.account,
-            (&id, version),
-            index,
-            edit,
-        )
-        .await
-        .map(|_| ()),
-        Err(invalid) => Err(invalid.into()),
+    let mut language = fields.text("language").to_owned();
+    let outcome = match edit_context(&state, &signed_in, (&id, version), &fields).await {
+        Ok((revision, parsed)) => {
+            language = parsed.as_str().to_owned();
+            match session_edit(&fields, parsed) {
+                Ok(edit) => curricula::save_session(
+                    state.store.as_ref(),
+                    state.clock.as_ref(),
+                    &signed_in.viewer.audit_context(),
+                    &signed_in.account,
+                    DraftRef {
+                        id: &id,
+                        version,
+                        revision,
+                    },
+                    index,
+                    edit,
+                )
+                .await
+                .map(|_| ()),
+                Err(invalid) => Err(invalid.into()),
+            }
+        }
+        Err(error) => Err(error),
     };
     match outcome {
-        Ok(()) => Ok(
-            Redirect::to(&format!("/curricula/{id}/{version}?language={language}")).into_response(),
-        ),
+        Ok(()) => Ok(Redirect::to(&format!(
+            "/curricula/{id}/{version}?language={language}&saved={index}#session-{index}"
+        ))
+        .into_response()),
         Err(AppError::Invalid(invalid)) => {
             let mut response = render_session_editor(
                 &state,
@@ -674,7 +835,7 @@ pub async fn save_session(
                 (&id, version),
                 index,
                 Some(language),
-                Some((fields, format!("{}: {}", invalid.field, invalid.problem))),
+                Some((fields, invalid.problem)),
             )
             .await?;
             *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
@@ -684,10 +845,16 @@ pub async fn save_session(
     }
 }
 
-/// Reads the session editor: numbered agenda rows (a row without a title is left out), the home
-/// practice when its daily minutes are filled in, and the prompts one per line.
-fn session_edit(fields: &Fields) -> Result<SessionEdit, InvalidValue> {
+/// Reads the session editor: numbered agenda rows (a row without a title is left out), and the
+/// home practice with its numbered prompts when its daily minutes are filled in.
+fn session_edit(fields: &Fields, language: Language) -> Result<SessionEdit, InvalidValue> {
     let count: usize = fields.parse("block_count", "blocks", "the number of agenda rows")?;
+    if count > MAX_BLOCKS + NEW_BLOCK_ROWS {
+        return Err(InvalidValue::new(
+            "blocks",
+            format!("keep 1 to {MAX_BLOCKS} agenda blocks"),
+        ));
+    }
     let mut blocks = Vec::new();
     for row in 0..count {
         let title = fields.text(&format!("block_title_{row}"));
@@ -739,11 +906,14 @@ fn session_edit(fields: &Fields) -> Result<SessionEdit, InvalidValue> {
                 .map(Practice::parse)
                 .collect::<Result<Vec<_>, _>>()?,
             informal: fields.text("informal").to_owned(),
-            prompts: fields.text("prompts").lines().map(str::to_owned).collect(),
+            prompts: prompt_rows(fields)?
+                .into_iter()
+                .map(|row| (row.origin.parse().ok(), row.text))
+                .collect(),
         })
     };
     Ok(SessionEdit {
-        language: Language::parse(fields.text("language"))?,
+        language,
         theme: fields.text("theme").to_owned(),
         intention: fields.text("intention").to_owned(),
         blocks,
@@ -759,16 +929,13 @@ async fn render_session_editor(
     language: Option<String>,
     failed: Option<(Fields, String)>,
 ) -> Result<Response, WebError> {
-    if !curricula::may_edit(&signed_in.account) {
+    let stored = curricula::get(state.store.as_ref(), &signed_in.account, key.0, key.1).await?;
+    if !curricula::may_change(&signed_in.account, &stored) {
         return Err(WebError::Forbidden);
     }
-    let stored = curricula::get(state.store.as_ref(), &signed_in.account, key.0, key.1).await?;
     if stored.status != CurriculumStatus::Draft {
-        return Err(WebError::Invalid {
-            field: "version".to_owned(),
-            message: "this version is published and cannot change; start a new version to edit it"
-                .to_owned(),
-        });
+        // A published version has no editor; its page offers a new version instead.
+        return Ok(Redirect::to(&format!("/curricula/{}/{}", key.0, key.1)).into_response());
     }
     let curriculum = &stored.curriculum;
     let plan = curriculum.sessions.get(index).ok_or(WebError::NotFound)?;
@@ -824,6 +991,7 @@ async fn render_session_editor(
             args
         }),
         error: failed.map(|(_, problem)| problem),
+        revision: stored.revision,
         language,
         layout,
     };
@@ -836,8 +1004,48 @@ type SessionValues = (
     String,
     String,
     Vec<BlockRow>,
-    (String, String, Vec<String>, String, String),
+    (String, String, Vec<String>, String, Vec<PromptRow>),
 );
+
+/// One reflective prompt of the session editor.
+#[derive(Debug)]
+pub struct PromptRow {
+    pub index: usize,
+    /// The prompt's position before the edit, or "" for a new one.
+    pub origin: String,
+    pub text: String,
+}
+
+/// Reads the numbered prompt fields; an empty one is left out.
+fn prompt_rows(fields: &Fields) -> Result<Vec<PromptRow>, InvalidValue> {
+    let count: usize = fields.parse("prompt_count", "prompts", "the number of prompt fields")?;
+    if count > MAX_PROMPTS {
+        return Err(InvalidValue::new(
+            "prompts",
+            format!("write 1 to {MAX_PROMPTS} reflective prompts"),
+        ));
+    }
+    Ok((0..count)
+        .map(|index| PromptRow {
+            index,
+            origin: fields.text(&format!("prompt_origin_{index}")).to_owned(),
+            text: fields.text(&format!("prompt_{index}")).to_owned(),
+        })
+        .filter(|row| !row.text.is_empty())
+        .collect())
+}
+
+/// Pads the prompts with empty fields up to the maximum, for new prompts.
+fn with_empty_prompts(mut rows: Vec<PromptRow>) -> Vec<PromptRow> {
+    for index in rows.len()..MAX_PROMPTS {
+        rows.push(PromptRow {
+            index,
+            origin: String::new(),
+            text: String::new(),
+        });
+    }
+    rows
+}
 
 fn stored_session_values(
     plan: &SessionPlan,
@@ -870,7 +1078,7 @@ fn stored_session_values(
                 "6".to_owned(),
                 Vec::new(),
                 String::new(),
-                String::new(),
+                with_empty_prompts(Vec::new()),
             )
         },
         |home| {
@@ -882,7 +1090,17 @@ fn stored_session_values(
                     .map(|practice| practice.as_str().to_owned())
                     .collect(),
                 own(&home.informal),
-                home.prompts.iter().map(own).collect::<Vec<_>>().join("\n"),
+                with_empty_prompts(
+                    home.prompts
+                        .iter()
+                        .enumerate()
+                        .map(|(index, prompt)| PromptRow {
+                            index,
+                            origin: index.to_string(),
+                            text: own(prompt),
+                        })
+                        .collect(),
+                ),
             )
         },
     );
@@ -890,7 +1108,23 @@ fn stored_session_values(
 }
 
 fn failed_session_values(fields: &Fields) -> SessionValues {
-    let count: usize = fields.text("block_count").parse().unwrap_or(0);
+    let count = fields
+        .text("block_count")
+        .parse::<usize>()
+        .unwrap_or(0)
+        .min(MAX_BLOCKS + NEW_BLOCK_ROWS);
+    let prompt_count = fields
+        .text("prompt_count")
+        .parse::<usize>()
+        .unwrap_or(0)
+        .min(MAX_PROMPTS);
+    let prompts = (0..prompt_count)
+        .map(|index| PromptRow {
+            index,
+            origin: fields.text(&format!("prompt_origin_{index}")).to_owned(),
+            text: fields.text(&format!("prompt_{index}")).to_owned(),
+        })
+        .collect();
     let rows = (0..count)
         .map(|index| BlockRow {
             index,
@@ -911,7 +1145,7 @@ fn failed_session_values(fields: &Fields) -> SessionValues {
             fields.text("days_per_week").to_owned(),
             fields.all("practice").map(str::to_owned).collect(),
             fields.text("informal").to_owned(),
-            fields.text("prompts").to_owned(),
+            with_empty_prompts(prompts),
         ),
     )
 }

@@ -30,6 +30,8 @@ pub struct PatientRow {
 struct PatientsTemplate {
     layout: Layout,
     patients: Vec<PatientRow>,
+    /// Whether to offer the referral form: clinicians and program administrators.
+    can_refer: bool,
 }
 
 #[derive(Template)]
@@ -56,6 +58,8 @@ struct PatientTemplate {
     pathway_line: Option<String>,
     /// The next steps the care team can take from here.
     pathway: PathwayActions,
+    /// The reason the last pathway step was rejected.
+    pathway_error: Option<String>,
     patient_id: String,
 }
 
@@ -99,6 +103,7 @@ pub async fn list(
     render(&PatientsTemplate {
         layout: Layout::new(&state, &signed_in.viewer, "/patients"),
         patients: rows,
+        can_refer: !stillpoint_app::referrals::referring_sites(&signed_in.account).is_empty(),
     })
 }
 
@@ -117,7 +122,7 @@ pub async fn show(
     )
     .await;
     match outcome {
-        Ok(record) => render_record(&state, &signed_in, record).await,
+        Ok(record) => render_record(&state, &signed_in, record, None).await,
         Err(AppError::Forbidden) if care_team::may_break_glass(&signed_in.account) => {
             render_break_glass(&state, &signed_in, patient_id, "", None)
         }
@@ -163,10 +168,12 @@ pub fn parse_patient_id(text: &str) -> Result<PatientId, WebError> {
     text.parse().map_err(|_| WebError::NotFound)
 }
 
-async fn render_record(
+/// Renders a patient's record, with the problem of a rejected pathway step when given.
+pub(super) async fn render_record(
     state: &AppState,
     signed_in: &SignedIn,
     record: PatientRecord,
+    pathway_error: Option<String>,
 ) -> Result<Response, WebError> {
     let sites = stillpoint_app::sites::all_sites(state.store.as_ref()).await?;
     let layout = Layout::new(state, &signed_in.viewer, "/patients");
@@ -211,7 +218,8 @@ async fn render_record(
         // `open_record` checked the care team's access and audited this view already.
         let pathway =
             stillpoint_app::enrolment::current_state(state.store.as_ref(), patient.id).await?;
-        actions = pathway_actions(state, tr, &pathway, patient.site_id).await?;
+        actions =
+            pathway_actions(state, tr, &pathway, patient.site_id, !missing.is_empty()).await?;
         let mut line = tr.t(&format!("enrolment-state-{}", pathway.code()));
         if let Some(reason) = pathway.reason() {
             line.push_str(": ");
@@ -256,8 +264,13 @@ async fn render_record(
         pathway: actions,
         patient_id: patient.id.to_string(),
         layout,
+        pathway_error: pathway_error.clone(),
     };
-    render(&template)
+    let mut response = render(&template)?;
+    if pathway_error.is_some() {
+        *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    Ok(response)
 }
 
 /// Returns the local time at which the viewer's break-glass access to `patient` ends.
@@ -349,6 +362,8 @@ pub async fn invite(
 pub struct PathwayActions {
     /// Whether to link the screening form: the patient is referred or being screened.
     pub offer_screening: bool,
+    /// Whether the next step waits for the patient's consent.
+    pub waiting_for_consent: bool,
     /// Steps that need no input, as (action code, button label).
     pub steps: Vec<(String, String)>,
     /// The site's cohorts to enrol in, once the technology check is done.
@@ -361,6 +376,7 @@ async fn pathway_actions(
     tr: &crate::i18n::Translator,
     pathway: &stillpoint_domain::enrolment::EnrolmentState,
     site: stillpoint_domain::SiteId,
+    consent_missing: bool,
 ) -> Result<PathwayActions, WebError> {
     let code = pathway.code();
     let step = |action: &str| {
@@ -369,7 +385,14 @@ async fn pathway_actions(
             tr.t(&format!("pathway-action-{}", action.replace('_', "-"))),
         )
     };
+    // Steps that need current consent are offered only once the patient has agreed; the
+    // record's consent line says what is missing.
+    let needs_consent = matches!(
+        code,
+        "eligible" | "consented" | "waitlisted" | "enrolled" | "lapsed"
+    );
     let steps = match code {
+        _ if needs_consent && consent_missing => Vec::new(),
         "eligible" => vec![step("record_consent")],
         "consented" => vec![step("complete_orientation")],
         "waitlisted" => vec![step("offer_place")],
@@ -379,7 +402,7 @@ async fn pathway_actions(
         _ => Vec::new(),
     };
     let mut cohorts = Vec::new();
-    if code == "oriented" {
+    if code == "oriented" && !consent_missing {
         for details in state
             .store
             .list_cohort_details()
@@ -396,6 +419,7 @@ async fn pathway_actions(
         }
     }
     Ok(PathwayActions {
+        waiting_for_consent: consent_missing && (needs_consent || code == "oriented"),
         offer_screening: matches!(code, "referred" | "screening"),
         steps,
         cohorts,

@@ -5,13 +5,13 @@ use askama::Template;
 use axum::extract::State;
 use axum::response::{IntoResponse, Redirect, Response};
 use stillpoint_app::ports::SessionStatus;
-use stillpoint_app::program::{self, JOIN_OPENS_BEFORE, ProgramView};
+use stillpoint_app::program::{self, ProgramView};
 use stillpoint_domain::Language;
 use stillpoint_domain::enrolment::EnrolmentState;
 use stillpoint_domain::schedule::SessionKind;
 
 use super::cohorts::session_name;
-use super::curricula::{PlanView, plan_view};
+use super::curricula::{Audience, PlanView, plan_view};
 use super::{Layout, dates, render};
 use crate::AppState;
 use crate::csrf::CheckedForm;
@@ -100,9 +100,9 @@ fn program_template(
     let week = view.current_week.unwrap_or(1);
     let this_week = curriculum
         .session(SessionKind::Class { week })
-        .map(|plan| plan_view(tr, curriculum, plan, &language));
+        .map(|plan| plan_view(tr, curriculum, plan, &language, Audience::Patient));
     let week_heading = Some(if view.current_week.is_some() {
-        tr.t_with("program-this-week", "week", &week.to_string())
+        tr.t("program-this-week")
     } else {
         tr.t("program-first-week")
     });
@@ -146,12 +146,14 @@ fn program_template(
     let schedule = schedule_lines(tr, view, curriculum, &language, &own_zone, now);
     let attendance = view.attendance.live_rate().map(|_| {
         let mut args = fluent_bundle::FluentArgs::new();
-        args.set(
-            "attended",
-            (view.attendance.attended + view.attendance.made_up).to_string(),
-        );
+        args.set("attended", view.attendance.attended.to_string());
         args.set("held", view.attendance.sessions.to_string());
-        tr.t_args("program-attendance", &args)
+        args.set("made_up", view.attendance.made_up.to_string());
+        if view.attendance.made_up > 0 {
+            tr.t_args("program-attendance-with-makeups", &args)
+        } else {
+            tr.t_args("program-attendance", &args)
+        }
     });
 
     ProgramTemplate {
@@ -164,11 +166,9 @@ fn program_template(
         this_week,
         next_session,
         next_session_cohort_time,
-        join_text: tr.t_with(
-            "program-join",
-            "minutes",
-            &JOIN_OPENS_BEFORE.as_mins().to_string(),
-        ),
+        // NOTE: the way into live video comes with the video sessions; until then the text
+        // tells the patient that the facilitator sends it.
+        join_text: tr.t("program-join"),
         attendance,
         schedule,
         layout,

@@ -7,8 +7,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use jiff::civil::Date;
 use stillpoint_app::AppError;
-use stillpoint_app::enrolment;
 use stillpoint_app::referrals::{self, Referral};
+use stillpoint_app::{care, enrolment};
 use stillpoint_domain::condition::COMMON_CHRONIC_CONDITIONS;
 use stillpoint_domain::enrolment::{EnrolmentState, ExclusionFlag, Screening, Transition};
 use stillpoint_domain::{ChronicCondition, Icd10Code, InvalidValue, Language, PatientId};
@@ -30,6 +30,8 @@ struct ReferralTemplate {
     conditions: Vec<Choice>,
     fields: Fields,
     error: Option<String>,
+    /// The form field the error concerns, marked invalid.
+    error_field: String,
 }
 
 pub async fn show_referral(
@@ -61,13 +63,7 @@ pub async fn refer(
     match outcome {
         Ok(patient) => Ok(Redirect::to(&format!("/patients/{patient}/screening")).into_response()),
         Err(AppError::Invalid(invalid)) => {
-            let mut response = render_referral(
-                &state,
-                &signed_in,
-                fields,
-                Some(format!("{}: {}", invalid.field, invalid.problem)),
-            )
-            .await?;
+            let mut response = render_referral(&state, &signed_in, fields, Some(invalid)).await?;
             *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
             Ok(response)
         }
@@ -123,7 +119,7 @@ async fn render_referral(
     state: &AppState,
     signed_in: &SignedIn,
     fields: Fields,
-    error: Option<String>,
+    error: Option<InvalidValue>,
 ) -> Result<Response, WebError> {
     let site_ids = referrals::referring_sites(&signed_in.account);
     if site_ids.is_empty() {
@@ -156,13 +152,20 @@ async fn render_referral(
             selected: chosen.contains(code),
         })
         .collect();
+    let error_field = match error.as_ref().map(|invalid| invalid.field) {
+        // A malformed code can only come from the field for another condition.
+        Some("icd10_code") => "other_code".to_owned(),
+        Some(field) => field.to_owned(),
+        None => String::new(),
+    };
     render(&ReferralTemplate {
         layout,
         sites,
         languages,
         conditions,
         fields,
-        error,
+        error: error.map(|invalid| invalid.problem),
+        error_field,
     })
 }
 
@@ -178,6 +181,8 @@ struct ScreeningTemplate {
     interested: String,
     reason: String,
     error: Option<String>,
+    /// The form field the error concerns, marked invalid.
+    error_field: String,
 }
 
 pub async fn show_screening(
@@ -201,14 +206,8 @@ pub async fn screen(
     match outcome {
         Ok(()) => Ok(Redirect::to(&format!("/patients/{patient}")).into_response()),
         Err(AppError::Invalid(invalid)) => {
-            let mut response = render_screening(
-                &state,
-                &signed_in,
-                patient,
-                Some(&fields),
-                Some(format!("{}: {}", invalid.field, invalid.problem)),
-            )
-            .await?;
+            let mut response =
+                render_screening(&state, &signed_in, patient, Some(&fields), Some(invalid)).await?;
             *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
             Ok(response)
         }
@@ -282,7 +281,7 @@ async fn render_screening(
     signed_in: &SignedIn,
     patient_id: PatientId,
     fields: Option<&Fields>,
-    error: Option<String>,
+    error: Option<InvalidValue>,
 ) -> Result<Response, WebError> {
     let view = enrolment::view(
         state.store.as_ref(),
@@ -362,7 +361,11 @@ async fn render_screening(
         burden: text("symptom_burden"),
         interested: text("interested"),
         reason: text("not_eligible_reason"),
-        error,
+        error_field: error
+            .as_ref()
+            .map(|invalid| invalid.field.to_owned())
+            .unwrap_or_default(),
+        error: error.map(|invalid| invalid.problem),
         layout,
     })
 }
@@ -397,7 +400,7 @@ pub async fn move_pathway(
             });
         }
     };
-    enrolment::advance(
+    let outcome = enrolment::advance(
         state.store.as_ref(),
         state.clock.as_ref(),
         &signed_in.viewer.audit_context(),
@@ -406,6 +409,21 @@ pub async fn move_pathway(
         patient,
         transition,
     )
+    .await;
+    let problem = match outcome {
+        Ok(_) => return Ok(Redirect::to(&format!("/patients/{patient}#pathway")).into_response()),
+        Err(AppError::Invalid(invalid)) => invalid.problem,
+        Err(error @ AppError::TransitionNotAllowed { .. }) => error.to_string(),
+        Err(other) => return Err(other.into()),
+    };
+    // The record shows the problem beside the pathway, so the care team stays on the patient.
+    let record = care::open_record(
+        state.store.as_ref(),
+        state.clock.as_ref(),
+        &signed_in.viewer.audit_context(),
+        &signed_in.account,
+        patient,
+    )
     .await?;
-    Ok(Redirect::to(&format!("/patients/{patient}")).into_response())
+    super::patients::render_record(&state, &signed_in, record, Some(problem)).await
 }
