@@ -590,3 +590,7 @@ pathway-consent-needed = The next step waits for the patient's consent. Invite t
 curriculum-session-saved = { $session } is saved.
 program-attendance-with-makeups = You have joined { $attended } of the { $held } sessions held so far, and caught up on { $made_up } more with a recording or another group.
 cohort-attendance-line = Attendance of the group: { $rate }
+pathway-cohort-choice = { $name }: starts { $start }, taught in { $language }, { $free } places free
+cohort-notice-created = The cohort is created. Check its sessions below, with any daylight-saving warnings.
+cohort-notice-changed = The session is changed; the change is listed at the end of this page.
+cohort-notice-capacity = The number of places is changed.

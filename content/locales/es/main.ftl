@@ -589,3 +589,7 @@ pathway-consent-needed = El siguiente paso espera el consentimiento del paciente
 curriculum-session-saved = { $session }: guardada.
 program-attendance-with-makeups = Ha participado en { $attended } de las { $held } sesiones realizadas hasta ahora, y recuperó { $made_up } más con una grabación o en otro grupo.
 cohort-attendance-line = Asistencia del grupo: { $rate }
+pathway-cohort-choice = { $name }: empieza el { $start }, en { $language }, { $free } plazas libres
+cohort-notice-created = El grupo está creado. Revise sus sesiones abajo, con los avisos de cambio de hora.
+cohort-notice-changed = La sesión está cambiada; el cambio aparece al final de esta página.
+cohort-notice-capacity = El número de plazas está cambiado.

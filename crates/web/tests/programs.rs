@@ -549,9 +549,11 @@ async fn cohort_builder_plans_and_rejects_by_field(dialect: Dialect) {
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("this local time does not exist"), "{page}");
     assert!(page.contains("starts 60 minutes later"), "{page}");
+    assert!(page.contains("The cohort is created"), "{page}");
     // The class length came from the curriculum: 150 minutes.
     let cohort: stillpoint_domain::CohortId = cohort_path
         .trim_start_matches("/cohorts/")
+        .trim_end_matches("?notice=created")
         .parse()
         .expect("id");
     let sessions = app

@@ -179,7 +179,7 @@ pub async fn reschedule(
         .map(|_| ()),
         Err(invalid) => Err(invalid.into()),
     };
-    let cohort_page = format!("/cohorts/{cohort}");
+    let cohort_page = format!("/cohorts/{cohort}?notice=changed");
     after_form(
         &state,
         &signed_in,
@@ -209,7 +209,7 @@ pub async fn cancel(
         fields.text("cancel_reason"),
     )
     .await;
-    let cohort_page = format!("/cohorts/{cohort}");
+    let cohort_page = format!("/cohorts/{cohort}?notice=changed");
     after_form(
         &state,
         &signed_in,

@@ -2,7 +2,7 @@
 //! roster, attendance and changes.
 
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use jiff::civil::{Date, DateTime, Time};
@@ -188,7 +188,9 @@ pub async fn create(
         Err(error) => Err(error),
     };
     match outcome {
-        Ok(created) => Ok(Redirect::to(&format!("/cohorts/{}", created.cohort.id)).into_response()),
+        Ok(created) => Ok(
+            Redirect::to(&format!("/cohorts/{}?notice=created", created.cohort.id)).into_response(),
+        ),
         Err(AppError::Invalid(invalid)) => {
             render_new(
                 &state,
@@ -415,23 +417,49 @@ struct CohortTemplate {
     capacity: String,
     form_action: String,
     error: Option<String>,
+    /// What was just saved, for a confirmation at the top.
+    notice: Option<String>,
+}
+
+/// The query of the cohort page: `notice` names what was just saved.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct CohortQuery {
+    #[serde(default)]
+    notice: Option<String>,
 }
 
 pub async fn show(
     State(state): State<AppState>,
     signed_in: SignedIn,
     Path(cohort_id): Path<String>,
+    Query(query): Query<CohortQuery>,
 ) -> Result<Response, WebError> {
     let cohort: CohortId = cohort_id.parse().map_err(|_| WebError::NotFound)?;
-    render_cohort(&state, &signed_in, cohort, None).await
+    let notice = match query.notice.as_deref() {
+        Some("created") => Some("cohort-notice-created"),
+        Some("changed") => Some("cohort-notice-changed"),
+        Some("capacity") => Some("cohort-notice-capacity"),
+        _ => None,
+    };
+    render_cohort(&state, &signed_in, cohort, PageOutcome::Notice(notice)).await
 }
 
 /// Renders the cohort page, with the capacity form's rejected value and problem when given.
+/// What the cohort page reports at its top.
+#[derive(Debug)]
+enum PageOutcome {
+    /// A confirmation of what was just saved, as a catalogue message id.
+    Notice(Option<&'static str>),
+    /// The capacity form's rejected value and the problem.
+    RejectedCapacity { value: String, problem: String },
+}
+
+/// Renders the cohort page with `outcome` at its top.
 async fn render_cohort(
     state: &AppState,
     signed_in: &SignedIn,
     cohort: CohortId,
-    rejected_capacity: Option<(String, String)>,
+    outcome: PageOutcome,
 ) -> Result<Response, WebError> {
     let view = cohort_view::view(
         state.store.as_ref(),
@@ -445,13 +473,16 @@ async fn render_cohort(
     let layout = Layout::new(state, &signed_in.viewer, &path);
     let mut template = cohort_template(state, layout, &view, &path).await?;
     template.can_change_capacity = curricula::may_edit(&signed_in.account);
-    let status = match rejected_capacity {
-        Some((capacity, problem)) => {
-            template.capacity = capacity;
+    let status = match outcome {
+        PageOutcome::RejectedCapacity { value, problem } => {
+            template.capacity = value;
             template.error = Some(problem);
             StatusCode::UNPROCESSABLE_ENTITY
         }
-        None => StatusCode::OK,
+        PageOutcome::Notice(notice) => {
+            template.notice = notice.map(|id| template.layout.tr.t(id));
+            StatusCode::OK
+        }
     };
     let mut response = render(&template)?;
     *response.status_mut() = status;
@@ -493,13 +524,16 @@ pub async fn change_capacity(
         .into()),
     };
     match outcome {
-        Ok(()) => Ok(Redirect::to(&format!("/cohorts/{cohort}")).into_response()),
+        Ok(()) => Ok(Redirect::to(&format!("/cohorts/{cohort}?notice=capacity")).into_response()),
         Err(AppError::Invalid(invalid)) => {
             render_cohort(
                 &state,
                 &signed_in,
                 cohort,
-                Some((form.capacity, invalid.problem)),
+                PageOutcome::RejectedCapacity {
+                    value: form.capacity,
+                    problem: invalid.problem,
+                },
             )
             .await
         }
@@ -550,6 +584,7 @@ async fn cohort_template(
         capacity: view.details.capacity.to_string(),
         form_action: format!("{path}/capacity"),
         error: None,
+        notice: None,
         layout,
     })
 }

@@ -412,7 +412,7 @@ async fn pathway_actions(
             if details.cohort.site_id == site {
                 cohorts.push(super::cohorts::Choice {
                     value: details.cohort.id.to_string(),
-                    label: details.cohort.name.clone(),
+                    label: cohort_choice_label(state, tr, &details).await?,
                     selected: false,
                 });
             }
@@ -428,4 +428,49 @@ async fn pathway_actions(
             "not_eligible" | "higher_level_of_care" | "completed" | "withdrawn"
         ),
     })
+}
+
+/// Describes a cohort for the enrol list: its name, first class, class language and free
+/// places, so the care team can choose one that suits the patient.
+async fn cohort_choice_label(
+    state: &AppState,
+    tr: &crate::i18n::Translator,
+    details: &stillpoint_app::ports::CohortDetails,
+) -> Result<String, WebError> {
+    let store = state.store.as_ref();
+    let taken = store
+        .count_places_taken(details.cohort.id)
+        .await
+        .map_err(AppError::from)?;
+    let first_class = store
+        .list_cohort_sessions(details.cohort.id)
+        .await
+        .map_err(AppError::from)?
+        .into_iter()
+        .find(|session| {
+            matches!(
+                session.planned.kind,
+                stillpoint_domain::schedule::SessionKind::Class { week: 1 }
+            )
+        })
+        .map(|session| {
+            super::dates::long_date(
+                tr,
+                session
+                    .planned
+                    .start
+                    .to_zoned_datetime(details.time_zone.time_zone())
+                    .date(),
+            )
+        })
+        .unwrap_or_default();
+    let mut args = fluent_bundle::FluentArgs::new();
+    args.set("name", details.cohort.name.clone());
+    args.set("start", first_class);
+    args.set(
+        "language",
+        tr.t(&format!("language-name-{}", details.language.primary())),
+    );
+    args.set("free", details.capacity.saturating_sub(taken).to_string());
+    Ok(tr.t_args("pathway-cohort-choice", &args))
 }
