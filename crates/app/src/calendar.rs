@@ -6,6 +6,7 @@
 
 use jiff::Timestamp;
 use stillpoint_domain::audit::{AuditAction, AuditOutcome};
+use stillpoint_domain::care_team::CaregiverScope;
 use stillpoint_domain::curriculum::Curriculum;
 use stillpoint_domain::enrolment::EnrolmentState;
 use stillpoint_domain::{Account, PatientId, Role};
@@ -70,8 +71,9 @@ pub struct Feed {
     pub cohorts: Vec<FeedCohort>,
 }
 
-/// Loads the feed for a URL token: a patient's own cohort while they hold a place in it, and the
-/// cohorts a facilitator runs. Unknown, replaced or revoked tokens are `NotFound`, and so is the
+/// Loads the feed for a URL token: a patient's own cohort while they hold a place in it, the
+/// cohorts of patients who share their schedule with a caregiver, and the cohorts a facilitator
+/// runs. Unknown, replaced or revoked tokens are `NotFound`, and so is the
 /// feed of a deactivated account. Each fetch is audited as a read by the feed's owner from
 /// `source_address`.
 pub async fn feed(
@@ -109,6 +111,35 @@ pub async fn feed(
             .and_then(|state| state.cohort())
         {
             cohort_ids.push(cohort);
+        }
+    }
+    // A caregiver sees the sessions of each patient who shares their schedule, while the grant
+    // is active; each such read is audited against that patient.
+    if account.has_role(Role::Caregiver) {
+        for (patient, grant) in store.patients_of_caregiver(account.id).await? {
+            let shares_schedule =
+                grant.revoked_at.is_none() && grant.scopes.contains(&CaregiverScope::Schedule);
+            if !shares_schedule {
+                continue;
+            }
+            let state = store.find_enrolment(patient.id).await?;
+            if let Some(cohort) = state
+                .filter(EnrolmentState::holds_place)
+                .and_then(|state| state.cohort())
+            {
+                record(
+                    store,
+                    clock,
+                    &context,
+                    &account,
+                    Some(patient.id),
+                    AuditAction::Read,
+                )
+                .await?;
+                if !cohort_ids.contains(&cohort) {
+                    cohort_ids.push(cohort);
+                }
+            }
         }
     }
     if account.has_role(Role::Facilitator) {

@@ -930,6 +930,24 @@ async fn reschedule_updates_the_calendar_feed(dialect: Dialect) {
     };
     assert_eq!(fetches, 2, "two fetches so far");
 
+    // The demo caregiver, with whom Lucía shares her schedule, sees her group's sessions.
+    let caregiver = app.browser_session("caregiver").await;
+    let created = app.post_form(&caregiver, "/account/calendar", &[]).await;
+    let (_, page) = text(created).await;
+    let start = page.find("/calendar/").expect("feed address");
+    let end = start + page[start..].find(".ics").expect("ics") + 4;
+    let caregiver_feed = anonymous
+        .get(app.url(&page[start..end]))
+        .send()
+        .await
+        .expect("feed")
+        .text()
+        .await
+        .expect("body");
+    let caregiver_events =
+        parse_icalendar("reschedule_updates_the_calendar_feed", &caregiver_feed).expect("parsed");
+    assert_eq!(caregiver_events.len(), sessions.len());
+
     // A new address replaces the old one, and turning the feed off ends it.
     let replaced = app.post_form(&patient, "/account/calendar", &[]).await;
     assert_eq!(replaced.status(), StatusCode::OK);
