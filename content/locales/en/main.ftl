@@ -56,7 +56,7 @@ home-language = Language
 home-time-zone = Time zone
 home-local-time = Your local time now
 home-patient-site = Your care is with { $site }.
-home-patient-next = Your program page shows your group, this week's practice and your next session. Before you join a group, your care team tells you the dates and times.
+home-patient-next = Your program page shows your group, this week's practice and your next session.
 
 role-patient = Patient
 role-caregiver = Caregiver
@@ -543,7 +543,7 @@ calendar-active = Your calendar address has worked since { $since }.
 calendar-replace = Create a new address (the old one stops working)
 calendar-revoke = Turn the calendar address off
 calendar-name = Program sessions
-calendar-event-description = { $clinic }: sign in shortly before the start to join.
+calendar-event-description = { $clinic }: your program page says how to join this session.
 
 ## Referral and screening
 referral-title = Refer a patient

@@ -52,7 +52,7 @@ home-language = Idioma
 home-time-zone = Zona horaria
 home-local-time = Su hora local ahora
 home-patient-site = Su atención está a cargo de { $site }.
-home-patient-next = Su página del programa muestra su grupo, la práctica de esta semana y su próxima sesión. Antes de que se una a un grupo, su equipo de atención le indica las fechas y horas.
+home-patient-next = Su página del programa muestra su grupo, la práctica de esta semana y su próxima sesión.
 
 role-patient = Paciente
 role-caregiver = Cuidador o cuidadora
@@ -338,8 +338,8 @@ month-11 = noviembre
 month-12 = diciembre
 answer-yes = Sí
 answer-no = No
-language-name-en = Inglés
-language-name-es = Español
+language-name-en = inglés
+language-name-es = español
 
 ## Programas: grupos
 nav-cohorts = Grupos
@@ -542,7 +542,7 @@ calendar-active = Su dirección de calendario funciona desde el { $since }.
 calendar-replace = Crear una dirección nueva (la anterior deja de funcionar)
 calendar-revoke = Desactivar la dirección de calendario
 calendar-name = Sesiones del programa
-calendar-event-description = { $clinic }: entre poco antes del inicio para unirse.
+calendar-event-description = { $clinic }: su página del programa indica cómo unirse a esta sesión.
 
 ## Derivación y evaluación inicial
 referral-title = Derivar a un paciente

@@ -115,6 +115,12 @@ pub async fn advance(
         other => other,
     };
 
+    if matches!(transition, Transition::Start)
+        && let Some(cohort) = current.cohort()
+    {
+        check_cohort_started(store, clock, cohort).await?;
+    }
+
     let screening = match &transition {
         Transition::CompleteScreening { screening, .. } => Some(screening.clone()),
         _ => None,
@@ -127,17 +133,7 @@ pub async fn advance(
     })?;
     // Checked after the move itself, so an impossible move is reported as such first.
     if needs_consent {
-        let missing = missing_consents(store, consents, patient_id).await?;
-        if !missing.is_empty() {
-            return Err(InvalidValue::new(
-                "consent",
-                format!(
-                    "the patient has not agreed to: {}; they agree on their Consent page",
-                    missing.join(", ")
-                ),
-            )
-            .into());
-        }
+        require_current_consent(store, consents, patient_id).await?;
     }
     store
         .record_transition(
@@ -170,6 +166,56 @@ pub async fn advance(
     .await?;
     tracing::info!(patient_id = %patient_id, from = current.code(), to = next.code(), "enrolment moved");
     Ok(next)
+}
+
+/// Rejects a step when the patient has not agreed to every required consent document.
+async fn require_current_consent(
+    store: &dyn Store,
+    consents: &ConsentLibrary,
+    patient_id: PatientId,
+) -> Result<(), AppError> {
+    let missing = missing_consents(store, consents, patient_id).await?;
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(InvalidValue::new(
+        "consent",
+        format!(
+            "the patient has not agreed to: {}; they agree on their Consent page",
+            missing.join(", ")
+        ),
+    )
+    .into())
+}
+
+/// Rejects starting the program before the day of the cohort's first session, in its time zone.
+async fn check_cohort_started(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    cohort: stillpoint_domain::CohortId,
+) -> Result<(), AppError> {
+    let details = store.get_cohort_details(cohort).await?;
+    let zone = details.time_zone.time_zone();
+    let first = store
+        .list_cohort_sessions(cohort)
+        .await?
+        .into_iter()
+        .filter(|session| session.status == crate::ports::SessionStatus::Scheduled)
+        .map(|session| session.planned.start)
+        .min();
+    let Some(first) = first else {
+        return Ok(());
+    };
+    let first_day = first.to_zoned_datetime(zone.clone()).date();
+    let today = clock.now().to_zoned_datetime(zone).date();
+    if today < first_day {
+        return Err(InvalidValue::new(
+            "cohort_id",
+            format!("the cohort's first session is on {first_day}; start the program on or after that day"),
+        )
+        .into());
+    }
+    Ok(())
 }
 
 /// Returns the patient when `staff` belongs to their care team; audits and refuses otherwise.

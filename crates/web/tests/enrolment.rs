@@ -269,10 +269,65 @@ async fn screening_routes_and_access_is_scoped(dialect: Dialect) {
     }
 }
 
+/// Checks that a patient enrolled in the SOUTH cohort, whose orientation is on 2026-12-10, cannot
+/// be marked as taking part before that day.
+async fn start_waits_for_the_first_session(dialect: Dialect) {
+    let Some(app) = spawn_app(dialect, Seed::DemoClinic, "enrolment_start").await else {
+        return;
+    };
+    let demo = app.demo.as_ref().expect("demo");
+    let south = demo.sites[1].id;
+    let patient = demo
+        .patients
+        .iter()
+        .find(|patient| patient.site_id == south && !demo.is_cohort_member(patient.id))
+        .expect("a SOUTH patient outside the cohorts")
+        .id;
+    let clinician = demo
+        .accounts
+        .iter()
+        .find(|account| account.email.as_str() == "clinician.south@demo-clinic.example")
+        .expect("clinician.south")
+        .id;
+    app.record_paper_consents(patient, clinician).await;
+    let token = app.api_token("clinician.south").await;
+    let patient = patient.to_string();
+    let south_cohort = demo.cohorts[1].0.id.to_string();
+    for action in [
+        json!({"action": "start_screening"}),
+        screening(&[]),
+        json!({"action": "record_consent"}),
+        json!({"action": "complete_orientation"}),
+        json!({"action": "enrol", "cohort_id": south_cohort}),
+    ] {
+        assert_eq!(step(&app, &token, &patient, action).await.0, StatusCode::OK);
+    }
+
+    let (status, problem) = step(&app, &token, &patient, json!({"action": "start"})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(problem["field"], "cohort_id");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .expect("detail")
+            .contains("first session is on 2026-12-10"),
+        "{problem}"
+    );
+
+    app.clock.advance(jiff::SignedDuration::from_hours(24 * 6));
+    let token = app.api_token("clinician.south").await;
+    let (status, body) = step(&app, &token, &patient, json!({"action": "start"})).await;
+    assert_eq!(
+        (status, body["state"].as_str()),
+        (StatusCode::OK, Some("active"))
+    );
+}
+
 stillpoint_test_support::on_both_databases!(
     pathway_runs_from_referral_to_completion,
     consent_is_checked_before_each_step,
     screening_routes_and_access_is_scoped,
+    start_waits_for_the_first_session,
 );
 
 /// A NORTH patient who is in no demo cohort, so their pathway starts at referred.

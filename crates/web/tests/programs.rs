@@ -112,6 +112,20 @@ async fn curriculum_is_copied_edited_and_published(dialect: Dialect) {
     assert_eq!(saved.status(), StatusCode::SEE_OTHER);
 
     let revision = draft_revision(&app, &admin, "/curricula/riverbend-pain/1").await;
+    // Emptying an existing block's title does not delete the block.
+    let mut emptied = form_values(&get(&app, &admin, editor_path).await.1);
+    set(&mut emptied, "block_title_1", "");
+    let pairs: Vec<(&str, &str)> = emptied
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.as_str()))
+        .collect();
+    let rejected = app
+        .post_form(&admin, "/curricula/riverbend-pain/1/sessions/3", &pairs)
+        .await;
+    let (status, page) = text(rejected).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.contains("tick Remove"), "{page}");
+
     let refused = app
         .post_form(
             &admin,

@@ -138,8 +138,9 @@ pub struct LibraryRow {
     pub versions: Vec<(String, String)>,
     /// The latest published version, which a copy starts from.
     pub copy_from: Option<u32>,
-    /// The copy form's values after a rejected copy of this curriculum, shown open.
-    pub failed_copy: Option<(String, String)>,
+    /// The copy form's values after a rejected copy of this curriculum, shown open: the id, the
+    /// title and the rejected field.
+    pub failed_copy: Option<(String, String, String)>,
 }
 
 #[derive(Template)]
@@ -163,7 +164,7 @@ pub async fn list(
 async fn render_list(
     state: &AppState,
     signed_in: &SignedIn,
-    failed: Option<(&CopyForm, String)>,
+    failed: Option<(&CopyForm, InvalidValue)>,
     status: StatusCode,
 ) -> Result<Response, WebError> {
     let versions = curricula::list(state.store.as_ref(), &signed_in.account).await?;
@@ -207,7 +208,13 @@ async fn render_list(
                 failed_copy: failed
                     .as_ref()
                     .filter(|(form, _)| form.from_id == curriculum.id.as_str())
-                    .map(|(form, _)| (form.new_id.clone(), form.title.clone())),
+                    .map(|(form, invalid)| {
+                        (
+                            form.new_id.clone(),
+                            form.title.clone(),
+                            invalid.field.to_owned(),
+                        )
+                    }),
             }),
         }
     }
@@ -236,7 +243,7 @@ async fn render_list(
         rows,
         can_edit,
         sites,
-        error: failed.map(|(_, problem)| problem),
+        error: failed.map(|(_, invalid)| invalid.problem),
     })?;
     *response.status_mut() = status;
     Ok(response)
@@ -296,7 +303,7 @@ pub async fn copy(
             render_list(
                 &state,
                 &signed_in,
-                Some((&form, invalid.problem)),
+                Some((&form, invalid)),
                 StatusCode::UNPROCESSABLE_ENTITY,
             )
             .await
@@ -845,8 +852,8 @@ pub async fn save_session(
     }
 }
 
-/// Reads the session editor: numbered agenda rows (a row without a title is left out), and the
-/// home practice with its numbered prompts when its daily minutes are filled in.
+/// Reads the session editor: numbered agenda rows (an empty new row is left out), and the home
+/// practice with its numbered prompts when its daily minutes are filled in.
 fn session_edit(fields: &Fields, language: Language) -> Result<SessionEdit, InvalidValue> {
     let count: usize = fields.parse("block_count", "blocks", "the number of agenda rows")?;
     if count > MAX_BLOCKS + NEW_BLOCK_ROWS {
@@ -858,8 +865,19 @@ fn session_edit(fields: &Fields, language: Language) -> Result<SessionEdit, Inva
     let mut blocks = Vec::new();
     for row in 0..count {
         let title = fields.text(&format!("block_title_{row}"));
-        if title.is_empty() || fields.checked(&format!("block_remove_{row}")) {
+        let existing = !fields.text(&format!("block_origin_{row}")).is_empty();
+        if fields.checked(&format!("block_remove_{row}")) || (title.is_empty() && !existing) {
             continue;
+        }
+        // An existing block leaves only through its Remove box, never by an emptied title.
+        if title.is_empty() {
+            return Err(InvalidValue::new(
+                "title",
+                format!(
+                    "block {}: the title is empty; write it, or tick Remove to delete the block",
+                    row + 1
+                ),
+            ));
         }
         let place = |invalid: InvalidValue| {
             InvalidValue::new(
