@@ -16,6 +16,7 @@ pub mod curriculum;
 pub mod enrolment;
 pub mod id;
 pub mod language;
+pub mod measures;
 pub mod patient;
 pub mod role;
 pub mod schedule;
