@@ -156,10 +156,10 @@ mod tests {
     #[test]
     fn sealed_secret_opens_with_same_context() {
         let sealer = SecretSealer::from_key_text(&SecretSealer::new_key_text()).expect("key");
-        let sealed = sealer.seal("account-1", b"shared secret");
-        assert!(sealed.starts_with("v1:"));
+        let ciphertext = sealer.seal("account-1", b"shared secret");
+        assert!(ciphertext.starts_with("v1:"));
         assert_eq!(
-            sealer.open("account-1", &sealed).expect("opens"),
+            sealer.open("account-1", &ciphertext).expect("opens"),
             b"shared secret"
         );
     }
@@ -167,11 +167,11 @@ mod tests {
     #[test]
     fn sealed_secret_rejects_other_context_and_key() {
         let sealer = SecretSealer::new(&[7; 32]);
-        let sealed = sealer.seal("account-1", b"shared secret");
-        assert!(sealer.open("account-2", &sealed).is_err());
+        let ciphertext = sealer.seal("account-1", b"shared secret");
+        assert!(sealer.open("account-2", &ciphertext).is_err());
         assert!(
             SecretSealer::new(&[8; 32])
-                .open("account-1", &sealed)
+                .open("account-1", &ciphertext)
                 .is_err()
         );
     }
@@ -179,8 +179,8 @@ mod tests {
     #[test]
     fn changed_ciphertext_is_rejected() {
         let sealer = SecretSealer::new(&[7; 32]);
-        let sealed = sealer.seal("account-1", b"shared secret");
-        let mut bytes = sealed.into_bytes();
+        let ciphertext = sealer.seal("account-1", b"shared secret");
+        let mut bytes = ciphertext.into_bytes();
         let last = bytes.len() - 2;
         bytes[last] = if bytes[last] == b'A' { b'B' } else { b'A' };
         let changed = String::from_utf8(bytes).expect("ascii");

@@ -74,6 +74,39 @@ pub struct ChronicCondition {
     pub display: String,
 }
 
+/// Chronic conditions common among people referred to MBSR, with their ICD-10-CM (FY2025) code
+/// titles, offered as choices on the referral form.
+pub const COMMON_CHRONIC_CONDITIONS: &[(&str, &str)] = &[
+    ("G89.29", "Other chronic pain"),
+    ("M79.7", "Fibromyalgia"),
+    ("M54.50", "Low back pain, unspecified"),
+    ("M17.0", "Bilateral primary osteoarthritis of knee"),
+    ("M06.9", "Rheumatoid arthritis, unspecified"),
+    (
+        "G43.909",
+        "Migraine, unspecified, not intractable, without status migrainosus",
+    ),
+    ("E11.9", "Type 2 diabetes mellitus without complications"),
+    ("I10", "Essential (primary) hypertension"),
+    (
+        "I25.10",
+        "Atherosclerotic heart disease of native coronary artery without angina pectoris",
+    ),
+    ("I50.9", "Heart failure, unspecified"),
+    (
+        "J44.9",
+        "Chronic obstructive pulmonary disease, unspecified",
+    ),
+    ("J45.909", "Unspecified asthma, uncomplicated"),
+    (
+        "C50.919",
+        "Malignant neoplasm of unspecified site of unspecified female breast",
+    ),
+    ("Z85.3", "Personal history of malignant neoplasm of breast"),
+    ("K58.9", "Irritable bowel syndrome without diarrhea"),
+    ("R53.82", "Chronic fatigue, unspecified"),
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,36 +145,3 @@ mod tests {
         }
     }
 }
-
-/// Chronic conditions common among people referred to MBSR, with their ICD-10-CM (FY2025) code
-/// titles, offered as choices on the referral form.
-pub const COMMON_CHRONIC_CONDITIONS: &[(&str, &str)] = &[
-    ("G89.29", "Other chronic pain"),
-    ("M79.7", "Fibromyalgia"),
-    ("M54.50", "Low back pain, unspecified"),
-    ("M17.0", "Bilateral primary osteoarthritis of knee"),
-    ("M06.9", "Rheumatoid arthritis, unspecified"),
-    (
-        "G43.909",
-        "Migraine, unspecified, not intractable, without status migrainosus",
-    ),
-    ("E11.9", "Type 2 diabetes mellitus without complications"),
-    ("I10", "Essential (primary) hypertension"),
-    (
-        "I25.10",
-        "Atherosclerotic heart disease of native coronary artery without angina pectoris",
-    ),
-    ("I50.9", "Heart failure, unspecified"),
-    (
-        "J44.9",
-        "Chronic obstructive pulmonary disease, unspecified",
-    ),
-    ("J45.909", "Unspecified asthma, uncomplicated"),
-    (
-        "C50.919",
-        "Malignant neoplasm of unspecified site of unspecified female breast",
-    ),
-    ("Z85.3", "Personal history of malignant neoplasm of breast"),
-    ("K58.9", "Irritable bowel syndrome without diarrhea"),
-    ("R53.82", "Chronic fatigue, unspecified"),
-];

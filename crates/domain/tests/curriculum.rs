@@ -1,6 +1,8 @@
 //! The curriculum rules, checked on generated TOML documents: a valid one parses, and each broken
 //! rule is rejected with the field and place it concerns.
 
+use std::fmt::Write as _;
+
 use stillpoint_domain::curriculum::{BlockKind, DocumentError, Practice, parse_documents};
 use stillpoint_domain::schedule::SessionKind;
 
@@ -28,27 +30,25 @@ fn document(language: &str, adaptation: &str) -> String {
     weeks.push(None);
     weeks.extend([Some(7), Some(8)]);
     for week in weeks {
-        match week {
-            Some(week) => {
-                text.push_str(&format!(
-                    "[[sessions]]\nkind = \"class\"\nweek = {week}\ntheme = \"Week {week}\"\nintention = \"Practise\"\n"
-                ));
-                text.push_str(&block("practice", 40, Some("body_scan")));
-                text.push_str(&block("inquiry", 20, None));
-                text.push_str(&block("break", 10, None));
-                text.push_str(&block("home_practice_review", 20, None));
-                text.push_str(
-                    "[sessions.home_practice]\ndaily_minutes = 20\ndays_per_week = 6\npractices = [\"body_scan\"]\n\
-                     informal = \"Eat one meal slowly\"\nprompts = [\"What did you notice?\", \"What helped?\"]\n",
-                );
-            }
-            None => {
-                text.push_str(
-                    "[[sessions]]\nkind = \"retreat\"\ntheme = \"Day\"\nintention = \"Rest\"\n",
-                );
-                text.push_str(&block("practice", 150, Some("sitting_meditation")));
-                text.push_str(&block("inquiry", 30, None));
-            }
+        if let Some(week) = week {
+            let _ = write!(
+                text,
+                "[[sessions]]\nkind = \"class\"\nweek = {week}\ntheme = \"Week {week}\"\nintention = \"Practise\"\n"
+            );
+            text.push_str(&block("practice", 40, Some("body_scan")));
+            text.push_str(&block("inquiry", 20, None));
+            text.push_str(&block("break", 10, None));
+            text.push_str(&block("home_practice_review", 20, None));
+            text.push_str(
+                "[sessions.home_practice]\ndaily_minutes = 20\ndays_per_week = 6\npractices = [\"body_scan\"]\n\
+                 informal = \"Eat one meal slowly\"\nprompts = [\"What did you notice?\", \"What helped?\"]\n",
+            );
+        } else {
+            text.push_str(
+                "[[sessions]]\nkind = \"retreat\"\ntheme = \"Day\"\nintention = \"Rest\"\n",
+            );
+            text.push_str(&block("practice", 150, Some("sitting_meditation")));
+            text.push_str(&block("inquiry", 30, None));
         }
     }
     text

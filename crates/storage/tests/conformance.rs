@@ -608,7 +608,7 @@ async fn newer_database_is_refused(database: &TestDatabase) {
 
     match db.migrate().await {
         Err(MigrateError::NewerDatabase { versions }) => {
-            assert_eq!(versions, vec![99_991_231_000_000])
+            assert_eq!(versions, vec![99_991_231_000_000]);
         }
         other => panic!("expected the newer database to be refused, got {other:?}"),
     }

@@ -135,6 +135,7 @@ async fn every_page_passes_accessibility_checks_on_postgres() {
     every_page_passes_accessibility_checks(Dialect::Postgres).await;
 }
 
+#[allow(clippy::too_many_lines)] // One journey, read top to bottom.
 async fn every_page_passes_accessibility_checks(dialect: Dialect) {
     let test = format!("every_page_passes_accessibility_checks ({dialect})");
     let Some(app) = spawn_app(dialect, Seed::DemoClinic, "browser").await else {

@@ -77,6 +77,7 @@ async fn new_patient(app: &TestApp) -> (PatientId, reqwest::Client) {
     (patient.id, client)
 }
 
+#[allow(clippy::too_many_lines)] // One journey, read top to bottom.
 async fn consent_is_signed_withdrawn_and_renewed(dialect: Dialect) {
     let Some(app) = spawn_app(dialect, Seed::DemoClinic, "consent").await else {
         return;

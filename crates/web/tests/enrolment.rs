@@ -32,6 +32,7 @@ fn screening(flags: &[&str]) -> Value {
     })
 }
 
+#[allow(clippy::too_many_lines)] // One journey, read top to bottom.
 async fn pathway_runs_from_referral_to_completion(dialect: Dialect) {
     let Some(app) = spawn_app(dialect, Seed::DemoClinic, "enrolment_pathway").await else {
         return;
