@@ -1,7 +1,7 @@
-//! Scoring of standardised outcome measures (questionnaires such as the PHQ-9, GAD-7 or PSS-10),
-//! driven by each instrument's scoring definition: item values, reverse-keyed items, the total
-//! (a sum or a mean), an optional raw-to-T-score table, an optional scale factor, the
-//! missing-item rule and the bands.
+//! Scoring of standardised outcome measures, such as the PHQ-9, GAD-7 or PSS-10. Each
+//! instrument's scoring definition gives its item values, reverse-keyed items, the total (a sum
+//! or a mean), an optional raw-to-T-score table, an optional scale factor, the missing-item rule
+//! and the bands.
 //!
 //! The definitions themselves are data, so the rules here are the instrument-independent ones.
 //! An incomplete form is scored only where the instrument's rule allows it, is marked
@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::InvalidValue;
 
-/// How the item values combine into the raw score.
+/// The combination of item values into the raw score.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Total {
@@ -19,15 +19,15 @@ pub enum Total {
     Mean,
 }
 
-/// What happens when items are unanswered.
+/// The rule for unanswered items.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "rule", rename_all = "snake_case")]
 pub enum MissingRule {
     /// Every item must be answered; an incomplete form has no score.
     AllRequired,
     /// Up to `max_missing` items may be unanswered. For a sum, the answered items' sum is
-    /// prorated to all items and rounded up (half up for exact halves); items in `never_impute`
-    /// must always be answered.
+    /// prorated to all items and rounded to the nearest whole number (halves up); items in
+    /// `never_impute` must always be answered.
     Prorate {
         max_missing: usize,
         #[serde(default)]
@@ -83,7 +83,7 @@ pub struct Score {
     pub answered: usize,
 }
 
-/// Why a form cannot be scored.
+/// The reason a form cannot be scored.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ScoringError {
     #[error(transparent)]
@@ -182,7 +182,8 @@ impl ScoringRule {
         let raw = match self.total {
             Total::Mean => sum / count(answered),
             Total::Sum if missing.is_empty() => sum,
-            // Prorated to every item and rounded half up, so it stays a possible sum.
+            // NOTE: published prorating rules differ (PROMIS rounds up); this rounds to nearest.
+            // Prorated to every item, so it stays a possible sum.
             Total::Sum => (sum * count(self.items) / count(answered)).round(),
         };
         let reported = match (&self.t_scores, self.scale) {
