@@ -113,8 +113,8 @@ pub async fn feed(
             cohort_ids.push(cohort);
         }
     }
-    // A caregiver sees the sessions of each patient who shares their schedule, while the grant
-    // is active; each such read is audited against that patient.
+    // A caregiver gets the sessions of each patient who shares their schedule, while the grant
+    // is active. Each such read is audited against that patient.
     if account.has_role(Role::Caregiver) {
         for (patient, grant) in store.patients_of_caregiver(account.id).await? {
             let shares_schedule =

@@ -20,7 +20,7 @@ use crate::{AppError, Clock, StorageError};
 #[allow(clippy::struct_excessive_bools)] // Independent permissions, each granted or not.
 pub struct CohortAccess {
     /// Reads the roster and attendance (patients' names): the site's program administrators and
-    /// clinicians and the cohort's facilitators. A system administrator sees the schedule only.
+    /// clinicians and the cohort's facilitators. A system administrator gets the schedule only.
     pub roster: bool,
     /// Sees the waiting list on the roster: the site's program administrators and clinicians.
     /// Facilitators see the patients who hold a place, who are in their care team.

@@ -235,7 +235,7 @@ async fn check_curriculum(
     Ok((id, request.curriculum_version))
 }
 
-/// What the cohort builder offers an administrator.
+/// The choices the cohort builder offers an administrator.
 #[derive(Debug, Clone)]
 pub struct BuilderChoices {
     pub sites: Vec<stillpoint_domain::Site>,

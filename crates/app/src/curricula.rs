@@ -107,21 +107,6 @@ pub async fn get(
     Ok(store.get_curriculum_version(id, version).await?)
 }
 
-/// The latest published version of a curriculum, if any.
-pub async fn latest_published(
-    store: &dyn Store,
-    id: &CurriculumId,
-) -> Result<Option<StoredCurriculum>, AppError> {
-    Ok(store
-        .list_curriculum_versions()
-        .await?
-        .into_iter()
-        .filter(|stored| {
-            stored.curriculum.id == *id && stored.status == CurriculumStatus::Published
-        })
-        .max_by_key(|stored| stored.curriculum.version))
-}
-
 /// An administrator's request to copy a curriculum.
 #[derive(Debug, Clone, Copy)]
 pub struct CopyRequest<'a> {

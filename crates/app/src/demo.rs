@@ -57,7 +57,7 @@ pub struct DemoClinic {
 }
 
 impl DemoClinic {
-    /// Whether the patient belongs to one of the demo cohorts, whose members have a pathway
+    /// Returns whether the patient belongs to one of the demo cohorts, whose members have a pathway
     /// history, consents and attendance already.
     #[must_use]
     pub fn is_cohort_member(&self, patient: PatientId) -> bool {

@@ -130,14 +130,14 @@ fn plans<'a>(
     plans
 }
 
-/// A Tuesday-evening cohort whose week-5 class was the most recent Tuesday before `today`.
+/// Plans a Tuesday-evening cohort whose week-5 class was the most recent Tuesday before `today`.
 fn running_schedule(site: &Site, curriculum: &Curriculum, today: Date) -> ScheduleRequest {
     let last_class = previous(today, Weekday::Tuesday);
     let first_class = last_class - Span::new().weeks(4);
     schedule_request(site, curriculum, first_class, Time::constant(18, 0, 0, 0))
 }
 
-/// A Thursday-morning cohort whose orientation is on the next Thursday after `today`.
+/// Plans a Thursday-morning cohort whose orientation is on the next Thursday after `today`.
 fn upcoming_schedule(site: &Site, curriculum: &Curriculum, today: Date) -> ScheduleRequest {
     let orientation = previous(today, Weekday::Thursday) + Span::new().weeks(1);
     schedule_request(
@@ -171,7 +171,7 @@ fn schedule_request(
     }
 }
 
-/// The latest `weekday` strictly before `date`.
+/// Returns the latest `weekday` strictly before `date`.
 fn previous(date: Date, weekday: Weekday) -> Date {
     date.nth_weekday(-1, weekday).unwrap_or(date)
 }
@@ -262,8 +262,8 @@ async fn seed_pathway(
     Ok(())
 }
 
-/// The roll call marks of one patient for every session held before `now`: lapsed patients came
-/// to the orientation and weeks 1 and 2 only; the others attend about nine sessions in ten.
+/// Builds one patient's roll call marks for every session held before `now`. Lapsed patients came
+/// to the orientation and weeks 1 and 2 only, and the others attend about nine sessions in ten.
 fn roll_calls(
     patient: PatientId,
     sessions: &[crate::ports::CohortSession],

@@ -469,11 +469,6 @@ pub trait CohortStore: Send + Sync {
         cohort: &NewCohort,
         created_at: Timestamp,
     ) -> Result<(), StorageError>;
-    /// The cohort's sessions in time order.
-    async fn cohort_sessions(
-        &self,
-        cohort: CohortId,
-    ) -> Result<Vec<stillpoint_domain::schedule::PlannedSession>, StorageError>;
     async fn count_cohorts(&self) -> Result<i64, StorageError>;
 }
 

@@ -25,7 +25,7 @@ pub struct Referral {
     pub conditions: Vec<ChronicCondition>,
 }
 
-/// The sites where `account` may refer patients: where it is a clinician or program
+/// Returns the sites where `account` may refer patients: where it is a clinician or program
 /// administrator.
 #[must_use]
 pub fn referring_sites(account: &Account) -> Vec<SiteId> {

@@ -267,7 +267,7 @@ mod tests {
         }
     }
 
-    /// The PHQ-9 as published: nine items 0–3 summed to 0–27, with the severity bands of
+    /// Builds the PHQ-9 as published: nine items 0–3 summed to 0–27, with the severity bands of
     /// Kroenke, Spitzer and Williams (2001). No official prorating rule exists; this fixture uses
     /// a research convention (up to 2 missing items) to exercise the rule, with item 9 never
     /// imputed.
@@ -379,7 +379,7 @@ mod tests {
         );
     }
 
-    /// The PSS-10: items 0–4, items 4, 5, 7 and 8 reverse-keyed (4 − x), summed to 0–40.
+    /// Builds the PSS-10: items 0–4, items 4, 5, 7 and 8 reverse-keyed (4 − x), summed to 0–40.
     fn pss10() -> ScoringRule {
         ScoringRule {
             items: 10,

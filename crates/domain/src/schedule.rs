@@ -21,7 +21,7 @@ pub const CLASS_COUNT: u8 = 8;
 
 /// How far ahead a cohort may start, in years.
 pub const MAX_YEARS_AHEAD: i16 = 2;
-/// The most dates without a class a schedule may list.
+/// The maximum number of dates without a class that a schedule may list.
 pub const MAX_SKIP_DATES: usize = 20;
 
 /// The kind of a planned session.

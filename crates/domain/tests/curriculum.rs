@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use stillpoint_domain::curriculum::{BlockKind, DocumentError, Practice, parse_documents};
 use stillpoint_domain::schedule::SessionKind;
 
-/// A valid curriculum document in `language`: a 60-minute orientation, 90-minute classes and a
+/// Writes a valid curriculum document in `language`: a 60-minute orientation, 90-minute classes and a
 /// 180-minute retreat after week 6.
 fn document(language: &str, adaptation: &str) -> String {
     let mut text = format!(

@@ -5,7 +5,6 @@ use jiff::Timestamp;
 use jiff::civil::DateTime;
 use stillpoint_app::StorageError;
 use stillpoint_app::ports::{CohortStore, NewCohort};
-use stillpoint_domain::CohortId;
 use stillpoint_domain::schedule::{DstResolution, PlannedSession, SessionKind};
 
 use crate::Database;
@@ -69,18 +68,6 @@ impl CohortStore for Database {
             .map_err(|error| map_error(error, "cohort", &id))?;
         }
         transaction.commit().await.map_err(map_write_error)
-    }
-
-    async fn cohort_sessions(&self, cohort: CohortId) -> Result<Vec<PlannedSession>, StorageError> {
-        let rows = sqlx::query(
-            "SELECT kind, week, local_start, starts_at, ends_at, dst_resolution FROM cohort_sessions \
-             WHERE cohort_id = $1 ORDER BY starts_at",
-        )
-        .bind(cohort.to_string())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|error| map_error(error, "cohort", &cohort.to_string()))?;
-        rows.iter().map(planned_session).collect()
     }
 
     async fn count_cohorts(&self) -> Result<i64, StorageError> {

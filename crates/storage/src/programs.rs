@@ -38,9 +38,9 @@ impl ProgramStore for Database {
         cohort: CohortId,
         capacity: u32,
     ) -> Result<bool, StorageError> {
-        // NOTE: the count and the update are one statement, but under PostgreSQL's READ COMMITTED
-        // an enrolment committing at the same moment is not counted, so the capacity can end one
-        // below the places taken; the enrolment's own capacity check has the same race.
+        // NOTE: the count and the update are one statement. Under PostgreSQL's READ COMMITTED an
+        // enrolment committing at the same moment is not counted, so the capacity can end one
+        // below the places taken. The enrolment's own capacity check has the same race.
         let updated = sqlx::query(
             "UPDATE cohorts SET capacity = $1 WHERE id = $2 AND (SELECT COUNT(*) FROM enrolments \
              WHERE enrolments.cohort_id = $2 AND enrolments.state IN ('enrolled', 'active', 'lapsed', 'returned')) <= $1",

@@ -1,4 +1,4 @@
-//! The storage of the MBSR programs behaves the same on SQLite and PostgreSQL: curriculum
+//! The storage of the MBSR programs behaves the same on SQLite and PostgreSQL. Curriculum
 //! versions freeze when published, session changes are sequenced and atomic, roll calls replace
 //! marks, capacity respects places taken, calendar feeds are revocable, and the system can record
 //! a move without an actor.

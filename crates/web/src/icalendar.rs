@@ -60,7 +60,7 @@ pub fn render(name: &str, events: &[CalendarEvent], now: Timestamp) -> String {
     output
 }
 
-/// A DATE-TIME in UTC form, such as `20270314T083000Z`.
+/// Formats a DATE-TIME in UTC form, such as `20270314T083000Z`.
 fn utc(instant: Timestamp) -> String {
     instant.strftime("%Y%m%dT%H%M%SZ").to_string()
 }

@@ -22,7 +22,7 @@ pub enum Access {
     /// Anyone, signed in or not.
     Public,
     /// Callers holding the secret token in the path, such as a calendar client fetching a feed;
-    /// the handler looks the token up and answers 404 for an unknown one.
+    /// the handler looks the token up and returns 404 for an unknown one.
     PathToken,
     /// Any signed-in account.
     SignedIn,

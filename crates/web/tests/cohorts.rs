@@ -3,7 +3,7 @@
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use stillpoint_app::ports::CohortStore as _;
+use stillpoint_app::ports::{CohortStore as _, ProgramStore as _};
 use stillpoint_storage::Dialect;
 use stillpoint_test_support::{Seed, TestApp, spawn_app};
 
@@ -72,7 +72,7 @@ async fn cohort_is_created_with_its_sessions(dialect: Dialect) {
     let stored = app
         .database
         .database
-        .cohort_sessions(id)
+        .list_cohort_sessions(id)
         .await
         .expect("sessions");
     assert_eq!(stored.len(), 10);

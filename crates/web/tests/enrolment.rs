@@ -331,7 +331,7 @@ stillpoint_test_support::on_both_databases!(
     start_waits_for_the_first_session,
 );
 
-/// A NORTH patient who is in no demo cohort, so their pathway starts at referred.
+/// Returns a NORTH patient who is in no demo cohort, so their pathway starts at referred.
 fn unassigned(demo: &stillpoint_app::demo::DemoClinic) -> stillpoint_domain::PatientId {
     demo.patients
         .iter()

@@ -1,7 +1,8 @@
-//! The MBSR program pages end to end: the curriculum library and editor, the cohort builder, roll
-//! call and attendance rates, rescheduling and cancelling with the calendar feed (read back with
-//! Python's icalendar package), lapse and return, the patient's program page, and referral and
-//! screening. Runs on SQLite, and on PostgreSQL when it is configured.
+//! The MBSR program pages end to end. The scenarios cover the curriculum library and editor, the
+//! cohort builder, roll call and attendance rates, and rescheduling and cancelling with the
+//! calendar feed (read back with Python's icalendar package). They also cover lapse and return,
+//! the patient's program page, and referral and screening. Runs on SQLite, and on PostgreSQL when
+//! it is configured.
 //!
 //! The demo clinic's NORTH cohort (America/Chicago) is in week 5 on the test clock's date,
 //! 2026-12-04, and the SOUTH cohort's orientation is on 2026-12-10.
@@ -707,8 +708,8 @@ async fn roll_call_records_attendance_and_rates(dialect: Dialect) {
             )
     );
 
-    // Another site's clinician cannot see the cohort; this site's clinician sees it but takes
-    // no roll.
+    // Another site's clinician gets no cohort page. This site's clinician gets it but takes no
+    // roll.
     let south_clinician = app.browser_session("clinician.south").await;
     assert_eq!(
         get(&app, &south_clinician, &format!("/cohorts/{north}"))
@@ -755,7 +756,7 @@ async fn roll_call_records_attendance_and_rates(dialect: Dialect) {
     );
 }
 
-/// The first percentage after `label` on `page`.
+/// Returns the first percentage after `label` on `page`.
 fn percent_after(page: &str, label: &str) -> u32 {
     let start = page.find(label).expect(label);
     let rest = &page[start..];
@@ -946,7 +947,7 @@ async fn reschedule_updates_the_calendar_feed(dialect: Dialect) {
     };
     assert_eq!(fetches, 2, "two fetches so far");
 
-    // The demo caregiver, with whom Lucía shares her schedule, sees her group's sessions.
+    // The demo caregiver, with whom Lucía shares her schedule, gets her group's sessions.
     let caregiver = app.browser_session("caregiver").await;
     let created = app.post_form(&caregiver, "/account/calendar", &[]).await;
     let (_, page) = text(created).await;
@@ -1013,7 +1014,7 @@ async fn lapsed_patient_is_welcomed_back(dialect: Dialect) {
     let lucia = demo.patients[0].id;
     let north: stillpoint_domain::CohortId = north_cohort(&app).parse().expect("id");
 
-    // Lucía sees this week's plan in Spanish, with her next session.
+    // Lucía's page shows this week's plan in Spanish, with her next session.
     let patient = app.browser_session("patient").await;
     let (status, page) = get(&app, &patient, "/program").await;
     assert_eq!(status, StatusCode::OK);

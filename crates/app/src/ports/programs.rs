@@ -173,9 +173,9 @@ pub trait ProgramStore: Send + Sync {
         cohort: CohortId,
         capacity: u32,
     ) -> Result<bool, StorageError>;
-    /// Every cohort, by name.
+    /// Lists every cohort, by name.
     async fn list_cohort_details(&self) -> Result<Vec<CohortDetails>, StorageError>;
-    /// The cohort's sessions in time order, cancelled ones included.
+    /// Lists the cohort's sessions in time order, cancelled ones included.
     async fn list_cohort_sessions(
         &self,
         cohort: CohortId,
@@ -188,7 +188,7 @@ pub trait ProgramStore: Send + Sync {
     /// Fails with `Conflict { constraint: "cohort_sessions_changed" }` when the session's
     /// sequence is no longer `expected_sequence` or it was cancelled.
     async fn change_cohort_session(&self, change: &SessionChange) -> Result<(), StorageError>;
-    /// The changes to the cohort's sessions, newest first.
+    /// Lists the changes to the cohort's sessions, newest first.
     async fn list_session_changes(
         &self,
         cohort: CohortId,

@@ -417,7 +417,7 @@ struct CohortTemplate {
     capacity: String,
     form_action: String,
     error: Option<String>,
-    /// What was just saved, for a confirmation at the top.
+    /// The confirmation of what was just saved, shown at the top.
     notice: Option<String>,
 }
 

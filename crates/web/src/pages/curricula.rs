@@ -633,29 +633,27 @@ pub async fn save_details(
     let (id, version) = key(&curriculum_id, &version)?;
     let fields = Fields(fields);
     let mut language = fields.text("language").to_owned();
-    let outcome = match edit_context(&state, &signed_in, (&id, version), &fields).await {
-        Ok((revision, parsed)) => {
-            language = parsed.as_str().to_owned();
-            match details_edit(&fields, parsed) {
-                Ok(edit) => curricula::save_details(
-                    state.store.as_ref(),
-                    state.clock.as_ref(),
-                    &signed_in.viewer.audit_context(),
-                    &signed_in.account,
-                    DraftRef {
-                        id: &id,
-                        version,
-                        revision,
-                    },
-                    edit,
-                )
-                .await
-                .map(|_| ()),
-                Err(invalid) => Err(invalid.into()),
-            }
-        }
-        Err(error) => Err(error),
-    };
+    let outcome: Result<(), AppError> = async {
+        let (revision, parsed) = edit_context(&state, &signed_in, (&id, version), &fields).await?;
+        parsed.as_str().clone_into(&mut language);
+        let edit = details_edit(&fields, parsed)?;
+        let draft = DraftRef {
+            id: &id,
+            version,
+            revision,
+        };
+        curricula::save_details(
+            state.store.as_ref(),
+            state.clock.as_ref(),
+            &signed_in.viewer.audit_context(),
+            &signed_in.account,
+            draft,
+            edit,
+        )
+        .await?;
+        Ok(())
+    }
+    .await;
     match outcome {
         Ok(()) => Ok(
             Redirect::to(&format!("/curricula/{id}/{version}?language={language}")).into_response(),
@@ -806,30 +804,28 @@ pub async fn save_session(
     let (id, version) = key(&curriculum_id, &version)?;
     let fields = Fields(fields);
     let mut language = fields.text("language").to_owned();
-    let outcome = match edit_context(&state, &signed_in, (&id, version), &fields).await {
-        Ok((revision, parsed)) => {
-            language = parsed.as_str().to_owned();
-            match session_edit(&fields, parsed) {
-                Ok(edit) => curricula::save_session(
-                    state.store.as_ref(),
-                    state.clock.as_ref(),
-                    &signed_in.viewer.audit_context(),
-                    &signed_in.account,
-                    DraftRef {
-                        id: &id,
-                        version,
-                        revision,
-                    },
-                    index,
-                    edit,
-                )
-                .await
-                .map(|_| ()),
-                Err(invalid) => Err(invalid.into()),
-            }
-        }
-        Err(error) => Err(error),
-    };
+    let outcome: Result<(), AppError> = async {
+        let (revision, parsed) = edit_context(&state, &signed_in, (&id, version), &fields).await?;
+        parsed.as_str().clone_into(&mut language);
+        let edit = session_edit(&fields, parsed)?;
+        let draft = DraftRef {
+            id: &id,
+            version,
+            revision,
+        };
+        curricula::save_session(
+            state.store.as_ref(),
+            state.clock.as_ref(),
+            &signed_in.viewer.audit_context(),
+            &signed_in.account,
+            draft,
+            index,
+            edit,
+        )
+        .await?;
+        Ok(())
+    }
+    .await;
     match outcome {
         Ok(()) => Ok(Redirect::to(&format!(
             "/curricula/{id}/{version}?language={language}&saved={index}#session-{index}"

@@ -7,7 +7,7 @@ use jiff::tz::TimeZone;
 
 use crate::i18n::Translator;
 
-/// A long date such as "Tuesday 9 March 2027" in the catalogue's word order.
+/// Formats a long date such as "Tuesday 9 March 2027" in the catalogue's word order.
 #[must_use]
 pub fn long_date(tr: &Translator, date: Date) -> String {
     let mut args = fluent_bundle::FluentArgs::new();
@@ -18,7 +18,7 @@ pub fn long_date(tr: &Translator, date: Date) -> String {
     tr.t_args("date-long", &args)
 }
 
-/// A long date with the 24-hour local time, such as "Tuesday 9 March 2027, 18:00".
+/// Formats a long date with the 24-hour local time, such as "Tuesday 9 March 2027, 18:00".
 #[must_use]
 pub fn long_date_time(tr: &Translator, instant: Timestamp, zone: &TimeZone) -> String {
     let local = instant.to_zoned_datetime(zone.clone());
@@ -28,7 +28,7 @@ pub fn long_date_time(tr: &Translator, instant: Timestamp, zone: &TimeZone) -> S
     tr.t_args("date-time-long", &args)
 }
 
-/// A short date and time for tables, such as "2027-03-09 18:00".
+/// Formats a short date and time for tables, such as "2027-03-09 18:00".
 #[must_use]
 pub fn short_date_time(instant: Timestamp, zone: &TimeZone) -> String {
     instant

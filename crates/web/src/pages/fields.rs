@@ -10,7 +10,7 @@ use stillpoint_domain::InvalidValue;
 pub struct Fields(pub Vec<(String, String)>);
 
 impl Fields {
-    /// The first value of `name`, trimmed, or "" when the form lacks it.
+    /// Returns the first value of `name`, trimmed, or "" when the form lacks it.
     #[must_use]
     pub fn text(&self, name: &str) -> &str {
         self.0
@@ -19,7 +19,7 @@ impl Fields {
             .map_or("", |(_, value)| value.trim())
     }
 
-    /// Every value of `name`, in the order sent.
+    /// Returns every value of `name`, in the order sent.
     pub fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> {
         self.0
             .iter()
@@ -27,7 +27,7 @@ impl Fields {
             .map(|(_, value)| value.as_str())
     }
 
-    /// Whether a checkbox named `name` was ticked.
+    /// Returns whether a checkbox named `name` was ticked.
     #[must_use]
     pub fn checked(&self, name: &str) -> bool {
         self.0.iter().any(|(key, _)| key == name)

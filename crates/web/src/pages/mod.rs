@@ -97,7 +97,7 @@ pub fn router() -> Router<AppState> {
         .merge(program_routes())
 }
 
-/// The routes of the MBSR programs: referral and screening, cohorts, curricula, the patient's
+/// Declares the routes of the MBSR programs: referral and screening, cohorts, curricula, the patient's
 /// program and calendar feeds.
 fn program_routes() -> Router<AppState> {
     Router::new()

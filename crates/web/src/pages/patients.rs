@@ -385,8 +385,8 @@ async fn pathway_actions(
             tr.t(&format!("pathway-action-{}", action.replace('_', "-"))),
         )
     };
-    // Steps that need current consent are offered only once the patient has agreed; the
-    // record's consent line says what is missing.
+    // Steps that need current consent are offered only once the patient has agreed. The
+    // record's consent line lists what is missing.
     let needs_consent = matches!(
         code,
         "eligible" | "consented" | "waitlisted" | "enrolled" | "lapsed"

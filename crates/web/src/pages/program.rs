@@ -166,8 +166,8 @@ fn program_template(
         this_week,
         next_session,
         next_session_cohort_time,
-        // NOTE: the way into live video comes with the video sessions; until then the text
-        // tells the patient that the facilitator sends it.
+        // NOTE: the way into live video comes with the video sessions. Until then the text
+        // explains that the facilitator sends it.
         join_text: tr.t("program-join"),
         attendance,
         schedule,
