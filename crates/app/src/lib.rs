@@ -20,12 +20,14 @@ mod demo_programs;
 pub mod enrolment;
 pub mod error;
 pub mod invitations;
+pub mod measures;
 pub mod mfa;
 pub mod patients;
 pub mod ports;
 pub mod program;
 pub mod random;
 pub mod referrals;
+pub mod safety;
 pub mod secrets;
 pub mod sites;
 

@@ -14,8 +14,13 @@ use stillpoint_domain::{
 
 use crate::StorageError;
 
+mod measures;
 mod programs;
 
+pub use measures::{
+    AlertEscalation, AlertEvent, AlertFilter, AlertTransition, InstrumentLicence, MeasureStore,
+    NewAlert, NewResponse, SafetyAlert, SafetySettings, StoredResponse, StoredScore, SubmitOutcome,
+};
 pub use programs::{
     AttendanceEntry, CohortDetails, CohortSession, CurriculumStatus, CurriculumStore, ProgramStore,
     RosterEntry, SessionChange, SessionChangeRecord, SessionStatus, StoredCurriculum,
@@ -585,6 +590,7 @@ pub trait Store:
     + CohortStore
     + CurriculumStore
     + ProgramStore
+    + MeasureStore
     + std::fmt::Debug
 {
 }
@@ -605,6 +611,7 @@ impl<T> Store for T where
         + CohortStore
         + CurriculumStore
         + ProgramStore
+        + MeasureStore
         + std::fmt::Debug
 {
 }

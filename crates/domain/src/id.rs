@@ -63,3 +63,11 @@ entity_id!(
     /// Identifier of one session (the orientation, a weekly class or the retreat) of a cohort.
     CohortSessionId
 );
+entity_id!(
+    /// A patient's stored questionnaire response.
+    ResponseId
+);
+entity_id!(
+    /// A safety alert raised by a response or a patient's request for help.
+    AlertId
+);

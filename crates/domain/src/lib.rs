@@ -26,7 +26,7 @@ pub mod time_zone;
 pub use account::{Account, DisplayPreferences, EmailAddress};
 pub use clinic::Site;
 pub use condition::{ChronicCondition, Icd10Code};
-pub use id::{AccountId, CohortId, CohortSessionId, PatientId, SiteId};
+pub use id::{AccountId, AlertId, CohortId, CohortSessionId, PatientId, ResponseId, SiteId};
 pub use language::Language;
 pub use patient::Patient;
 pub use role::{Role, RoleAssignment};

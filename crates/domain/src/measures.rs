@@ -7,6 +7,11 @@
 //! An incomplete form is scored only where the instrument's rule allows it, is marked
 //! incomplete, and items the rule names as never imputed (such as PHQ-9 item 9) stop scoring.
 
+pub mod change;
+pub mod instrument;
+pub mod plan;
+pub mod safety;
+
 use serde::{Deserialize, Serialize};
 
 use crate::InvalidValue;
@@ -217,8 +222,9 @@ impl ScoringRule {
         }
         match &self.missing {
             MissingRule::AllRequired => Err(ScoringError::Incomplete(format!(
-                "every item must be answered, and {} are not",
-                missing.len()
+                "every item must be answered (unanswered: {} of {})",
+                missing.len(),
+                self.items
             ))),
             MissingRule::Prorate {
                 max_missing,

@@ -6,6 +6,7 @@ mod audit_trail;
 mod commands;
 mod demo;
 mod programs;
+mod score;
 mod server;
 mod settings;
 mod telemetry;
@@ -44,6 +45,28 @@ enum Command {
     /// Check the audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Score a CSV of questionnaire responses (one row per response, one column per item).
+    #[command(
+        long_about = "Score a CSV of questionnaire responses, as exported from REDCap or a spreadsheet: \
+                      one row per response, each item in a column named by its id (such as 9) or ending \
+                      in _ and the id (such as phq9_9). Writes every other column unchanged, then each \
+                      scale's raw score, score, band and incomplete flag, the safety rules the row fired, \
+                      and the problems found. Exits with status 1 when a row has a problem."
+    )]
+    Score(ScoreArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ScoreArgs {
+    /// The instrument's id, such as phq-9 or gad-7.
+    #[arg(long)]
+    instrument: String,
+    /// The CSV file of responses.
+    #[arg(long)]
+    csv: std::path::PathBuf,
+    /// Where to write the scored CSV; standard output when left out.
+    #[arg(long)]
+    output: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -233,6 +256,7 @@ fn main() -> ExitCode {
                 run(async move { audit_trail::verify(settings).await })
             })
         }
+        Command::Score(args) => score_command(&args),
         Command::Demo(args) => {
             let overrides = Overrides {
                 listen: args.listen,
@@ -315,6 +339,35 @@ fn run(task: impl Future<Output = anyhow::Result<()>>) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             // One line on standard error, which service managers also collect as the log.
+            eprintln!("error: {error:#}");
+            ExitCode::from(EXIT_FAILURE)
+        }
+    }
+}
+
+fn score_command(args: &ScoreArgs) -> ExitCode {
+    let result = match &args.output {
+        Some(path) => std::fs::File::create(path)
+            .map_err(anyhow::Error::from)
+            .and_then(|file| {
+                let mut writer = std::io::BufWriter::new(file);
+                score::run(&args.instrument, &args.csv, &mut writer)
+            }),
+        None => score::run(&args.instrument, &args.csv, &mut std::io::stdout().lock()),
+    };
+    match result {
+        Ok(summary) if summary.rows_with_problems == 0 => {
+            eprintln!("{} rows scored", summary.rows);
+            ExitCode::SUCCESS
+        }
+        Ok(summary) => {
+            eprintln!(
+                "{} rows scored; {} have problems, listed in their problems column",
+                summary.rows, summary.rows_with_problems
+            );
+            ExitCode::from(EXIT_FAILURE)
+        }
+        Err(error) => {
             eprintln!("error: {error:#}");
             ExitCode::from(EXIT_FAILURE)
         }

@@ -1,5 +1,6 @@
 //! Program upkeep when the server starts and while it runs: storing the shipped curricula and
-//! checking hourly for patients who have stopped coming.
+//! checking hourly for patients who have stopped coming, and escalating safety alerts nobody
+//! acknowledged in time.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,6 +32,27 @@ pub fn spawn_lapse_checker(store: Arc<dyn Store>, lapse_days: u16) {
             if let Err(error) = program::mark_lapses(store.as_ref(), &SystemClock, lapse_days).await
             {
                 tracing::warn!(error = %error, "lapse check failed; retrying in an hour");
+            }
+        }
+    });
+}
+
+/// How often unacknowledged safety alerts are checked against their deadlines. The deadline
+/// is 15 minutes by default, so an alert escalates at most this long after its deadline.
+const ESCALATION_INTERVAL: Duration = Duration::from_secs(30);
+
+/// Escalates safety alerts nobody acknowledged in time, every 30 seconds. Several servers may
+/// all run it: an alert escalated by one is skipped by the others.
+pub fn spawn_alert_escalation(store: Arc<dyn Store>) {
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(ESCALATION_INTERVAL);
+        tracing::info!("safety alert escalation started");
+        loop {
+            ticker.tick().await;
+            if let Err(error) =
+                stillpoint_app::safety::escalate_overdue(store.as_ref(), &SystemClock).await
+            {
+                tracing::error!(error = %error, "safety alert escalation check failed; retrying in 30 seconds");
             }
         }
     });

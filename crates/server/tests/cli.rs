@@ -1089,3 +1089,158 @@ fn explicit_sqlite_path_is_used() {
     ]);
     assert!(verified.status.success(), "{}", stderr_of(&verified));
 }
+
+/// Kills the server with SIGKILL in the middle of a load of PHQ-9 submissions, then checks
+/// that every submission it acknowledged with 201 is stored, and that each one answering item 9
+/// above 0 has its safety alert, after a restart.
+// One journey from load to kill to restart; splitting it would hide the order of events.
+#[allow(clippy::too_many_lines)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_responses_survive_a_kill() {
+    use std::sync::{Arc, Mutex};
+
+    use stillpoint_app::ports::MeasureStore as _;
+
+    let data = tempfile::tempdir().expect("data folder");
+    let data_dir = data.path().to_str().expect("UTF-8 path").to_owned();
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let args = ["demo", "--listen", &listen, "--data-dir", &data_dir];
+    let mut running = Running::start(&args, "Press Ctrl+C");
+    let password = running
+        .stdout_lines
+        .join("\n")
+        .split("The password of every account is: ")
+        .nth(1)
+        .and_then(|rest| rest.lines().next())
+        .expect("the password is printed")
+        .trim()
+        .to_owned();
+
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client");
+    let base = format!("http://{listen}");
+    let signed_in: serde_json::Value = client
+        .post(format!("{base}/api/v1/sessions"))
+        .json(&serde_json::json!({"email": "patient@demo-clinic.example", "password": password}))
+        .send()
+        .await
+        .expect("sign-in")
+        .json()
+        .await
+        .expect("JSON");
+    let token = signed_in["token"].as_str().expect("token").to_owned();
+    let me: serde_json::Value = client
+        .get(format!("{base}/api/v1/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("me")
+        .json()
+        .await
+        .expect("JSON");
+    let patient = me["patient_id"]
+        .as_str()
+        .expect("the patient's id")
+        .to_owned();
+    let path = format!("{base}/api/v1/patients/{patient}/responses");
+
+    // Eight clients submit as fast as they can; each 201 is recorded with its client id.
+    let acknowledged: Arc<Mutex<Vec<(String, bool)>>> = Arc::default();
+    let mut workers = Vec::new();
+    for worker in 0..8 {
+        let (client, path, token, acknowledged) = (
+            client.clone(),
+            path.clone(),
+            token.clone(),
+            acknowledged.clone(),
+        );
+        workers.push(tokio::spawn(async move {
+            for n in 0.. {
+                let item9 = u8::from(n % 5 == 0);
+                let client_id = format!("w{worker}-{n}");
+                let body = serde_json::json!({
+                    "instrument": "phq-9",
+                    "client_id": client_id,
+                    "answers": {"1": 1, "2": 1, "3": 0, "4": 0, "5": 0, "6": 0, "7": 0, "8": 0, "9": item9},
+                });
+                let Ok(response) = client.post(&path).bearer_auth(&token).json(&body).send().await
+                else {
+                    return;
+                };
+                if response.status() == reqwest::StatusCode::CREATED {
+                    acknowledged.lock().expect("lock").push((client_id, item9 == 1));
+                }
+            }
+        }));
+    }
+    let started = Instant::now();
+    while acknowledged.lock().expect("lock").len() < 300
+        && started.elapsed() < Duration::from_mins(1)
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    running.signal("KILL");
+    running.wait_for_exit(Duration::from_secs(10));
+    for worker in workers {
+        let _ = worker.await;
+    }
+    drop(running);
+    let acknowledged = acknowledged.lock().expect("lock").clone();
+    assert!(
+        acknowledged.len() >= 300,
+        "only {} were acknowledged",
+        acknowledged.len()
+    );
+
+    // The storage, opened afresh, holds every acknowledged response and each one's alert.
+    {
+        let url = stillpoint_storage::DatabaseUrl::sqlite_in(data.path());
+        let database = stillpoint_storage::Database::connect(&url)
+            .await
+            .expect("opens");
+        let stored = database
+            .responses_of_patient(patient.parse().expect("uuid"))
+            .await
+            .expect("responses");
+        for (client_id, item9) in &acknowledged {
+            let response = stored
+                .iter()
+                .find(|response| &response.client_id == client_id)
+                .unwrap_or_else(|| panic!("acknowledged response {client_id} was lost"));
+            if *item9 {
+                let alert = response
+                    .alert
+                    .unwrap_or_else(|| panic!("{client_id} lost its alert"));
+                let alert = database
+                    .get_alert(alert)
+                    .await
+                    .expect("the alert is stored");
+                assert_eq!(alert.rules, ["phq9_item9"]);
+            } else {
+                assert!(response.alert.is_none(), "{client_id}");
+            }
+        }
+    }
+
+    // The restarted server serves them too.
+    let _restarted = Running::start(&args, "Press Ctrl+C");
+    let served: serde_json::Value = client
+        .get(&path)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("JSON");
+    let served = served.as_array().expect("a list").len();
+    assert!(
+        served >= acknowledged.len(),
+        "{served} served, {} acknowledged",
+        acknowledged.len()
+    );
+}

@@ -55,12 +55,25 @@ fn event_from_row(row: &AnyRow) -> Result<AuditEvent, StorageError> {
 impl Database {
     async fn try_append(&self, event: &NewAuditEvent) -> Result<AuditEvent, sqlx::Error> {
         let mut transaction = self.pool.begin().await?;
+        let chained = self.append_in(&mut transaction, event).await?;
+        transaction.commit().await?;
+        Ok(chained)
+    }
+
+    /// Appends `event` inside the caller's transaction, so it commits or rolls back with the
+    /// change it records. Callers hold `audit_append` and retry on a conflict, like
+    /// [`AuditStore::append_audit_event`].
+    pub(crate) async fn append_in(
+        &self,
+        transaction: &mut sqlx::Transaction<'_, sqlx::Any>,
+        event: &NewAuditEvent,
+    ) -> Result<AuditEvent, sqlx::Error> {
         if let Some(lock) = self.dialect().audit_append_lock() {
-            sqlx::query(lock).execute(&mut *transaction).await?;
+            sqlx::query(lock).execute(&mut **transaction).await?;
         }
         let head =
             sqlx::query("SELECT sequence, hash FROM audit_events ORDER BY sequence DESC LIMIT 1")
-                .fetch_optional(&mut *transaction)
+                .fetch_optional(&mut **transaction)
                 .await?;
         let (sequence, previous_hash) = match head {
             Some(row) => {
@@ -92,9 +105,8 @@ impl Database {
         .bind(i32::from(event.break_glass))
         .bind(&chained.previous_hash)
         .bind(&chained.hash)
-        .execute(&mut *transaction)
+        .execute(&mut **transaction)
         .await?;
-        transaction.commit().await?;
         Ok(chained)
     }
 }

@@ -181,8 +181,10 @@ pub struct Database {
     pub(crate) pool: AnyPool,
     /// Serialises audit appends within this process (see [`Dialect::audit_append_lock`]).
     pub(crate) audit_append: std::sync::Arc<tokio::sync::Mutex<()>>,
-    dialect: Dialect,
-    location: String,
+    /// The queue of the task that commits questionnaire responses in batches.
+    pub(crate) submissions: crate::measures::SubmissionQueue,
+    pub(crate) dialect: Dialect,
+    pub(crate) location: String,
 }
 
 impl fmt::Debug for Database {
@@ -250,6 +252,7 @@ impl Database {
         Ok(Self {
             pool,
             audit_append: std::sync::Arc::default(),
+            submissions: std::sync::Arc::default(),
             dialect,
             location: url.display_location(),
         })

@@ -13,6 +13,7 @@ pub mod curriculum_files;
 pub mod error;
 pub mod i18n;
 pub mod icalendar;
+pub mod measure_files;
 pub mod metrics;
 pub mod middleware;
 pub mod pages;
@@ -93,6 +94,7 @@ pub struct AppState {
     pub catalogs: Arc<Catalogs>,
     pub assets: Arc<Assets>,
     pub consents: Arc<stillpoint_app::consent::ConsentLibrary>,
+    pub measures: Arc<stillpoint_app::measures::MeasureLibrary>,
     pub metrics: Arc<Metrics>,
     pub config: Arc<WebConfig>,
 }
@@ -115,6 +117,11 @@ impl AppState {
             consents: Arc::new(consent_files::load(None).unwrap_or_else(|error| {
                 tracing::error!(error = %error, "bundled consent documents are invalid");
                 stillpoint_app::consent::ConsentLibrary::default()
+            })),
+            // The bundled instruments and plans are checked by a unit test of `measure_files`.
+            measures: Arc::new(measure_files::load().unwrap_or_else(|error| {
+                tracing::error!(error = %error, "bundled instruments or measurement plans are invalid");
+                stillpoint_app::measures::MeasureLibrary::default()
             })),
             metrics: Arc::new(Metrics::default()),
             config: Arc::new(config),

@@ -63,6 +63,23 @@ pub struct Viewer {
     pub form_token: String,
     /// The browser's form seed cookie, for computing the form token of a new session.
     pub form_seed: Option<String>,
+    /// Open safety alerts the account reviews, for the navigation.
+    pub open_alerts: usize,
+}
+
+/// Counts the open alerts an account reviews; a failure shows no count rather than failing the
+/// page, and is logged.
+async fn open_alerts(state: &AppState, account: Option<&Account>) -> usize {
+    let Some(account) = account else {
+        return 0;
+    };
+    match stillpoint_app::safety::open_count(state.store.as_ref(), account).await {
+        Ok(count) => count,
+        Err(error) => {
+            tracing::error!(account_id = %account.id, error = %error, "open safety alerts could not be counted");
+            0
+        }
+    }
 }
 
 impl Viewer {
@@ -223,9 +240,11 @@ impl ViewerInputs {
         };
         let language =
             self.language_for(state, account.as_ref().or(awaiting_second_factor.as_ref()));
+        let open_alerts = open_alerts(state, account.as_ref()).await;
         Viewer {
             form_token: self.form_token(),
             form_seed: self.form_seed.clone(),
+            open_alerts,
             awaiting_second_factor,
             account,
             session_token: self.session_token,
@@ -327,8 +346,10 @@ impl FromRequestParts<AppState> for SignedIn {
         }
         let account = resolved.account;
         let language = inputs.language_for(state, Some(&account));
+        let open_alerts = open_alerts(state, Some(&account)).await;
         Ok(Self {
             viewer: Viewer {
+                open_alerts,
                 form_token: inputs.form_token(),
                 form_seed: inputs.form_seed.clone(),
                 awaiting_second_factor: None,

@@ -48,6 +48,9 @@ pub struct AccountBody {
     /// For a patient's account: the site responsible for the patient's care.
     #[serde(skip_serializing_if = "Option::is_none")]
     care_site_id: Option<String>,
+    /// For a patient's account: the id of their own record, for submitting responses.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    patient_id: Option<String>,
 }
 
 impl From<&Account> for AccountBody {
@@ -67,6 +70,7 @@ impl From<&Account> for AccountBody {
                 })
                 .collect(),
             care_site_id: None,
+            patient_id: None,
         }
     }
 }
@@ -232,8 +236,12 @@ pub async fn me(
     )
     .await?;
 
+    let patient =
+        stillpoint_app::patients::own_record_id(state.store.as_ref(), &signed_in.account).await?;
+
     let mut body = AccountBody::from(&signed_in.account);
     body.care_site_id = care_site.map(|site| site.to_string());
+    body.patient_id = patient.map(|id| id.to_string());
     Ok(Json(body))
 }
 

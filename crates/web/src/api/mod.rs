@@ -7,6 +7,7 @@ mod account;
 mod audit;
 mod cohorts;
 mod health;
+mod measures;
 mod patients;
 mod sites;
 
@@ -23,6 +24,7 @@ use crate::AppState;
 use crate::error::{Problem, WebError};
 
 pub use health::{healthz, readyz};
+pub use measures::parse_step as parse_alert_step;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -40,6 +42,7 @@ pub use health::{healthz, readyz};
         (name = "sites", description = "The clinic's sites"),
         (name = "patients", description = "Patients' records under the care-team rules"),
         (name = "cohorts", description = "Cohorts and their planned sessions"),
+        (name = "measures", description = "Questionnaire responses, scores and safety alerts"),
         (name = "audit", description = "The audit trail of access to patient data"),
         (name = "locales", description = "Interface languages")
     )
@@ -83,6 +86,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(patients::get_patient))
         .routes(routes!(cohorts::create_cohort))
         .routes(routes!(patients::get_enrolment, patients::move_enrolment))
+        .routes(routes!(measures::submit_response, measures::list_responses))
+        .routes(routes!(measures::list_alerts))
+        .routes(routes!(measures::take_alert_step))
 }
 
 /// A JSON request body whose parse errors become problem documents naming what is wrong.

@@ -11,6 +11,7 @@ mod fields;
 mod home;
 mod language;
 mod links;
+mod measures;
 mod patients;
 mod profile;
 mod program;
@@ -101,6 +102,18 @@ pub fn router() -> Router<AppState> {
 /// program and calendar feeds.
 fn program_routes() -> Router<AppState> {
     Router::new()
+        .declared("/measures", get(measures::list))
+        .declared(
+            "/measures/{instrument_id}",
+            get(measures::show_form).post(measures::submit),
+        )
+        .declared("/progress", get(measures::progress))
+        .declared(
+            "/help",
+            get(measures::show_help).post(measures::request_help),
+        )
+        .declared("/alerts", get(measures::inbox))
+        .declared("/alerts/{alert_id}/steps", post(measures::take_step))
         .declared(
             "/patients/new",
             get(referrals::show_referral).post(referrals::refer),
@@ -221,6 +234,8 @@ pub struct Layout {
     pub html_class: String,
     /// The hidden token every form on the page carries.
     pub form_token: String,
+    /// Whether to show the "I need help now" button: on every page a patient sees.
+    pub help_button: bool,
 }
 
 impl Layout {
@@ -252,8 +267,15 @@ impl Layout {
                     entries.push(("/staff", "nav-staff"));
                     entries.push(("/audit", "nav-audit"));
                 }
+                if account.has_role(Role::Clinician)
+                    || account.has_role(Role::ProgramAdministrator)
+                    || account.has_role(Role::SystemAdministrator)
+                {
+                    entries.push(("/alerts", "nav-alerts"));
+                }
                 if account.has_role(Role::Patient) {
                     entries.push(("/program", "nav-program"));
+                    entries.push(("/measures", "nav-measures"));
                     entries.push(("/consent", "nav-consent"));
                     entries.push(("/sharing", "nav-sharing"));
                     entries.push(("/record-access", "nav-record-access"));
@@ -264,7 +286,11 @@ impl Layout {
             .into_iter()
             .map(|(href, id)| NavItem {
                 href,
-                label: tr.t(id),
+                label: if id == "nav-alerts" {
+                    tr.t_with("nav-alerts", "count", &viewer.open_alerts.to_string())
+                } else {
+                    tr.t(id)
+                },
                 current: href == path,
             })
             .collect();
@@ -294,6 +320,10 @@ impl Layout {
                 })
                 .unwrap_or_default(),
             form_token: viewer.form_token.clone(),
+            help_button: viewer
+                .account
+                .as_ref()
+                .is_some_and(|account| account.has_role(Role::Patient)),
         }
     }
 }

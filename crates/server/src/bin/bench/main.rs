@@ -5,6 +5,12 @@
 //! `info` level) and through a minimal axum hello-world route. Each gets the same wrk load, and
 //! the report gives both throughputs, their latency percentiles and the ratio, as a Markdown
 //! table for `docs/benchmarks.md`.
+//!
+//! `stillpoint-bench submit` posts PHQ-9 responses through the JSON API (scoring, safety rules,
+//! and the response, scores, alert and audit events in one durable transaction) and compares the
+//! rate with a bare loop of single-row durable SQLite commits on the same disk.
+
+mod submit;
 
 use std::net::SocketAddr;
 use std::process::Command;
@@ -34,6 +40,8 @@ struct Options {
     threads: u32,
     /// The `tracing` filter both servers run with; `info` is the production default.
     log_level: String,
+    /// For `submit`: a PostgreSQL URL to measure instead of a SQLite file.
+    database_url: Option<String>,
 }
 
 fn parse_options(args: &[String]) -> anyhow::Result<Options> {
@@ -42,6 +50,7 @@ fn parse_options(args: &[String]) -> anyhow::Result<Options> {
         connections: 32,
         threads: 1,
         log_level: "info".to_owned(),
+        database_url: None,
     };
     let mut iter = args.iter();
     while let Some(flag) = iter.next() {
@@ -56,8 +65,9 @@ fn parse_options(args: &[String]) -> anyhow::Result<Options> {
             "--connections" => options.connections = u32::try_from(number()?)?,
             "--threads" => options.threads = u32::try_from(number()?)?,
             "--log-level" => options.log_level.clone_from(value),
+            "--database-url" => options.database_url = Some(value.clone()),
             other => bail!(
-                "unknown option {other}; use --duration SECONDS, --connections N, --threads N, --log-level LEVEL"
+                "unknown option {other}; use --duration SECONDS, --connections N, --threads N, --log-level LEVEL, --database-url URL"
             ),
         }
     }
@@ -66,13 +76,17 @@ fn parse_options(args: &[String]) -> anyhow::Result<Options> {
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        Some("healthz") => {}
+    let submit = match args.first().map(String::as_str) {
+        Some("healthz") => false,
+        Some("submit") => true,
         _ => bail!(
-            "usage: stillpoint-bench healthz [--duration SECONDS] [--connections N] [--threads N] [--log-level LEVEL]"
+            "usage: stillpoint-bench healthz|submit [--duration SECONDS] [--connections N] [--threads N] [--log-level LEVEL] [--database-url URL]"
         ),
-    }
+    };
     let options = parse_options(&args[1..])?;
+    if submit {
+        return submit::run(&options);
+    }
     Command::new("wrk")
         .arg("--version")
         .output()
@@ -129,16 +143,27 @@ async fn serve(app: Router) -> anyhow::Result<SocketAddr> {
 }
 
 fn run_wrk(address: SocketAddr, options: &Options, seconds: u64) -> anyhow::Result<LoadResult> {
-    let output = Command::new("wrk")
-        .args([
-            format!("-t{}", options.threads),
-            format!("-c{}", options.connections),
-            format!("-d{seconds}s"),
-            "--latency".to_owned(),
-            format!("http://{address}/healthz"),
-        ])
-        .output()
-        .context("wrk failed to start")?;
+    run_wrk_script(&format!("http://{address}/healthz"), None, options, seconds)
+}
+
+/// Runs wrk against `url`, with a Lua script that builds each request when one is given.
+fn run_wrk_script(
+    url: &str,
+    script: Option<&std::path::Path>,
+    options: &Options,
+    seconds: u64,
+) -> anyhow::Result<LoadResult> {
+    let mut command = Command::new("wrk");
+    command.args([
+        format!("-t{}", options.threads),
+        format!("-c{}", options.connections),
+        format!("-d{seconds}s"),
+        "--latency".to_owned(),
+    ]);
+    if let Some(script) = script {
+        command.arg("-s").arg(script);
+    }
+    let output = command.arg(url).output().context("wrk failed to start")?;
     let text = String::from_utf8_lossy(&output.stdout);
     if text.contains("Non-2xx") || text.contains("Socket errors") {
         bail!("wrk saw errors:\n{text}");
