@@ -474,6 +474,7 @@ pub async fn seed(
     sealer: &SecretSealer,
     consents: &ConsentLibrary,
     curricula: &[Curriculum],
+    library: &crate::measures::MeasureLibrary,
     clinic: &DemoClinic,
     now: jiff::Timestamp,
 ) -> Result<(), AppError> {
@@ -489,6 +490,7 @@ pub async fn seed(
     }
     crate::curricula::install_bundled(store, &FixedClock(now), curricula).await?;
     crate::demo_programs::seed(store, clinic, curricula, now).await?;
+    crate::demo_measures::seed(store, clinic, library, now).await?;
     for (patient, caregiver, scopes) in &clinic.caregiver_grants {
         let grant = CaregiverGrant {
             patient_id: *patient,

@@ -16,6 +16,7 @@ pub mod cohorts;
 pub mod consent;
 pub mod curricula;
 pub mod demo;
+mod demo_measures;
 mod demo_programs;
 pub mod enrolment;
 pub mod error;

@@ -25,6 +25,7 @@ use crate::ports::{
 };
 use crate::program;
 use crate::{AppError, Clock};
+use stillpoint_domain::care_team::RecordAccess;
 
 /// The longest client-generated submission id.
 pub const MAX_CLIENT_ID: usize = 64;
@@ -746,4 +747,57 @@ pub fn alert_sites(account: &Account) -> Option<Vec<SiteId>> {
             .filter_map(|assignment| assignment.site_id)
             .collect(),
     )
+}
+
+/// What a member of the care team sees of one patient's outcomes: each measure over time with
+/// its change category, the plan's occasions, attendance, and (for alert reviewers) the alerts.
+#[derive(Debug, Clone)]
+pub struct PatientTimeline {
+    pub patient: stillpoint_domain::Patient,
+    pub series: Vec<MeasureSeries>,
+    pub occasions: Vec<DueOccasion>,
+    pub attendance: stillpoint_domain::attendance::AttendanceSummary,
+    /// `None` when the viewer does not review alerts at the patient's site.
+    pub alerts: Option<Vec<crate::ports::SafetyAlert>>,
+}
+
+/// Opens a patient's outcome timeline for a member of their care team; the read is audited
+/// by opening the record.
+pub async fn timeline(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    library: &MeasureLibrary,
+    context: &AuditContext,
+    account: &Account,
+    patient: PatientId,
+) -> Result<PatientTimeline, AppError> {
+    let record = care::open_record(store, clock, context, account, patient).await?;
+    if !record.access.sees_clinical_record() || record.access == RecordAccess::Own {
+        return Err(AppError::Forbidden);
+    }
+    let now = clock.now();
+    let responses = store.responses_of_patient(patient).await?;
+    let reviews_alerts =
+        alert_sites(account).is_none_or(|sites| sites.contains(&record.patient.site_id));
+    let alerts = if reviews_alerts {
+        Some(
+            store
+                .list_alerts(&crate::ports::AlertFilter {
+                    sites: None,
+                    patient: Some(patient),
+                    open_only: false,
+                })
+                .await?,
+        )
+    } else {
+        None
+    };
+    let view = program::program_of(store, now, patient).await?;
+    Ok(PatientTimeline {
+        series: series(library, &responses),
+        occasions: occasions_of(store, library, now, patient).await?,
+        attendance: view.attendance,
+        alerts,
+        patient: record.patient,
+    })
 }

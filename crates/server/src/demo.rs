@@ -57,6 +57,7 @@ pub async fn run(mut settings: Settings, data_dir_given: bool) -> anyhow::Result
             &sealer,
             &consents,
             &curricula,
+            &stillpoint_web::measure_files::load()?,
             &clinic,
             stillpoint_app::SystemClock.now(),
         )

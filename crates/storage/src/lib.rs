@@ -29,4 +29,5 @@ mod values;
 
 pub use database::{ConnectError, Database, DatabaseUrl};
 pub use dialect::Dialect;
+pub use measures::response_batch_counts;
 pub use migrate::MigrateError;

@@ -7,6 +7,7 @@
 //! submissions are retried one transaction each, so one bad submission cannot fail the others.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
@@ -37,6 +38,20 @@ const QUEUE_DEPTH: usize = 4_096;
 const SINGLE_ATTEMPTS: u32 = 8;
 
 type Reply = oneshot::Sender<Result<SubmitOutcome, StorageError>>;
+
+/// Committed batches and the submissions in them, in this process, for benchmarks and metrics.
+static BATCHES: AtomicU64 = AtomicU64::new(0);
+static BATCHED_SUBMISSIONS: AtomicU64 = AtomicU64::new(0);
+
+/// The number of batches the response writers of this process committed, and the submissions
+/// in them.
+#[must_use]
+pub fn response_batch_counts() -> (u64, u64) {
+    (
+        BATCHES.load(Ordering::Relaxed),
+        BATCHED_SUBMISSIONS.load(Ordering::Relaxed),
+    )
+}
 
 /// The sending end of the process's submission writer.
 pub(crate) type SubmissionQueue = Arc<OnceLock<mpsc::Sender<(NewResponse, Reply)>>>;
@@ -77,6 +92,8 @@ impl Database {
         };
         match outcome {
             Ok(outcomes) => {
+                BATCHES.fetch_add(1, Ordering::Relaxed);
+                BATCHED_SUBMISSIONS.fetch_add(outcomes.len() as u64, Ordering::Relaxed);
                 for ((_, reply), outcome) in jobs.into_iter().zip(outcomes) {
                     // The caller may have gone away; the response is stored all the same.
                     let _ = reply.send(Ok(outcome));

@@ -313,6 +313,7 @@ pub async fn spawn_app(dialect: Dialect, seed: Seed, test: &str) -> Option<TestA
                 &config.secrets,
                 &consents,
                 &curricula,
+                &stillpoint_web::measure_files::load().expect("bundled instruments"),
                 &clinic,
                 start,
             )

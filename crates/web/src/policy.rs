@@ -174,6 +174,12 @@ pub const ROUTES: &[RoutePolicy] = &[
     route("GET", "/help", Access::Patients, true),
     route("POST", "/help", Access::Patients, true),
     route("GET", "/alerts", Access::CareTeam, true),
+    route(
+        "GET",
+        "/patients/{patient_id}/measures",
+        Access::CareTeam,
+        true,
+    ),
     route("POST", "/alerts/{alert_id}/steps", Access::CareTeam, true),
     route("POST", "/program/rejoin", Access::Patients, true),
     route("GET", "/account/calendar", Access::SignedIn, false),

@@ -209,6 +209,7 @@ async fn every_page_passes_accessibility_checks(dialect: Dialect) {
         .expect("a NORTH patient outside the cohorts")
         .id;
     let screening_page = format!("/patients/{unassigned}/screening");
+    let outcomes_page = format!("{own_record}/measures");
     let admin_account = demo
         .accounts
         .iter()
@@ -247,6 +248,15 @@ async fn every_page_passes_accessibility_checks(dialect: Dialect) {
                 ("/consent", "consent documents"),
                 ("/account", "patient profile"),
                 ("/consent/practice-risks", "consent document"),
+                ("/measures", "check-ins due"),
+                ("/measures/phq-9", "PHQ-9 questionnaire"),
+                (
+                    "/measures/cssrs-screener",
+                    "questionnaire with skipped items",
+                ),
+                ("/measures/pain-rating", "0-10 rating"),
+                ("/progress", "progress charts"),
+                ("/help", "crisis resources"),
             ],
         ),
         (
@@ -271,6 +281,8 @@ async fn every_page_passes_accessibility_checks(dialect: Dialect) {
                 (screening_page.as_str(), "screening form"),
                 ("/cohorts", "cohort list"),
                 (north_page.as_str(), "cohort with roster"),
+                ("/alerts", "alert inbox"),
+                (outcomes_page.as_str(), "patient outcomes timeline"),
             ],
         ),
         (

@@ -763,3 +763,123 @@ pub async fn take_step(
         Err(other) => Err(other.into()),
     }
 }
+
+/// A plan occasion on the clinician's timeline.
+#[derive(Debug)]
+struct OccasionLine {
+    title: String,
+    status: String,
+    due: String,
+    answered: String,
+}
+
+#[derive(Template)]
+#[template(path = "patient_measures.html")]
+struct TimelineTemplate {
+    layout: Layout,
+    patient_name: String,
+    patient_link: String,
+    charts: Vec<ChartView>,
+    occasions: Vec<OccasionLine>,
+    attendance: String,
+    alerts: Option<Vec<AlertView>>,
+}
+
+pub async fn timeline(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(patient): Path<String>,
+) -> Result<Response, WebError> {
+    let patient = patient.parse().map_err(|_| WebError::NotFound)?;
+    let timeline = measures::timeline(
+        state.store.as_ref(),
+        state.clock.as_ref(),
+        &state.measures,
+        &signed_in.viewer.audit_context(),
+        &signed_in.account,
+        patient,
+    )
+    .await?;
+    let layout = Layout::new(&state, &signed_in.viewer, "/patients");
+    let language = language_of(&layout);
+    let zone = signed_in.account.time_zone.time_zone();
+    let tr = &layout.tr;
+
+    let charts = timeline
+        .series
+        .iter()
+        .filter_map(|series| {
+            let mut chart = chart_view(&state, tr, &language, &zone, series)?;
+            chart.change = staff_change_line(tr, series).or(chart.change);
+            Some(chart)
+        })
+        .collect();
+    let occasions = timeline
+        .occasions
+        .iter()
+        .map(|occasion| OccasionLine {
+            title: tr.t_with(
+                &format!("measures-wave-{}", occasion.occasion.wave.replace('_', "-")),
+                "week",
+                &occasion.occasion.week.to_string(),
+            ),
+            status: tr.t(&format!("measures-status-{}", occasion.status.code())),
+            due: dates::short_date_time(occasion.occasion.due, &zone),
+            answered: occasion
+                .instruments
+                .iter()
+                .map(|(id, answered)| format!("{id} {}", if *answered { "✓" } else { "–" }))
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
+        .collect();
+    let summary = timeline.attendance;
+    let attendance = tr.t_with(
+        "timeline-attendance",
+        "line",
+        &format!(
+            "{}/{} ({} {})",
+            summary.attended,
+            summary.sessions,
+            summary.made_up,
+            tr.t("timeline-made-up")
+        ),
+    );
+    let now = state.clock.now();
+    let alerts = match timeline.alerts {
+        Some(alerts) => {
+            let mut views = Vec::with_capacity(alerts.len());
+            for alert in alerts {
+                views.push(alert_view(&state, tr, &zone, now, alert).await?);
+            }
+            Some(views)
+        }
+        None => None,
+    };
+    let patient = &timeline.patient;
+    render(&TimelineTemplate {
+        patient_name: format!("{} {}", patient.given_name, patient.family_name),
+        patient_link: format!("/patients/{}", patient.id),
+        charts,
+        occasions,
+        attendance,
+        alerts,
+        layout,
+    })
+}
+
+/// The change line staff see: the difference, the index, the smallest reliable change and the
+/// category.
+fn staff_change_line(tr: &Translator, series: &MeasureSeries) -> Option<String> {
+    let change = series.change.as_ref()?;
+    let minimum = series.minimum_reliable_change?;
+    let category = tr.t(&format!("timeline-category-{}", change.category.code()));
+    Some(format!(
+        "{}: {:+.1} · RCI {:+.2} · {} {:.1} · {category}",
+        tr.t("timeline-change"),
+        change.difference,
+        change.rci,
+        tr.t("timeline-minimum-reliable"),
+        minimum
+    ))
+}

@@ -113,6 +113,7 @@ fn program_routes() -> Router<AppState> {
             get(measures::show_help).post(measures::request_help),
         )
         .declared("/alerts", get(measures::inbox))
+        .declared("/patients/{patient_id}/measures", get(measures::timeline))
         .declared("/alerts/{alert_id}/steps", post(measures::take_step))
         .declared(
             "/patients/new",

@@ -49,13 +49,23 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
     let url_text = format!("http://{address}{path}");
     run_wrk_script(&url_text, Some(&script), options, 2)?;
     let before = runtime.block_on(count(&database, &path))?;
+    let batches_before = stillpoint_storage::response_batch_counts();
     let started = Instant::now();
     let result = run_wrk_script(&url_text, Some(&script), options, options.duration_seconds)?;
     let elapsed = started.elapsed();
     let after = runtime.block_on(count(&database, &path))?;
+    let batches_after = stillpoint_storage::response_batch_counts();
+    let batches = batches_after.0 - batches_before.0;
+    let submissions = batches_after.1 - batches_before.1;
 
     let bare = runtime.block_on(bare_commit_loop(data.path()))?;
     print_report(options, &url, &result, after - before, elapsed, bare);
+    #[allow(clippy::cast_precision_loss)]
+    let average = submissions as f64 / batches.max(1) as f64;
+    println!();
+    println!(
+        "{submissions} submissions committed in {batches} transactions: {average:.1} per commit on average."
+    );
     Ok(())
 }
 
@@ -78,6 +88,7 @@ async fn prepare(
         &config.secrets,
         &consents,
         &curricula,
+        &stillpoint_web::measure_files::load()?,
         &clinic,
         now,
     )
