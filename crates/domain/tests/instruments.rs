@@ -366,3 +366,64 @@ fn shipped_licence_status() {
         assert_eq!(languages, ["en", "es"], "{id}");
     }
 }
+
+/// A small deterministic generator (SplitMix64) so the property test needs no extra crate.
+fn next(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Every scale of every shipped instrument stays within its declared range for 2,000 random
+/// forms each, complete or with gaps, and a scored form's band is one of the scale's bands.
+#[test]
+fn every_score_stays_in_range() {
+    let mut state = 2026_u64;
+    for instrument in load_all().values() {
+        for _ in 0..2_000 {
+            let mut form = Answers::new();
+            for item in &instrument.items {
+                let options = &instrument
+                    .option_set(&item.options)
+                    .expect("options")
+                    .options;
+                // About one item in eight is left unanswered.
+                if next(&mut state).is_multiple_of(8) {
+                    continue;
+                }
+                let pick = usize::try_from(next(&mut state) % options.len() as u64).expect("index");
+                form.insert(item.id.clone(), options[pick].value);
+            }
+            instrument
+                .check_values(&form)
+                .expect("generated answers are options");
+            for score in instrument.score(&form) {
+                let Ok(value) = score.outcome else {
+                    continue;
+                };
+                let scale = instrument.scale(&score.scale).expect("scale");
+                let [low, high] = scale.range;
+                assert!(
+                    value.reported >= low && value.reported <= high,
+                    "{} {}: {} outside {low}..{high}",
+                    instrument.id,
+                    scale.code,
+                    value.reported
+                );
+                if let Some(band) = &value.band {
+                    assert!(scale.bands.iter().any(|b| &b.code == band), "{band}");
+                } else {
+                    assert!(
+                        scale.bands.is_empty(),
+                        "{} {}: {} fell between bands",
+                        instrument.id,
+                        scale.code,
+                        value.reported
+                    );
+                }
+            }
+        }
+    }
+}

@@ -174,6 +174,25 @@ pub const ROUTES: &[RoutePolicy] = &[
     route("GET", "/help", Access::Patients, true),
     route("POST", "/help", Access::Patients, true),
     route("GET", "/alerts", Access::CareTeam, true),
+    route("GET", "/instruments", Access::Administrators, false),
+    route(
+        "POST",
+        "/instruments/{instrument_id}/licence",
+        Access::Administrators,
+        false,
+    ),
+    route(
+        "GET",
+        "/sites/{site_id}/safety",
+        Access::Administrators,
+        false,
+    ),
+    route(
+        "POST",
+        "/sites/{site_id}/safety",
+        Access::Administrators,
+        false,
+    ),
     route(
         "GET",
         "/patients/{patient_id}/measures",

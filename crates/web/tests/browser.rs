@@ -210,6 +210,7 @@ async fn every_page_passes_accessibility_checks(dialect: Dialect) {
         .id;
     let screening_page = format!("/patients/{unassigned}/screening");
     let outcomes_page = format!("{own_record}/measures");
+    let safety_page = format!("/sites/{}/safety", demo.sites[0].id);
     let admin_account = demo
         .accounts
         .iter()
@@ -302,6 +303,8 @@ async fn every_page_passes_accessibility_checks(dialect: Dialect) {
             vec![
                 ("/home", "administrator home"),
                 ("/sites", "sites"),
+                ("/instruments", "measures library"),
+                (safety_page.as_str(), "site safety settings"),
                 ("/audit", "audit trail"),
                 ("/staff", "staff"),
                 ("/cohorts/new", "cohort builder"),

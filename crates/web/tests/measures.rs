@@ -586,9 +586,178 @@ async fn patient_pages_show_crisis_resources_at_once(dialect: Dialect) {
     assert!(page.contains("Registrar la acción"), "{page}");
 }
 
+async fn licence_and_site_settings_take_effect(dialect: Dialect) {
+    let Some(app) = spawn_app(dialect, Seed::DemoClinic, "measures_admin").await else {
+        return;
+    };
+    let patient_token = app.api_token("patient").await;
+    let patient_id = patient_of(&app, "patient").await;
+    let responses = format!("/api/v1/patients/{patient_id}/responses");
+    let patient = app.browser_session("patient").await;
+    let page_status = |client: &reqwest::Client, path: String| {
+        let request = client.get(app.url(&path));
+        async move { request.send().await.expect("request").status() }
+    };
+
+    // The PSS-10 needs the owner's permission: off until a licence is recorded.
+    assert_eq!(
+        page_status(&patient, "/measures/pss-10".into()).await,
+        StatusCode::NOT_FOUND
+    );
+    let program_admin = app.browser_session("program.admin").await;
+    let library = program_admin
+        .get(app.url("/instruments"))
+        .send()
+        .await
+        .expect("request")
+        .text()
+        .await
+        .expect("body");
+    assert!(library.contains("off until the organisation"), "{library}");
+    let lines: Vec<String> = (1..=10)
+        .map(|n| format!("Clinic-supplied item {n}"))
+        .collect();
+    let ten = lines.join("\n");
+    let fields = [
+        ("holder", "Riverbend Health"),
+        ("reference", "ASA-2026-001"),
+        ("item_text_en", ten.as_str()),
+    ];
+    let response = app
+        .post_form(&program_admin, "/instruments/pss-10/licence", &fields)
+        .await;
+    assert_eq!(
+        response.status(),
+        StatusCode::FORBIDDEN,
+        "only a system administrator"
+    );
+
+    let admin = app.browser_session("admin").await;
+    let nine = lines[..9].join("\n");
+    let response = app
+        .post_form(
+            &admin,
+            "/instruments/pss-10/licence",
+            &[
+                ("holder", "Riverbend Health"),
+                ("reference", "ASA-2026-001"),
+                ("item_text_en", nine.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        response
+            .text()
+            .await
+            .expect("body")
+            .contains("give one line for each of the 10 items")
+    );
+    let response = app
+        .post_form(&admin, "/instruments/pss-10/licence", &fields)
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+
+    // Now the patient sees the clinic's item text and the response scores: items 4, 5, 7 and 8
+    // are reverse-keyed (Cohen's PSS-10), so all answers at 4 give 6 × 4 + 4 × 0 = 24.
+    let form = patient
+        .get(app.url("/measures/pss-10"))
+        .send()
+        .await
+        .expect("request")
+        .text()
+        .await
+        .expect("body");
+    assert!(form.contains("Clinic-supplied item 10"), "{form}");
+    let ids: Vec<String> = app
+        .state
+        .measures
+        .instrument("pss-10")
+        .expect("pss-10")
+        .items
+        .iter()
+        .map(|item| item.id.clone())
+        .collect();
+    let answers: serde_json::Map<String, Value> =
+        ids.iter().map(|id| (id.clone(), json!(4))).collect();
+    let (status, body) = post_json(
+        &app,
+        &patient_token,
+        &responses,
+        &json!({"instrument": "pss-10", "client_id": "pss-1", "answers": answers}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["scores"][0]["reported"], json!(24.0));
+
+    // A site's settings: a bad threshold line is named, a good one raises alerts on high totals,
+    // and the site's own crisis text replaces the default.
+    let site = app
+        .database
+        .database
+        .get_patient(patient_id)
+        .await
+        .expect("patient")
+        .site_id;
+    let settings_path = format!("/sites/{site}/safety");
+    let mut settings = vec![
+        ("staffed_day", "mon"),
+        ("staffed_day", "tue"),
+        ("staffed_day", "wed"),
+        ("staffed_day", "thu"),
+        ("staffed_day", "fri"),
+        ("staffed_opens", "08:00"),
+        ("staffed_closes", "18:00"),
+        ("deadline_minutes", "15"),
+        ("backup_clinician", ""),
+        (
+            "crisis_text_es",
+            "Llame a la línea de crisis de la clínica: 555-0100, o al 988.",
+        ),
+        ("thresholds", "phq-9 total 99 high"),
+    ];
+    let response = app
+        .post_form(&program_admin, &settings_path, &settings)
+        .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(response.text().await.expect("body").contains("line 1"));
+    settings.pop();
+    settings.push(("thresholds", "phq-9 total 20 moderate"));
+    let response = app
+        .post_form(&program_admin, &settings_path, &settings)
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let facilitator = app.browser_session("facilitator").await;
+    assert_eq!(
+        page_status(&facilitator, settings_path.clone()).await,
+        StatusCode::FORBIDDEN
+    );
+
+    let (status, body) = post_json(
+        &app,
+        &patient_token,
+        &responses,
+        &json!({"instrument": "phq-9", "client_id": "high-total", "answers": phq9([3, 3, 3, 3, 3, 3, 2, 1, 0])}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["scores"][0]["reported"], json!(21.0));
+    assert_eq!(body["alert_level"], json!("moderate"));
+    let help = patient
+        .get(app.url("/help"))
+        .send()
+        .await
+        .expect("request")
+        .text()
+        .await
+        .expect("body");
+    assert!(help.contains("555-0100"), "{help}");
+}
+
 stillpoint_test_support::on_both_databases!(
     responses_are_scored_and_bad_input_stores_nothing,
     item_nine_raises_an_alert_with_the_response,
     unacknowledged_alerts_escalate,
     patient_pages_show_crisis_resources_at_once,
+    licence_and_site_settings_take_effect,
 );

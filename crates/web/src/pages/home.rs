@@ -31,6 +31,8 @@ struct HomeTemplate {
     break_glass: Vec<String>,
     /// For a patient: whether a required consent is missing or outdated.
     consent_needed: bool,
+    /// For a patient: the check-ins they can answer now, as (title, due line, overdue).
+    due_measures: Vec<(String, String, bool)>,
 }
 
 pub async fn show(
@@ -98,7 +100,32 @@ pub async fn show(
     )
     .await?;
 
+    let zone = account.time_zone.time_zone();
+    let due_measures = stillpoint_app::measures::own_due(
+        state.store.as_ref(),
+        state.clock.as_ref(),
+        &state.measures,
+        account,
+    )
+    .await?
+    .into_iter()
+    .map(|occasion| {
+        let title = tr.t_with(
+            &format!("measures-wave-{}", occasion.occasion.wave.replace('_', "-")),
+            "week",
+            &occasion.occasion.week.to_string(),
+        );
+        let due = tr.t_with(
+            "measures-due-by",
+            "when",
+            &super::dates::long_date_time(tr, occasion.occasion.due, &zone),
+        );
+        (title, due, occasion.status.code() == "overdue")
+    })
+    .collect();
+
     let template = HomeTemplate {
+        due_measures,
         greeting: tr.t_with("home-greeting", "name", &account.display_name),
         show_roles: account.is_staff() || account.roles.is_empty(),
         roles,

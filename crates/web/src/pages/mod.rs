@@ -11,6 +11,7 @@ mod fields;
 mod home;
 mod language;
 mod links;
+mod measure_admin;
 mod measures;
 mod patients;
 mod profile;
@@ -113,6 +114,15 @@ fn program_routes() -> Router<AppState> {
             get(measures::show_help).post(measures::request_help),
         )
         .declared("/alerts", get(measures::inbox))
+        .declared("/instruments", get(measure_admin::list))
+        .declared(
+            "/instruments/{instrument_id}/licence",
+            post(measure_admin::record_licence),
+        )
+        .declared(
+            "/sites/{site_id}/safety",
+            get(measure_admin::show_safety).post(measure_admin::save_safety),
+        )
         .declared("/patients/{patient_id}/measures", get(measures::timeline))
         .declared("/alerts/{alert_id}/steps", post(measures::take_step))
         .declared(
@@ -267,6 +277,7 @@ impl Layout {
                     entries.push(("/sites", "nav-sites"));
                     entries.push(("/staff", "nav-staff"));
                     entries.push(("/audit", "nav-audit"));
+                    entries.push(("/instruments", "nav-instruments"));
                 }
                 if account.has_role(Role::Clinician)
                     || account.has_role(Role::ProgramAdministrator)
