@@ -20,8 +20,8 @@ use stillpoint_domain::{
 use crate::audit::AuditContext;
 use crate::care;
 use crate::ports::{
-    InstrumentLicence, NewAlert, NewResponse, SessionStatus, Store, StoredResponse, StoredScore,
-    SubmitOutcome,
+    InstrumentLicence, NewAlert, NewResponse, SafetySettings, SessionStatus, Store, StoredResponse,
+    StoredScore, SubmitOutcome,
 };
 use crate::program;
 use crate::{AppError, Clock};
@@ -195,13 +195,28 @@ pub async fn submit(
         .await?
         .ok_or_else(|| unusable(library, &submission.instrument))?;
     let instrument = &usable.instrument;
-    instrument
-        .check_answers(&submission.answers)
-        .map_err(|error| InvalidValue::new("answers", error.to_string()))?;
+    if let Err(problem) = instrument.check_answers(&submission.answers) {
+        // A rejected form may still hold an answer that needs follow-up, such as PHQ-9 item 9
+        // above 0 with another item left out; the care team is told even though nothing of
+        // the form is stored.
+        crate::safety::raise_for_unsaved_form(
+            store,
+            clock,
+            context,
+            &patient,
+            instrument,
+            &submission.answers,
+        )
+        .await;
+        return Err(InvalidValue::new("answers", problem.to_string()).into());
+    }
+    if let Some(occasion) = &submission.occasion {
+        check_occasion(store, library, clock.now(), &patient, instrument, occasion).await?;
+    }
 
     let now = clock.now();
     let site = store.get_site(patient.site_id).await?;
-    let settings = store.safety_settings(site.id).await?;
+    let settings = site_settings(store, site.id).await;
     let scores = instrument.score(&submission.answers);
     let trigger = safety::evaluate(
         instrument,
@@ -220,7 +235,7 @@ pub async fn submit(
             level: trigger.level,
             rules: trigger.rules.clone(),
             raised_at: now,
-            deadline: deadline(&settings, &site, now)?,
+            deadline: deadline_or_default(&settings, &site, now),
         }),
         None => None,
     };
@@ -239,24 +254,7 @@ pub async fn submit(
         alert: alert.as_ref().map(|alert| alert.id),
     };
 
-    let mut audit = vec![event(
-        context,
-        now,
-        patient.id,
-        "measure_response",
-        response_id.to_string(),
-        AuditAction::Create,
-    )];
-    if let Some(alert) = &alert {
-        audit.push(event(
-            context,
-            now,
-            patient.id,
-            "safety_alert",
-            alert.id.to_string(),
-            AuditAction::Create,
-        ));
-    }
+    let audit = submission_audit(context, now, patient.id, response_id, alert.as_ref());
     let outcome = store
         .submit_response(NewResponse {
             response,
@@ -267,6 +265,13 @@ pub async fn submit(
 
     let duplicate = matches!(outcome, SubmitOutcome::Duplicate(_));
     let response = outcome.response().clone();
+    if duplicate && !same_form(&response, instrument, &submission) {
+        return Err(InvalidValue::new(
+            "client_id",
+            "this client id was already used for a different form; generate a new id for each new form",
+        )
+        .into());
+    }
     if let Some(alert) = &alert
         && !duplicate
     {
@@ -274,7 +279,15 @@ pub async fn submit(
     }
     let alert_level = match (duplicate, response.alert) {
         (false, _) => alert.map(|alert| alert.level),
-        (true, Some(id)) => Some(store.get_alert(id).await?.level),
+        // The stored alert decides; if it cannot be read, the patient still sees the crisis
+        // resources as for the highest level.
+        (true, Some(id)) => Some(match store.get_alert(id).await {
+            Ok(stored) => stored.level,
+            Err(error) => {
+                tracing::error!(alert_id = %id, error = %error, "alert of a repeated submission could not be read");
+                AlertLevel::High
+            }
+        }),
         (true, None) => None,
     };
     Ok(SubmitResult {
@@ -328,6 +341,99 @@ fn stored_scores(scores: &[ScaleScore]) -> Vec<StoredScore> {
             },
         })
         .collect()
+}
+
+/// The audit events of a submission: the response's creation and, when it raised one, the
+/// alert's.
+fn submission_audit(
+    context: &AuditContext,
+    now: Timestamp,
+    patient: PatientId,
+    response: ResponseId,
+    alert: Option<&NewAlert>,
+) -> Vec<NewAuditEvent> {
+    let mut audit = vec![event(
+        context,
+        now,
+        patient,
+        "measure_response",
+        response.to_string(),
+        AuditAction::Create,
+    )];
+    if let Some(alert) = alert {
+        audit.push(event(
+            context,
+            now,
+            patient,
+            "safety_alert",
+            alert.id.to_string(),
+            AuditAction::Create,
+        ));
+    }
+    audit
+}
+
+/// Whether a stored response holds the same form as a repeated submission.
+fn same_form(stored: &StoredResponse, instrument: &Instrument, submission: &Submission) -> bool {
+    stored.instrument == instrument.id.as_str()
+        && stored.answers == submission.answers
+        && stored.occasion == submission.occasion
+}
+
+/// The site's safety settings; when they cannot be read, the defaults, so a response that needs
+/// an alert is never rejected for want of them.
+pub(crate) async fn site_settings(store: &dyn Store, site: SiteId) -> SafetySettings {
+    match store.safety_settings(site).await {
+        Ok(settings) => settings,
+        Err(error) => {
+            tracing::error!(site_id = %site, error = %error, "safety settings could not be read; using the defaults");
+            SafetySettings::default()
+        }
+    }
+}
+
+/// The acknowledgement deadline; when the settings are unusable, the default grace from now.
+pub(crate) fn deadline_or_default(
+    settings: &SafetySettings,
+    site: &stillpoint_domain::Site,
+    now: Timestamp,
+) -> Timestamp {
+    deadline(settings, site, now).unwrap_or_else(|error| {
+        tracing::error!(site_id = %site.id, error = %error, "safety settings are invalid; the alert is due in 15 minutes");
+        let grace = jiff::SignedDuration::from_mins(i64::from(SafetySettings::default().deadline_minutes));
+        now.checked_add(grace).unwrap_or(now)
+    })
+}
+
+/// Checks that `occasion` is one of the patient's plan occasions and includes the instrument.
+async fn check_occasion(
+    store: &dyn Store,
+    library: &MeasureLibrary,
+    now: Timestamp,
+    patient: &stillpoint_domain::Patient,
+    instrument: &Instrument,
+    occasion: &str,
+) -> Result<(), AppError> {
+    let occasions = occasions_of(store, library, now, patient.id).await?;
+    let known = occasions.iter().any(|due| {
+        due.occasion.key == occasion
+            && due
+                .instruments
+                .iter()
+                .any(|(id, _)| id == instrument.id.as_str())
+    });
+    if known {
+        Ok(())
+    } else {
+        Err(InvalidValue::new(
+            "occasion",
+            format!(
+                "'{occasion:.40}' is not an occasion of this patient's measurement plan that asks for {}; leave it out or use one from the plan",
+                instrument.short_name
+            ),
+        )
+        .into())
+    }
 }
 
 fn check_client_id(client_id: &str) -> Result<(), InvalidValue> {
@@ -780,15 +886,15 @@ pub async fn timeline(
     let reviews_alerts =
         alert_sites(account).is_none_or(|sites| sites.contains(&record.patient.site_id));
     let alerts = if reviews_alerts {
-        Some(
-            store
-                .list_alerts(&crate::ports::AlertFilter {
-                    sites: None,
-                    patient: Some(patient),
-                    open_only: false,
-                })
-                .await?,
-        )
+        let mut alerts = store
+            .list_alerts(&crate::ports::AlertFilter {
+                sites: None,
+                patient: Some(patient),
+                open_only: false,
+            })
+            .await?;
+        alerts.retain(|alert| crate::safety::sees_alert(account, alert));
+        Some(alerts)
     } else {
         None
     };

@@ -14,7 +14,7 @@ use stillpoint_domain::measures::safety::{
 use stillpoint_domain::{Account, AlertId, InvalidValue, Language, PatientId, Role, SiteId};
 
 use crate::audit::AuditContext;
-use crate::measures::{alert_sites, deadline, event};
+use crate::measures::{alert_sites, deadline_or_default, event, site_settings};
 use crate::ports::{
     AlertEscalation, AlertEvent, AlertFilter, AlertTransition, NewAlert, SafetyAlert,
     SafetySettings, Store,
@@ -35,9 +35,28 @@ pub async fn request_help(
         .await?
         .ok_or(AppError::Forbidden)?;
     let patient = store.get_patient(patient_id).await?;
-    let site = store.get_site(patient.site_id).await?;
-    let settings = store.safety_settings(site.id).await?;
     let now = clock.now();
+
+    // A second press (or a reloaded page) within this time joins the open request.
+    let recent = now - jiff::SignedDuration::from_mins(HELP_REQUEST_WINDOW_MINUTES);
+    let open = store
+        .list_alerts(&AlertFilter {
+            sites: None,
+            patient: Some(patient.id),
+            open_only: true,
+        })
+        .await?;
+    if let Some(existing) = open.iter().find(|alert| {
+        alert.source == "help_request"
+            && alert.state == AlertState::Raised
+            && alert.raised_at >= recent
+    }) {
+        tracing::info!(alert_id = %existing.id, "repeated request for help joins the open alert");
+        return Ok(existing.id);
+    }
+
+    let site = store.get_site(patient.site_id).await?;
+    let settings = site_settings(store, site.id).await;
     let alert = NewAlert {
         id: AlertId::from_uuid(uuid::Uuid::now_v7()),
         patient: patient.id,
@@ -46,7 +65,7 @@ pub async fn request_help(
         level: AlertLevel::High,
         rules: vec![HELP_REQUEST.to_owned()],
         raised_at: now,
-        deadline: deadline(&settings, &site, now)?,
+        deadline: deadline_or_default(&settings, &site, now),
     };
     let audit = event(
         context,
@@ -59,6 +78,87 @@ pub async fn request_help(
     store.raise_alert(&alert, &audit).await?;
     tracing::warn!(alert_id = %alert.id, patient_id = %patient.id, "safety alert raised by a request for help");
     Ok(alert.id)
+}
+
+/// Minutes within which another request for help joins the open one.
+pub const HELP_REQUEST_WINDOW_MINUTES: i64 = 15;
+
+/// Raises an alert for a rejected form whose valid answers fire a safety rule, unless the same
+/// rules raised one for the patient in the last hour that is still unacknowledged. No answer is
+/// stored, only the rule codes. Failures are logged: the caller is already reporting the
+/// form's problem.
+pub async fn raise_for_unsaved_form(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    context: &AuditContext,
+    patient: &stillpoint_domain::Patient,
+    instrument: &stillpoint_domain::measures::instrument::Instrument,
+    answers: &stillpoint_domain::measures::instrument::Answers,
+) {
+    let valid: stillpoint_domain::measures::instrument::Answers = answers
+        .iter()
+        .filter(|(item, value)| {
+            let single = std::iter::once(((*item).clone(), **value)).collect();
+            instrument.check_values(&single).is_ok()
+        })
+        .map(|(item, value)| (item.clone(), *value))
+        .collect();
+    let Some(trigger) = safety::evaluate(instrument, &valid, &[], &[]) else {
+        return;
+    };
+    if let Err(error) = raise_unsaved(store, clock, context, patient, trigger).await {
+        tracing::error!(patient_id = %patient.id, error = %error, "alert for a rejected form could not be raised");
+    }
+}
+
+async fn raise_unsaved(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    context: &AuditContext,
+    patient: &stillpoint_domain::Patient,
+    trigger: safety::Trigger,
+) -> Result<(), AppError> {
+    let now = clock.now();
+    let recent = now - jiff::SignedDuration::from_hours(1);
+    let open = store
+        .list_alerts(&AlertFilter {
+            sites: None,
+            patient: Some(patient.id),
+            open_only: true,
+        })
+        .await?;
+    let repeated = open.iter().any(|alert| {
+        alert.source == "unsaved_form"
+            && alert.state == AlertState::Raised
+            && alert.raised_at >= recent
+            && alert.rules == trigger.rules
+    });
+    if repeated {
+        return Ok(());
+    }
+    let site = store.get_site(patient.site_id).await?;
+    let settings = site_settings(store, site.id).await;
+    let alert = NewAlert {
+        id: AlertId::from_uuid(uuid::Uuid::now_v7()),
+        patient: patient.id,
+        site: site.id,
+        source: "unsaved_form",
+        level: trigger.level,
+        rules: trigger.rules,
+        raised_at: now,
+        deadline: deadline_or_default(&settings, &site, now),
+    };
+    let audit = event(
+        context,
+        now,
+        patient.id,
+        "safety_alert",
+        alert.id.to_string(),
+        AuditAction::Create,
+    );
+    store.raise_alert(&alert, &audit).await?;
+    tracing::warn!(alert_id = %alert.id, patient_id = %patient.id, "safety alert raised by a rejected form");
+    Ok(())
 }
 
 /// The crisis text a site configured for `language`, if any; the caller falls back to the
@@ -83,35 +183,63 @@ pub async fn crisis_text_for_patient(
         .cloned())
 }
 
-/// The alerts `account` reviews, open ones first. A facilitator or patient gets `Forbidden`.
+/// The alerts `account` reviews, in the inbox's order. A facilitator or patient gets
+/// `Forbidden`.
 pub async fn inbox(
     store: &dyn Store,
     account: &Account,
     open_only: bool,
 ) -> Result<Vec<SafetyAlert>, AppError> {
     let sites = reviewer_sites(account)?;
-    Ok(store
+    let mut alerts = store
         .list_alerts(&AlertFilter {
             sites,
             patient: None,
             open_only,
         })
-        .await?)
+        .await?;
+    alerts.retain(|alert| sees_alert(account, alert));
+    Ok(alerts)
 }
 
-/// The number of open alerts `account` reviews, for the navigation; 0 for anyone else.
+/// The number of alerts waiting for `account` to acknowledge, for the navigation; 0 for
+/// anyone who does not review alerts.
 pub async fn open_count(store: &dyn Store, account: &Account) -> Result<usize, AppError> {
     let Ok(sites) = reviewer_sites(account) else {
         return Ok(0);
     };
-    let alerts = store
-        .list_alerts(&AlertFilter {
-            sites,
-            patient: None,
-            open_only: true,
-        })
-        .await?;
-    Ok(alerts.len())
+    let clinician_everywhere = sites
+        .as_ref()
+        .is_none_or(|sites| sites.iter().all(|site| clinician_at(account, *site)));
+    if clinician_everywhere {
+        let count = store.count_unacknowledged_alerts(sites.as_deref()).await?;
+        return Ok(usize::try_from(count).unwrap_or(0));
+    }
+    let alerts = inbox(store, account, true).await?;
+    Ok(alerts
+        .iter()
+        .filter(|alert| alert.state == AlertState::Raised)
+        .count())
+}
+
+fn clinician_at(account: &Account, site: SiteId) -> bool {
+    account
+        .roles
+        .iter()
+        .any(|assignment| assignment.role == Role::Clinician && assignment.site_id == Some(site))
+}
+
+/// Whether `account` sees an alert: clinicians (the backup clinician among them) see their
+/// sites' alerts from the start, program administrators once an alert has escalated to them,
+/// and system administrators every alert.
+pub(crate) fn sees_alert(account: &Account, alert: &SafetyAlert) -> bool {
+    account.has_role(Role::SystemAdministrator)
+        || clinician_at(account, alert.site)
+        || (alert.escalation == EscalationLevel::ProgramAdministrators
+            && account.roles.iter().any(|assignment| {
+                assignment.role == Role::ProgramAdministrator
+                    && assignment.site_id == Some(alert.site)
+            }))
 }
 
 fn reviewer_sites(account: &Account) -> Result<Option<Vec<SiteId>>, AppError> {
@@ -131,7 +259,7 @@ pub async fn open_alert(
     id: AlertId,
 ) -> Result<SafetyAlert, AppError> {
     let alert = store.get_alert(id).await?;
-    check_reviewer(account, alert.site)?;
+    check_reviewer(account, &alert)?;
     store
         .append_audit_event(&event(
             context,
@@ -145,14 +273,12 @@ pub async fn open_alert(
     Ok(alert)
 }
 
-fn check_reviewer(account: &Account, site: SiteId) -> Result<(), AppError> {
-    match alert_sites(account) {
-        None => Ok(()),
-        Some(sites) if sites.contains(&site) => Ok(()),
-        Some(_) => {
-            tracing::info!(account_id = %account.id, site_id = %site, "safety alert access refused: not a reviewer at the site");
-            Err(AppError::Forbidden)
-        }
+fn check_reviewer(account: &Account, alert: &SafetyAlert) -> Result<(), AppError> {
+    if sees_alert(account, alert) {
+        Ok(())
+    } else {
+        tracing::info!(account_id = %account.id, alert_id = %alert.id, "safety alert access refused: not a reviewer of this alert");
+        Err(AppError::Forbidden)
     }
 }
 
@@ -168,7 +294,7 @@ pub async fn take_step(
     step: AlertStep,
 ) -> Result<SafetyAlert, AppError> {
     let alert = store.get_alert(id).await?;
-    check_reviewer(account, alert.site)?;
+    check_reviewer(account, &alert)?;
     let next = safety::advance(alert.state, &step).map_err(|error| match error {
         safety::LifecycleError::Invalid(invalid) => AppError::from(invalid),
         out_of_order @ safety::LifecycleError::OutOfOrder { .. } => {
@@ -247,7 +373,7 @@ async fn escalate_one(
     now: jiff::Timestamp,
     alert: &SafetyAlert,
 ) -> Result<bool, AppError> {
-    let settings = store.safety_settings(alert.site).await?;
+    let settings = site_settings(store, alert.site).await;
     let Some(mut to) = alert.escalation.next() else {
         return Ok(false);
     };
@@ -259,7 +385,7 @@ async fn escalate_one(
         alert: alert.id,
         from: alert.escalation,
         to,
-        deadline: deadline(&settings, &site, now)?,
+        deadline: deadline_or_default(&settings, &site, now),
         event: AlertEvent {
             at: now,
             actor: None,
@@ -280,6 +406,12 @@ async fn escalate_one(
         },
     };
     match store.escalate_alert(&escalation).await {
+        Ok(()) if to.next().is_none() => {
+            // NOTE: the program administrators are the last level; an alert they leave
+            // unacknowledged is shown as overdue in the inbox and escalates no further.
+            tracing::error!(alert_id = %alert.id, "safety alert escalated to the last level: not acknowledged in time");
+            Ok(true)
+        }
         Ok(()) => {
             // TODO: send the escalation to the backup clinician or program administrators by
             // e-mail and SMS once the notification queue exists; until then it shows in their
@@ -320,14 +452,10 @@ pub async fn save_settings(
     request: SettingsRequest,
     library: &crate::measures::MeasureLibrary,
 ) -> Result<(), AppError> {
-    let may = account.has_role(Role::SystemAdministrator)
-        || account.roles.iter().any(|assignment| {
-            assignment.role == Role::ProgramAdministrator && assignment.site_id == Some(site)
-        });
-    if !may {
+    if !account.administers_site(site) {
         return Err(AppError::Forbidden);
     }
-    let settings = check_settings(store, library, request).await?;
+    let settings = check_settings(store, library, site, request).await?;
     let audit = NewAuditEvent {
         recorded_at: clock.now(),
         actor: context.actor,
@@ -348,6 +476,7 @@ pub async fn save_settings(
 async fn check_settings(
     store: &dyn Store,
     library: &crate::measures::MeasureLibrary,
+    site: SiteId,
     request: SettingsRequest,
 ) -> Result<SafetySettings, AppError> {
     let hours = StaffedHours::parse(
@@ -390,10 +519,14 @@ async fn check_settings(
                 InvalidValue::new("backup_clinician", "choose a clinician from the list")
             })?;
             let account = store.get_account(id).await?;
-            if !account.has_role(Role::Clinician) {
+            // The backup must see the site's alerts in their inbox and act on them.
+            let clinician_at_site = account.roles.iter().any(|assignment| {
+                assignment.role == Role::Clinician && assignment.site_id == Some(site)
+            });
+            if !clinician_at_site {
                 return Err(InvalidValue::new(
                     "backup_clinician",
-                    "the backup must hold the clinician role",
+                    "the backup must be a clinician at this site; choose one from the list",
                 )
                 .into());
             }

@@ -106,6 +106,16 @@ impl Account {
             .any(|assignment| assignment.role.is_staff())
     }
 
+    /// Whether the account administers `site`: a system administrator, or a program
+    /// administrator of that site.
+    #[must_use]
+    pub fn administers_site(&self, site: crate::SiteId) -> bool {
+        self.has_role(Role::SystemAdministrator)
+            || self.roles.iter().any(|assignment| {
+                assignment.role == Role::ProgramAdministrator && assignment.site_id == Some(site)
+            })
+    }
+
     /// Checks a display name: 1 to 200 characters after trimming.
     pub fn validate_display_name(name: &str) -> Result<String, InvalidValue> {
         let name = name.trim();

@@ -130,6 +130,10 @@ fn reliable_change_worked_example() {
             .crossed_cutoff,
         Some(true)
     );
+    // A pre score already below the cut-off improves but does not recover.
+    let below = reliable_change(12.0, 4.0, &parameters).expect("valid");
+    assert_eq!(below.category.code(), "improved");
+    assert_eq!(below.crossed_cutoff, Some(false));
     // Higher-is-better scales reverse the direction.
     let higher = ChangeParameters {
         direction: Direction::HigherIsBetter,
@@ -426,4 +430,22 @@ fn every_score_stays_in_range() {
             }
         }
     }
+}
+
+/// Sleep Disturbance 4a through the scoring rule: two positively worded items are reverse-keyed
+/// by PROMIS item id, so answering 5 on every item gives 5 + 5 + 1 + 1 = 12, whose T-score in
+/// the PROMIS-29 table is 54.3.
+#[test]
+fn promis_sleep_reverse_keying_scores() {
+    let sleep = load("promis-sleep-disturbance-4a");
+    let scale = &sleep.scales[0];
+    assert_eq!(scale.reverse_keyed.len(), 2, "{:?}", scale.reverse_keyed);
+    let form: Answers = sleep
+        .items
+        .iter()
+        .map(|item| (item.id.clone(), 5))
+        .collect();
+    let score = sleep.score(&form)[0].outcome.clone().expect("scored");
+    assert_eq!(score.raw, 12.0);
+    assert!((score.reported - 54.3).abs() < 1e-9, "{}", score.reported);
 }

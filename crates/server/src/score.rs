@@ -220,13 +220,11 @@ fn score_row(
             None => cells.extend([String::new(), String::new(), String::new(), String::new()]),
         }
     }
-    let flags = if valid {
-        safety::evaluate(instrument, &answers, &scores, &[])
-            .map(|trigger| trigger.rules.join(" "))
-            .unwrap_or_default()
-    } else {
-        String::new()
-    };
+    // The safety rules run on every row, bad ones included: a row with item 9 above 0 and a
+    // typing error elsewhere still needs its flag.
+    let flags = safety::evaluate(instrument, &answers, &scores, &[])
+        .map(|trigger| trigger.rules.join(" "))
+        .unwrap_or_default();
     cells.push(flags);
     (cells, problems)
 }
@@ -310,7 +308,8 @@ mod tests {
                     r2,0,0,0,0,0,0,0,0,1\n\
                     r3,0,0,,0,0,0,0,0,0\n\
                     r4,0,0,7,0,0,0,0,0,0\n\
-                    r5,0,x,0,0,0,0,0,0,0\n";
+                    r5,0,x,0,0,0,0,0,0,0\n\
+                    r6,0,0,N/A,0,0,0,0,0,2\n";
         let (output, summary) = score_text("phq-9", text);
         let lines: Vec<&str> = output.lines().collect();
         assert_eq!(
@@ -334,8 +333,10 @@ mod tests {
             "{}",
             lines[5]
         );
-        assert_eq!(summary.rows, 5);
-        assert_eq!(summary.rows_with_problems, 3);
+        // A bad cell elsewhere does not hide the item-9 flag.
+        assert!(lines[6].starts_with("r6,,,,,phq9_item9,"), "{}", lines[6]);
+        assert_eq!(summary.rows, 6);
+        assert_eq!(summary.rows_with_problems, 4);
     }
 
     #[test]

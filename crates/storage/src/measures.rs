@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use jiff::Timestamp;
@@ -53,25 +53,32 @@ pub fn response_batch_counts() -> (u64, u64) {
     )
 }
 
-/// The sending end of the process's submission writer.
-pub(crate) type SubmissionQueue = Arc<OnceLock<mpsc::Sender<(NewResponse, Reply)>>>;
+/// The sending end of the process's submission writer, replaced when the writer has stopped.
+pub(crate) type SubmissionQueue = Arc<Mutex<Option<mpsc::Sender<(NewResponse, Reply)>>>>;
 
 impl Database {
     /// The queue of the writer task, started on first use. The task holds a copy of the
     /// database without the queue, so it ends when the last copy with the queue is dropped.
     fn submission_queue(&self) -> mpsc::Sender<(NewResponse, Reply)> {
-        self.submissions
-            .get_or_init(|| {
-                let (sender, receiver) = mpsc::channel(QUEUE_DEPTH);
-                let writer = Self {
-                    submissions: Arc::default(),
-                    ..self.clone()
-                };
-                tokio::spawn(writer.write_submissions(receiver));
-                tracing::info!("response writer started");
-                sender
-            })
-            .clone()
+        let mut queue = self
+            .submissions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(sender) = queue.as_ref().filter(|sender| !sender.is_closed()) {
+            return sender.clone();
+        }
+        if queue.is_some() {
+            tracing::error!("response writer had stopped; starting a new one");
+        }
+        let (sender, receiver) = mpsc::channel(QUEUE_DEPTH);
+        let writer = Self {
+            submissions: Arc::default(),
+            ..self.clone()
+        };
+        tokio::spawn(writer.write_submissions(receiver));
+        tracing::info!("response writer started");
+        *queue = Some(sender.clone());
+        sender
     }
 
     async fn write_submissions(self, mut receiver: mpsc::Receiver<(NewResponse, Reply)>) {
@@ -123,10 +130,14 @@ impl Database {
                         StorageError::Unavailable("the response writer returned no outcome".into())
                     });
                 }
-                Err(StorageError::Conflict { .. } | StorageError::Unavailable(_))
-                    if attempt < SINGLE_ATTEMPTS =>
-                {
+                // A conflict is retried once: another server may have stored the same client id
+                // or taken the next audit sequence, and the retry reads what it wrote. A second
+                // conflict is a real one, such as an unknown site.
+                Err(StorageError::Conflict { .. }) if attempt < 2 => {
                     tracing::debug!(attempt, "response write raced another writer; retrying");
+                }
+                Err(StorageError::Unavailable(_)) if attempt < SINGLE_ATTEMPTS => {
+                    tracing::debug!(attempt, "database busy while writing a response; retrying");
                     tokio::time::sleep(std::time::Duration::from_millis(u64::from(attempt) * 5))
                         .await;
                 }
@@ -142,6 +153,7 @@ impl Database {
         submissions: &[&NewResponse],
     ) -> Result<Vec<SubmitOutcome>, StorageError> {
         let mut transaction = self.pool.begin().await.map_err(map_write_error)?;
+        self.lock_audit_chain(&mut transaction).await?;
         let mut outcomes = Vec::with_capacity(submissions.len());
         let mut written: BTreeMap<(String, String), StoredResponse> = BTreeMap::new();
         for submission in submissions {
@@ -239,6 +251,7 @@ impl Database {
             let result = async {
                 let _serialised = self.audit_append.lock().await;
                 let mut transaction = self.pool.begin().await.map_err(map_write_error)?;
+                self.lock_audit_chain(&mut transaction).await?;
                 write(&mut transaction).await?;
                 for event in audit {
                     self.append_in(&mut transaction, event)
@@ -256,6 +269,23 @@ impl Database {
                 other => return other,
             }
         }
+    }
+}
+
+impl Database {
+    /// Takes the audit chain's lock before any other write, so two servers' transactions wait
+    /// for each other instead of each holding rows the other needs (a deadlock on PostgreSQL).
+    async fn lock_audit_chain(
+        &self,
+        transaction: &mut sqlx::Transaction<'_, sqlx::Any>,
+    ) -> Result<(), StorageError> {
+        if let Some(lock) = self.dialect().audit_append_lock() {
+            sqlx::query(lock)
+                .execute(&mut **transaction)
+                .await
+                .map_err(map_write_error)?;
+        }
+        Ok(())
     }
 }
 
@@ -607,7 +637,10 @@ impl MeasureStore for Database {
             format!(" WHERE {}", conditions.join(" AND "))
         };
         let statement = format!(
-            "{ALERT_COLUMNS}{clause} ORDER BY CASE WHEN state = 'resolved' THEN 1 ELSE 0 END, raised_at DESC, id"
+            "{ALERT_COLUMNS}{clause} ORDER BY \
+             CASE state WHEN 'raised' THEN 0 WHEN 'acknowledged' THEN 1 WHEN 'actioned' THEN 2 ELSE 3 END, \
+             CASE level WHEN 'high' THEN 0 WHEN 'moderate' THEN 1 ELSE 2 END, \
+             CASE WHEN state = 'resolved' THEN -raised_at ELSE raised_at END, id"
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(statement));
         for value in values {
@@ -619,6 +652,27 @@ impl MeasureStore for Database {
             .map(alert_from_row)
             .collect::<Result<Vec<_>, _>>()?;
         self.with_events(alerts).await
+    }
+
+    async fn count_unacknowledged_alerts(
+        &self,
+        sites: Option<&[SiteId]>,
+    ) -> Result<i64, StorageError> {
+        let mut statement =
+            "SELECT COUNT(*) AS open FROM safety_alerts WHERE state = 'raised'".to_owned();
+        if let Some(sites) = sites {
+            if sites.is_empty() {
+                return Ok(0);
+            }
+            let placeholders: Vec<String> = (1..=sites.len()).map(|n| format!("${n}")).collect();
+            statement = format!("{statement} AND site_id IN ({})", placeholders.join(", "));
+        }
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(statement));
+        for site in sites.unwrap_or_default() {
+            query = query.bind(site.to_string());
+        }
+        let row = query.fetch_one(&self.pool).await.map_err(map_write_error)?;
+        column(&row, "open")
     }
 
     async fn record_alert_transition(
@@ -654,7 +708,8 @@ impl MeasureStore for Database {
 
     async fn overdue_alerts(&self, now: Timestamp) -> Result<Vec<SafetyAlert>, StorageError> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "{ALERT_COLUMNS} WHERE state = 'raised' AND deadline_at <= $1 ORDER BY deadline_at"
+            "{ALERT_COLUMNS} WHERE state = 'raised' AND deadline_at <= $1 \
+             AND escalation <> 'program_administrators' ORDER BY deadline_at"
         )))
         .bind(to_millis(now))
         .fetch_all(&self.pool)

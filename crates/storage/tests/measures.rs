@@ -283,11 +283,13 @@ async fn alert_steps_and_escalations_race_safely(dialect: Dialect) {
         audit: audit(fixture.patient, "safety_alert", alert.to_string()),
     };
 
-    // Two acknowledgements at once: one wins, the other conflicts.
+    // Two acknowledgements at once from two servers (two pools, so the in-process lock does
+    // not serialise them): one wins, the other conflicts.
+    let second_server = Database::connect(&test_db.url).await.expect("second pool");
     let (one, other) = (step(fixture.clinician), step(fixture.clinician));
     let (first, second) = tokio::join!(
         db.record_alert_transition(&one),
-        db.record_alert_transition(&other)
+        second_server.record_alert_transition(&other)
     );
     assert_eq!(
         u8::from(first.is_ok()) + u8::from(second.is_ok()),
@@ -318,7 +320,43 @@ async fn alert_steps_and_escalations_race_safely(dialect: Dialect) {
     );
 }
 
+async fn bad_submission_spares_its_batch(dialect: Dialect) {
+    let Some(test_db) = TestDatabase::of(dialect, "measures_bad_in_batch").await else {
+        return;
+    };
+    let db = &test_db.database;
+    let fixture = fixture(db).await;
+    let mut tasks = Vec::new();
+    for index in 0..12 {
+        let db = db.clone();
+        let mut request = submission(&fixture, &format!("form-{index}"), 5.0, index == 5);
+        if index == 5
+            && let Some(alert) = &mut request.alert
+        {
+            // An unknown site breaks a foreign key, so this one submission must fail alone.
+            alert.site = SiteId::from_uuid(Uuid::now_v7());
+        }
+        tasks.push(tokio::spawn(
+            async move { db.submit_response(request).await },
+        ));
+    }
+    let mut failed = 0;
+    for task in tasks {
+        if task.await.expect("task").is_err() {
+            failed += 1;
+        }
+    }
+    assert_eq!(failed, 1);
+    let stored = db
+        .responses_of_patient(fixture.patient)
+        .await
+        .expect("list");
+    assert_eq!(stored.len(), 11);
+    assert!(!stored.iter().any(|response| response.client_id == "form-5"));
+}
+
 stillpoint_test_support::on_both_databases!(
+    bad_submission_spares_its_batch,
     response_commits_with_alert_and_audit,
     concurrent_duplicates_store_once,
     alert_steps_and_escalations_race_safely,

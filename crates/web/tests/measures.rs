@@ -107,12 +107,12 @@ async fn responses_are_scored_and_bad_input_stores_nothing(dialect: Dialect) {
     assert_eq!(body["instrument_version"], json!(1));
     assert_eq!(body["alert_id"], Value::Null);
 
-    // The same client id again: stored once, the same result returned.
+    // The same form again: stored once, the same result returned.
     let (status, again) = post_json(
         &app,
         &token,
         &path,
-        &json!({"instrument": "phq-9", "client_id": "form-1", "answers": phq9([0; 9])}),
+        &json!({"instrument": "phq-9", "client_id": "form-1", "answers": phq9([3, 3, 2, 2, 1, 1, 0, 0, 0])}),
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{again}");
@@ -120,6 +120,23 @@ async fn responses_are_scored_and_bad_input_stores_nothing(dialect: Dialect) {
     assert_eq!(again["duplicate"], json!(true));
     assert_eq!(again["scores"][0]["reported"], json!(12.0));
     assert_eq!(stored_count(&app, patient).await, before + 1);
+
+    // The same client id with different answers is a client error, not a silent duplicate.
+    let (status, problem) = post_json(
+        &app,
+        &token,
+        &path,
+        &json!({"instrument": "phq-9", "client_id": "form-1", "answers": phq9([0; 9])}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("client_id"),
+        "{problem}"
+    );
 
     // Each bad submission is rejected with the item named, and nothing is stored.
     let mut unknown = phq9([0; 9]);
@@ -152,6 +169,10 @@ async fn responses_are_scored_and_bad_input_stores_nothing(dialect: Dialect) {
         (
             json!({"instrument": "phq-9", "client_id": "", "answers": phq9([0; 9])}),
             "client_id",
+        ),
+        (
+            json!({"instrument": "phq-9", "client_id": "bad-6", "occasion": "week-99", "answers": phq9([0; 9])}),
+            "occasion",
         ),
     ];
     for (request, expected) in cases {
@@ -285,6 +306,29 @@ async fn item_nine_raises_an_alert_with_the_response(dialect: Dialect) {
     let facilitator = app.api_token("facilitator").await;
     let (status, _) = get_json(&app, &facilitator, "/api/v1/alerts").await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+    // A facilitator reads the patient's responses but not which ones raised an alert.
+    let (status, list) = get_json(&app, &facilitator, &path).await;
+    assert_eq!(status, StatusCode::OK);
+    let item9 = list
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|response| response["client_id"] == json!("item9"))
+        .expect("the response");
+    assert_eq!(item9["alert_id"], Value::Null);
+
+    // The program administrator sees it only once it escalates to them.
+    let program_admin = app.api_token("program.admin").await;
+    let (status, alerts) = get_json(&app, &program_admin, "/api/v1/alerts").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        !alerts
+            .as_array()
+            .expect("list")
+            .iter()
+            .any(|alert| alert["id"] == json!(alert_id)),
+        "{alerts}"
+    );
 
     // The lifecycle runs in order, and each step names what is missing.
     let steps = format!("/api/v1/alerts/{alert_id}/steps");
@@ -498,7 +542,40 @@ async fn patient_pages_show_crisis_resources_at_once(dialect: Dialect) {
     let response = app.post_form(&patient, "/measures/phq-9", &borrowed).await;
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let page = response.text().await.expect("body");
-    assert!(page.contains("item &#39;3&#39; is required"), "{page}");
+    assert!(
+        page.contains("La pregunta 3 todavía no tiene respuesta"),
+        "{page}"
+    );
+    // Item 9 is above 0, so the crisis resources show beside the problem and the care team is
+    // told, once, though nothing of the form is stored.
+    assert!(page.contains("mensaje de texto al 988"), "{page}");
+    let patient_id = patient_of(&app, "patient").await;
+    let open_alerts = || async {
+        app.database
+            .database
+            .list_alerts(&stillpoint_app::ports::AlertFilter {
+                sites: None,
+                patient: Some(patient_id),
+                open_only: true,
+            })
+            .await
+            .expect("alerts")
+    };
+    let unsaved = || async {
+        open_alerts()
+            .await
+            .iter()
+            .filter(|alert| alert.source == "unsaved_form")
+            .count()
+    };
+    assert_eq!(unsaved().await, 1);
+    let response = app.post_form(&patient, "/measures/phq-9", &borrowed).await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        unsaved().await,
+        1,
+        "a repeated incomplete form raises no second alert"
+    );
     assert!(
         page.contains("id=\"item-9-1\" name=\"item_9\" value=\"1\" required checked"),
         "{page}"
@@ -525,14 +602,16 @@ async fn patient_pages_show_crisis_resources_at_once(dialect: Dialect) {
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("mensaje de texto al 988"));
     let response = app.post_form(&patient, "/help", &[]).await;
-    assert_eq!(response.status(), StatusCode::OK);
-    assert!(
-        response
-            .text()
-            .await
-            .expect("body")
-            .contains("Se pidió a su equipo de atención")
-    );
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let (status, page) = get("/help?sent=1").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("Se pidió a su equipo de atención"), "{page}");
+    assert!(page.contains("href=\"tel:988\""), "{page}");
+    // Pressing again within 15 minutes joins the open request.
+    let open_before = open_alerts().await.len();
+    let response = app.post_form(&patient, "/help", &[]).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(open_alerts().await.len(), open_before);
 
     // Progress has a chart and the same data as a table.
     let (status, page) = get("/progress").await;
@@ -557,7 +636,7 @@ async fn patient_pages_show_crisis_resources_at_once(dialect: Dialect) {
         .as_array()
         .expect("list")
         .iter()
-        .filter(|alert| alert["state"] != json!("resolved"))
+        .filter(|alert| alert["state"] == json!("raised"))
         .count();
     assert!(open >= 2, "{alerts}");
     assert!(page.contains(&format!("Alertas ({open})")), "{page}");

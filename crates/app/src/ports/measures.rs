@@ -52,7 +52,8 @@ pub struct NewAlert {
     pub id: AlertId,
     pub patient: PatientId,
     pub site: SiteId,
-    /// `response` or `help_request`.
+    /// `response`, `help_request`, or `unsaved_form` for a rejected form whose answers fired a
+    /// rule.
     pub source: &'static str,
     pub level: AlertLevel,
     /// The codes of the rules that fired.
@@ -219,14 +220,23 @@ pub trait MeasureStore: Send + Sync {
         audit: &NewAuditEvent,
     ) -> Result<(), StorageError>;
     async fn get_alert(&self, id: AlertId) -> Result<SafetyAlert, StorageError>;
-    /// Alerts matching the filter, open ones first, each group newest first.
+    /// Alerts matching the filter: waiting for acknowledgement first, then acknowledged,
+    /// actioned and resolved; within each, high level first; open ones oldest first and
+    /// resolved ones newest first.
     async fn list_alerts(&self, filter: &AlertFilter) -> Result<Vec<SafetyAlert>, StorageError>;
+    /// The number of alerts waiting for acknowledgement at these sites, or at every site for
+    /// `None`.
+    async fn count_unacknowledged_alerts(
+        &self,
+        sites: Option<&[SiteId]>,
+    ) -> Result<i64, StorageError>;
     /// Applies a lifecycle step; `Conflict` when the alert is no longer in `from`.
     async fn record_alert_transition(
         &self,
         transition: &AlertTransition,
     ) -> Result<(), StorageError>;
-    /// Alerts still raised whose deadline passed before `now`.
+    /// Alerts still raised whose deadline passed before `now` and that have a level left to
+    /// escalate to.
     async fn overdue_alerts(&self, now: Timestamp) -> Result<Vec<SafetyAlert>, StorageError>;
     /// Moves an alert to the next escalation level; `Conflict` when someone acknowledged or
     /// escalated it first.

@@ -95,8 +95,8 @@ impl ChangeParameters {
 }
 
 /// The Jacobson–Truax cut-off from the norms: `c` when functional norms are known (the point
-/// closer to the functional mean, preferred when the distributions overlap), else the published
-/// cut-off.
+/// equally likely under both distributions, weighted by their standard deviations, preferred
+/// when they overlap), else the published cut-off.
 #[must_use]
 pub fn cutoff(norms: &Norms) -> Option<f64> {
     if let (Some(mean), Some(sd)) = (norms.functional_mean, norms.functional_sd) {
@@ -114,7 +114,8 @@ pub struct Change {
     pub difference: f64,
     pub rci: f64,
     pub reliable: bool,
-    /// Whether the post score lies on the functional side of the cut-off.
+    /// Whether the score moved from the clinical side of the cut-off (or on it) to the
+    /// functional side.
     pub crossed_cutoff: Option<bool>,
     pub category: ChangeCategory,
 }
@@ -135,9 +136,11 @@ pub fn reliable_change(
         Direction::LowerIsBetter => rci < 0.0,
         Direction::HigherIsBetter => rci > 0.0,
     };
+    // Recovery means leaving the clinical range, so a pre score already on the functional side
+    // cannot cross.
     let crossed_cutoff = parameters.cutoff.map(|cutoff| match parameters.direction {
-        Direction::LowerIsBetter => post < cutoff,
-        Direction::HigherIsBetter => post > cutoff,
+        Direction::LowerIsBetter => pre >= cutoff && post < cutoff,
+        Direction::HigherIsBetter => pre <= cutoff && post > cutoff,
     });
 
     let category = match (reliable, improved, crossed_cutoff) {

@@ -454,7 +454,24 @@ impl Instrument {
                 )
             })?;
             let values: Vec<u8> = match scale.recode.get(id) {
-                Some(table) => table.clone(),
+                Some(table) => {
+                    // Every answer value indexes the table, so none can fall off its end and
+                    // be scored as unanswered.
+                    let covered = self
+                        .options_of(item)
+                        .iter()
+                        .all(|option| usize::from(option.value) < table.len());
+                    if !covered {
+                        return Err(InvalidValue::new(
+                            "recode",
+                            format!(
+                                "scale '{}' recodes item '{id}' with fewer entries than its answer values",
+                                scale.code
+                            ),
+                        ));
+                    }
+                    table.clone()
+                }
                 None => self.options_of(item).iter().map(|o| o.value).collect(),
             };
             let (Some(low), Some(high)) = (values.iter().min(), values.iter().max()) else {

@@ -458,10 +458,15 @@ fn weekday_code(day: Weekday) -> &'static str {
         .map_or("mon", |(_, name)| name)
 }
 
-/// The instant by which an alert raised at `raised` must be acknowledged: `minutes` later when
-/// it is raised in staffed hours, otherwise `minutes` after the next staffed period opens.
-/// Times are the site's local wall-clock times; a DST gap moves the opening later, as
-/// RFC 5545 resolves a local time that does not exist.
+/// Days ahead the deadline search looks. A staffed day comes at least once a week, and the
+/// longest allowed grace (1,440 minutes) fits within a year of even the shortest staffed hours.
+const DEADLINE_SEARCH_DAYS: i64 = 400;
+
+/// The instant by which an alert raised at `raised` must be acknowledged: after `minutes` of
+/// staffed time. Raised in staffed hours, the clock runs at once; raised outside them, it starts
+/// when the next staffed period opens; and minutes left at closing time carry over to the next
+/// opening. Times are the site's local wall-clock times; a DST gap moves an opening or closing
+/// later, as RFC 5545 resolves a local time that does not exist.
 #[must_use]
 pub fn acknowledgement_deadline(
     raised: Timestamp,
@@ -469,12 +474,12 @@ pub fn acknowledgement_deadline(
     zone: &TimeZone,
     minutes: u32,
 ) -> Timestamp {
-    let grace = i64::from(minutes).minutes();
-    let local = raised.to_zoned_datetime(zone.clone());
-    let today = local.date();
+    let grace = jiff::SignedDuration::from_mins(i64::from(minutes));
+    let fallback = raised.checked_add(grace).unwrap_or(raised);
+    let today = raised.to_zoned_datetime(zone.clone()).date();
+    let mut remaining = grace;
 
-    // Looks at most 8 days ahead, which always finds a staffed day because `days` is not empty.
-    for offset in 0..8_i64 {
+    for offset in 0..DEADLINE_SEARCH_DAYS {
         let Ok(day) = today.checked_add(offset.days()) else {
             break;
         };
@@ -483,14 +488,17 @@ pub fn acknowledgement_deadline(
         }
         let opens = instant(day.to_datetime(hours.opens), zone);
         let closes = instant(day.to_datetime(hours.closes), zone);
-        if raised < opens {
-            return opens.checked_add(grace).unwrap_or(opens);
+        let start = opens.max(raised);
+        if start >= closes {
+            continue;
         }
-        if raised < closes {
-            return raised.checked_add(grace).unwrap_or(raised);
+        let available = closes.duration_since(start);
+        if remaining <= available {
+            return start.checked_add(remaining).unwrap_or(fallback);
         }
+        remaining -= available;
     }
-    raised.checked_add(grace).unwrap_or(raised)
+    fallback
 }
 
 fn instant(local: jiff::civil::DateTime, zone: &TimeZone) -> Timestamp {
@@ -528,6 +536,35 @@ mod tests {
         assert_eq!(
             acknowledgement_deadline(at("2026-12-07T13:00:00Z"), &hours, &chicago(), 15),
             at("2026-12-07T14:15:00Z")
+        );
+        // Friday 17:55 Chicago: 5 minutes before closing, 10 more after Monday's opening.
+        assert_eq!(
+            acknowledgement_deadline(at("2026-12-04T23:55:00Z"), &hours, &chicago(), 15),
+            at("2026-12-07T14:10:00Z")
+        );
+    }
+
+    #[test]
+    fn deadline_across_daylight_saving_changes() {
+        let every_day =
+            StaffedHours::parse("mon,tue,wed,thu,fri,sat,sun", "02:00", "04:00").expect("hours");
+        // On 2027-03-14 Chicago skips 02:00-03:00, so the staffed period opens at 03:00 CDT
+        // (08:00Z) and an alert raised at 01:30 CST (07:30Z) is due 15 minutes after that.
+        assert_eq!(
+            acknowledgement_deadline(at("2027-03-14T07:30:00Z"), &every_day, &chicago(), 15),
+            at("2027-03-14T08:15:00Z")
+        );
+        // On 2027-11-07 01:00-02:00 happens twice; 02:00 CST is 08:00Z.
+        assert_eq!(
+            acknowledgement_deadline(at("2027-11-07T07:30:00Z"), &every_day, &chicago(), 15),
+            at("2027-11-07T08:15:00Z")
+        );
+        // Tokyo has no daylight saving time: 09:00 staffed hours are 00:00Z.
+        let tokyo = TimeZone::get("Asia/Tokyo").expect("zone");
+        let weekdays = StaffedHours::parse("mon,tue,wed,thu,fri", "09:00", "17:00").expect("hours");
+        assert_eq!(
+            acknowledgement_deadline(at("2026-12-06T12:00:00Z"), &weekdays, &tokyo, 30),
+            at("2026-12-07T00:30:00Z")
         );
     }
 

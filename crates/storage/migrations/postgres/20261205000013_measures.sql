@@ -37,7 +37,7 @@ CREATE TABLE safety_alerts (
     patient_id TEXT NOT NULL CONSTRAINT safety_alerts_patient_id_fkey REFERENCES patients (id),
     site_id TEXT NOT NULL CONSTRAINT safety_alerts_site_id_fkey REFERENCES sites (id),
     response_id TEXT CONSTRAINT safety_alerts_response_id_fkey REFERENCES measure_responses (id),
-    source TEXT NOT NULL CONSTRAINT safety_alerts_source_check CHECK (source IN ('response', 'help_request')),
+    source TEXT NOT NULL CONSTRAINT safety_alerts_source_check CHECK (source IN ('response', 'help_request', 'unsaved_form')),
     level TEXT NOT NULL CONSTRAINT safety_alerts_level_check CHECK (level IN ('low', 'moderate', 'high')),
     -- The codes of the rules that fired, comma-separated.
     rules TEXT NOT NULL,

@@ -178,8 +178,24 @@ pub async fn list_responses(
         patient,
     )
     .await?;
+    // Only alert reviewers and the patient learn which responses raised an alert.
+    let own = signed_in.account.has_role(stillpoint_domain::Role::Patient)
+        && stillpoint_app::patients::own_record_id(state.store.as_ref(), &signed_in.account)
+            .await?
+            == Some(patient);
+    let reviews_alerts =
+        measures::alert_sites(&signed_in.account).is_none_or(|sites| !sites.is_empty());
     Ok(Json(
-        responses.into_iter().map(ResponseBody::from).collect(),
+        responses
+            .into_iter()
+            .map(|response| {
+                let mut body = ResponseBody::from(response);
+                if !own && !reviews_alerts {
+                    body.alert_id = None;
+                }
+                body
+            })
+            .collect(),
     ))
 }
 
@@ -199,7 +215,8 @@ pub struct AlertBody {
     patient_id: String,
     site_id: String,
     response_id: Option<String>,
-    /// `response` or `help_request`.
+    /// `response`, `help_request`, or `unsaved_form` (a rejected form whose answers fired a
+    /// rule; the form itself is not stored).
     source: String,
     level: &'static str,
     rules: Vec<String>,

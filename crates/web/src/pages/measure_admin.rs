@@ -242,12 +242,7 @@ pub async fn show_safety(
 }
 
 fn check_site_administrator(signed_in: &SignedIn, site: SiteId) -> Result<(), WebError> {
-    let account = &signed_in.account;
-    let may = account.has_role(Role::SystemAdministrator)
-        || account.roles.iter().any(|assignment| {
-            assignment.role == Role::ProgramAdministrator && assignment.site_id == Some(site)
-        });
-    if may {
+    if signed_in.account.administers_site(site) {
         Ok(())
     } else {
         Err(WebError::Forbidden)

@@ -13,8 +13,8 @@ use stillpoint_app::measures::{self, MeasureSeries, Submission, UsableInstrument
 use stillpoint_app::ports::SafetyAlert;
 use stillpoint_app::safety;
 use stillpoint_domain::measures::instrument::Instrument;
-use stillpoint_domain::measures::safety::AlertOutcome;
-use stillpoint_domain::{AlertId, Language};
+use stillpoint_domain::measures::safety::{AlertLevel, AlertOutcome, AlertState};
+use stillpoint_domain::{AlertId, InvalidValue, Language};
 
 use super::{Layout, dates, render};
 use crate::AppState;
@@ -107,6 +107,8 @@ struct ItemView {
     number: usize,
     text: String,
     required: bool,
+    /// Whether the item may be left out whatever the other answers.
+    optional: bool,
     /// Shown above an item that is asked only after a "yes".
     condition: Option<String>,
     /// Value, label and whether it is chosen.
@@ -125,6 +127,10 @@ struct QuestionnaireTemplate {
     occasion: String,
     client_id: String,
     error: Option<String>,
+    /// Crisis resources, when a rejected form's answers fired a safety rule.
+    crisis: Option<String>,
+    /// Shown when the items are not written in the reader's language.
+    language_notice: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -183,6 +189,10 @@ fn questionnaire(
         occasion,
         client_id,
         error,
+        crisis: None,
+        language_notice: (!instrument.item_languages().contains(&language)
+            && !instrument.item_languages().is_empty())
+        .then(|| layout.tr.t("questionnaire-language-notice")),
         layout,
     }
 }
@@ -243,6 +253,7 @@ fn item_view(
         number: index + 1,
         text: pick(&item.text, language),
         required: item.required && item.asked_if.is_none(),
+        optional: !item.required,
         condition,
         options,
     }
@@ -257,7 +268,65 @@ struct ResultTemplate {
     lines: Vec<String>,
     alert: bool,
     crisis_text: String,
-    help_request: bool,
+    /// Whether the text is the default, whose numbers get call and text buttons.
+    crisis_default: bool,
+    /// Whether the answers were saved, which decides what the crisis box says next.
+    saved: bool,
+}
+
+/// The fields of a submitted questionnaire form.
+struct FormAnswers {
+    answers: BTreeMap<String, u8>,
+    client_id: String,
+    occasion: String,
+}
+
+fn parse_form(form: Vec<(String, String)>) -> Result<FormAnswers, WebError> {
+    let mut parsed = FormAnswers {
+        answers: BTreeMap::new(),
+        client_id: String::new(),
+        occasion: String::new(),
+    };
+    for (name, value) in form {
+        if let Some(item) = name.strip_prefix("item_") {
+            let value: u8 = value.parse().map_err(|_| WebError::Invalid {
+                field: format!("item {item}"),
+                message: "choose one of the answers".to_owned(),
+            })?;
+            parsed.answers.insert(item.to_owned(), value);
+        } else if name == "client_id" {
+            parsed.client_id = value;
+        } else if name == "occasion" {
+            parsed.occasion = value;
+        }
+    }
+    Ok(parsed)
+}
+
+/// The id the use case stores the response under: the form's id joined to a digest of the
+/// answers. A reloaded page repeats both and is stored once; going back and changing an
+/// answer makes a new response instead of being mistaken for the first one.
+fn response_client_id(form_id: &str, answers: &BTreeMap<String, u8>) -> String {
+    use std::hash::{Hash as _, Hasher as _};
+
+    // `DefaultHasher::new` uses fixed keys, so the digest is the same on every server.
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    answers.hash(&mut hasher);
+    let form_id: String = form_id.chars().take(40).collect();
+    format!("{form_id}-{:016x}", hasher.finish())
+}
+
+/// Whether the answers that are valid options fire one of the instrument's safety rules.
+fn fires_safety_rule(instrument: &Instrument, answers: &BTreeMap<String, u8>) -> bool {
+    let valid: BTreeMap<String, u8> = answers
+        .iter()
+        .filter(|(item, value)| {
+            let single = std::iter::once(((*item).clone(), **value)).collect();
+            instrument.check_values(&single).is_ok()
+        })
+        .map(|(item, value)| (item.clone(), *value))
+        .collect();
+    stillpoint_domain::measures::safety::evaluate(instrument, &valid, &[], &[]).is_some()
 }
 
 pub async fn submit(
@@ -267,22 +336,11 @@ pub async fn submit(
     CheckedForm(form): CheckedForm<Vec<(String, String)>>,
 ) -> Result<Response, WebError> {
     let usable = usable(&state, &instrument).await?;
-    let mut answers = BTreeMap::new();
-    let mut client_id = String::new();
-    let mut occasion = String::new();
-    for (name, value) in form {
-        if let Some(item) = name.strip_prefix("item_") {
-            let value: u8 = value.parse().map_err(|_| WebError::Invalid {
-                field: format!("item {item}"),
-                message: "choose one of the answers".to_owned(),
-            })?;
-            answers.insert(item.to_owned(), value);
-        } else if name == "client_id" {
-            client_id = value;
-        } else if name == "occasion" {
-            occasion = value;
-        }
-    }
+    let FormAnswers {
+        answers,
+        client_id,
+        occasion,
+    } = parse_form(form)?;
     let layout = Layout::new(&state, &signed_in.viewer, "/measures");
     let language = language_of(&layout);
     let patient = stillpoint_app::patients::own_record_id(state.store.as_ref(), &signed_in.account)
@@ -299,7 +357,7 @@ pub async fn submit(
             patient,
             instrument: instrument.clone(),
             answers: answers.clone(),
-            client_id: client_id.clone(),
+            client_id: response_client_id(&client_id, &answers),
             occasion: (!occasion.is_empty()).then_some(occasion.clone()),
             language: language.clone(),
         },
@@ -308,8 +366,18 @@ pub async fn submit(
     let result = match submitted {
         Ok(result) => result,
         Err(stillpoint_app::AppError::Invalid(invalid)) => {
-            let message = invalid.problem.clone();
-            let template = questionnaire(
+            // The use case already raised an alert when the valid answers fired a rule; the
+            // form shows the crisis resources beside the problem.
+            let message = match usable.instrument.check_answers(&answers) {
+                Err(problem) => answer_problem(&layout.tr, &usable.instrument, &problem),
+                Ok(()) => invalid.problem.clone(),
+            };
+            let crisis = if fires_safety_rule(&usable.instrument, &answers) {
+                Some(crisis_text(&state, patient, &language, &layout.tr).await.0)
+            } else {
+                None
+            };
+            let mut template = questionnaire(
                 layout,
                 &usable,
                 occasion,
@@ -317,13 +385,45 @@ pub async fn submit(
                 &answers,
                 Some(message),
             );
+            template.crisis = crisis;
             let mut response = render(&template)?;
             *response.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
+            return Ok(response);
+        }
+        Err(other) if fires_safety_rule(&usable.instrument, &answers) => {
+            // Saving failed, but the answers call for help now: show the crisis resources
+            // with the failure rather than a bare error page.
+            tracing::error!(patient_id = %patient, error = %other, "response with a safety answer could not be saved");
+            let (crisis_text, crisis_default) =
+                crisis_text(&state, patient, &language, &layout.tr).await;
+            let mut response = render(&ResultTemplate {
+                title: pick(&usable.instrument.title, &language),
+                lines: vec![layout.tr.t("measure-result-not-saved")],
+                alert: true,
+                crisis_text,
+                crisis_default,
+                saved: false,
+                layout,
+            })?;
+            *response.status_mut() = axum::http::StatusCode::SERVICE_UNAVAILABLE;
             return Ok(response);
         }
         Err(other) => return Err(other.into()),
     };
 
+    render_result(&state, layout, &usable, &result, patient).await
+}
+
+/// The page after a stored response: the scores in words and, when it raised an alert, the
+/// crisis resources first.
+async fn render_result(
+    state: &AppState,
+    layout: Layout,
+    usable: &UsableInstrument,
+    result: &measures::SubmitResult,
+    patient: stillpoint_domain::PatientId,
+) -> Result<Response, WebError> {
+    let language = language_of(&layout);
     let tr = &layout.tr;
     let lines = result
         .response
@@ -348,16 +448,41 @@ pub async fn submit(
         })
         .collect();
     let alert = result.alert_level.is_some();
-    let crisis_text = crisis_text(&state, patient, &language, tr).await?;
+    let (crisis_text, crisis_default) = crisis_text(state, patient, &language, tr).await;
     let template = ResultTemplate {
         title: pick(&usable.instrument.title, &language),
         lines,
         alert,
         crisis_text,
-        help_request: false,
+        crisis_default,
+        saved: true,
         layout,
     };
     render(&template)
+}
+
+/// Describes a problem with the answers by the question's number, in the reader's language.
+fn answer_problem(
+    tr: &Translator,
+    instrument: &Instrument,
+    problem: &stillpoint_domain::measures::instrument::AnswerError,
+) -> String {
+    use stillpoint_domain::measures::instrument::AnswerError;
+
+    let number = instrument
+        .items
+        .iter()
+        .position(|item| item.id == problem.item())
+        .map_or_else(
+            || problem.item().to_owned(),
+            |index| (index + 1).to_string(),
+        );
+    match problem {
+        AnswerError::Missing(_) => tr.t_with("questionnaire-missing", "number", &number),
+        AnswerError::NotAnOption { .. } | AnswerError::UnknownItem(_) => {
+            tr.t_with("questionnaire-invalid-answer", "number", &number)
+        }
+    }
 }
 
 fn format_score(value: f64) -> String {
@@ -368,17 +493,23 @@ fn format_score(value: f64) -> String {
     }
 }
 
+/// The site's crisis text in the reader's language, or the catalogue's default (for the USA),
+/// with whether it is the default; a failed lookup is logged and never keeps the patient from
+/// seeing crisis resources.
 async fn crisis_text(
     state: &AppState,
     patient: stillpoint_domain::PatientId,
     language: &Language,
     tr: &Translator,
-) -> Result<String, WebError> {
-    Ok(
-        safety::crisis_text_for_patient(state.store.as_ref(), patient, language)
-            .await?
-            .unwrap_or_else(|| tr.t("crisis-default")),
-    )
+) -> (String, bool) {
+    match safety::crisis_text_for_patient(state.store.as_ref(), patient, language).await {
+        Ok(Some(text)) => (text, false),
+        Ok(None) => (tr.t("crisis-default"), true),
+        Err(error) => {
+            tracing::error!(patient_id = %patient, error = %error, "site crisis text could not be read; showing the default");
+            (tr.t("crisis-default"), true)
+        }
+    }
 }
 
 #[derive(Template)]
@@ -386,6 +517,17 @@ async fn crisis_text(
 struct HelpTemplate {
     layout: Layout,
     crisis_text: String,
+    crisis_default: bool,
+    /// Whether the care team was just asked to contact the patient.
+    sent: bool,
+    /// Whether the request could not be recorded.
+    failed: bool,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct HelpQuery {
+    #[serde(default)]
+    sent: Option<String>,
 }
 
 /// Shows crisis resources at once, with a button that asks the care team to contact the
@@ -393,45 +535,56 @@ struct HelpTemplate {
 pub async fn show_help(
     State(state): State<AppState>,
     signed_in: SignedIn,
+    Query(query): Query<HelpQuery>,
 ) -> Result<Response, WebError> {
-    let layout = Layout::new(&state, &signed_in.viewer, "/help");
+    render_help(&state, &signed_in, query.sent.is_some(), false).await
+}
+
+async fn render_help(
+    state: &AppState,
+    signed_in: &SignedIn,
+    sent: bool,
+    failed: bool,
+) -> Result<Response, WebError> {
+    let layout = Layout::new(state, &signed_in.viewer, "/help");
     let language = language_of(&layout);
     let patient = stillpoint_app::patients::own_record_id(state.store.as_ref(), &signed_in.account)
         .await?
         .ok_or(WebError::Forbidden)?;
-    let crisis_text = crisis_text(&state, patient, &language, &layout.tr).await?;
+    let (crisis_text, crisis_default) = crisis_text(state, patient, &language, &layout.tr).await;
     render(&HelpTemplate {
         layout,
         crisis_text,
+        crisis_default,
+        sent,
+        failed,
     })
 }
 
+/// Asks the care team to contact the patient, then shows the help page again (a reload does
+/// not send the request twice). A failure still shows the crisis resources.
 pub async fn request_help(
     State(state): State<AppState>,
     signed_in: SignedIn,
     CheckedForm(_form): CheckedForm<super::sign_in::EmptyForm>,
 ) -> Result<Response, WebError> {
-    safety::request_help(
+    let requested = safety::request_help(
         state.store.as_ref(),
         state.clock.as_ref(),
         &signed_in.viewer.audit_context(),
         &signed_in.account,
     )
-    .await?;
-    let layout = Layout::new(&state, &signed_in.viewer, "/help");
-    let language = language_of(&layout);
-    let patient = stillpoint_app::patients::own_record_id(state.store.as_ref(), &signed_in.account)
-        .await?
-        .ok_or(WebError::Forbidden)?;
-    let crisis_text = crisis_text(&state, patient, &language, &layout.tr).await?;
-    render(&ResultTemplate {
-        title: layout.tr.t("help-title"),
-        lines: Vec::new(),
-        alert: true,
-        crisis_text,
-        help_request: true,
-        layout,
-    })
+    .await;
+    match requested {
+        Ok(_) => Ok(Redirect::to("/help?sent=1").into_response()),
+        Err(stillpoint_app::AppError::Forbidden) => Err(WebError::Forbidden),
+        Err(error) => {
+            tracing::error!(account_id = %signed_in.account.id, error = %error, "request for help could not be recorded");
+            let mut response = render_help(&state, &signed_in, false, true).await?;
+            *response.status_mut() = axum::http::StatusCode::SERVICE_UNAVAILABLE;
+            Ok(response)
+        }
+    }
 }
 
 /// One measure's chart and table on the progress page.
@@ -516,7 +669,7 @@ fn chart_view(
         .change
         .as_ref()
         .map(|change| tr.t(&format!("progress-change-{}", change.category.code())));
-    let svg = line_chart(&heading, scale.range, &scale.bands, &series.points);
+    let svg = line_chart(&heading, scale.range, &scale.bands, &series.points, zone);
     Some(ChartView {
         heading,
         svg,
@@ -533,21 +686,34 @@ fn line_chart(
     range: [f64; 2],
     bands: &[stillpoint_domain::measures::Band],
     points: &[measures::SeriesPoint],
+    zone: &jiff::tz::TimeZone,
 ) -> String {
     const WIDTH: f64 = 600.0;
-    const HEIGHT: f64 = 200.0;
-    const PAD: f64 = 30.0;
+    const HEIGHT: f64 = 220.0;
+    const LEFT: f64 = 40.0;
+    const RIGHT: f64 = 20.0;
+    const TOP: f64 = 15.0;
+    const BOTTOM: f64 = 35.0;
     let [low, high] = range;
     let span = (high - low).max(1.0);
-    let y = |value: f64| HEIGHT - PAD - (value - low) / span * (HEIGHT - 2.0 * PAD);
-    let count = points.len().max(2) - 1;
-    let x = |index: usize| {
-        PAD + f64::from(u32::try_from(index).unwrap_or(0)) * (WIDTH - 2.0 * PAD)
-            / f64::from(u32::try_from(count).unwrap_or(1))
+    let y = |value: f64| HEIGHT - BOTTOM - (value - low) / span * (HEIGHT - TOP - BOTTOM);
+
+    // Points sit at their dates, so a long gap between two answers shows as one.
+    let first = points.first().map_or(0, |point| point.at.as_second());
+    let last = points.last().map_or(0, |point| point.at.as_second());
+    #[allow(clippy::cast_precision_loss)]
+    let seconds = (last - first).max(1) as f64;
+    let x = |point: &measures::SeriesPoint| {
+        if points.len() < 2 {
+            return (LEFT + WIDTH - RIGHT) / 2.0;
+        }
+        #[allow(clippy::cast_precision_loss)]
+        let offset = (point.at.as_second() - first) as f64;
+        LEFT + offset / seconds * (WIDTH - LEFT - RIGHT)
     };
 
     let mut svg = format!(
-        "<svg class=\"chart\" viewBox=\"0 0 {WIDTH} {HEIGHT}\" role=\"img\" aria-hidden=\"true\" focusable=\"false\"><title>{}</title>",
+        "<svg class=\"chart\" viewBox=\"0 0 {WIDTH} {HEIGHT}\" aria-hidden=\"true\" focusable=\"false\"><title>{}</title>",
         askama::filters::escape(title, askama::filters::Html)
             .map_or_else(|_| String::new(), |t| t.to_string())
     );
@@ -556,33 +722,56 @@ fn line_chart(
         let bottom = y(band.from.max(low));
         let _ = write!(
             svg,
-            "<rect class=\"chart__band chart__band--{}\" x=\"{PAD}\" y=\"{top:.1}\" width=\"{:.1}\" height=\"{:.1}\"/>",
+            "<rect class=\"chart__band chart__band--{}\" x=\"{LEFT}\" y=\"{top:.1}\" width=\"{:.1}\" height=\"{:.1}\"/>",
             index % 5,
-            WIDTH - 2.0 * PAD,
+            WIDTH - LEFT - RIGHT,
             (bottom - top).max(0.0)
         );
     }
     let _ = write!(
         svg,
-        "<text x=\"2\" y=\"{:.1}\" class=\"chart__axis\">{low}</text><text x=\"2\" y=\"{:.1}\" class=\"chart__axis\">{high}</text>",
+        "<text x=\"4\" y=\"{:.1}\" class=\"chart__axis\">{low}</text><text x=\"4\" y=\"{:.1}\" class=\"chart__axis\">{high}</text>",
         y(low),
-        y(high) + 10.0
+        y(high) + 14.0
     );
+    let date = |point: &measures::SeriesPoint| {
+        point
+            .at
+            .to_zoned_datetime(zone.clone())
+            .strftime("%Y-%m-%d")
+            .to_string()
+    };
+    if let (Some(first_point), Some(last_point)) = (points.first(), points.last()) {
+        let _ = write!(
+            svg,
+            "<text x=\"{LEFT}\" y=\"{:.1}\" class=\"chart__axis\">{}</text>",
+            HEIGHT - 8.0,
+            date(first_point)
+        );
+        if points.len() > 1 {
+            let _ = write!(
+                svg,
+                "<text x=\"{:.1}\" y=\"{:.1}\" class=\"chart__axis\" text-anchor=\"end\">{}</text>",
+                WIDTH - RIGHT,
+                HEIGHT - 8.0,
+                date(last_point)
+            );
+        }
+    }
     let path: Vec<String> = points
         .iter()
-        .enumerate()
-        .map(|(index, point)| format!("{:.1},{:.1}", x(index), y(point.reported)))
+        .map(|point| format!("{:.1},{:.1}", x(point), y(point.reported)))
         .collect();
     let _ = write!(
         svg,
         "<polyline class=\"chart__line\" points=\"{}\"/>",
         path.join(" ")
     );
-    for (index, point) in points.iter().enumerate() {
+    for point in points {
         let _ = write!(
             svg,
-            "<circle class=\"chart__point\" cx=\"{:.1}\" cy=\"{:.1}\" r=\"5\"/>",
-            x(index),
+            "<circle class=\"chart__point\" cx=\"{:.1}\" cy=\"{:.1}\" r=\"6\"/>",
+            x(point),
             y(point.reported)
         );
     }
@@ -673,44 +862,26 @@ async fn alert_view(
     alert: SafetyAlert,
 ) -> Result<AlertView, WebError> {
     let patient = state.store.get_patient(alert.patient).await?;
-    let reason = alert
-        .rules
-        .iter()
-        .map(|rule| {
-            let key = format!("alert-rule-{}", rule.replace('_', "-"));
-            let text = tr.t(&key);
-            if text == key { rule.clone() } else { text }
-        })
-        .collect::<Vec<_>>()
-        .join("; ");
-    let history = alert
-        .events
-        .iter()
-        .map(|event| {
-            let detail = if event.detail.is_empty() {
-                String::new()
-            } else {
-                format!(": {}", event.detail)
-            };
-            format!(
-                "{} · {}{detail}",
-                dates::short_date_time(event.at, zone),
-                tr.t(&format!("alert-step-{}", event.step))
-            )
-        })
-        .collect();
-    let next_step = match alert.state.code() {
-        "raised" => "acknowledge",
-        "acknowledged" => "action",
-        "actioned" => "resolve",
-        _ => "",
+    let mut reason = alert_reason(tr, &alert.rules);
+    if alert.source == "unsaved_form" {
+        reason = format!("{reason} ({})", tr.t("alert-source-unsaved-form"));
+    }
+    let mut history = Vec::with_capacity(alert.events.len());
+    for event in &alert.events {
+        history.push(history_line(state, tr, zone, &alert, event).await);
+    }
+    let next_step = match alert.state {
+        AlertState::Raised => "acknowledge",
+        AlertState::Acknowledged => "action",
+        AlertState::Actioned => "resolve",
+        AlertState::Resolved => "",
     };
     Ok(AlertView {
         id: alert.id.to_string(),
         patient_link: format!("/patients/{}", patient.id),
         patient_name: format!("{} {}", patient.given_name, patient.family_name),
         level: tr.t(&format!("alert-level-{}", alert.level.code())),
-        high: alert.level.code() == "high",
+        high: alert.level == AlertLevel::High,
         reason,
         state: tr.t(&format!("alert-state-{}", alert.state.code())),
         raised: dates::short_date_time(alert.raised_at, zone),
@@ -723,6 +894,78 @@ async fn alert_view(
         next_step,
         history,
     })
+}
+
+/// One line of an alert's history: when, what, who, and the detail in words.
+async fn history_line(
+    state: &AppState,
+    tr: &Translator,
+    zone: &jiff::tz::TimeZone,
+    alert: &SafetyAlert,
+    event: &stillpoint_app::ports::AlertEvent,
+) -> String {
+    let actor = match event.actor {
+        Some(id) => match state.store.get_account(id).await {
+            Ok(account) => account.display_name,
+            Err(error) => {
+                tracing::warn!(account_id = %id, error = %error, "alert history actor could not be read");
+                id.to_string()
+            }
+        },
+        None => tr.t("alert-actor-system"),
+    };
+    let detail = match event.step.as_str() {
+        "raised" => alert_reason(tr, &alert.rules),
+        "escalated" => tr.t(&format!(
+            "alert-escalation-{}",
+            event.detail.replace('_', "-")
+        )),
+        "actioned" => {
+            let (outcome, note) = event
+                .detail
+                .split_once(": ")
+                .unwrap_or((event.detail.as_str(), ""));
+            let outcome = tr.t(&format!("alert-outcome-{}", outcome.replace('_', "-")));
+            if note.is_empty() {
+                outcome
+            } else {
+                format!("{outcome}: {note}")
+            }
+        }
+        _ => event.detail.clone(),
+    };
+    let detail = if detail.is_empty() {
+        String::new()
+    } else {
+        format!(" · {detail}")
+    };
+    format!(
+        "{} · {} · {actor}{detail}",
+        dates::short_date_time(event.at, zone),
+        tr.t(&format!("alert-step-{}", event.step)),
+    )
+}
+
+/// The rules that raised an alert, in words.
+fn alert_reason(tr: &Translator, rules: &[String]) -> String {
+    rules
+        .iter()
+        .map(|rule| {
+            // A site threshold's code reads `<instrument>_<scale>_at_least_<score>`.
+            if let Some((measure, score)) = rule.split_once("_at_least_") {
+                let measure = measure.replacen('_', " ", 1);
+                return tr.t_with(
+                    "alert-rule-threshold",
+                    "measure",
+                    &format!("{measure} ≥ {score}"),
+                );
+            }
+            let key = format!("alert-rule-{}", rule.replace('_', "-"));
+            let text = tr.t(&key);
+            if text == key { rule.clone() } else { text }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 #[derive(Debug, Deserialize)]
@@ -742,9 +985,13 @@ pub async fn take_step(
 ) -> Result<Response, WebError> {
     let alert: AlertId = alert.parse().map_err(|_| WebError::NotFound)?;
     let outcome = form.outcome.as_deref().filter(|value| !value.is_empty());
+    let tr = signed_in.viewer.translator(&state);
     let step = match crate::api::parse_alert_step(&form.step, outcome, form.note) {
         Ok(step) => step,
-        Err(invalid) => return render_inbox(&state, &signed_in, Some(invalid.problem)).await,
+        Err(invalid) => {
+            let message = step_problem(&tr, &invalid);
+            return render_inbox(&state, &signed_in, Some(message)).await;
+        }
     };
     let taken = safety::take_step(
         state.store.as_ref(),
@@ -758,9 +1005,19 @@ pub async fn take_step(
     match taken {
         Ok(_) => Ok(Redirect::to("/alerts").into_response()),
         Err(stillpoint_app::AppError::Invalid(invalid)) => {
-            render_inbox(&state, &signed_in, Some(invalid.problem)).await
+            let message = step_problem(&tr, &invalid);
+            render_inbox(&state, &signed_in, Some(message)).await
         }
         Err(other) => Err(other.into()),
+    }
+}
+
+/// Describes a rejected alert step in the reader's language.
+fn step_problem(tr: &Translator, invalid: &InvalidValue) -> String {
+    match invalid.field {
+        "outcome" => tr.t("alerts-error-outcome"),
+        "note" => tr.t("alerts-error-note"),
+        _ => tr.t("alerts-error-step"),
     }
 }
 
@@ -811,6 +1068,11 @@ pub async fn timeline(
         .filter_map(|series| {
             let mut chart = chart_view(&state, tr, &language, &zone, series)?;
             chart.change = staff_change_line(tr, series).or(chart.change);
+            let latest = series
+                .points
+                .last()
+                .map(|point| format_score(point.reported));
+            chart.summary = tr.t_with("timeline-latest", "score", &latest.unwrap_or_default());
             Some(chart)
         })
         .collect();
@@ -823,12 +1085,23 @@ pub async fn timeline(
                 "week",
                 &occasion.occasion.week.to_string(),
             ),
-            status: tr.t(&format!("measures-status-{}", occasion.status.code())),
+            status: tr.t(&format!("timeline-status-{}", occasion.status.code())),
             due: dates::short_date_time(occasion.occasion.due, &zone),
             answered: occasion
                 .instruments
                 .iter()
-                .map(|(id, answered)| format!("{id} {}", if *answered { "✓" } else { "–" }))
+                .map(|(id, answered)| {
+                    let name = state
+                        .measures
+                        .instrument(id)
+                        .map_or_else(|| id.clone(), |instrument| instrument.short_name.clone());
+                    let mark = if *answered {
+                        tr.t("timeline-answered")
+                    } else {
+                        tr.t("timeline-not-answered")
+                    };
+                    format!("{name} ({mark})")
+                })
                 .collect::<Vec<_>>()
                 .join(", "),
         })

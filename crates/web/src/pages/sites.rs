@@ -35,7 +35,9 @@ pub async fn show(
     let sites = summaries
         .into_iter()
         .map(|summary| SiteRow {
-            safety_link: may_administer(&signed_in.account, summary.site.id)
+            safety_link: signed_in
+                .account
+                .administers_site(summary.site.id)
                 .then(|| format!("/sites/{}/safety", summary.site.id)),
             code: summary.site.code,
             name: summary.site.name,
@@ -45,15 +47,4 @@ pub async fn show(
         .collect();
     let layout = Layout::new(&state, &signed_in.viewer, "/sites");
     render(&SitesTemplate { layout, sites })
-}
-
-/// Whether `account` administers the site: a system administrator, or the site's program
-/// administrator.
-fn may_administer(account: &stillpoint_domain::Account, site: stillpoint_domain::SiteId) -> bool {
-    use stillpoint_domain::Role;
-
-    account.has_role(Role::SystemAdministrator)
-        || account.roles.iter().any(|assignment| {
-            assignment.role == Role::ProgramAdministrator && assignment.site_id == Some(site)
-        })
 }
