@@ -779,3 +779,5 @@ alert-source-unsaved-form = from a form the patient sent incomplete, which was n
 crisis-call-988 = Call 988
 crisis-text-988 = Text 988
 crisis-call-911 = Call 911
+timeline-sd-norms = standard deviation from published norms
+timeline-sd-clinic = standard deviation from this clinic's { $count } baseline scores, as no published norms are stored

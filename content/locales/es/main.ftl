@@ -778,3 +778,5 @@ alert-source-unsaved-form = de un formulario que el paciente envió incompleto y
 crisis-call-988 = Llamar al 988
 crisis-text-988 = Mensaje al 988
 crisis-call-911 = Llamar al 911
+timeline-sd-norms = desviación estándar de normas publicadas
+timeline-sd-clinic = desviación estándar de las { $count } puntuaciones iniciales de esta clínica, porque no hay normas publicadas guardadas

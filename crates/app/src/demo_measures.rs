@@ -71,6 +71,51 @@ pub(crate) async fn seed(
             store_response(store, patient, clinician, response, number).await?;
         }
     }
+    seed_upcoming_baselines(store, clinic, library, clinician, now).await
+}
+
+/// Baseline answers from most members of the cohort that starts soon: its baseline occasion
+/// opened three weeks before the first class.
+async fn seed_upcoming_baselines(
+    store: &dyn Store,
+    clinic: &DemoClinic,
+    library: &MeasureLibrary,
+    clinician: AccountId,
+    now: Timestamp,
+) -> Result<(), AppError> {
+    let Some((_, _, members)) = clinic.cohorts.get(1) else {
+        return Ok(());
+    };
+    for (index, patient_id) in members.iter().enumerate() {
+        // The last member has not answered yet, so the plan shows a baseline still due.
+        if index + 1 == members.len() {
+            continue;
+        }
+        let Some(patient) = clinic.patients.iter().find(|p| p.id == *patient_id) else {
+            continue;
+        };
+        let step = u8::try_from(index % 5).unwrap_or(0);
+        let days = i64::from(2 + step);
+        let at = now - SignedDuration::from_hours(24 * days);
+        let answered = [
+            ("phq-9", 9 + 2 * step),
+            ("gad-7", 7 + step),
+            ("semcd-6", 3 + step),
+        ];
+        for (number, (id, total)) in answered.into_iter().enumerate() {
+            let Some(instrument) = library.instrument(id) else {
+                continue;
+            };
+            let planned = Planned {
+                instrument,
+                occasion: "baseline".to_owned(),
+                at,
+                total,
+                item9: 0,
+            };
+            store_response(store, patient, clinician, &planned, number).await?;
+        }
+    }
     Ok(())
 }
 

@@ -627,35 +627,90 @@ pub struct MeasureSeries {
     /// `None` with fewer than two scores or without the scale's reliability and norms.
     pub change: Option<Change>,
     pub minimum_reliable_change: Option<f64>,
+    /// Where the standard deviation behind the change came from.
+    pub sd_source: Option<change::SdSource>,
+}
+
+/// The clinic's complete baseline scores per (instrument, scale), for the standard deviation
+/// the Reliable Change Index needs when an instrument stores no published norms.
+pub type BaselineScores = BTreeMap<(String, String), Vec<f64>>;
+
+/// Reads the baseline scores of every scale that has a reliability but no norms, for the
+/// scales a patient's responses touch.
+pub async fn baseline_scores(
+    store: &dyn Store,
+    library: &MeasureLibrary,
+    responses: &[StoredResponse],
+) -> Result<BaselineScores, AppError> {
+    let mut scores = BaselineScores::new();
+    for instrument in library.instruments() {
+        if !responses
+            .iter()
+            .any(|response| response.instrument == instrument.id.as_str())
+        {
+            continue;
+        }
+        for scale in &instrument.scales {
+            if scale.reliability.is_none() || scale.norms.is_some() {
+                continue;
+            }
+            let values = store
+                .baseline_scores(instrument.id.as_str(), &scale.code)
+                .await?;
+            scores.insert((instrument.id.to_string(), scale.code.clone()), values);
+        }
+    }
+    Ok(scores)
 }
 
 /// Groups a patient's scored responses into one series per instrument scale, in the library's
-/// order, and computes reliable change from the first score to the latest.
+/// order, and computes reliable change from the baseline score (the response to the
+/// `baseline` occasion, else the first complete score) to the latest.
 #[must_use]
-pub fn series(library: &MeasureLibrary, responses: &[StoredResponse]) -> Vec<MeasureSeries> {
+pub fn series(
+    library: &MeasureLibrary,
+    responses: &[StoredResponse],
+    baselines: &BaselineScores,
+) -> Vec<MeasureSeries> {
     let mut all = Vec::new();
     for instrument in library.instruments() {
         for scale in &instrument.scales {
-            let points: Vec<SeriesPoint> = responses
+            let scored: Vec<(&StoredResponse, SeriesPoint)> = responses
                 .iter()
                 .filter(|response| response.instrument == instrument.id.as_str())
                 .filter_map(|response| {
                     let score = response.scores.iter().find(|s| s.scale == scale.code)?;
-                    Some(SeriesPoint {
-                        response: response.id,
-                        at: response.submitted_at,
-                        reported: score.reported?,
-                        band: score.band.clone(),
-                        incomplete: score.incomplete,
-                    })
+                    Some((
+                        response,
+                        SeriesPoint {
+                            response: response.id,
+                            at: response.submitted_at,
+                            reported: score.reported?,
+                            band: score.band.clone(),
+                            incomplete: score.incomplete,
+                        },
+                    ))
                 })
                 .collect();
-            if points.is_empty() {
+            if scored.is_empty() {
                 continue;
             }
-            let parameters = ChangeParameters::for_scale(scale);
-            let change = match (points.first(), points.last(), &parameters) {
-                (Some(first), Some(last), Some(parameters)) if points.len() > 1 => {
+            let baseline = scored
+                .iter()
+                .find(|(response, point)| {
+                    response.occasion.as_deref() == Some("baseline") && !point.incomplete
+                })
+                .or_else(|| scored.iter().find(|(_, point)| !point.incomplete))
+                .map(|(_, point)| point.clone());
+            let points: Vec<SeriesPoint> = scored.into_iter().map(|(_, point)| point).collect();
+            let sample = baselines
+                .get(&(instrument.id.to_string(), scale.code.clone()))
+                .map_or(&[][..], Vec::as_slice);
+            let parameters = ChangeParameters::for_scale(scale, sample);
+            let change = match (&baseline, points.last(), &parameters) {
+                (Some(first), Some(last), Some((parameters, _)))
+                    if first.response != last.response =>
+                {
                     change::reliable_change(first.reported, last.reported, parameters).ok()
                 }
                 _ => None,
@@ -665,7 +720,8 @@ pub fn series(library: &MeasureLibrary, responses: &[StoredResponse]) -> Vec<Mea
                 scale: scale.code.clone(),
                 minimum_reliable_change: parameters
                     .as_ref()
-                    .map(ChangeParameters::minimum_reliable_change),
+                    .map(|(parameters, _)| parameters.minimum_reliable_change()),
+                sd_source: parameters.map(|(_, source)| source),
                 points,
                 change,
             });
@@ -899,8 +955,9 @@ pub async fn timeline(
         None
     };
     let view = program::program_of(store, now, patient).await?;
+    let baselines = baseline_scores(store, library, &responses).await?;
     Ok(PatientTimeline {
-        series: series(library, &responses),
+        series: series(library, &responses, &baselines),
         occasions: occasions_of(store, library, now, patient).await?,
         attendance: view.attendance,
         alerts,

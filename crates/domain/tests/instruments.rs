@@ -449,3 +449,29 @@ fn promis_sleep_reverse_keying_scores() {
     assert_eq!(score.raw, 12.0);
     assert!((score.reported - 54.3).abs() < 1e-9, "{}", score.reported);
 }
+
+/// Without norms, the PHQ-9's change uses the clinic's baseline SD once 15 baselines exist, and
+/// the published cut-off of 10 decides recovery.
+#[test]
+fn clinic_baselines_stand_in_for_norms() {
+    use stillpoint_domain::measures::change::{ChangeParameters, SdSource, reliable_change};
+
+    let phq9 = load("phq-9");
+    let scale = phq9.scale("total").expect("total");
+    let few: Vec<f64> = (0..14).map(|n| f64::from(8 + n % 10)).collect();
+    assert!(ChangeParameters::for_scale(scale, &few).is_none());
+
+    let enough: Vec<f64> = (0..24).map(|n| f64::from(8 + n % 10)).collect();
+    let (parameters, source) = ChangeParameters::for_scale(scale, &enough).expect("parameters");
+    assert_eq!(source, SdSource::ClinicBaselines { count: 24 });
+    assert_eq!(parameters.cutoff, Some(10.0));
+    // The sample SD of 8..17 repeated is about 2.9; with alpha 0.89 a drop from 16 to 6 is
+    // reliable and ends below the cut-off.
+    assert!(
+        (parameters.sd_pre - 2.9).abs() < 0.1,
+        "{}",
+        parameters.sd_pre
+    );
+    let change = reliable_change(16.0, 6.0, &parameters).expect("valid");
+    assert_eq!(change.category.code(), "recovered");
+}

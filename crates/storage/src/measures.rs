@@ -581,6 +581,26 @@ impl MeasureStore for Database {
         Ok(response)
     }
 
+    async fn baseline_scores(
+        &self,
+        instrument: &str,
+        scale: &str,
+    ) -> Result<Vec<f64>, StorageError> {
+        let rows = sqlx::query(
+            "SELECT s.reported FROM measure_scores s JOIN measure_responses r ON r.id = s.response_id \
+             WHERE r.instrument_id = $1 AND s.scale = $2 AND r.occasion = 'baseline' \
+             AND s.reported IS NOT NULL AND s.incomplete = 0",
+        )
+        .bind(instrument)
+        .bind(scale)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_write_error)?;
+        rows.iter()
+            .map(|row| column::<f64>(row, "reported"))
+            .collect()
+    }
+
     async fn raise_alert(
         &self,
         alert: &NewAlert,

@@ -197,6 +197,7 @@ async fn responses_are_scored_and_bad_input_stores_nothing(dialect: Dialect) {
         .find(|candidate| candidate.id != patient)
         .expect("another patient")
         .id;
+    let other_before = stored_count(&app, other).await;
     let (status, _) = post_json(
         &app,
         &token,
@@ -205,7 +206,7 @@ async fn responses_are_scored_and_bad_input_stores_nothing(dialect: Dialect) {
     )
     .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    assert_eq!(stored_count(&app, other).await, 0);
+    assert_eq!(stored_count(&app, other).await, other_before);
 
     // A clinician in the care team reads the responses; a caregiver cannot.
     let clinician = app.api_token("clinician").await;
@@ -663,6 +664,22 @@ async fn patient_pages_show_crisis_resources_at_once(dialect: Dialect) {
         .await
         .expect("body");
     assert!(page.contains("Registrar la acción"), "{page}");
+
+    // The outcomes page gives the PHQ-9's reliable change, its SD taken from the demo clinic's
+    // baselines because no published norms are stored.
+    let outcomes = clinician
+        .get(app.url(&format!("/patients/{patient_id}/measures")))
+        .send()
+        .await
+        .expect("request")
+        .text()
+        .await
+        .expect("body");
+    assert!(outcomes.contains("RCI"), "{outcomes}");
+    assert!(
+        outcomes.contains("puntuaciones iniciales de esta clínica"),
+        "{outcomes}"
+    );
 }
 
 async fn licence_and_site_settings_take_effect(dialect: Dialect) {

@@ -212,6 +212,12 @@ pub trait MeasureStore: Send + Sync {
         patient: PatientId,
     ) -> Result<Vec<StoredResponse>, StorageError>;
     async fn get_response(&self, id: ResponseId) -> Result<StoredResponse, StorageError>;
+    /// Every complete score of a scale answered at a `baseline` occasion, across patients.
+    async fn baseline_scores(
+        &self,
+        instrument: &str,
+        scale: &str,
+    ) -> Result<Vec<f64>, StorageError>;
 
     /// Raises an alert that no response caused (a request for help), with its audit event.
     async fn raise_alert(

@@ -48,19 +48,53 @@ pub struct ChangeParameters {
     pub direction: Direction,
 }
 
+/// The fewest baseline scores whose standard deviation stands in for published norms.
+// NOTE: a judgement, not a published rule: with 15 scores the sample SD is within about ±20%
+// of the population SD (one standard error), which the index inherits.
+pub const MIN_BASELINE_SAMPLE: usize = 15;
+
+/// Where the pre-treatment standard deviation came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum SdSource {
+    /// The instrument's published clinical-sample norms.
+    Norms,
+    /// The baseline scores of this clinic's own patients, which is the pre-treatment sample
+    /// Jacobson and Truax describe, used when no published norms are stored.
+    ClinicBaselines { count: usize },
+}
+
 impl ChangeParameters {
-    /// Takes the parameters from a scale's stored reliability and norms; `None` when either
-    /// is missing.
+    /// Takes the parameters from a scale's stored reliability and its norms, or, without norms,
+    /// from the standard deviation of the clinic's baseline scores when there are at least
+    /// [`MIN_BASELINE_SAMPLE`]. Returns `None` without a reliability or either source of SD.
     #[must_use]
-    pub fn for_scale(scale: &Scale) -> Option<Self> {
+    pub fn for_scale(scale: &Scale, baselines: &[f64]) -> Option<(Self, SdSource)> {
         let reliability = scale.reliability.as_ref()?;
-        let norms = scale.norms.as_ref()?;
-        Some(Self {
-            sd_pre: norms.clinical_sd,
-            reliability: reliability.value,
-            cutoff: cutoff(norms),
-            direction: scale.direction,
-        })
+        let (sd_pre, source) = match &scale.norms {
+            Some(norms) => (norms.clinical_sd, SdSource::Norms),
+            None if baselines.len() >= MIN_BASELINE_SAMPLE => (
+                sample_sd(baselines),
+                SdSource::ClinicBaselines {
+                    count: baselines.len(),
+                },
+            ),
+            None => return None,
+        };
+        let cutoff = scale
+            .norms
+            .as_ref()
+            .and_then(cutoff)
+            .or_else(|| scale.cutoff.as_ref().map(|cutoff| cutoff.value));
+        Some((
+            Self {
+                sd_pre,
+                reliability: reliability.value,
+                cutoff,
+                direction: scale.direction,
+            },
+            source,
+        ))
     }
 
     /// The standard error of the difference between two scores:
@@ -92,6 +126,19 @@ impl ChangeParameters {
         }
         Ok(())
     }
+}
+
+/// The sample standard deviation (n − 1 in the denominator).
+#[must_use]
+pub fn sample_sd(values: &[f64]) -> f64 {
+    if values.len() < 2 {
+        return 0.0;
+    }
+    #[allow(clippy::cast_precision_loss)]
+    let count = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / count;
+    let squares: f64 = values.iter().map(|value| (value - mean).powi(2)).sum();
+    (squares / (count - 1.0)).sqrt()
 }
 
 /// The Jacobson–Truax cut-off from the norms: `c` when functional norms are known (the point

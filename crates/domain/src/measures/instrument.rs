@@ -226,6 +226,18 @@ pub struct Scale {
     pub reliability: Option<Reliability>,
     #[serde(default)]
     pub norms: Option<Norms>,
+    /// A published clinical cut-off, such as 10 for the PHQ-9, used for clinical significance
+    /// when the norms give none.
+    #[serde(default)]
+    pub cutoff: Option<Cutoff>,
+}
+
+/// A published cut-off score with its source.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cutoff {
+    pub value: f64,
+    pub source: Source,
 }
 
 /// A standardised measure, as read from its document.

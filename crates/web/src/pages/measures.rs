@@ -618,7 +618,9 @@ pub async fn progress(
     let layout = Layout::new(&state, &signed_in.viewer, "/progress");
     let language = language_of(&layout);
     let zone = signed_in.account.time_zone.time_zone();
-    let charts = measures::series(&state.measures, &responses)
+    let baselines =
+        measures::baseline_scores(state.store.as_ref(), &state.measures, &responses).await?;
+    let charts = measures::series(&state.measures, &responses, &baselines)
         .iter()
         .filter_map(|series| chart_view(&state, &layout.tr, &language, &zone, series))
         .collect();
@@ -1147,8 +1149,14 @@ fn staff_change_line(tr: &Translator, series: &MeasureSeries) -> Option<String> 
     let change = series.change.as_ref()?;
     let minimum = series.minimum_reliable_change?;
     let category = tr.t(&format!("timeline-category-{}", change.category.code()));
+    let source = match series.sd_source? {
+        stillpoint_domain::measures::change::SdSource::Norms => tr.t("timeline-sd-norms"),
+        stillpoint_domain::measures::change::SdSource::ClinicBaselines { count } => {
+            tr.t_with("timeline-sd-clinic", "count", &count.to_string())
+        }
+    };
     Some(format!(
-        "{}: {:+.1} · RCI {:+.2} · {} {:.1} · {category}",
+        "{}: {:+.1} · RCI {:+.2} · {} {:.1} · {category} ({source})",
         tr.t("timeline-change"),
         change.difference,
         change.rci,
