@@ -27,7 +27,7 @@ use crate::program;
 use crate::{AppError, Clock};
 use stillpoint_domain::care_team::RecordAccess;
 
-/// The longest client-generated submission id.
+/// The maximum length of a client-generated submission id.
 pub const MAX_CLIENT_ID: usize = 64;
 
 /// Every instrument and measurement plan, checked against each other when loaded.

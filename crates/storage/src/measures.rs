@@ -30,11 +30,11 @@ use crate::values::{column, corrupt, from_millis, parse_column, to_millis};
 const RESPONSE: &str = "response";
 const ALERT: &str = "safety alert";
 
-/// The most submissions committed in one transaction.
+/// The maximum number of submissions committed in one transaction.
 const MAX_BATCH: usize = 256;
 /// Submissions waiting for the writer; a full queue makes callers wait, not fail.
 const QUEUE_DEPTH: usize = 4_096;
-/// Attempts at a single submission when another writer holds the database.
+/// Attempts at a single submission while another writer has the database locked.
 const SINGLE_ATTEMPTS: u32 = 8;
 
 type Reply = oneshot::Sender<Result<SubmitOutcome, StorageError>>;
@@ -43,8 +43,8 @@ type Reply = oneshot::Sender<Result<SubmitOutcome, StorageError>>;
 static BATCHES: AtomicU64 = AtomicU64::new(0);
 static BATCHED_SUBMISSIONS: AtomicU64 = AtomicU64::new(0);
 
-/// The number of batches the response writers of this process committed, and the submissions
-/// in them.
+/// Returns the number of batches the response writers of this process committed, and the
+/// submissions in them.
 #[must_use]
 pub fn response_batch_counts() -> (u64, u64) {
     (
