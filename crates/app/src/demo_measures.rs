@@ -97,9 +97,10 @@ async fn seed_upcoming_baselines(
         let step = u8::try_from(index % 5).unwrap_or(0);
         let days = i64::from(2 + step);
         let at = now - SignedDuration::from_hours(24 * days);
+        let spread = u8::try_from((index * 7) % 17).unwrap_or(0);
         let answered = [
-            ("phq-9", 9 + 2 * step),
-            ("gad-7", 7 + step),
+            ("phq-9", 5 + spread),
+            ("gad-7", 4 + spread * 3 / 4),
             ("semcd-6", 3 + step),
         ];
         for (number, (id, total)) in answered.into_iter().enumerate() {
@@ -130,7 +131,8 @@ fn plan_patient(
     now: Timestamp,
 ) -> Vec<Planned<'_>> {
     let step = u8::try_from(index % 4).unwrap_or(0);
-    let baseline = 12 + step;
+    // Baselines spread over 7 to 20, as in a clinical sample with mixed severity.
+    let baseline = 7 + u8::try_from((index * 5) % 14).unwrap_or(0);
     let later = |occasions: u8| {
         if worsening {
             baseline + 2 * occasions

@@ -80,6 +80,31 @@ pub async fn request_help(
     Ok(alert.id)
 }
 
+/// Whether the signed-in patient has a request for help, made in the last
+/// [`HELP_REQUEST_WINDOW_MINUTES`], that nobody has acknowledged yet.
+pub async fn open_help_request(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    account: &Account,
+) -> Result<bool, AppError> {
+    let Some(patient) = crate::patients::own_record_id(store, account).await? else {
+        return Ok(false);
+    };
+    let recent = clock.now() - jiff::SignedDuration::from_mins(HELP_REQUEST_WINDOW_MINUTES);
+    let open = store
+        .list_alerts(&AlertFilter {
+            sites: None,
+            patient: Some(patient),
+            open_only: true,
+        })
+        .await?;
+    Ok(open.iter().any(|alert| {
+        alert.source == "help_request"
+            && alert.state == AlertState::Raised
+            && alert.raised_at >= recent
+    }))
+}
+
 /// Minutes within which another request for help joins the open one.
 pub const HELP_REQUEST_WINDOW_MINUTES: i64 = 15;
 

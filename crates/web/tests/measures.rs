@@ -848,6 +848,9 @@ async fn licence_and_site_settings_take_effect(dialect: Dialect) {
         .await
         .expect("body");
     assert!(help.contains("555-0100"), "{help}");
+    // The site's text names 988 but not 911, so only the 988 buttons show.
+    assert!(help.contains("href=\"tel:988\""), "{help}");
+    assert!(!help.contains("href=\"tel:911\""), "{help}");
 }
 
 stillpoint_test_support::on_both_databases!(

@@ -127,10 +127,13 @@ struct QuestionnaireTemplate {
     occasion: String,
     client_id: String,
     error: Option<String>,
-    /// Crisis resources, when a rejected form's answers fired a safety rule.
-    crisis: Option<String>,
+    /// Crisis resources and their call buttons, when a rejected form's answers fired a safety
+    /// rule.
+    crisis: Option<(String, Vec<(&'static str, String)>)>,
     /// Shown when the items are not written in the reader's language.
     language_notice: Option<String>,
+    /// The language of the item text when it differs from the page's, for screen readers.
+    text_lang: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -193,6 +196,9 @@ fn questionnaire(
         language_notice: (!instrument.item_languages().contains(&language)
             && !instrument.item_languages().is_empty())
         .then(|| layout.tr.t("questionnaire-language-notice")),
+        text_lang: (!instrument.item_languages().contains(&language)
+            && instrument.item_languages().contains(&Language::english()))
+        .then(|| "en".to_owned()),
         layout,
     }
 }
@@ -268,8 +274,8 @@ struct ResultTemplate {
     lines: Vec<String>,
     alert: bool,
     crisis_text: String,
-    /// Whether the text is the default, whose numbers get call and text buttons.
-    crisis_default: bool,
+    /// Call and text buttons for the numbers in the text.
+    crisis_links: Vec<(&'static str, String)>,
     /// Whether the answers were saved, which decides what the crisis box says next.
     saved: bool,
 }
@@ -373,7 +379,9 @@ pub async fn submit(
                 Ok(()) => invalid.problem.clone(),
             };
             let crisis = if fires_safety_rule(&usable.instrument, &answers) {
-                Some(crisis_text(&state, patient, &language, &layout.tr).await.0)
+                let text = crisis_text(&state, patient, &language, &layout.tr).await;
+                let links = crisis_links(&layout.tr, &text);
+                Some((text, links))
             } else {
                 None
             };
@@ -394,14 +402,14 @@ pub async fn submit(
             // Saving failed, but the answers call for help now: show the crisis resources
             // with the failure rather than a bare error page.
             tracing::error!(patient_id = %patient, error = %other, "response with a safety answer could not be saved");
-            let (crisis_text, crisis_default) =
-                crisis_text(&state, patient, &language, &layout.tr).await;
+            let crisis_text = crisis_text(&state, patient, &language, &layout.tr).await;
+            let crisis_links = crisis_links(&layout.tr, &crisis_text);
             let mut response = render(&ResultTemplate {
                 title: pick(&usable.instrument.title, &language),
                 lines: vec![layout.tr.t("measure-result-not-saved")],
                 alert: true,
                 crisis_text,
-                crisis_default,
+                crisis_links,
                 saved: false,
                 layout,
             })?;
@@ -448,13 +456,14 @@ async fn render_result(
         })
         .collect();
     let alert = result.alert_level.is_some();
-    let (crisis_text, crisis_default) = crisis_text(state, patient, &language, tr).await;
+    let crisis_text = crisis_text(state, patient, &language, tr).await;
+    let crisis_links = crisis_links(tr, &crisis_text);
     let template = ResultTemplate {
         title: pick(&usable.instrument.title, &language),
         lines,
         alert,
         crisis_text,
-        crisis_default,
+        crisis_links,
         saved: true,
         layout,
     };
@@ -493,23 +502,36 @@ fn format_score(value: f64) -> String {
     }
 }
 
-/// The site's crisis text in the reader's language, or the catalogue's default (for the USA),
-/// with whether it is the default; a failed lookup is logged and never keeps the patient from
-/// seeing crisis resources.
+/// The site's crisis text in the reader's language, or the catalogue's default (for the USA);
+/// a failed lookup is logged and never keeps the patient from seeing crisis resources.
 async fn crisis_text(
     state: &AppState,
     patient: stillpoint_domain::PatientId,
     language: &Language,
     tr: &Translator,
-) -> (String, bool) {
+) -> String {
     match safety::crisis_text_for_patient(state.store.as_ref(), patient, language).await {
-        Ok(Some(text)) => (text, false),
-        Ok(None) => (tr.t("crisis-default"), true),
+        Ok(Some(text)) => text,
+        Ok(None) => tr.t("crisis-default"),
         Err(error) => {
             tracing::error!(patient_id = %patient, error = %error, "site crisis text could not be read; showing the default");
-            (tr.t("crisis-default"), true)
+            tr.t("crisis-default")
         }
     }
+}
+
+/// Call and text buttons for the US crisis numbers the text names (988, 911), so a phone can
+/// dial them with one tap; a site whose text names other numbers gets none.
+fn crisis_links(tr: &Translator, text: &str) -> Vec<(&'static str, String)> {
+    let mut links = Vec::new();
+    if text.contains("988") {
+        links.push(("tel:988", tr.t("crisis-call-988")));
+        links.push(("sms:988", tr.t("crisis-text-988")));
+    }
+    if text.contains("911") {
+        links.push(("tel:911", tr.t("crisis-call-911")));
+    }
+    links
 }
 
 #[derive(Template)]
@@ -517,7 +539,7 @@ async fn crisis_text(
 struct HelpTemplate {
     layout: Layout,
     crisis_text: String,
-    crisis_default: bool,
+    crisis_links: Vec<(&'static str, String)>,
     /// Whether the care team was just asked to contact the patient.
     sent: bool,
     /// Whether the request could not be recorded.
@@ -537,7 +559,16 @@ pub async fn show_help(
     signed_in: SignedIn,
     Query(query): Query<HelpQuery>,
 ) -> Result<Response, WebError> {
-    render_help(&state, &signed_in, query.sent.is_some(), false).await
+    // The confirmation shows only while a request made in the last minutes is open, so an old
+    // address from the history does not claim that help was asked for.
+    let sent = query.sent.is_some()
+        && safety::open_help_request(
+            state.store.as_ref(),
+            state.clock.as_ref(),
+            &signed_in.account,
+        )
+        .await?;
+    render_help(&state, &signed_in, sent, false).await
 }
 
 async fn render_help(
@@ -551,11 +582,12 @@ async fn render_help(
     let patient = stillpoint_app::patients::own_record_id(state.store.as_ref(), &signed_in.account)
         .await?
         .ok_or(WebError::Forbidden)?;
-    let (crisis_text, crisis_default) = crisis_text(state, patient, &language, &layout.tr).await;
+    let crisis_text = crisis_text(state, patient, &language, &layout.tr).await;
+    let crisis_links = crisis_links(&layout.tr, &crisis_text);
     render(&HelpTemplate {
         layout,
         crisis_text,
-        crisis_default,
+        crisis_links,
         sent,
         failed,
     })
@@ -690,8 +722,8 @@ fn line_chart(
     points: &[measures::SeriesPoint],
     zone: &jiff::tz::TimeZone,
 ) -> String {
-    const WIDTH: f64 = 600.0;
-    const HEIGHT: f64 = 220.0;
+    const WIDTH: f64 = 400.0;
+    const HEIGHT: f64 = 200.0;
     const LEFT: f64 = 40.0;
     const RIGHT: f64 = 20.0;
     const TOP: f64 = 15.0;
@@ -744,9 +776,14 @@ fn line_chart(
             .to_string()
     };
     if let (Some(first_point), Some(last_point)) = (points.first(), points.last()) {
+        let (label_x, anchor) = if points.len() > 1 {
+            (LEFT, "start")
+        } else {
+            (x(first_point), "middle")
+        };
         let _ = write!(
             svg,
-            "<text x=\"{LEFT}\" y=\"{:.1}\" class=\"chart__axis\">{}</text>",
+            "<text x=\"{label_x:.1}\" y=\"{:.1}\" class=\"chart__axis\" text-anchor=\"{anchor}\">{}</text>",
             HEIGHT - 8.0,
             date(first_point)
         );
@@ -1093,10 +1130,10 @@ pub async fn timeline(
                 .instruments
                 .iter()
                 .map(|(id, answered)| {
-                    let name = state
-                        .measures
-                        .instrument(id)
-                        .map_or_else(|| id.clone(), |instrument| instrument.short_name.clone());
+                    let name = state.measures.instrument(id).map_or_else(
+                        || id.clone(),
+                        |instrument| pick(&instrument.title, &language),
+                    );
                     let mark = if *answered {
                         tr.t("timeline-answered")
                     } else {

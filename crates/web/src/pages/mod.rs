@@ -279,9 +279,7 @@ impl Layout {
                     entries.push(("/audit", "nav-audit"));
                     entries.push(("/instruments", "nav-instruments"));
                 }
-                if account.has_role(Role::Clinician)
-                    || account.has_role(Role::ProgramAdministrator)
-                    || account.has_role(Role::SystemAdministrator)
+                if account.has_role(Role::Clinician) || account.has_role(Role::ProgramAdministrator)
                 {
                     entries.push(("/alerts", "nav-alerts"));
                 }
