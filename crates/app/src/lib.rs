@@ -21,6 +21,7 @@ mod demo_programs;
 pub mod enrolment;
 pub mod error;
 pub mod invitations;
+pub mod jobs;
 pub mod measures;
 pub mod mfa;
 pub mod patients;

@@ -14,9 +14,11 @@ use stillpoint_domain::{
 
 use crate::StorageError;
 
+mod jobs;
 mod measures;
 mod programs;
 
+pub use jobs::{Enqueued, Job, JobStore, NewJob};
 pub use measures::{
     AlertEscalation, AlertEvent, AlertFilter, AlertTransition, InstrumentLicence, MeasureStore,
     NewAlert, NewResponse, SafetyAlert, SafetySettings, StoredResponse, StoredScore, SubmitOutcome,
@@ -591,6 +593,7 @@ pub trait Store:
     + CurriculumStore
     + ProgramStore
     + MeasureStore
+    + JobStore
     + std::fmt::Debug
 {
 }
@@ -612,6 +615,7 @@ impl<T> Store for T where
         + CurriculumStore
         + ProgramStore
         + MeasureStore
+        + JobStore
         + std::fmt::Debug
 {
 }

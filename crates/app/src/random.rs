@@ -36,6 +36,17 @@ pub fn token_digest(token: &str) -> String {
         })
 }
 
+/// A random number in `0.0..1.0`, for spreading retries (jitter); not for secrets.
+#[must_use]
+pub fn unit_interval() -> f64 {
+    let mut bytes = [0_u8; 4];
+    // A failed random source only makes the jitter zero, which is still a valid delay.
+    if getrandom::fill(&mut bytes).is_err() {
+        return 0.0;
+    }
+    f64::from(u32::from_le_bytes(bytes)) / (f64::from(u32::MAX) + 1.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,6 +15,7 @@ pub mod consent;
 pub mod curriculum;
 pub mod enrolment;
 pub mod id;
+pub mod jobs;
 pub mod language;
 pub mod measures;
 pub mod patient;

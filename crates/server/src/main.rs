@@ -5,6 +5,7 @@ mod admin;
 mod audit_trail;
 mod commands;
 mod demo;
+mod jobs;
 mod programs;
 mod score;
 mod server;

@@ -57,6 +57,29 @@ impl Dialect {
     /// transactions, so they queue instead of racing for the same sequence number. Within one
     /// process, [`crate::Database`] serialises appends itself, which is all SQLite needs, because
     /// several servers sharing one SQLite file is not a supported deployment.
+    /// The statement that claims the next job for a worker: $1 the worker, $2 the lease end,
+    /// $3 now. PostgreSQL skips rows another server has locked, so servers never wait on or
+    /// take each other's job; SQLite runs one writer at a time, so the statement alone is
+    /// atomic.
+    #[must_use]
+    pub fn job_claim_statement(self) -> &'static str {
+        match self {
+            Self::Sqlite => {
+                "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_owner = $1, lease_until = $2 \
+                 WHERE id = (SELECT id FROM jobs WHERE (state = 'queued' AND next_attempt_at <= $3) \
+                 OR (state = 'running' AND lease_until <= $3) ORDER BY next_attempt_at, id LIMIT 1) \
+                 RETURNING id, kind, payload, idempotency_key, state, attempts, due_at, next_attempt_at, last_error, finished_at"
+            }
+            Self::Postgres => {
+                "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_owner = $1, lease_until = $2 \
+                 WHERE id = (SELECT id FROM jobs WHERE (state = 'queued' AND next_attempt_at <= $3) \
+                 OR (state = 'running' AND lease_until <= $3) ORDER BY next_attempt_at, id LIMIT 1 \
+                 FOR UPDATE SKIP LOCKED) \
+                 RETURNING id, kind, payload, idempotency_key, state, attempts, due_at, next_attempt_at, last_error, finished_at"
+            }
+        }
+    }
+
     #[must_use]
     pub fn audit_append_lock(self) -> Option<&'static str> {
         match self {

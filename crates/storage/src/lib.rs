@@ -17,6 +17,7 @@ pub mod dialect;
 mod enrolment;
 mod error;
 mod health;
+mod jobs;
 mod measures;
 mod migrate;
 mod patients;
