@@ -16,7 +16,7 @@ use stillpoint_domain::jobs::RetryPolicy;
 use crate::ports::{Job, Store};
 use crate::{AppError, Clock, StorageError};
 
-/// Why an attempt failed, and whether trying again may help.
+/// The reason an attempt failed, and whether trying again may help.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct JobFailure {

@@ -9,12 +9,12 @@ use jiff::{SignedDuration, Timestamp};
 
 use crate::InvalidValue;
 
-/// Where a job is.
+/// The stage a job is at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum JobState {
     /// Waiting for its due time or its next attempt.
     Queued,
-    /// Claimed by a worker, whose lease says until when.
+    /// Claimed by a worker, whose lease gives the time until which the job is its own.
     Running,
     Done,
     /// Out of attempts or failed for a reason retrying cannot fix.
@@ -86,7 +86,7 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
-    /// The time of the next attempt after `attempts` failed ones, or `None` when the job is out
+    /// Returns the time of the next attempt after `attempts` failed ones, or `None` when the job is out
     /// of attempts. `jitter` is a random number in `0.0..=1.0`; it picks the point between half
     /// the delay and the whole delay.
     #[must_use]
