@@ -24,6 +24,7 @@ pub mod invitations;
 pub mod jobs;
 pub mod measures;
 pub mod mfa;
+pub mod notifications;
 pub mod patients;
 pub mod ports;
 pub mod program;

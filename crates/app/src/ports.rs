@@ -16,6 +16,7 @@ use crate::StorageError;
 
 mod jobs;
 mod measures;
+mod notifications;
 mod programs;
 
 pub use jobs::{Enqueued, Job, JobStore, NewJob};
@@ -23,6 +24,7 @@ pub use measures::{
     AlertEscalation, AlertEvent, AlertFilter, AlertTransition, InstrumentLicence, MeasureStore,
     NewAlert, NewResponse, SafetyAlert, SafetySettings, StoredResponse, StoredScore, SubmitOutcome,
 };
+pub use notifications::{NewNotification, Notification, NotificationStore};
 pub use programs::{
     AttendanceEntry, CohortDetails, CohortSession, CurriculumStatus, CurriculumStore, ProgramStore,
     RosterEntry, SessionChange, SessionChangeRecord, SessionStatus, StoredCurriculum,
@@ -594,6 +596,7 @@ pub trait Store:
     + ProgramStore
     + MeasureStore
     + JobStore
+    + NotificationStore
     + std::fmt::Debug
 {
 }
@@ -616,6 +619,7 @@ impl<T> Store for T where
         + ProgramStore
         + MeasureStore
         + JobStore
+        + NotificationStore
         + std::fmt::Debug
 {
 }

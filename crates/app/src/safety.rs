@@ -430,7 +430,17 @@ async fn escalate_one(
             break_glass: false,
         },
     };
-    match store.escalate_alert(&escalation).await {
+    let escalated = store.escalate_alert(&escalation).await;
+    if escalated.is_ok() {
+        // The message to the new level is a job, so it is sent once even if this server stops
+        // now. NOTE: it is queued after the escalation commits, not in the same transaction; a
+        // crash between the two leaves the escalation shown in the inbox without a message.
+        let job = crate::notifications::escalation_job(alert.id, to, now)?;
+        if let Err(error) = store.enqueue(&job, now).await {
+            tracing::error!(alert_id = %alert.id, error = %error, "escalation message could not be queued");
+        }
+    }
+    match escalated {
         Ok(()) if to.next().is_none() => {
             // NOTE: the program administrators are the last level; an alert they leave
             // unacknowledged is shown as overdue in the inbox and escalates no further.
@@ -438,9 +448,8 @@ async fn escalate_one(
             Ok(true)
         }
         Ok(()) => {
-            // TODO: send the escalation to the backup clinician or program administrators by
-            // e-mail and SMS once the notification queue exists; until then it shows in their
-            // alert inbox and the navigation count.
+            // TODO: send escalation messages by e-mail and SMS as well; so far they are in-app
+            // notifications, shown in the navigation and on the notifications page.
             tracing::warn!(alert_id = %alert.id, to = to.code(), "safety alert escalated: not acknowledged in time");
             Ok(true)
         }

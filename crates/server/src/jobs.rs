@@ -16,9 +16,13 @@ const IDLE_PAUSE: Duration = Duration::from_secs(1);
 pub fn spawn_job_worker(store: Arc<dyn Store>) {
     let token = stillpoint_app::random::new_token();
     let name = format!("{}-{}", std::process::id(), &token[..8]);
-    // NOTE: no handlers are registered yet; reminders and notifications will add theirs. A job
-    // of a kind without a handler fails for good and shows in the dead-letter list.
-    let worker = Worker::new(name.clone(), RetryPolicy::default(), DEFAULT_LEASE);
+    // A job of a kind without a handler fails for good and waits in the dead-letter list.
+    let worker = Worker::new(name.clone(), RetryPolicy::default(), DEFAULT_LEASE).with_handler(
+        stillpoint_app::notifications::ALERT_ESCALATED,
+        Arc::new(stillpoint_app::notifications::EscalationNotifier {
+            store: store.clone(),
+        }),
+    );
     tokio::spawn(async move {
         tracing::info!(worker = %name, "job worker started");
         loop {

@@ -20,6 +20,7 @@ mod health;
 mod jobs;
 mod measures;
 mod migrate;
+mod notifications;
 mod patients;
 mod programs;
 mod second_factor;

@@ -174,6 +174,7 @@ pub const ROUTES: &[RoutePolicy] = &[
     route("GET", "/help", Access::Patients, true),
     route("POST", "/help", Access::Patients, true),
     route("GET", "/alerts", Access::CareTeam, true),
+    route("GET", "/notifications", Access::Staff, false),
     route("GET", "/instruments", Access::Administrators, false),
     route(
         "POST",

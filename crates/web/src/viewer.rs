@@ -65,6 +65,22 @@ pub struct Viewer {
     pub form_seed: Option<String>,
     /// Open safety alerts the account reviews, for the navigation.
     pub open_alerts: usize,
+    /// Unread in-app notifications of a staff account, for the navigation.
+    pub unread_notifications: usize,
+}
+
+/// Counts a staff account's unread notifications; a failure shows no count and is logged.
+async fn unread_notifications(state: &AppState, account: Option<&Account>) -> usize {
+    let Some(account) = account.filter(|account| account.is_staff()) else {
+        return 0;
+    };
+    match state.store.count_unread_notifications(account.id).await {
+        Ok(count) => usize::try_from(count).unwrap_or(0),
+        Err(error) => {
+            tracing::error!(account_id = %account.id, error = %error, "unread notifications could not be counted");
+            0
+        }
+    }
 }
 
 /// Counts the open alerts an account reviews; a failure shows no count rather than failing the
@@ -241,7 +257,9 @@ impl ViewerInputs {
         let language =
             self.language_for(state, account.as_ref().or(awaiting_second_factor.as_ref()));
         let open_alerts = open_alerts(state, account.as_ref()).await;
+        let unread_notifications = unread_notifications(state, account.as_ref()).await;
         Viewer {
+            unread_notifications,
             form_token: self.form_token(),
             form_seed: self.form_seed.clone(),
             open_alerts,
@@ -347,8 +365,10 @@ impl FromRequestParts<AppState> for SignedIn {
         let account = resolved.account;
         let language = inputs.language_for(state, Some(&account));
         let open_alerts = open_alerts(state, Some(&account)).await;
+        let unread_notifications = unread_notifications(state, Some(&account)).await;
         Ok(Self {
             viewer: Viewer {
+                unread_notifications,
                 open_alerts,
                 form_token: inputs.form_token(),
                 form_seed: inputs.form_seed.clone(),

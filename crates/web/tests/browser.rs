@@ -283,6 +283,7 @@ async fn every_page_passes_accessibility_checks(dialect: Dialect) {
                 ("/cohorts", "cohort list"),
                 (north_page.as_str(), "cohort with roster"),
                 ("/alerts", "alert inbox"),
+                ("/notifications", "notifications"),
                 (outcomes_page.as_str(), "patient outcomes timeline"),
             ],
         ),

@@ -13,8 +13,8 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use stillpoint_app::Clock as _;
 use stillpoint_app::ports::{
-    AccountStore as _, AuditFilter, AuditStore as _, MeasureStore as _, PatientStore as _,
-    SafetySettings,
+    AccountStore as _, AuditFilter, AuditStore as _, JobStore as _, MeasureStore as _,
+    NotificationStore as _, PatientStore as _, SafetySettings,
 };
 use stillpoint_domain::audit::NewAuditEvent;
 use stillpoint_domain::{EmailAddress, PatientId};
@@ -466,6 +466,40 @@ async fn unacknowledged_alerts_escalate(dialect: Dialect) {
     app.clock.advance(SignedDuration::from_mins(2));
     assert!(escalate().await.expect("sweep") >= 1);
     assert_eq!(level().await, "backup_clinician");
+
+    // The escalation queued a message: the worker turns it into one in-app notification for
+    // the backup clinician, and running the job again adds nothing.
+    let worker = stillpoint_app::jobs::Worker::new(
+        "test-worker",
+        stillpoint_domain::jobs::RetryPolicy::default(),
+        SignedDuration::from_mins(5),
+    )
+    .with_handler(
+        stillpoint_app::notifications::ALERT_ESCALATED,
+        std::sync::Arc::new(stillpoint_app::notifications::EscalationNotifier {
+            store: std::sync::Arc::new(store.clone()),
+        }),
+    );
+    while worker
+        .step(store, app.clock.as_ref(), 0.0)
+        .await
+        .expect("worker step")
+        .is_some()
+    {}
+    let unread = store
+        .count_unread_notifications(backup)
+        .await
+        .expect("count");
+    assert!(unread >= 1, "{unread}");
+    let own_key = format!("alert_escalated:{alert_id}:backup_clinician");
+    let job = store
+        .list_jobs(stillpoint_domain::jobs::JobState::Done, 100)
+        .await
+        .expect("jobs")
+        .into_iter()
+        .find(|job| job.idempotency_key == own_key)
+        .expect("the escalation job ran");
+    assert_eq!(job.attempts, 1);
     let alert = store.get_alert(alert_id).await.expect("alert");
     assert_eq!(
         alert.deadline,
@@ -477,6 +511,49 @@ async fn unacknowledged_alerts_escalate(dialect: Dialect) {
     app.clock.advance(SignedDuration::from_mins(16));
     escalate().await.expect("sweep");
     assert_eq!(level().await, "program_administrators");
+    while worker
+        .step(store, app.clock.as_ref(), 0.0)
+        .await
+        .expect("worker step")
+        .is_some()
+    {}
+    let admin = app
+        .demo
+        .as_ref()
+        .expect("demo")
+        .accounts
+        .iter()
+        .find(|account| account.email.as_str() == "program.admin@demo-clinic.example")
+        .expect("program administrator")
+        .id;
+    let notes = store
+        .notifications_of(admin, 10)
+        .await
+        .expect("notifications");
+    assert!(
+        notes
+            .iter()
+            .any(|note| note.message_key == "notification-alert-escalated"),
+        "{notes:?}"
+    );
+    // The page shows them and marks them read.
+    let program_admin = app.browser_session("program.admin").await;
+    let page = program_admin
+        .get(app.url("/notifications"))
+        .send()
+        .await
+        .expect("request")
+        .text()
+        .await
+        .expect("body");
+    assert!(page.contains("was not acknowledged in time"), "{page}");
+    assert_eq!(
+        store
+            .count_unread_notifications(admin)
+            .await
+            .expect("count"),
+        0
+    );
     app.clock.advance(SignedDuration::from_mins(16));
     escalate().await.expect("sweep");
     let alert = store.get_alert(alert_id).await.expect("alert");

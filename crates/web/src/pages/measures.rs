@@ -1201,3 +1201,41 @@ fn staff_change_line(tr: &Translator, series: &MeasureSeries) -> Option<String> 
         minimum
     ))
 }
+
+#[derive(Template)]
+#[template(path = "notifications.html")]
+struct NotificationsTemplate {
+    layout: Layout,
+    /// (text, link, when, unread)
+    notifications: Vec<(String, String, String, bool)>,
+}
+
+/// The signed-in staff member's notifications; opening the page marks them read.
+pub async fn notifications(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+) -> Result<Response, WebError> {
+    let notifications = stillpoint_app::notifications::open_own(
+        state.store.as_ref(),
+        state.clock.as_ref(),
+        &signed_in.account,
+    )
+    .await?;
+    let layout = Layout::new(&state, &signed_in.viewer, "/notifications");
+    let zone = signed_in.account.time_zone.time_zone();
+    let notifications = notifications
+        .into_iter()
+        .map(|notification| {
+            (
+                layout.tr.t(&notification.message_key),
+                notification.link,
+                dates::short_date_time(notification.created_at, &zone),
+                notification.read_at.is_none(),
+            )
+        })
+        .collect();
+    render(&NotificationsTemplate {
+        layout,
+        notifications,
+    })
+}

@@ -114,6 +114,7 @@ fn program_routes() -> Router<AppState> {
             get(measures::show_help).post(measures::request_help),
         )
         .declared("/alerts", get(measures::inbox))
+        .declared("/notifications", get(measures::notifications))
         .declared("/instruments", get(measure_admin::list))
         .declared(
             "/instruments/{instrument_id}/licence",
@@ -262,6 +263,9 @@ impl Layout {
             Some(account) => {
                 entries.push(("/home", "nav-home"));
                 entries.push(("/account", "nav-account"));
+                if account.is_staff() {
+                    entries.push(("/notifications", "nav-notifications"));
+                }
                 if account.has_role(Role::Facilitator)
                     || account.has_role(Role::Clinician)
                     || account.has_role(Role::ProgramAdministrator)
@@ -296,10 +300,16 @@ impl Layout {
             .into_iter()
             .map(|(href, id)| NavItem {
                 href,
-                label: if id == "nav-alerts" {
-                    tr.t_with("nav-alerts", "count", &viewer.open_alerts.to_string())
-                } else {
-                    tr.t(id)
+                label: match id {
+                    "nav-alerts" => {
+                        tr.t_with("nav-alerts", "count", &viewer.open_alerts.to_string())
+                    }
+                    "nav-notifications" => tr.t_with(
+                        "nav-notifications",
+                        "count",
+                        &viewer.unread_notifications.to_string(),
+                    ),
+                    _ => tr.t(id),
                 },
                 current: href == path,
             })
