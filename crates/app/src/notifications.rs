@@ -1,5 +1,5 @@
-//! In-app notifications, and the job that tells staff an unacknowledged safety alert has
-//! escalated to them.
+//! In-app notifications, and the job that notifies staff when an unacknowledged safety alert
+//! escalates to them.
 //!
 //! A notification carries a catalogue key and a link, never patient details, so it can be
 //! shown in any language and later be sent by e-mail or SMS without revealing anything.
@@ -24,7 +24,7 @@ pub struct EscalationPayload {
     pub level: String,
 }
 
-/// The job that tells the people of an escalation level about an alert.
+/// Builds the job that notifies the people of an escalation level about an alert.
 pub fn escalation_job(
     alert: AlertId,
     level: EscalationLevel,
@@ -66,7 +66,7 @@ impl JobHandler for EscalationNotifier {
             .await
             .map_err(|error| JobFailure::retryable(error.to_string()))?;
         if recipients.is_empty() {
-            tracing::error!(alert_id = %alert.id, level = level.code(), "escalated safety alert has nobody to tell at its site");
+            tracing::error!(alert_id = %alert.id, level = level.code(), "escalated safety alert has no recipient at its site; check the backup clinician and program administrators");
         }
         for account in recipients {
             let notification = NewNotification {
@@ -86,8 +86,8 @@ impl JobHandler for EscalationNotifier {
     }
 }
 
-/// The people an escalation level reaches at a site: the backup clinician named in the site's
-/// settings, or the site's program administrators.
+/// Lists the people an escalation level reaches at a site: the backup clinician named in the
+/// site's settings, or the site's program administrators.
 async fn recipients(
     store: &dyn Store,
     site: stillpoint_domain::SiteId,
@@ -116,7 +116,7 @@ async fn recipients(
     Ok(chosen)
 }
 
-/// The signed-in account's notifications, newest first; opening them marks them read.
+/// Returns the signed-in account's notifications, newest first, and marks them read.
 pub async fn open_own(
     store: &dyn Store,
     clock: &dyn Clock,
