@@ -188,3 +188,41 @@ impl Worker {
         })
     }
 }
+
+/// The jobs an administrator reviews: failed ones (the dead-letter list) and recent ones of
+/// the other states. Only system administrators may, because job payloads name records.
+pub async fn job_log(
+    store: &dyn Store,
+    account: &stillpoint_domain::Account,
+) -> Result<Vec<Job>, AppError> {
+    if !account.has_role(stillpoint_domain::Role::SystemAdministrator) {
+        return Err(AppError::Forbidden);
+    }
+    let mut jobs = Vec::new();
+    for state in stillpoint_domain::jobs::JobState::ALL {
+        jobs.extend(store.list_jobs(state, 50).await?);
+    }
+    Ok(jobs)
+}
+
+/// Queues a failed job again from its first attempt, for the dead-letter list's retry button.
+pub async fn retry_failed(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    account: &stillpoint_domain::Account,
+    id: i64,
+) -> Result<(), AppError> {
+    if !account.has_role(stillpoint_domain::Role::SystemAdministrator) {
+        return Err(AppError::Forbidden);
+    }
+    if store.retry_failed_job(id, clock.now()).await? {
+        tracing::info!(job_id = id, account_id = %account.id, "failed job queued again by an administrator");
+        Ok(())
+    } else {
+        Err(stillpoint_domain::InvalidValue::new(
+            "job",
+            format!("job {id} has not failed, so there is nothing to retry; reload the list"),
+        )
+        .into())
+    }
+}

@@ -176,6 +176,13 @@ pub const ROUTES: &[RoutePolicy] = &[
     route("GET", "/alerts", Access::CareTeam, true),
     route("GET", "/notifications", Access::Staff, false),
     route("GET", "/instruments", Access::Administrators, false),
+    route("GET", "/jobs", Access::Administrators, false),
+    route(
+        "POST",
+        "/jobs/{job_id}/retry",
+        Access::Administrators,
+        false,
+    ),
     route(
         "POST",
         "/instruments/{instrument_id}/licence",

@@ -299,6 +299,7 @@ async fn every_page_passes_accessibility_checks(dialect: Dialect) {
             "clinician.south",
             vec![(own_record.as_str(), "break-glass request")],
         ),
+        ("admin", vec![("/jobs", "delivery log")]),
         (
             "program.admin",
             vec![

@@ -930,10 +930,82 @@ async fn licence_and_site_settings_take_effect(dialect: Dialect) {
     assert!(!help.contains("href=\"tel:911\""), "{help}");
 }
 
+async fn dead_letter_job_is_retried(dialect: Dialect) {
+    let Some(app) = spawn_app(dialect, Seed::DemoClinic, "jobs_dead_letter_page").await else {
+        return;
+    };
+    let store = &app.database.database;
+    let now = app.clock.now();
+    let stillpoint_app::ports::Enqueued::Queued(id) = store
+        .enqueue(
+            &stillpoint_app::ports::NewJob {
+                kind: "unknown_kind".to_owned(),
+                payload: "{}".to_owned(),
+                idempotency_key: "dead-letter-test".to_owned(),
+                due_at: now,
+            },
+            now,
+        )
+        .await
+        .expect("queued")
+    else {
+        panic!("a new key is queued");
+    };
+    let worker = stillpoint_app::jobs::Worker::new(
+        "test-worker",
+        stillpoint_domain::jobs::RetryPolicy::default(),
+        SignedDuration::from_mins(5),
+    );
+    let outcome = worker
+        .step(store, app.clock.as_ref(), 0.0)
+        .await
+        .expect("step");
+    assert!(
+        matches!(
+            outcome,
+            Some(stillpoint_app::jobs::StepOutcome::Failed { .. })
+        ),
+        "{outcome:?}"
+    );
+
+    // Only a system administrator sees the log and retries.
+    let program_admin = app.browser_session("program.admin").await;
+    let status = program_admin
+        .get(app.url("/jobs"))
+        .send()
+        .await
+        .expect("request")
+        .status();
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let admin = app.browser_session("admin").await;
+    let page = admin
+        .get(app.url("/jobs"))
+        .send()
+        .await
+        .expect("request")
+        .text()
+        .await
+        .expect("body");
+    assert!(page.contains("no handler for jobs of kind"), "{page}");
+    assert!(page.contains(&format!("/jobs/{id}/retry")), "{page}");
+    let response = app
+        .post_form(&admin, &format!("/jobs/{id}/retry"), &[])
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let job = store.get_job(id).await.expect("job");
+    assert_eq!(job.state, stillpoint_domain::jobs::JobState::Queued);
+    assert_eq!(job.attempts, 0);
+    let response = app
+        .post_form(&admin, &format!("/jobs/{id}/retry"), &[])
+        .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+}
+
 stillpoint_test_support::on_both_databases!(
     responses_are_scored_and_bad_input_stores_nothing,
     item_nine_raises_an_alert_with_the_response,
     unacknowledged_alerts_escalate,
     patient_pages_show_crisis_resources_at_once,
     licence_and_site_settings_take_effect,
+    dead_letter_job_is_retried,
 );

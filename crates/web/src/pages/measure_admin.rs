@@ -386,3 +386,70 @@ fn weekday_key(code: &str) -> &'static str {
         _ => "weekday-sunday",
     }
 }
+
+/// One job in the delivery log.
+#[derive(Debug)]
+struct JobLine {
+    id: i64,
+    kind: String,
+    state: String,
+    attempts: u32,
+    next: String,
+    error: String,
+    failed: bool,
+}
+
+#[derive(Template)]
+#[template(path = "jobs.html")]
+struct JobsTemplate {
+    layout: Layout,
+    jobs: Vec<JobLine>,
+    notice: Option<String>,
+}
+
+/// The delivery log: failed jobs (the dead-letter list) first, with a retry button each.
+pub async fn jobs(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Query(query): Query<SavedQuery>,
+) -> Result<Response, WebError> {
+    let jobs = stillpoint_app::jobs::job_log(state.store.as_ref(), &signed_in.account).await?;
+    let layout = Layout::new(&state, &signed_in.viewer, "/jobs");
+    let zone = signed_in.account.time_zone.time_zone();
+    let mut lines: Vec<JobLine> = jobs
+        .into_iter()
+        .map(|job| JobLine {
+            id: job.id,
+            kind: job.kind,
+            state: layout.tr.t(&format!("jobs-state-{}", job.state.code())),
+            attempts: job.attempts,
+            next: super::dates::short_date_time(job.next_attempt_at, &zone),
+            error: job.last_error.unwrap_or_default(),
+            failed: job.state == stillpoint_domain::jobs::JobState::Failed,
+        })
+        .collect();
+    lines.sort_by_key(|line| !line.failed);
+    let notice = query.saved.map(|_| layout.tr.t("jobs-retried"));
+    render(&JobsTemplate {
+        layout,
+        jobs: lines,
+        notice,
+    })
+}
+
+pub async fn retry_job(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(id): Path<String>,
+    CheckedForm(_form): CheckedForm<super::sign_in::EmptyForm>,
+) -> Result<Response, WebError> {
+    let id: i64 = id.parse().map_err(|_| WebError::NotFound)?;
+    stillpoint_app::jobs::retry_failed(
+        state.store.as_ref(),
+        state.clock.as_ref(),
+        &signed_in.account,
+        id,
+    )
+    .await?;
+    Ok(Redirect::to("/jobs?saved=1").into_response())
+}

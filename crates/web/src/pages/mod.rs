@@ -116,6 +116,8 @@ fn program_routes() -> Router<AppState> {
         .declared("/alerts", get(measures::inbox))
         .declared("/notifications", get(measures::notifications))
         .declared("/instruments", get(measure_admin::list))
+        .declared("/jobs", get(measure_admin::jobs))
+        .declared("/jobs/{job_id}/retry", post(measure_admin::retry_job))
         .declared(
             "/instruments/{instrument_id}/licence",
             post(measure_admin::record_licence),
@@ -282,6 +284,9 @@ impl Layout {
                     entries.push(("/staff", "nav-staff"));
                     entries.push(("/audit", "nav-audit"));
                     entries.push(("/instruments", "nav-instruments"));
+                }
+                if account.has_role(Role::SystemAdministrator) {
+                    entries.push(("/jobs", "nav-jobs"));
                 }
                 if account.has_role(Role::Clinician) || account.has_role(Role::ProgramAdministrator)
                 {
