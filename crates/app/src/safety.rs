@@ -39,13 +39,7 @@ pub async fn request_help(
 
     // A second press (or a reloaded page) within this time joins the open request.
     let recent = now - jiff::SignedDuration::from_mins(HELP_REQUEST_WINDOW_MINUTES);
-    let open = store
-        .list_alerts(&AlertFilter {
-            sites: None,
-            patient: Some(patient.id),
-            open_only: true,
-        })
-        .await?;
+    let open = open_alerts_of(store, patient.id).await?;
     if let Some(existing) = open.iter().find(|alert| {
         alert.source == "help_request"
             && alert.state == AlertState::Raised
@@ -91,18 +85,26 @@ pub async fn open_help_request(
         return Ok(false);
     };
     let recent = clock.now() - jiff::SignedDuration::from_mins(HELP_REQUEST_WINDOW_MINUTES);
-    let open = store
-        .list_alerts(&AlertFilter {
-            sites: None,
-            patient: Some(patient),
-            open_only: true,
-        })
-        .await?;
+    let open = open_alerts_of(store, patient).await?;
     Ok(open.iter().any(|alert| {
         alert.source == "help_request"
             && alert.state == AlertState::Raised
             && alert.raised_at >= recent
     }))
+}
+
+/// The patient's alerts that are not resolved yet.
+async fn open_alerts_of(
+    store: &dyn Store,
+    patient: PatientId,
+) -> Result<Vec<SafetyAlert>, AppError> {
+    Ok(store
+        .list_alerts(&AlertFilter {
+            sites: None,
+            patient: Some(patient),
+            open_only: true,
+        })
+        .await?)
 }
 
 /// Minutes within which another request for help joins the open one.
@@ -120,14 +122,7 @@ pub async fn raise_for_unsaved_form(
     instrument: &stillpoint_domain::measures::instrument::Instrument,
     answers: &stillpoint_domain::measures::instrument::Answers,
 ) {
-    let valid: stillpoint_domain::measures::instrument::Answers = answers
-        .iter()
-        .filter(|(item, value)| {
-            let single = std::iter::once(((*item).clone(), **value)).collect();
-            instrument.check_values(&single).is_ok()
-        })
-        .map(|(item, value)| (item.clone(), *value))
-        .collect();
+    let valid = instrument.valid_answers(answers);
     let Some(trigger) = safety::evaluate(instrument, &valid, &[], &[]) else {
         return;
     };
@@ -145,13 +140,7 @@ async fn raise_unsaved(
 ) -> Result<(), AppError> {
     let now = clock.now();
     let recent = now - jiff::SignedDuration::from_hours(1);
-    let open = store
-        .list_alerts(&AlertFilter {
-            sites: None,
-            patient: Some(patient.id),
-            open_only: true,
-        })
-        .await?;
+    let open = open_alerts_of(store, patient.id).await?;
     let repeated = open.iter().any(|alert| {
         alert.source == "unsaved_form"
             && alert.state == AlertState::Raised
@@ -554,10 +543,7 @@ async fn check_settings(
             })?;
             let account = store.get_account(id).await?;
             // The backup must see the site's alerts in their inbox and act on them.
-            let clinician_at_site = account.roles.iter().any(|assignment| {
-                assignment.role == Role::Clinician && assignment.site_id == Some(site)
-            });
-            if !clinician_at_site {
+            if !clinician_at(&account, site) {
                 return Err(InvalidValue::new(
                     "backup_clinician",
                     "the backup must be a clinician at this site; choose one from the list",

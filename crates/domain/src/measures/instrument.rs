@@ -360,6 +360,23 @@ impl Instrument {
         Ok(())
     }
 
+    /// Keeps the answers that name an item and one of its options, dropping the rest, so the
+    /// safety rules can run on a form that failed its checks.
+    #[must_use]
+    pub fn valid_answers(&self, answers: &Answers) -> Answers {
+        answers
+            .iter()
+            .filter(|(id, value)| {
+                self.item(id).is_some_and(|item| {
+                    self.options_of(item)
+                        .iter()
+                        .any(|option| option.value == **value)
+                })
+            })
+            .map(|(id, value)| (id.clone(), *value))
+            .collect()
+    }
+
     /// Checks that every answer names an item and one of its options, allowing unanswered
     /// items (as in a spreadsheet of historical forms, scored under the missing-item rule).
     pub fn check_values(&self, answers: &Answers) -> Result<(), AnswerError> {

@@ -324,14 +324,7 @@ fn response_client_id(form_id: &str, answers: &BTreeMap<String, u8>) -> String {
 
 /// Whether the answers that are valid options fire one of the instrument's safety rules.
 fn fires_safety_rule(instrument: &Instrument, answers: &BTreeMap<String, u8>) -> bool {
-    let valid: BTreeMap<String, u8> = answers
-        .iter()
-        .filter(|(item, value)| {
-            let single = std::iter::once(((*item).clone(), **value)).collect();
-            instrument.check_values(&single).is_ok()
-        })
-        .map(|(item, value)| (item.clone(), *value))
-        .collect();
+    let valid = instrument.valid_answers(answers);
     stillpoint_domain::measures::safety::evaluate(instrument, &valid, &[], &[]).is_some()
 }
 
