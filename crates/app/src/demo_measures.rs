@@ -120,7 +120,7 @@ async fn seed_upcoming_baselines(
     Ok(())
 }
 
-/// The responses one patient gave so far: baseline, check-ins in weeks 2 and 3, and the
+/// Plans the responses one patient gave so far: baseline, check-ins in weeks 2 and 3, and the
 /// mid-program measures. A worsening patient's scores rise; the others fall by one to three
 /// points an occasion.
 fn plan_patient(

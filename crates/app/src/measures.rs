@@ -160,14 +160,14 @@ pub struct Submission {
     pub patient: PatientId,
     pub instrument: String,
     pub answers: Answers,
-    /// The id the client generated for this submission; a repeat with the same id is stored
-    /// once and answered with the same result.
+    /// The id the client generated for this submission. A repeat with the same id is stored
+    /// once and returns the same result.
     pub client_id: String,
     pub occasion: Option<String>,
     pub language: Language,
 }
 
-/// What a submission produced.
+/// The result of a submission.
 #[derive(Debug, Clone)]
 pub struct SubmitResult {
     pub response: StoredResponse,
@@ -197,7 +197,7 @@ pub async fn submit(
     let instrument = &usable.instrument;
     if let Err(problem) = instrument.check_answers(&submission.answers) {
         // A rejected form may still hold an answer that needs follow-up, such as PHQ-9 item 9
-        // above 0 with another item left out; the care team is told even though nothing of
+        // above 0 with another item left out; the care team is alerted even though nothing of
         // the form is stored.
         crate::safety::raise_for_unsaved_form(
             store,
@@ -297,8 +297,8 @@ pub async fn submit(
     })
 }
 
-/// The patient submits their own forms; a clinician in the patient's care team may enter a
-/// paper form for them. Anyone else is refused.
+/// Checks who may submit: the patient for their own forms, or a clinician in the patient's care
+/// team entering a paper form. Anyone else is rejected.
 async fn check_submitter(
     store: &dyn Store,
     clock: &dyn Clock,
@@ -312,7 +312,7 @@ async fn check_submitter(
             .await?
             .sees_clinical_record();
     if !own && !entering_for_patient {
-        tracing::info!(account_id = %account.id, patient_id = %patient.id, "response submission refused: not the patient or their clinician");
+        tracing::info!(account_id = %account.id, patient_id = %patient.id, "response submission rejected: not the patient or their clinician");
         return Err(AppError::Forbidden);
     }
     Ok(())
@@ -343,8 +343,8 @@ fn stored_scores(scores: &[ScaleScore]) -> Vec<StoredScore> {
         .collect()
 }
 
-/// The audit events of a submission: the response's creation and, when it raised one, the
-/// alert's.
+/// Builds the audit events of a submission: the response's creation and, when it raised one,
+/// the alert's.
 fn submission_audit(
     context: &AuditContext,
     now: Timestamp,
@@ -373,15 +373,15 @@ fn submission_audit(
     audit
 }
 
-/// Whether a stored response holds the same form as a repeated submission.
+/// Returns whether a stored response contains the same form as a repeated submission.
 fn same_form(stored: &StoredResponse, instrument: &Instrument, submission: &Submission) -> bool {
     stored.instrument == instrument.id.as_str()
         && stored.answers == submission.answers
         && stored.occasion == submission.occasion
 }
 
-/// The site's safety settings; when they cannot be read, the defaults, so a response that needs
-/// an alert is never rejected for want of them.
+/// Reads the site's safety settings, or returns the defaults when they cannot be read, so a
+/// response that needs an alert is never rejected for want of them.
 pub(crate) async fn site_settings(store: &dyn Store, site: SiteId) -> SafetySettings {
     match store.safety_settings(site).await {
         Ok(settings) => settings,
@@ -392,7 +392,8 @@ pub(crate) async fn site_settings(store: &dyn Store, site: SiteId) -> SafetySett
     }
 }
 
-/// The acknowledgement deadline; when the settings are unusable, the default grace from now.
+/// Computes the acknowledgement deadline, or the default grace from now when the settings are
+/// unusable.
 pub(crate) fn deadline_or_default(
     settings: &SafetySettings,
     site: &stillpoint_domain::Site,
@@ -472,7 +473,7 @@ fn unusable(library: &MeasureLibrary, id: &str) -> AppError {
     }
 }
 
-/// The acknowledgement deadline of an alert raised now at `site`.
+/// Computes the acknowledgement deadline of an alert raised now at `site`.
 pub(crate) fn deadline(
     settings: &crate::ports::SafetySettings,
     site: &stillpoint_domain::Site,
@@ -514,7 +515,7 @@ pub(crate) fn event(
     }
 }
 
-/// One occasion of the patient's plan with its status and the instruments still to answer.
+/// One occasion of the patient's plan, with its status and which instruments are answered.
 #[derive(Debug, Clone)]
 pub struct DueOccasion {
     pub occasion: Occasion,

@@ -1,5 +1,5 @@
 //! Safety alerts: a patient's request for help, the care team's inbox, the lifecycle steps
-//! (acknowledge, action, resolve), escalation of alerts nobody acknowledged in time, and each
+//! (acknowledge, action, resolve), escalation of alerts not acknowledged in time, and each
 //! site's safety settings.
 //!
 //! Escalation runs from the patient's care team to the site's backup clinician and then to
@@ -74,8 +74,8 @@ pub async fn request_help(
     Ok(alert.id)
 }
 
-/// Whether the signed-in patient has a request for help, made in the last
-/// [`HELP_REQUEST_WINDOW_MINUTES`], that nobody has acknowledged yet.
+/// Returns whether the signed-in patient has an unacknowledged request for help made in the
+/// last [`HELP_REQUEST_WINDOW_MINUTES`].
 pub async fn open_help_request(
     store: &dyn Store,
     clock: &dyn Clock,
@@ -175,8 +175,8 @@ async fn raise_unsaved(
     Ok(())
 }
 
-/// The crisis text a site configured for `language`, if any; the caller falls back to the
-/// translation catalogue's default.
+/// Returns the crisis text a site configured for `language`, if any. The caller falls back to
+/// the translation catalogue's default.
 pub async fn crisis_text_for_patient(
     store: &dyn Store,
     patient: PatientId,
@@ -197,7 +197,7 @@ pub async fn crisis_text_for_patient(
         .cloned())
 }
 
-/// The alerts `account` reviews, in the inbox's order. A facilitator or patient gets
+/// Lists the alerts `account` reviews, in the inbox's order. A facilitator or patient gets
 /// `Forbidden`.
 pub async fn inbox(
     store: &dyn Store,
@@ -216,8 +216,8 @@ pub async fn inbox(
     Ok(alerts)
 }
 
-/// The number of alerts waiting for `account` to acknowledge, for the navigation; 0 for
-/// anyone who does not review alerts.
+/// Counts the alerts waiting for `account` to acknowledge, for the navigation, and returns 0
+/// for anyone who does not review alerts.
 pub async fn open_count(store: &dyn Store, account: &Account) -> Result<usize, AppError> {
     let Ok(sites) = reviewer_sites(account) else {
         return Ok(0);
@@ -243,7 +243,7 @@ fn clinician_at(account: &Account, site: SiteId) -> bool {
         .any(|assignment| assignment.role == Role::Clinician && assignment.site_id == Some(site))
 }
 
-/// Whether `account` sees an alert: clinicians (the backup clinician among them) see their
+/// Returns whether `account` may see an alert: clinicians (the backup clinician among them) see their
 /// sites' alerts from the start, program administrators once an alert has escalated to them,
 /// and system administrators every alert.
 pub(crate) fn sees_alert(account: &Account, alert: &SafetyAlert) -> bool {
@@ -291,7 +291,7 @@ fn check_reviewer(account: &Account, alert: &SafetyAlert) -> Result<(), AppError
     if sees_alert(account, alert) {
         Ok(())
     } else {
-        tracing::info!(account_id = %account.id, alert_id = %alert.id, "safety alert access refused: not a reviewer of this alert");
+        tracing::info!(account_id = %account.id, alert_id = %alert.id, "safety alert access rejected: not a reviewer of this alert");
         Err(AppError::Forbidden)
     }
 }
@@ -422,8 +422,8 @@ async fn escalate_one(
     let escalated = store.escalate_alert(&escalation).await;
     if escalated.is_ok() {
         // The message to the new level is a job, so it is sent once even if this server stops
-        // now. NOTE: it is queued after the escalation commits, not in the same transaction; a
-        // crash between the two leaves the escalation shown in the inbox without a message.
+        // now. NOTE: it is queued after the escalation commits, not in the same transaction, so
+        // a crash between the two leaves the escalation in the inbox without a message.
         let job = crate::notifications::escalation_job(alert.id, to, now)?;
         if let Err(error) = store.enqueue(&job, now).await {
             tracing::error!(alert_id = %alert.id, error = %error, "escalation message could not be queued");
@@ -461,7 +461,7 @@ pub struct SettingsRequest {
     pub thresholds: String,
 }
 
-/// The most characters of a site's crisis text in one language.
+/// The maximum number of characters of a site's crisis text in one language.
 pub const MAX_CRISIS_TEXT: usize = 2_000;
 
 /// Checks and stores a site's safety settings. Only the site's program administrators and
@@ -618,7 +618,7 @@ pub fn parse_thresholds(
     Ok(thresholds)
 }
 
-/// Whether an alert is past its deadline without acknowledgement.
+/// Returns whether an alert is past its deadline without acknowledgement.
 #[must_use]
 pub fn is_overdue(alert: &SafetyAlert, now: jiff::Timestamp) -> bool {
     alert.state == AlertState::Raised && alert.deadline <= now

@@ -20,7 +20,7 @@ use stillpoint_domain::measures::safety;
 /// Rows between updates of the progress line.
 const PROGRESS_EVERY: usize = 1_000;
 
-/// What a run scored.
+/// The counts of a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ScoreSummary {
     pub rows: usize,
@@ -92,7 +92,7 @@ pub fn score_file(
     Ok(summary)
 }
 
-/// Finds the column of each item. Returns the item id for each column index that holds one.
+/// Finds the column of each item. Returns the item id for each column index that contains one.
 fn map_columns(
     instrument: &Instrument,
     headers: &csv::StringRecord,

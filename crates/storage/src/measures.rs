@@ -147,7 +147,7 @@ impl Database {
     }
 
     /// Writes the submissions in one transaction. A duplicate within the batch or already
-    /// stored is answered with the stored response.
+    /// stored gets the stored response back.
     async fn try_batch(
         &self,
         submissions: &[&NewResponse],

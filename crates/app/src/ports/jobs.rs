@@ -9,7 +9,7 @@ use crate::StorageError;
 /// A job to queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewJob {
-    /// What runs it, such as `session_reminder`.
+    /// The kind, which picks the handler, such as `session_reminder`.
     pub kind: String,
     /// The handler's input, as JSON.
     pub payload: String,
@@ -19,7 +19,7 @@ pub struct NewJob {
     pub due_at: Timestamp,
 }
 
-/// What enqueueing did.
+/// The result of enqueueing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Enqueued {
     Queued(i64),
@@ -56,11 +56,11 @@ pub trait JobStore: Send + Sync {
         now: Timestamp,
         lease_until: Timestamp,
     ) -> Result<Option<Job>, StorageError>;
-    /// Marks a claimed job done; `Conflict` when `worker` no longer holds it.
+    /// Marks a claimed job done; `Conflict` when the job's lease is no longer `worker`'s.
     async fn complete_job(&self, id: i64, worker: &str, now: Timestamp)
     -> Result<(), StorageError>;
     /// Records a failed attempt: queued again for `next_attempt`, or failed for good when it
-    /// is `None`. `Conflict` when `worker` no longer holds the job.
+    /// is `None`. `Conflict` when the job's lease is no longer `worker`'s.
     async fn fail_job(
         &self,
         id: i64,

@@ -35,7 +35,7 @@ pub struct StoredResponse {
     pub patient: PatientId,
     pub instrument: String,
     pub instrument_version: u32,
-    /// The measurement-plan occasion, such as `baseline`, when the response answers one.
+    /// The measurement-plan occasion, such as `baseline`, when the response belongs to one.
     pub occasion: Option<String>,
     pub answers: Answers,
     pub language: Language,

@@ -10,7 +10,7 @@ use crate::InvalidValue;
 /// An |RCI| above this value is reliable change at the 95% level.
 pub const RELIABLE_Z: f64 = 1.96;
 
-/// What a change means clinically.
+/// The clinical meaning of a change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ChangeCategory {
@@ -48,12 +48,12 @@ pub struct ChangeParameters {
     pub direction: Direction,
 }
 
-/// The fewest baseline scores whose standard deviation stands in for published norms.
+/// The fewest baseline scores whose standard deviation replaces published norms.
 // NOTE: a judgement, not a published rule: with 15 scores the sample SD is within about ±20%
 // of the population SD (one standard error), which the index inherits.
 pub const MIN_BASELINE_SAMPLE: usize = 15;
 
-/// Where the pre-treatment standard deviation came from.
+/// The origin of the pre-treatment standard deviation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum SdSource {
@@ -97,7 +97,7 @@ impl ChangeParameters {
         ))
     }
 
-    /// The standard error of the difference between two scores:
+    /// Returns the standard error of the difference between two scores:
     /// `SD × sqrt(2) × sqrt(1 − r)`.
     #[must_use]
     pub fn standard_error_of_difference(&self) -> f64 {
@@ -105,7 +105,7 @@ impl ChangeParameters {
         (2.0 * measurement * measurement).sqrt()
     }
 
-    /// The smallest raw change that is reliable: `1.96 × S_diff`.
+    /// Returns the smallest raw change that is reliable: `1.96 × S_diff`.
     #[must_use]
     pub fn minimum_reliable_change(&self) -> f64 {
         RELIABLE_Z * self.standard_error_of_difference()

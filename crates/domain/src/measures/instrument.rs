@@ -14,7 +14,7 @@ use super::{Band, MissingRule, Score, ScoringError, ScoringRule, Total};
 use crate::curriculum::LocalizedText;
 use crate::{InvalidValue, Language};
 
-/// The most items an instrument may have; the longest shipped one (FFMQ-15) has 15.
+/// The maximum number of items of an instrument; the longest shipped one (FFMQ-15) has 15.
 pub const MAX_ITEMS: usize = 60;
 
 /// An instrument's identifier, such as `phq-9`: lower-case letters, digits and hyphens.
@@ -78,7 +78,7 @@ pub enum LicenceStatus {
     PermissionRequired,
 }
 
-/// Which way a score improves.
+/// The direction in which a score improves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Direction {
@@ -86,7 +86,7 @@ pub enum Direction {
     HigherIsBetter,
 }
 
-/// Where a fact comes from, and whether it was confirmed in a primary source.
+/// The origin of a fact, and whether it was confirmed in a primary source.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Source {
@@ -216,7 +216,7 @@ pub struct Scale {
     pub t_scores: Option<Vec<f64>>,
     #[serde(default)]
     pub bands: Vec<Band>,
-    /// Where the bands come from, when they are not the instrument's own.
+    /// The origin of the bands, when they are not the instrument's own.
     #[serde(default)]
     pub bands_source: Option<Source>,
     pub direction: Direction,
@@ -283,7 +283,7 @@ pub enum AnswerError {
 }
 
 impl AnswerError {
-    /// The item the problem is about.
+    /// Returns the item the problem is about.
     #[must_use]
     pub fn item(&self) -> &str {
         match self {
@@ -323,7 +323,8 @@ impl Instrument {
         self.option_sets.iter().find(|set| set.id == id)
     }
 
-    /// The languages every item's text is written in; empty when the clinic supplies the text.
+    /// Returns the languages every item's text is written in, empty when the clinic supplies the
+    /// text.
     #[must_use]
     pub fn item_languages(&self) -> BTreeSet<Language> {
         let mut languages: Option<BTreeSet<Language>> = None;
@@ -337,7 +338,7 @@ impl Instrument {
         languages.unwrap_or_default()
     }
 
-    /// Whether `item` is asked, given the answers so far.
+    /// Returns whether `item` is asked, given the answers so far.
     #[must_use]
     pub fn is_asked(&self, item: &Item, answers: &Answers) -> bool {
         item.asked_if.as_ref().is_none_or(|condition| {
@@ -588,8 +589,8 @@ impl Instrument {
         Ok(())
     }
 
-    /// A free instrument ships its item text in at least English; a licensed one ships none
-    /// unless its licence allows it, and every item has text in the same languages.
+    /// Checks the item text: a free instrument ships at least English, and every item has text
+    /// in the same languages.
     fn validate_text(&self) -> Result<(), InvalidValue> {
         let english = Language::english();
         if self.licence.status == LicenceStatus::Free && !self.item_languages().contains(&english) {

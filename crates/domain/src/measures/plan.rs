@@ -55,7 +55,7 @@ pub struct Occasion {
     pub closes: Timestamp,
 }
 
-/// Where an occasion stands for one patient.
+/// The state of an occasion for one patient.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OccasionStatus {
@@ -86,7 +86,7 @@ impl OccasionStatus {
     }
 }
 
-/// The most waves a plan may have, and the most weeks a wave may repeat over.
+/// The maximum number of waves in a plan, and of weeks a wave may repeat over.
 pub const MAX_WAVES: usize = 20;
 pub const MAX_WEEKS: usize = 8;
 
@@ -180,7 +180,7 @@ impl MeasurementPlan {
 }
 
 impl Occasion {
-    /// The occasion's status at `now`, given the instruments already answered for it.
+    /// Returns the occasion's status at `now`, given the instruments already answered for it.
     #[must_use]
     pub fn status(&self, now: Timestamp, answered: &BTreeSet<InstrumentId>) -> OccasionStatus {
         let complete = self

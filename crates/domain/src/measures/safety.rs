@@ -3,7 +3,7 @@
 //!
 //! A rule is data in the instrument's document (PHQ-9 item 9 above 0; the C-SSRS screener's
 //! triage levels) or a site's setting (a very high total). A response that fires any rule
-//! raises one alert at the highest level that fired; the storage layer writes the alert in the
+//! raises one alert at the highest level that fired. The storage layer writes the alert in the
 //! same transaction as the response.
 
 use jiff::civil::{Time, Weekday};
@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::instrument::{Answers, Instrument, ScaleScore, Source};
 use crate::InvalidValue;
 
-/// How urgent an alert is. Every level needs acknowledgement by the care team; the level
+/// The urgency of an alert. Every level needs acknowledgement by the care team; the level
 /// orders the inbox and is shown with the alert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -110,7 +110,7 @@ pub struct ScoreThreshold {
 }
 
 impl ScoreThreshold {
-    /// The rule code shown for a threshold that fired, such as `phq-9_total_at_least_20`.
+    /// Returns the rule code shown for a threshold that fired, such as `phq-9_total_at_least_20`.
     #[must_use]
     pub fn code(&self) -> String {
         format!(
@@ -166,7 +166,7 @@ pub fn evaluate(
     })
 }
 
-/// Where an alert is in its lifecycle.
+/// The stage of an alert in its lifecycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AlertState {
@@ -200,14 +200,14 @@ impl AlertState {
         }
     }
 
-    /// Whether the alert still needs someone's attention.
+    /// Returns whether the alert still needs someone's attention.
     #[must_use]
     pub fn is_open(self) -> bool {
         self != Self::Resolved
     }
 }
 
-/// What the care team did about an alert.
+/// The care team's action on an alert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AlertOutcome {
@@ -269,7 +269,7 @@ impl AlertStep {
     }
 }
 
-/// The most characters of a note on an alert.
+/// The maximum number of characters of a note on an alert.
 pub const MAX_NOTE_CHARS: usize = 4_000;
 
 /// A step that does not fit the alert's state or is missing what it needs.
@@ -329,7 +329,7 @@ fn check_note(note: &str, required: bool) -> Result<(), InvalidValue> {
     Ok(())
 }
 
-/// Who an unacknowledged alert has reached.
+/// The group of people an unacknowledged alert has reached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EscalationLevel {
@@ -363,7 +363,7 @@ impl EscalationLevel {
         }
     }
 
-    /// The next level, or `None` at the last one.
+    /// Returns the next level, or `None` at the last one.
     #[must_use]
     pub fn next(self) -> Option<Self> {
         match self {
@@ -420,7 +420,7 @@ impl StaffedHours {
         })
     }
 
-    /// The days as stored, such as `mon,tue,wed,thu,fri`.
+    /// Returns the days as stored, such as `mon,tue,wed,thu,fri`.
     #[must_use]
     pub fn days_code(&self) -> String {
         let codes: Vec<&str> = self.days.iter().map(|day| weekday_code(*day)).collect();
@@ -463,9 +463,9 @@ fn weekday_code(day: Weekday) -> &'static str {
 const DEADLINE_SEARCH_DAYS: i64 = 400;
 
 /// The instant by which an alert raised at `raised` must be acknowledged: after `minutes` of
-/// staffed time. Raised in staffed hours, the clock runs at once; raised outside them, it starts
-/// when the next staffed period opens; and minutes left at closing time carry over to the next
-/// opening. Times are the site's local wall-clock times; a DST gap moves an opening or closing
+/// staffed time. For an alert raised in staffed hours the clock runs at once. Outside them it
+/// starts when the next staffed period opens, and minutes left at closing time carry over to the
+/// next opening. Times are the site's local wall-clock times; a DST gap moves an opening or closing
 /// later, as RFC 5545 resolves a local time that does not exist.
 #[must_use]
 pub fn acknowledgement_deadline(

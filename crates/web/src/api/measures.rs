@@ -45,7 +45,7 @@ pub struct ScoreBody {
     reported: Option<f64>,
     band: Option<String>,
     incomplete: bool,
-    /// Why the scale has no score, when its missing-item rule did not allow one.
+    /// The reason the scale has no score, when its missing-item rule did not allow one.
     problem: Option<String>,
 }
 

@@ -43,7 +43,7 @@ struct DueLine {
     status: String,
     due: String,
     overdue: bool,
-    /// Instruments still to answer: (link, name).
+    /// Instruments not yet answered: (link, name).
     open: Vec<(String, String)>,
 }
 
@@ -107,7 +107,7 @@ struct ItemView {
     number: usize,
     text: String,
     required: bool,
-    /// Whether the item may be left out whatever the other answers.
+    /// Whether the item may be left out, whatever the other items hold.
     optional: bool,
     /// Shown above an item that is asked only after a "yes".
     condition: Option<String>,
@@ -309,9 +309,9 @@ fn parse_form(form: Vec<(String, String)>) -> Result<FormAnswers, WebError> {
     Ok(parsed)
 }
 
-/// The id the use case stores the response under: the form's id joined to a digest of the
-/// answers. A reloaded page repeats both and is stored once; going back and changing an
-/// answer makes a new response instead of being mistaken for the first one.
+/// Builds the id the response is stored under: the form's id joined to a digest of the answers.
+/// A reloaded page repeats both, so it is stored once. Going back and changing an answer makes a
+/// new response instead of being mistaken for the first one.
 fn response_client_id(form_id: &str, answers: &BTreeMap<String, u8>) -> String {
     use std::hash::{Hash as _, Hasher as _};
 
@@ -322,7 +322,7 @@ fn response_client_id(form_id: &str, answers: &BTreeMap<String, u8>) -> String {
     format!("{form_id}-{:016x}", hasher.finish())
 }
 
-/// Whether the answers that are valid options fire one of the instrument's safety rules.
+/// Returns whether the answers that are valid options fire one of the instrument's safety rules.
 fn fires_safety_rule(instrument: &Instrument, answers: &BTreeMap<String, u8>) -> bool {
     let valid = instrument.valid_answers(answers);
     stillpoint_domain::measures::safety::evaluate(instrument, &valid, &[], &[]).is_some()
@@ -415,8 +415,8 @@ pub async fn submit(
     render_result(&state, layout, &usable, &result, patient).await
 }
 
-/// The page after a stored response: the scores in words and, when it raised an alert, the
-/// crisis resources first.
+/// Renders the page after a stored response: the scores in words and, when it raised an alert,
+/// the crisis resources first.
 async fn render_result(
     state: &AppState,
     layout: Layout,
@@ -495,8 +495,8 @@ fn format_score(value: f64) -> String {
     }
 }
 
-/// The site's crisis text in the reader's language, or the catalogue's default (for the USA);
-/// a failed lookup is logged and never keeps the patient from seeing crisis resources.
+/// Returns the site's crisis text in the reader's language, or the catalogue's default (for the
+/// USA). A failed lookup is logged and falls back to the default, so crisis resources always show.
 async fn crisis_text(
     state: &AppState,
     patient: stillpoint_domain::PatientId,
@@ -513,8 +513,8 @@ async fn crisis_text(
     }
 }
 
-/// Call and text buttons for the US crisis numbers the text names (988, 911), so a phone can
-/// dial them with one tap; a site whose text names other numbers gets none.
+/// Builds call and text buttons for the US crisis numbers the text names (988, 911), so a phone
+/// can dial them with one tap. A site whose text names other numbers gets none.
 fn crisis_links(tr: &Translator, text: &str) -> Vec<(&'static str, String)> {
     let mut links = Vec::new();
     if text.contains("988") {
@@ -545,8 +545,7 @@ pub struct HelpQuery {
     sent: Option<String>,
 }
 
-/// Shows crisis resources at once, with a button that asks the care team to contact the
-/// patient.
+/// Shows crisis resources at once, with a button that requests a call from the care team.
 pub async fn show_help(
     State(state): State<AppState>,
     signed_in: SignedIn,
@@ -928,7 +927,7 @@ async fn alert_view(
     })
 }
 
-/// One line of an alert's history: when, what, who, and the detail in words.
+/// Formats one line of an alert's history: when, what, who, and the detail in words.
 async fn history_line(
     state: &AppState,
     tr: &Translator,
