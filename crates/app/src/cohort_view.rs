@@ -393,7 +393,7 @@ pub async fn reschedule(
         reason,
     )
     .await?;
-    // NOTE: participants get no message yet; the calendar feed shows the change at its next refresh.
+    tell_participants(store, clock, &session).await;
     Ok(store.get_cohort_session(session_id).await?)
 }
 
@@ -409,7 +409,18 @@ pub async fn cancel(
 ) -> Result<(), AppError> {
     let (session, _) = changeable_session(store, account, session_id, clock.now()).await?;
     let reason = checked_reason(reason)?;
-    apply_change(store, clock, context, account, &session, None, reason).await
+    apply_change(store, clock, context, account, &session, None, reason).await?;
+    tell_participants(store, clock, &session).await;
+    Ok(())
+}
+
+/// Queues the change notices and replaces the pending reminders of a changed session. The
+/// change is stored already, so a failure here is logged, not returned; the next planning
+/// pass still skips the stale reminders, which check the session when they run.
+async fn tell_participants(store: &dyn Store, clock: &dyn Clock, before: &CohortSession) {
+    if let Err(error) = crate::reminders::session_changed(store, clock, before).await {
+        tracing::error!(session_id = %before.id, error = %error, "cannot queue the session change notices");
+    }
 }
 
 async fn changeable_session(

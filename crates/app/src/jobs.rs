@@ -47,6 +47,10 @@ impl JobFailure {
 #[async_trait]
 pub trait JobHandler: Send + Sync {
     async fn run(&self, job: &Job) -> Result<(), JobFailure>;
+
+    /// Called once when the job failed for good, after the failure is recorded, for
+    /// handlers that must act on it (such as trying another channel).
+    async fn gave_up(&self, _job: &Job, _error: &str) {}
 }
 
 /// What one step of the worker did.
@@ -182,6 +186,9 @@ impl Worker {
             return Ok(StepOutcome::Retry { id: job.id, at });
         }
         tracing::error!(job_id = job.id, error = %failure.message, "job failed for good");
+        if let Some(handler) = self.handlers.get(&job.kind) {
+            handler.gave_up(job, &failure.message).await;
+        }
         Ok(StepOutcome::Failed {
             id: job.id,
             error: failure.message.clone(),

@@ -7,10 +7,11 @@
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use stillpoint_domain::measures::safety::EscalationLevel;
+use stillpoint_domain::notify::MessageKind;
 use stillpoint_domain::{Account, AlertId, Role};
 
 use crate::jobs::{JobFailure, JobHandler};
-use crate::ports::{Job, NewJob, NewNotification, Notification, Store};
+use crate::ports::{Job, NewJob, Notification, Store};
 use crate::{AppError, Clock};
 
 /// The job kind of an escalation message.
@@ -43,11 +44,13 @@ pub fn escalation_job(
     })
 }
 
-/// Runs escalation jobs: one in-app notification per recipient, added once however often
-/// the job runs.
+/// Runs escalation jobs: one message per recipient, queued once however often the job runs.
+/// The message is essential: it goes on every channel the person can be reached by,
+/// whatever their quiet hours and choices.
 #[derive(Debug)]
 pub struct EscalationNotifier {
     pub store: std::sync::Arc<dyn Store>,
+    pub clock: std::sync::Arc<dyn Clock>,
 }
 
 #[async_trait]
@@ -68,17 +71,21 @@ impl JobHandler for EscalationNotifier {
         if recipients.is_empty() {
             tracing::error!(alert_id = %alert.id, level = level.code(), "escalated safety alert has no recipient at its site; check the backup clinician and program administrators");
         }
+        let now = self.clock.now();
         for account in recipients {
-            let notification = NewNotification {
-                account: account.id,
-                kind: ALERT_ESCALATED.to_owned(),
-                message_key: "notification-alert-escalated".to_owned(),
-                link: "/alerts".to_owned(),
-                idempotency_key: format!("{}:{}", job.idempotency_key, account.id),
-                created_at: jiff::Timestamp::now(),
-            };
+            let job = crate::notify::notify_job(
+                MessageKind::AlertEscalated,
+                account.id,
+                crate::notify::Subject::Alert {
+                    alert: alert.id,
+                    level: level.code().to_owned(),
+                },
+                format!("{}:{}", job.idempotency_key, account.id),
+                now,
+            )
+            .map_err(|error| JobFailure::permanent(error.to_string()))?;
             store
-                .add_notification(&notification)
+                .enqueue(&job, now)
                 .await
                 .map_err(|error| JobFailure::retryable(error.to_string()))?;
         }

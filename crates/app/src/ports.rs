@@ -24,7 +24,10 @@ pub use measures::{
     AlertEscalation, AlertEvent, AlertFilter, AlertTransition, InstrumentLicence, MeasureStore,
     NewAlert, NewResponse, SafetyAlert, SafetySettings, StoredResponse, StoredScore, SubmitOutcome,
 };
-pub use notifications::{NewNotification, Notification, NotificationStore};
+pub use notifications::{
+    Delivery, DeliveryRecorded, DeliveryStore, NewDelivery, NewNotification, Notification,
+    NotificationStore,
+};
 pub use programs::{
     AttendanceEntry, CohortDetails, CohortSession, CurriculumStatus, CurriculumStore, ProgramStore,
     RosterEntry, SessionChange, SessionChangeRecord, SessionStatus, StoredCurriculum,
@@ -597,6 +600,7 @@ pub trait Store:
     + MeasureStore
     + JobStore
     + NotificationStore
+    + DeliveryStore
     + std::fmt::Debug
 {
 }
@@ -620,6 +624,7 @@ impl<T> Store for T where
         + MeasureStore
         + JobStore
         + NotificationStore
+        + DeliveryStore
         + std::fmt::Debug
 {
 }

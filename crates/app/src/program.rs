@@ -304,6 +304,9 @@ async fn check_patient(
         AuditAction::Update,
     )
     .await?;
+    if let Err(error) = crate::reminders::patient_lapsed(store, now, patient, now).await {
+        tracing::error!(patient_id = %patient, error = %error, "cannot queue the re-engagement message");
+    }
     Ok(true)
 }
 

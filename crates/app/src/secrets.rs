@@ -149,6 +149,21 @@ fn random_bytes<const N: usize>() -> [u8; N] {
     bytes
 }
 
+/// Compares two digests in time that does not depend on where they differ, so a caller
+/// guessing a token learns nothing from how long a refusal takes.
+#[must_use]
+pub fn same_digest(expected: &str, given: &str) -> bool {
+    let (expected, given) = (expected.as_bytes(), given.as_bytes());
+    if expected.len() != given.len() {
+        return false;
+    }
+    expected
+        .iter()
+        .zip(given)
+        .fold(0u8, |difference, (a, b)| difference | (a ^ b))
+        == 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

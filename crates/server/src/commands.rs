@@ -32,7 +32,6 @@ pub async fn serve(mut settings: Settings) -> anyhow::Result<()> {
     let app = server::build_app(&settings, database.clone(), false)?;
     crate::programs::spawn_lapse_checker(Arc::new(database.clone()), settings.lapse_days);
     crate::programs::spawn_alert_escalation(Arc::new(database.clone()));
-    crate::jobs::spawn_job_worker(Arc::new(database.clone()));
     let checkpoints = CheckpointFiles::new(&settings.data_dir, settings.audit_key_path.as_deref());
     let audit_key = checkpoints.key()?;
     audit_trail::spawn_checkpointer(

@@ -77,7 +77,6 @@ pub async fn run(mut settings: Settings, data_dir_given: bool) -> anyhow::Result
     let app = server::build_app(&settings, database.clone(), true)?;
     crate::programs::spawn_lapse_checker(Arc::new(database.clone()), settings.lapse_days);
     crate::programs::spawn_alert_escalation(Arc::new(database.clone()));
-    crate::jobs::spawn_job_worker(Arc::new(database.clone()));
     let checkpoints = CheckpointFiles::new(&settings.data_dir, None);
     let audit_key = checkpoints.key()?;
     audit_trail::spawn_checkpointer(Arc::new(database.clone()), checkpoints, audit_key);

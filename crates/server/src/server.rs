@@ -66,8 +66,8 @@ pub async fn open_database(settings: &Settings) -> anyhow::Result<Database> {
     Ok(database)
 }
 
-/// Builds the application for `database`.
-/// Builds the application; `demo_hints` shows demo aids such as the current one-time code.
+/// Builds the application and starts its background work (the job worker and the reminder
+/// planner); `demo_hints` shows demo aids such as the current one-time code.
 pub fn build_app(
     settings: &Settings,
     database: Database,
@@ -90,8 +90,11 @@ pub fn build_app(
         ..WebConfig::default()
     };
     let consents = stillpoint_web::consent_files::load(settings.consent_dir.as_deref())?;
-    let state = AppState::new(Arc::new(database), Arc::new(SystemClock), catalogs, config)
+    let store: Arc<dyn stillpoint_app::Store> = Arc::new(database);
+    let state = AppState::new(store.clone(), Arc::new(SystemClock), catalogs, config)
         .with_consents(consents);
+    let notifier = crate::jobs::start(settings, store)?;
+    let _ = state.notifier.set(notifier);
     Ok(stillpoint_web::router(state))
 }
 

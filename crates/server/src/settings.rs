@@ -9,6 +9,7 @@ use std::time::Duration;
 use jiff::SignedDuration;
 use serde::Deserialize;
 use stillpoint_app::auth::SessionPolicy;
+use stillpoint_notify::{SmsSettings, SmtpSecurity, SmtpSettings};
 use stillpoint_storage::DatabaseUrl;
 
 /// A setting that is missing, malformed or unusable.
@@ -50,6 +51,30 @@ pub struct FileSettings {
     pub secrets: SecretsFileSettings,
     #[serde(default)]
     pub programs: ProgramsFileSettings,
+    pub smtp: Option<SmtpFileSettings>,
+    pub sms: Option<SmsFileSettings>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpFileSettings {
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub security: Option<String>,
+    pub username: Option<String>,
+    pub password_file: Option<PathBuf>,
+    pub from: Option<String>,
+    pub timeout_seconds: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmsFileSettings {
+    pub base_url: Option<String>,
+    pub account_sid: Option<String>,
+    pub auth_token_file: Option<PathBuf>,
+    pub from: Option<String>,
+    pub timeout_seconds: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -155,6 +180,10 @@ pub struct Settings {
     pub public_url: Option<String>,
     /// Days without an attended session after which an active patient counts as lapsed.
     pub lapse_days: u16,
+    /// The SMTP server for e-mail; `None` sends no e-mail (in-app notices still work).
+    pub smtp: Option<SmtpSettings>,
+    /// The SMS provider; `None` sends no text messages.
+    pub sms: Option<SmsSettings>,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -199,6 +228,12 @@ impl FileSettings {
         resolve(&mut settings.tls.key_path);
         resolve(&mut settings.audit.key_path);
         resolve(&mut settings.secrets.key_path);
+        if let Some(smtp) = settings.smtp.as_mut() {
+            resolve(&mut smtp.password_file);
+        }
+        if let Some(sms) = settings.sms.as_mut() {
+            resolve(&mut sms.auth_token_file);
+        }
         Ok(settings)
     }
 }
@@ -283,6 +318,8 @@ impl Settings {
             public_url: public_url(file.http.public_url)?,
             trusted_proxies: trusted_proxies(&file.http.trusted_proxies.unwrap_or_default())?,
             lapse_days: lapse_days(file.programs.lapse_days)?,
+            smtp: file.smtp.map(smtp_settings).transpose()?,
+            sms: file.sms.map(sms_settings).transpose()?,
         })
     }
 }
@@ -383,6 +420,152 @@ fn lapse_days(value: Option<u64>) -> Result<u16, SettingsError> {
         .ok()
         .filter(|days| *days <= 365)
         .ok_or_else(|| invalid("programs.lapse_days", "must be 365 days or fewer"))
+}
+
+fn required(setting: &str, value: Option<String>, example: &str) -> Result<String, SettingsError> {
+    value
+        .map(|value| value.trim().to_owned())
+        .filter(|value| !value.is_empty())
+        .ok_or_else(|| {
+            invalid(
+                setting,
+                format!("is missing; set it, for example {example}"),
+            )
+        })
+}
+
+/// Reads a secret from the environment variable `variable`, else from the file `path`.
+fn secret(
+    setting: &str,
+    variable: &str,
+    path: Option<&Path>,
+) -> Result<Option<String>, SettingsError> {
+    if let Ok(value) = std::env::var(variable)
+        && !value.is_empty()
+    {
+        return Ok(Some(value));
+    }
+    let Some(path) = path else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(path).map_err(|error| {
+        invalid(
+            setting,
+            format!(
+                "cannot read {}: {error}; check the path and its permissions",
+                path.display()
+            ),
+        )
+    })?;
+    Ok(Some(text.trim_end_matches(['\n', '\r']).to_owned()))
+}
+
+fn timeout(
+    setting: &str,
+    value: Option<u64>,
+    default: Duration,
+) -> Result<Duration, SettingsError> {
+    match value {
+        Some(0) => Err(invalid(setting, "must be at least 1 second")),
+        Some(seconds) if seconds > 300 => Err(invalid(setting, "must be 300 seconds or fewer")),
+        Some(seconds) => Ok(Duration::from_secs(seconds)),
+        None => Ok(default),
+    }
+}
+
+fn is_loopback_host(host: &str) -> bool {
+    host == "localhost"
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|address| address.is_loopback())
+}
+
+fn smtp_settings(file: SmtpFileSettings) -> Result<SmtpSettings, SettingsError> {
+    let host = required("smtp.host", file.host, "host = \"smtp.example.org\"")?;
+    let security = match file.security.as_deref() {
+        None => SmtpSecurity::StartTls,
+        Some(text) => {
+            SmtpSecurity::parse(text).map_err(|problem| invalid("smtp.security", problem))?
+        }
+    };
+    if security == SmtpSecurity::None && !is_loopback_host(&host) {
+        return Err(invalid(
+            "smtp.security",
+            format!(
+                "'none' sends e-mail unencrypted, so it is allowed only for a relay on this host, not '{host}'; use 'starttls' or 'tls'"
+            ),
+        ));
+    }
+    let from = required(
+        "smtp.from",
+        file.from,
+        "from = \"Lakeside Clinic <mbsr@example.org>\"",
+    )?;
+    let password = secret(
+        "smtp.password_file",
+        "STILLPOINT_SMTP_PASSWORD",
+        file.password_file.as_deref(),
+    )?;
+    if password.is_some() != file.username.is_some() {
+        return Err(invalid(
+            "smtp.username",
+            "give both the user name and the password (smtp.password_file or STILLPOINT_SMTP_PASSWORD), or neither",
+        ));
+    }
+    Ok(SmtpSettings {
+        port: file.port.unwrap_or_else(|| security.default_port()),
+        host,
+        security,
+        username: file.username,
+        password,
+        from,
+        timeout: timeout(
+            "smtp.timeout_seconds",
+            file.timeout_seconds,
+            stillpoint_notify::smtp::DEFAULT_TIMEOUT,
+        )?,
+    })
+}
+
+fn sms_settings(file: SmsFileSettings) -> Result<SmsSettings, SettingsError> {
+    let base_url = required(
+        "sms.base_url",
+        file.base_url,
+        "base_url = \"https://sms-provider.example\"",
+    )?;
+    let loopback_http = base_url.strip_prefix("http://").is_some_and(|rest| {
+        is_loopback_host(rest.split(['/', ':']).next().unwrap_or_default())
+            || rest.starts_with("[::1]")
+    });
+    if !base_url.starts_with("https://") && !loopback_http {
+        return Err(invalid(
+            "sms.base_url",
+            format!(
+                "'{base_url}' must be an https address (plain http only for a provider on this host)"
+            ),
+        ));
+    }
+    let account_sid = required(
+        "sms.account_sid",
+        file.account_sid,
+        "account_sid = \"AC0123\"",
+    )?;
+    let auth_token = secret("sms.auth_token_file", "STILLPOINT_SMS_AUTH_TOKEN", file.auth_token_file.as_deref())?
+        .ok_or_else(|| invalid("sms.auth_token_file", "is missing; give the file holding the provider's auth token, or set STILLPOINT_SMS_AUTH_TOKEN"))?;
+    let from = required("sms.from", file.from, "from = \"+15555550100\"")?;
+    Ok(SmsSettings {
+        base_url: base_url.trim_end_matches('/').to_owned(),
+        account_sid,
+        auth_token,
+        from,
+        timeout: timeout(
+            "sms.timeout_seconds",
+            file.timeout_seconds,
+            stillpoint_notify::sms::DEFAULT_TIMEOUT,
+        )?,
+    })
 }
 
 fn public_url(value: Option<String>) -> Result<Option<String>, SettingsError> {
@@ -524,6 +707,29 @@ staff_two_step_verification = true
 # Days without an attended session after which a taking-part patient is marked as paused
 # ("lapsed") and offered a way back on their program page. Nobody is removed from a cohort.
 lapse_days = 14
+
+# E-mail reminders and notices go through an SMTP server. Without this section Stillpoint sends
+# no e-mail; in-app notices still work. Messages name no diagnosis, score or answer.
+# [smtp]
+# host = "smtp.example.org"
+# "starttls" (port 587, the default), "tls" (port 465), or "none" for a relay on this host only.
+# security = "starttls"
+# port = 587
+# username = "mbsr@example.org"
+# The password is read from this file, or from the environment variable STILLPOINT_SMTP_PASSWORD.
+# password_file = "/etc/stillpoint/smtp-password"
+# from = "Lakeside Clinic <mbsr@example.org>"
+# timeout_seconds = 30
+
+# Text-message reminders go through an HTTP provider that accepts Twilio's Messages API format.
+# Without this section Stillpoint sends no text messages.
+# [sms]
+# base_url = "https://sms-provider.example"
+# account_sid = "AC0123"
+# The auth token is read from this file, or from STILLPOINT_SMS_AUTH_TOKEN.
+# auth_token_file = "/etc/stillpoint/sms-token"
+# from = "+15555550100"
+# timeout_seconds = 10
 "#;
 
 #[cfg(test)]

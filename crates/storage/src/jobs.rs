@@ -1,5 +1,7 @@
 //! The durable job queue's table.
 
+use std::fmt::Write as _;
+
 use async_trait::async_trait;
 use jiff::Timestamp;
 use sqlx::any::AnyRow;
@@ -12,6 +14,10 @@ use crate::error::{map_error, map_write_error};
 use crate::values::{column, corrupt, from_millis, to_millis};
 
 const ENTITY: &str = "job";
+
+/// Jobs per statement in a bulk insert: 4 values each stays far below both databases' limits
+/// on bound values.
+const ENQUEUE_BATCH: usize = 500;
 
 const JOB_COLUMNS: &str = "SELECT id, kind, payload, idempotency_key, state, attempts, due_at, next_attempt_at, \
      last_error, finished_at FROM jobs";
@@ -71,6 +77,73 @@ impl JobStore for Database {
             .await
             .map_err(|error| map_error(error, ENTITY, &job.idempotency_key))?;
         Ok(Enqueued::Exists(column(&existing, "id")?))
+    }
+
+    async fn enqueue_many(&self, jobs: &[NewJob], now: Timestamp) -> Result<u64, StorageError> {
+        let mut added = 0;
+        let mut transaction = self.pool.begin().await.map_err(map_write_error)?;
+        for batch in jobs.chunks(ENQUEUE_BATCH) {
+            let mut statement = String::from(
+                "INSERT INTO jobs (kind, payload, idempotency_key, state, attempts, due_at, next_attempt_at, created_at) VALUES ",
+            );
+            for index in 0..batch.len() {
+                let base = index * 4;
+                if index > 0 {
+                    statement.push_str(", ");
+                }
+                let _ = write!(
+                    statement,
+                    "(${}, ${}, ${}, 'queued', 0, ${}, ${}, ${})",
+                    base + 1,
+                    base + 2,
+                    base + 3,
+                    base + 4,
+                    base + 4,
+                    batch.len() * 4 + 1
+                );
+            }
+            statement.push_str(" ON CONFLICT (idempotency_key) DO NOTHING");
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(statement));
+            for job in batch {
+                query = query
+                    .bind(&job.kind)
+                    .bind(&job.payload)
+                    .bind(&job.idempotency_key)
+                    .bind(to_millis(job.due_at));
+            }
+            let result = query
+                .bind(to_millis(now))
+                .execute(&mut *transaction)
+                .await
+                .map_err(map_write_error)?;
+            added += result.rows_affected();
+        }
+        transaction.commit().await.map_err(map_write_error)?;
+        Ok(added)
+    }
+
+    async fn cancel_queued_jobs_with_prefix(
+        &self,
+        prefix: &str,
+        now: Timestamp,
+    ) -> Result<u64, StorageError> {
+        let pattern = format!(
+            "{}%",
+            prefix
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        );
+        let result = sqlx::query(
+            "UPDATE jobs SET state = 'cancelled', finished_at = $1 \
+             WHERE state = 'queued' AND idempotency_key LIKE $2 ESCAPE '\\'",
+        )
+        .bind(to_millis(now))
+        .bind(pattern)
+        .execute(&self.pool)
+        .await
+        .map_err(map_write_error)?;
+        Ok(result.rows_affected())
     }
 
     async fn claim_next(

@@ -13,6 +13,7 @@ mod cohorts;
 mod consent;
 mod curricula;
 mod database;
+mod deliveries;
 pub mod dialect;
 mod enrolment;
 mod error;

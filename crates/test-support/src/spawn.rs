@@ -6,6 +6,10 @@ use std::sync::{Arc, Mutex};
 use jiff::{SignedDuration, Timestamp};
 use stillpoint_app::Clock;
 use stillpoint_app::demo::{self, DEMO_PASSWORD, DemoClinic};
+use stillpoint_app::jobs::{StepOutcome, Worker};
+use stillpoint_app::notify::{Mailer, Notifier, SmsSender};
+use stillpoint_domain::jobs::RetryPolicy;
+use stillpoint_notify::CatalogComposer;
 use stillpoint_storage::Dialect;
 use stillpoint_web::i18n::Catalogs;
 use stillpoint_web::{AppState, WebConfig};
@@ -48,6 +52,51 @@ pub struct TestApp {
 }
 
 impl TestApp {
+    /// The app's notification channels, with `mailer` and `sms` (or none), on the app's test
+    /// clock. The first call also hands them to the app's SMS status callback.
+    #[must_use]
+    pub fn notifier(
+        &self,
+        mailer: Option<Arc<dyn Mailer>>,
+        sms: Option<Arc<dyn SmsSender>>,
+    ) -> Arc<Notifier> {
+        let notifier = Arc::new(Notifier {
+            store: self.state.store.clone(),
+            clock: self.clock.clone(),
+            composer: Arc::new(CatalogComposer::new(
+                self.state.catalogs.clone(),
+                "Stillpoint Test Clinic",
+            )),
+            mailer,
+            sms,
+            measures: self.state.measures.clone(),
+            sealer: Arc::new(self.state.config.secrets.clone()),
+            public_url: self.url(""),
+        });
+        let _ = self.state.notifier.set(notifier.clone());
+        notifier
+    }
+
+    /// A worker that runs every job kind through `notifier`, retrying after the default
+    /// backoff.
+    #[must_use]
+    pub fn worker(&self, notifier: &Arc<Notifier>) -> Worker {
+        stillpoint_app::notify::worker("test-worker", notifier, RetryPolicy::default())
+    }
+
+    /// Steps `worker` until no job is due at the test clock's time; returns what each step did.
+    pub async fn run_due_jobs(&self, worker: &Worker) -> Vec<StepOutcome> {
+        let mut outcomes = Vec::new();
+        while let Some(outcome) = worker
+            .step(self.state.store.as_ref(), self.clock.as_ref(), 0.0)
+            .await
+            .expect("worker step")
+        {
+            outcomes.push(outcome);
+        }
+        outcomes
+    }
+
     /// `http://127.0.0.1:PORT` followed by `path`.
     #[must_use]
     pub fn url(&self, path: &str) -> String {

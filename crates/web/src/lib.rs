@@ -97,6 +97,9 @@ pub struct AppState {
     pub measures: Arc<stillpoint_app::measures::MeasureLibrary>,
     pub metrics: Arc<Metrics>,
     pub config: Arc<WebConfig>,
+    /// The notification channels, set once the server built them; the SMS status callback
+    /// needs them to fall back to another channel.
+    pub notifier: Arc<std::sync::OnceLock<Arc<stillpoint_app::notify::Notifier>>>,
 }
 
 impl AppState {
@@ -125,6 +128,7 @@ impl AppState {
             })),
             metrics: Arc::new(Metrics::default()),
             config: Arc::new(config),
+            notifier: Arc::default(),
         }
     }
 }

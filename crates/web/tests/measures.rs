@@ -469,23 +469,9 @@ async fn unacknowledged_alerts_escalate(dialect: Dialect) {
 
     // The escalation queued a message: the worker turns it into one in-app notification for
     // the backup clinician, and running the job again adds nothing.
-    let worker = stillpoint_app::jobs::Worker::new(
-        "test-worker",
-        stillpoint_domain::jobs::RetryPolicy::default(),
-        SignedDuration::from_mins(5),
-    )
-    .with_handler(
-        stillpoint_app::notifications::ALERT_ESCALATED,
-        std::sync::Arc::new(stillpoint_app::notifications::EscalationNotifier {
-            store: std::sync::Arc::new(store.clone()),
-        }),
-    );
-    while worker
-        .step(store, app.clock.as_ref(), 0.0)
-        .await
-        .expect("worker step")
-        .is_some()
-    {}
+    let notifier = app.notifier(None, None);
+    let worker = app.worker(&notifier);
+    app.run_due_jobs(&worker).await;
     let unread = store
         .count_unread_notifications(backup)
         .await
@@ -511,12 +497,7 @@ async fn unacknowledged_alerts_escalate(dialect: Dialect) {
     app.clock.advance(SignedDuration::from_mins(16));
     escalate().await.expect("sweep");
     assert_eq!(level().await, "program_administrators");
-    while worker
-        .step(store, app.clock.as_ref(), 0.0)
-        .await
-        .expect("worker step")
-        .is_some()
-    {}
+    app.run_due_jobs(&worker).await;
     let admin = app
         .demo
         .as_ref()

@@ -47,6 +47,16 @@ pub struct Job {
 #[async_trait]
 pub trait JobStore: Send + Sync {
     async fn enqueue(&self, job: &NewJob, now: Timestamp) -> Result<Enqueued, StorageError>;
+    /// Queues many jobs in one transaction, skipping keys that exist; returns how many were
+    /// added. For planning reminders in bulk.
+    async fn enqueue_many(&self, jobs: &[NewJob], now: Timestamp) -> Result<u64, StorageError>;
+    /// Cancels every queued job whose idempotency key starts with `prefix`, such as the
+    /// pending reminders of a session that moved; returns how many.
+    async fn cancel_queued_jobs_with_prefix(
+        &self,
+        prefix: &str,
+        now: Timestamp,
+    ) -> Result<u64, StorageError>;
     /// Claims the earliest job that is due, or whose worker's lease ran out (a worker that
     /// crashed), for `worker` until `lease_until`, and counts the attempt. Two workers never
     /// claim the same job at once.
