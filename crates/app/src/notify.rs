@@ -760,8 +760,9 @@ pub fn worker(
     name: impl Into<String>,
     notifier: &Arc<Notifier>,
     policy: stillpoint_domain::jobs::RetryPolicy,
+    lease: jiff::SignedDuration,
 ) -> crate::jobs::Worker {
-    crate::jobs::Worker::new(name, policy, crate::jobs::DEFAULT_LEASE)
+    crate::jobs::Worker::new(name, policy, lease)
         .with_handler(
             crate::notifications::ALERT_ESCALATED,
             Arc::new(crate::notifications::EscalationNotifier {
@@ -771,4 +772,120 @@ pub fn worker(
         )
         .with_handler(NOTIFY, Arc::new(NotifyHandler(notifier.clone())))
         .with_handler(DELIVER, Arc::new(DeliverHandler(notifier.clone())))
+}
+
+/// Stores a person's own notification settings after checking them, audited.
+pub async fn save_settings(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    context: &crate::audit::AuditContext,
+    account: &Account,
+    settings: &NotificationSettings,
+) -> Result<(), AppError> {
+    settings.validate()?;
+    let before = settings_of(store, account.id).await?;
+    store
+        .put_notification_settings(account.id, settings, clock.now())
+        .await?;
+    if before.practice_time != settings.practice_time {
+        // The planner queues the reminders of the new time on its next pass.
+        store
+            .cancel_queued_jobs_with_prefix(
+                &format!("practice_reminder:{}:", account.id),
+                clock.now(),
+            )
+            .await?;
+    }
+    let entry = crate::audit::AuditEntry {
+        patient: None,
+        resource_type: "Account",
+        resource_id: Some(account.id.to_string()),
+        action: stillpoint_domain::audit::AuditAction::Update,
+        outcome: stillpoint_domain::audit::AuditOutcome::Success,
+        break_glass: false,
+    };
+    crate::audit::record(store, clock, context, entry).await?;
+    tracing::info!(account_id = %account.id, "notification settings saved");
+    Ok(())
+}
+
+/// Checks an unsubscribe link's token and returns the kind it turns off; `NotFound` for a
+/// link that is not genuine, so a made-up link reveals nothing.
+pub async fn check_unsubscribe(
+    store: &dyn Store,
+    sealer: &SecretSealer,
+    account: &str,
+    kind: &str,
+    token: &str,
+) -> Result<(AccountId, MessageKind), AppError> {
+    let not_found = || {
+        AppError::Storage(StorageError::NotFound {
+            entity: "unsubscribe link",
+            id: String::new(),
+        })
+    };
+    let account: AccountId = account.parse().map_err(|_| not_found())?;
+    let kind = MessageKind::parse(kind).map_err(|_| not_found())?;
+    if kind.is_essential()
+        || !crate::secrets::same_digest(&unsubscribe_token(sealer, account, kind), token)
+    {
+        return Err(not_found());
+    }
+    store.get_account(account).await?;
+    Ok((account, kind))
+}
+
+/// Turns e-mail and SMS off for one kind of message, as a one-click unsubscribe link asks;
+/// in-app notices stay. Doing it twice changes nothing.
+pub async fn unsubscribe(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    account: AccountId,
+    kind: MessageKind,
+) -> Result<(), AppError> {
+    let mut settings = settings_of(store, account).await?;
+    settings
+        .channels
+        .insert(kind, [Channel::InApp].into_iter().collect());
+    store
+        .put_notification_settings(account, &settings, clock.now())
+        .await?;
+    tracing::info!(account_id = %account, kind = %kind, "unsubscribed from e-mail and text messages");
+    Ok(())
+}
+
+/// One line of the delivery log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryLine {
+    pub delivery: Delivery,
+    /// The recipient's display name.
+    pub recipient: String,
+}
+
+/// The newest deliveries with their recipients, for system administrators: the proof that
+/// reminders went out, and why one did not.
+pub async fn delivery_log(
+    store: &dyn Store,
+    account: &Account,
+    state: Option<DeliveryState>,
+) -> Result<Vec<DeliveryLine>, AppError> {
+    if !account.has_role(stillpoint_domain::Role::SystemAdministrator) {
+        return Err(AppError::Forbidden);
+    }
+    let accounts = store.list_accounts().await?;
+    let deliveries = store.list_deliveries(state, 200).await?;
+    Ok(deliveries
+        .into_iter()
+        .map(|delivery| {
+            let recipient = accounts
+                .iter()
+                .find(|known| known.id == delivery.account)
+                .map(|known| known.display_name.clone())
+                .unwrap_or_default();
+            DeliveryLine {
+                delivery,
+                recipient,
+            }
+        })
+        .collect())
 }

@@ -5,7 +5,8 @@
 //! Keys:
 //! - `session_reminder:{session}:{start}:{lead minutes}:{account}`: a session moved to a new
 //!   start gets new keys, and the old ones are cancelled.
-//! - `practice_reminder:{account}:{local date}`
+//! - `practice_reminder:{account}:{local date}:{HHMM}`: a new practice time gets new keys, and
+//!   the pending reminders of the old time are cancelled.
 //! - `measure_due:{patient}:{occasion}` and `measure_overdue:{patient}:{occasion}`
 //! - `session_changed:{session}:{sequence}:{account}` and `re_engagement:{patient}:{since}`
 
@@ -228,7 +229,11 @@ pub fn practice_jobs_of(
             MessageKind::PracticeReminder,
             account.id,
             Subject::Practice { patient, date },
-            format!("practice_reminder:{}:{date}", account.id),
+            format!(
+                "practice_reminder:{}:{date}:{}",
+                account.id,
+                time.strftime("%H%M")
+            ),
             due,
         )?);
     }

@@ -39,10 +39,15 @@ impl std::fmt::Debug for SmsSettings {
 /// Waits at most this long for the provider, by default.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
+type HttpsClient = hyper_util::client::legacy::Client<
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+    http_body_util::Full<bytes::Bytes>,
+>;
+
 /// Sends text messages through a Twilio-compatible HTTP API.
 #[derive(Clone)]
 pub struct HttpSmsSender {
-    client: reqwest::Client,
+    client: HttpsClient,
     settings: SmsSettings,
 }
 
@@ -63,11 +68,20 @@ struct ProviderAnswer {
 }
 
 impl HttpSmsSender {
+    /// Builds the sender. TLS uses the ring provider and the Mozilla root certificates built
+    /// into the binary, so it works in containers without a system certificate store.
     pub fn new(settings: SmsSettings) -> Result<Self, String> {
-        let client = reqwest::Client::builder()
-            .timeout(settings.timeout)
-            .build()
-            .map_err(|error| format!("sms: cannot set up the HTTP client: {error}"))?;
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_provider_and_webpki_roots(std::sync::Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .map_err(|error| format!("sms: cannot set up TLS: {error}"))?
+            .https_or_http()
+            .enable_http1()
+            .build();
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build(connector);
         Ok(Self { client, settings })
     }
 
@@ -78,11 +92,13 @@ impl HttpSmsSender {
             self.settings.account_sid
         )
     }
-}
 
-#[async_trait]
-impl SmsSender for HttpSmsSender {
-    async fn send(&self, sms: &OutgoingSms) -> Result<String, SendError> {
+    fn request(
+        &self,
+        sms: &OutgoingSms,
+    ) -> Result<hyper::Request<http_body_util::Full<bytes::Bytes>>, SendError> {
+        use base64::Engine as _;
+
         let mut form = vec![
             ("To", sms.to.as_str().to_owned()),
             ("From", self.settings.from.clone()),
@@ -91,24 +107,61 @@ impl SmsSender for HttpSmsSender {
         if let Some(callback) = &sms.status_callback {
             form.push(("StatusCallback", callback.clone()));
         }
-        let response = self
-            .client
-            .post(self.endpoint())
-            .basic_auth(&self.settings.account_sid, Some(&self.settings.auth_token))
-            .header("Idempotency-Key", &sms.idempotency_key)
-            .form(&form)
-            .send()
-            .await
+        let body = serde_urlencoded::to_string(&form).map_err(|error| SendError {
+            message: format!("cannot encode the text message: {error}"),
+            retryable: false,
+        })?;
+        let credentials = base64::engine::general_purpose::STANDARD.encode(format!(
+            "{}:{}",
+            self.settings.account_sid, self.settings.auth_token
+        ));
+        hyper::Request::post(self.endpoint())
+            .header("authorization", format!("Basic {credentials}"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("accept", "application/json")
+            .header("idempotency-key", &sms.idempotency_key)
+            .body(http_body_util::Full::new(bytes::Bytes::from(body)))
             .map_err(|error| SendError {
-                message: if error.is_timeout() {
-                    "the SMS provider did not answer in time".to_owned()
-                } else {
-                    format!("cannot reach the SMS provider: {error}")
-                },
+                message: format!("sms.base_url does not make a valid request: {error}"),
+                retryable: false,
+            })
+    }
+}
+
+#[async_trait]
+impl SmsSender for HttpSmsSender {
+    async fn send(&self, sms: &OutgoingSms) -> Result<String, SendError> {
+        use http_body_util::BodyExt as _;
+
+        let request = self.request(sms)?;
+        let exchange = async {
+            let response = self
+                .client
+                .request(request)
+                .await
+                .map_err(|error| SendError {
+                    message: format!("cannot reach the SMS provider: {error}"),
+                    retryable: true,
+                })?;
+            let status = response.status();
+            let body = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|error| SendError {
+                    message: format!("the SMS provider's answer broke off: {error}"),
+                    retryable: true,
+                })?
+                .to_bytes();
+            Ok::<_, SendError>((status, body))
+        };
+        let (status, body) = tokio::time::timeout(self.settings.timeout, exchange)
+            .await
+            .map_err(|_| SendError {
+                message: "the SMS provider did not answer in time".to_owned(),
                 retryable: true,
-            })?;
-        let status = response.status();
-        let answer: Option<ProviderAnswer> = response.json().await.ok();
+            })??;
+        let answer: Option<ProviderAnswer> = serde_json::from_slice(&body).ok();
         if status.is_success() {
             return answer
                 .and_then(|answer| answer.sid)

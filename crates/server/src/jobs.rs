@@ -59,11 +59,12 @@ pub fn notifier(settings: &Settings, store: Arc<dyn Store>) -> anyhow::Result<Ar
 
 /// Starts this server's worker. Its name in leases combines the process id with a random
 /// part, so two servers on one host never share it.
-pub fn spawn_job_worker(notifier: &Arc<Notifier>) {
+pub fn spawn_job_worker(notifier: &Arc<Notifier>, lease: jiff::SignedDuration) {
     let token = stillpoint_app::random::new_token();
     let name = format!("{}-{}", std::process::id(), &token[..8]);
     // A job of a kind without a handler fails for good and waits in the dead-letter list.
-    let worker = stillpoint_app::notify::worker(name.clone(), notifier, RetryPolicy::default());
+    let worker =
+        stillpoint_app::notify::worker(name.clone(), notifier, RetryPolicy::default(), lease);
     let store = notifier.store.clone();
     tokio::spawn(async move {
         tracing::info!(worker = %name, "job worker started");
@@ -106,7 +107,7 @@ pub fn spawn_reminder_planner(store: Arc<dyn Store>, measures: Arc<MeasureLibrar
 /// Starts the worker and the planner.
 pub fn start(settings: &Settings, store: Arc<dyn Store>) -> anyhow::Result<Arc<Notifier>> {
     let notifier = notifier(settings, store.clone())?;
-    spawn_job_worker(&notifier);
+    spawn_job_worker(&notifier, settings.job_lease);
     spawn_reminder_planner(store, notifier.measures.clone());
     Ok(notifier)
 }

@@ -51,8 +51,16 @@ pub struct FileSettings {
     pub secrets: SecretsFileSettings,
     #[serde(default)]
     pub programs: ProgramsFileSettings,
+    #[serde(default)]
+    pub jobs: JobsFileSettings,
     pub smtp: Option<SmtpFileSettings>,
     pub sms: Option<SmsFileSettings>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobsFileSettings {
+    pub lease_seconds: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -180,6 +188,9 @@ pub struct Settings {
     pub public_url: Option<String>,
     /// Days without an attended session after which an active patient counts as lapsed.
     pub lapse_days: u16,
+    /// How long a job claimed by a server is that server's; after a crash another server (or
+    /// the same one, restarted) runs the job again once this has passed.
+    pub job_lease: SignedDuration,
     /// The SMTP server for e-mail; `None` sends no e-mail (in-app notices still work).
     pub smtp: Option<SmtpSettings>,
     /// The SMS provider; `None` sends no text messages.
@@ -318,6 +329,7 @@ impl Settings {
             public_url: public_url(file.http.public_url)?,
             trusted_proxies: trusted_proxies(&file.http.trusted_proxies.unwrap_or_default())?,
             lapse_days: lapse_days(file.programs.lapse_days)?,
+            job_lease: job_lease(file.jobs.lease_seconds)?,
             smtp: file.smtp.map(smtp_settings).transpose()?,
             sms: file.sms.map(sms_settings).transpose()?,
         })
@@ -420,6 +432,20 @@ fn lapse_days(value: Option<u64>) -> Result<u16, SettingsError> {
         .ok()
         .filter(|days| *days <= 365)
         .ok_or_else(|| invalid("programs.lapse_days", "must be 365 days or fewer"))
+}
+
+fn job_lease(seconds: Option<u64>) -> Result<SignedDuration, SettingsError> {
+    let default = stillpoint_app::jobs::DEFAULT_LEASE;
+    match seconds {
+        None => Ok(default),
+        Some(seconds) if (5..=3600).contains(&seconds) => Ok(SignedDuration::from_secs(
+            i64::try_from(seconds).unwrap_or(300),
+        )),
+        Some(_) => Err(invalid(
+            "jobs.lease_seconds",
+            "must be between 5 and 3600 seconds; longer than any one send, short enough that a crashed server's work resumes soon",
+        )),
+    }
 }
 
 fn required(setting: &str, value: Option<String>, example: &str) -> Result<String, SettingsError> {
@@ -707,6 +733,11 @@ staff_two_step_verification = true
 # Days without an attended session after which a taking-part patient is marked as paused
 # ("lapsed") and offered a way back on their program page. Nobody is removed from a cohort.
 lapse_days = 14
+
+[jobs]
+# Seconds a server holds a job it started (a reminder to send, say). If the server stops
+# mid-job, the job runs again once this has passed, on any server sharing the database.
+lease_seconds = 300
 
 # E-mail reminders and notices go through an SMTP server. Without this section Stillpoint sends
 # no e-mail; in-app notices still work. Messages name no diagnosis, score or answer.

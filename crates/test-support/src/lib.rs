@@ -7,10 +7,12 @@
 
 pub mod browser;
 pub mod database;
+pub mod smtp;
 pub mod spawn;
 
 pub use browser::Browser;
 pub use database::{RawDatabase, TestDatabase, postgres_admin_url};
+pub use smtp::{ReceivedMail, SmtpSink, free_port};
 pub use spawn::{ManualClock, Seed, TestApp, hidden_field, spawn_app};
 
 /// Whether the tests run in continuous integration, where nothing may be skipped.

@@ -81,7 +81,12 @@ impl TestApp {
     /// backoff.
     #[must_use]
     pub fn worker(&self, notifier: &Arc<Notifier>) -> Worker {
-        stillpoint_app::notify::worker("test-worker", notifier, RetryPolicy::default())
+        stillpoint_app::notify::worker(
+            "test-worker",
+            notifier,
+            RetryPolicy::default(),
+            stillpoint_app::jobs::DEFAULT_LEASE,
+        )
     }
 
     /// Steps `worker` until no job is due at the test clock's time; returns what each step did.

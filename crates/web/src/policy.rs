@@ -174,7 +174,14 @@ pub const ROUTES: &[RoutePolicy] = &[
     route("GET", "/help", Access::Patients, true),
     route("POST", "/help", Access::Patients, true),
     route("GET", "/alerts", Access::CareTeam, true),
-    route("GET", "/notifications", Access::Staff, false),
+    route("GET", "/notifications", Access::SignedIn, false),
+    route("GET", "/account/notifications", Access::SignedIn, false),
+    route("POST", "/account/notifications", Access::SignedIn, false),
+    // The link's keyed token stands in for signing in; the handler checks it.
+    route("GET", "/unsubscribe", Access::PathToken, false),
+    route("POST", "/unsubscribe", Access::PathToken, false),
+    // The SMS provider's delivery reports; the handler checks the keyed token in the query.
+    route("POST", "/hooks/sms-status", Access::PathToken, false),
     route("GET", "/instruments", Access::Administrators, false),
     route("GET", "/jobs", Access::Administrators, false),
     route(

@@ -69,9 +69,9 @@ pub struct Viewer {
     pub unread_notifications: usize,
 }
 
-/// Counts a staff account's unread notifications; a failure shows no count and is logged.
+/// Counts an account's unread notifications; a failure shows no count and is logged.
 async fn unread_notifications(state: &AppState, account: Option<&Account>) -> usize {
-    let Some(account) = account.filter(|account| account.is_staff()) else {
+    let Some(account) = account else {
         return 0;
     };
     match state.store.count_unread_notifications(account.id).await {

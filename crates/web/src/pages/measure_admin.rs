@@ -10,9 +10,11 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
+use stillpoint_app::AppError;
 use stillpoint_app::measures::{self, LicenceRequest};
 use stillpoint_app::safety::{self, SettingsRequest};
 use stillpoint_domain::measures::instrument::LicenceStatus;
+use stillpoint_domain::notify::DeliveryState;
 use stillpoint_domain::{Language, Role, SiteId};
 
 use super::{Layout, render};
@@ -405,15 +407,49 @@ struct JobsTemplate {
     layout: Layout,
     jobs: Vec<JobLine>,
     notice: Option<String>,
+    deliveries: Vec<DeliveryRow>,
+    /// (state code, label, selected)
+    delivery_states: Vec<(&'static str, String, bool)>,
+}
+
+/// One line of the delivery log, as text.
+struct DeliveryRow {
+    recipient: String,
+    kind: String,
+    channel: String,
+    state: String,
+    failed: bool,
+    attempts: u32,
+    updated: String,
+    detail: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct JobsQuery {
+    #[serde(default)]
+    saved: Option<String>,
+    /// Shows deliveries of one state only.
+    #[serde(default)]
+    state: Option<String>,
 }
 
 /// The delivery log: failed jobs (the dead-letter list) first, with a retry button each.
 pub async fn jobs(
     State(state): State<AppState>,
     signed_in: SignedIn,
-    Query(query): Query<SavedQuery>,
+    Query(query): Query<JobsQuery>,
 ) -> Result<Response, WebError> {
     let jobs = stillpoint_app::jobs::job_log(state.store.as_ref(), &signed_in.account).await?;
+    let filter = query
+        .state
+        .as_deref()
+        .filter(|code| !code.is_empty())
+        .map(DeliveryState::parse)
+        .transpose()
+        .map_err(AppError::from)?;
+    let deliveries =
+        stillpoint_app::notify::delivery_log(state.store.as_ref(), &signed_in.account, filter)
+            .await?;
     let layout = Layout::new(&state, &signed_in.viewer, "/jobs");
     let zone = signed_in.account.time_zone.time_zone();
     let mut lines: Vec<JobLine> = jobs
@@ -430,11 +466,56 @@ pub async fn jobs(
         .collect();
     lines.sort_by_key(|line| !line.failed);
     let notice = query.saved.map(|_| layout.tr.t("jobs-retried"));
+    let deliveries = deliveries
+        .into_iter()
+        .map(|line| delivery_row(&layout, &zone, line))
+        .collect();
+    let delivery_states = DeliveryState::ALL
+        .into_iter()
+        .map(|option| {
+            (
+                option.code(),
+                layout.tr.t(&format!("deliveries-state-{}", option.code())),
+                Some(option) == filter,
+            )
+        })
+        .collect();
     render(&JobsTemplate {
         layout,
         jobs: lines,
         notice,
+        deliveries,
+        delivery_states,
     })
+}
+
+fn delivery_row(
+    layout: &Layout,
+    zone: &jiff::tz::TimeZone,
+    line: stillpoint_app::notify::DeliveryLine,
+) -> DeliveryRow {
+    let delivery = line.delivery;
+    let dashed = |code: &str| code.replace('_', "-");
+    DeliveryRow {
+        recipient: line.recipient,
+        kind: layout
+            .tr
+            .t(&format!("notify-kind-{}", dashed(delivery.kind.code()))),
+        channel: layout.tr.t(&format!(
+            "notify-channel-{}",
+            dashed(delivery.channel.code())
+        )),
+        state: layout
+            .tr
+            .t(&format!("deliveries-state-{}", delivery.state.code())),
+        failed: delivery.state == DeliveryState::Failed,
+        attempts: delivery.attempts,
+        updated: super::dates::short_date_time(delivery.updated_at, zone),
+        detail: delivery
+            .error
+            .or(delivery.provider_message_id)
+            .unwrap_or_default(),
+    }
 }
 
 pub async fn retry_job(

@@ -13,6 +13,7 @@ mod language;
 mod links;
 mod measure_admin;
 mod measures;
+mod notification_settings;
 mod patients;
 mod profile;
 mod program;
@@ -66,6 +67,15 @@ pub fn router() -> Router<AppState> {
         .declared("/sharing", get(sharing::show).post(sharing::share))
         .declared("/sharing/{caregiver_id}/revoke", post(sharing::revoke))
         .declared("/account", get(profile::show).post(profile::save))
+        .declared(
+            "/account/notifications",
+            get(notification_settings::show).post(notification_settings::save),
+        )
+        .declared(
+            "/unsubscribe",
+            get(notification_settings::unsubscribe_page).post(notification_settings::unsubscribe),
+        )
+        .declared("/hooks/sms-status", post(notification_settings::sms_status))
         .declared("/consent", get(consent::list))
         .declared("/consent/{document_id}", get(consent::show))
         .declared("/consent/{document_id}/sign", post(consent::sign))
@@ -265,9 +275,7 @@ impl Layout {
             Some(account) => {
                 entries.push(("/home", "nav-home"));
                 entries.push(("/account", "nav-account"));
-                if account.is_staff() {
-                    entries.push(("/notifications", "nav-notifications"));
-                }
+                entries.push(("/notifications", "nav-notifications"));
                 if account.has_role(Role::Facilitator)
                     || account.has_role(Role::Clinician)
                     || account.has_role(Role::ProgramAdministrator)
