@@ -282,6 +282,14 @@ impl Notifier {
         let stored = match self.store.record_delivery(delivery).await? {
             DeliveryRecorded::Created(stored) | DeliveryRecorded::Exists(stored) => stored,
         };
+        if stored.channel == Channel::InApp {
+            // In-app delivery is a write to this database, so it happens at once rather than
+            // through a job of its own.
+            // Boxed because sending may fall back to another channel, which queues again.
+            return Box::pin(self.send_delivery(stored))
+                .await
+                .map_err(|failure| AppError::Internal(failure.message));
+        }
         let job = NewJob {
             kind: DELIVER.to_owned(),
             payload: to_json(&DeliverPayload {
@@ -298,8 +306,18 @@ impl Notifier {
     async fn deliver(&self, job: &Job) -> Result<(), JobFailure> {
         let payload: DeliverPayload = serde_json::from_str(&job.payload)
             .map_err(|error| JobFailure::permanent(format!("invalid payload: {error}")))?;
+        let delivery = self
+            .store
+            .get_delivery(&payload.delivery)
+            .await
+            .map_err(retry)?;
+        self.send_delivery(delivery).await
+    }
+
+    /// Sends one delivery unless it went out already, no longer applies or was turned off,
+    /// and records the outcome.
+    async fn send_delivery(&self, delivery: Delivery) -> Result<(), JobFailure> {
         let store = self.store.as_ref();
-        let delivery = store.get_delivery(&payload.delivery).await.map_err(retry)?;
         if !matches!(
             delivery.state,
             DeliveryState::Queued | DeliveryState::Sending

@@ -414,6 +414,54 @@ mod tests {
         );
     }
 
+    /// A log writer that keeps what was written, for checking warnings.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().expect("lock").extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_missing_translation_is_logged_once() {
+        let directory = tempfile::tempdir().expect("temporary folder");
+        std::fs::create_dir_all(directory.path().join("fr")).expect("create");
+        std::fs::write(
+            directory.path().join("fr/main.ftl"),
+            "language-name = Français\n",
+        )
+        .expect("write");
+        let catalogs = Catalogs::load(Some(directory.path())).expect("loads");
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            for _ in 0..50 {
+                assert_eq!(catalogs.format("fr", "nav-home", None), "Home");
+            }
+        });
+        let log = String::from_utf8(captured.0.lock().expect("lock").clone()).expect("text");
+        assert_eq!(
+            log.matches("translation message is missing").count(),
+            1,
+            "{log}"
+        );
+        assert!(
+            log.contains("message_id=\"nav-home\"") || log.contains("message_id=nav-home"),
+            "{log}"
+        );
+    }
+
     #[test]
     fn clinic_folder_adds_a_language_and_overrides_messages() {
         let directory = tempfile::tempdir().expect("temporary folder");

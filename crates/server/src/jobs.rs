@@ -57,8 +57,8 @@ pub fn notifier(settings: &Settings, store: Arc<dyn Store>) -> anyhow::Result<Ar
     }))
 }
 
-/// Starts this server's worker. Its name in leases combines the process id with a random
-/// part, so two servers on one host never share it.
+/// Starts one of this server's workers. Its name in leases combines the process id with a
+/// random part, so two servers on one host never share it.
 pub fn spawn_job_worker(notifier: &Arc<Notifier>, lease: jiff::SignedDuration) {
     let token = stillpoint_app::random::new_token();
     let name = format!("{}-{}", std::process::id(), &token[..8]);
@@ -104,10 +104,12 @@ pub fn spawn_reminder_planner(store: Arc<dyn Store>, measures: Arc<MeasureLibrar
     });
 }
 
-/// Starts the worker and the planner.
+/// Starts the workers and the planner.
 pub fn start(settings: &Settings, store: Arc<dyn Store>) -> anyhow::Result<Arc<Notifier>> {
     let notifier = notifier(settings, store.clone())?;
-    spawn_job_worker(&notifier, settings.job_lease);
+    for _ in 0..settings.job_workers {
+        spawn_job_worker(&notifier, settings.job_lease);
+    }
     spawn_reminder_planner(store, notifier.measures.clone());
     Ok(notifier)
 }

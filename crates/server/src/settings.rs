@@ -61,6 +61,7 @@ pub struct FileSettings {
 #[serde(deny_unknown_fields)]
 pub struct JobsFileSettings {
     pub lease_seconds: Option<u64>,
+    pub workers: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -191,6 +192,8 @@ pub struct Settings {
     /// How long a job claimed by a server is that server's; after a crash another server (or
     /// the same one, restarted) runs the job again once this has passed.
     pub job_lease: SignedDuration,
+    /// How many jobs this server runs at once.
+    pub job_workers: usize,
     /// The SMTP server for e-mail; `None` sends no e-mail (in-app notices still work).
     pub smtp: Option<SmtpSettings>,
     /// The SMS provider; `None` sends no text messages.
@@ -330,6 +333,7 @@ impl Settings {
             trusted_proxies: trusted_proxies(&file.http.trusted_proxies.unwrap_or_default())?,
             lapse_days: lapse_days(file.programs.lapse_days)?,
             job_lease: job_lease(file.jobs.lease_seconds)?,
+            job_workers: job_workers(file.jobs.workers)?,
             smtp: file.smtp.map(smtp_settings).transpose()?,
             sms: file.sms.map(sms_settings).transpose()?,
         })
@@ -447,6 +451,18 @@ fn job_lease(seconds: Option<u64>) -> Result<SignedDuration, SettingsError> {
         )),
     }
 }
+
+fn job_workers(count: Option<u64>) -> Result<usize, SettingsError> {
+    match count {
+        None => Ok(DEFAULT_JOB_WORKERS),
+        Some(count @ 1..=32) => Ok(usize::try_from(count).unwrap_or(DEFAULT_JOB_WORKERS)),
+        Some(_) => Err(invalid("jobs.workers", "must be between 1 and 32")),
+    }
+}
+
+/// Jobs a server runs at once by default. Sending waits mostly on the mail server or SMS
+/// provider, so a few at once multiply the rate without loading the database.
+pub const DEFAULT_JOB_WORKERS: usize = 4;
 
 fn required(setting: &str, value: Option<String>, example: &str) -> Result<String, SettingsError> {
     value
@@ -738,6 +754,8 @@ lapse_days = 14
 # Seconds a server holds a job it started (a reminder to send, say). If the server stops
 # mid-job, the job runs again once this has passed, on any server sharing the database.
 lease_seconds = 300
+# Jobs this server runs at once. Each send mostly waits on the mail server or SMS provider.
+workers = 4
 
 # E-mail reminders and notices go through an SMTP server. Without this section Stillpoint sends
 # no e-mail; in-app notices still work. Messages name no diagnosis, score or answer.

@@ -236,10 +236,61 @@ async fn every_page_passes_accessibility_checks(dialect: Dialect) {
     )
     .await
     .expect("a draft copy");
+    // One reminder goes out in-app, so the delivery log has a line and the patient a notice.
+    let lucia = demo
+        .accounts
+        .iter()
+        .find(|account| account.email.as_str() == TestApp::demo_email("patient"))
+        .expect("the demo patient")
+        .id;
+    let lucia_patient = stillpoint_app::ports::PatientStore::find_patient_for_account(store, lucia)
+        .await
+        .expect("patient");
+    let lucia_cohort =
+        stillpoint_app::ports::EnrolmentStore::find_enrolment(store, lucia_patient.id)
+            .await
+            .expect("pathway")
+            .and_then(|state| state.cohort())
+            .expect("in a cohort");
+    let next_session = store
+        .list_cohort_sessions(lucia_cohort)
+        .await
+        .expect("sessions")
+        .into_iter()
+        .find(|session| session.planned.start > stillpoint_app::Clock::now(app.clock.as_ref()))
+        .expect("an upcoming session");
+    let reminder = stillpoint_app::notify::notify_job(
+        stillpoint_domain::notify::MessageKind::SessionReminder,
+        lucia,
+        stillpoint_app::notify::Subject::Session {
+            session: next_session.id,
+            start: next_session.planned.start,
+            lead_minutes: 60,
+        },
+        "browser-test-reminder".to_owned(),
+        stillpoint_app::Clock::now(app.clock.as_ref()),
+    )
+    .expect("job");
+    stillpoint_app::ports::JobStore::enqueue(store, &reminder, reminder.due_at)
+        .await
+        .expect("queued");
+    let notifier = app.notifier(None, None);
+    app.run_due_jobs(&app.worker(&notifier)).await;
+    let unsubscribe_page = format!(
+        "/unsubscribe?account={lucia}&kind=session_reminder&token={}",
+        stillpoint_app::notify::unsubscribe_token(
+            &app.state.config.secrets,
+            lucia,
+            stillpoint_domain::notify::MessageKind::SessionReminder
+        )
+    );
     for (local, pages) in [
         (
             "patient",
             vec![
+                ("/account/notifications", "reminder settings"),
+                ("/notifications", "patient notifications"),
+                (unsubscribe_page.as_str(), "one-click unsubscribe"),
                 ("/program", "patient program"),
                 ("/account/calendar", "calendar feed"),
                 ("/home", "patient home"),
@@ -291,6 +342,7 @@ async fn every_page_passes_accessibility_checks(dialect: Dialect) {
             "facilitator",
             vec![
                 (roll_call_page.as_str(), "session plan with roll call"),
+                ("/account/notifications", "facilitator reminder settings"),
                 ("/curricula", "curriculum library"),
                 ("/curricula/mbsr-online/1", "curriculum"),
             ],

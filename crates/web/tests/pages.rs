@@ -322,9 +322,29 @@ async fn forms_without_their_token_are_refused() {
         ("clinician", signed_in_client(&app, "clinician").await),
         ("patient", signed_in_client(&app, "patient").await),
     ];
-    let form_routes = stillpoint_web::policy::ROUTES
-        .iter()
-        .filter(|route| route.method == "POST" && !route.path.starts_with("/api/"));
+    // A one-click unsubscribe (RFC 8058) and an SMS provider's delivery report come from a
+    // mail client or a provider, without a session or a form; the keyed token in their query
+    // authenticates them instead, and without it they are refused.
+    let keyed = ["/unsubscribe", "/hooks/sms-status"];
+    for path in keyed {
+        let response = client
+            .post(app.url(path))
+            .form(&[("lang", "es")])
+            .send()
+            .await
+            .expect("request");
+        assert!(
+            matches!(
+                response.status(),
+                StatusCode::NOT_FOUND | StatusCode::FORBIDDEN
+            ),
+            "{path} accepted a post without its token: {}",
+            response.status()
+        );
+    }
+    let form_routes = stillpoint_web::policy::ROUTES.iter().filter(|route| {
+        route.method == "POST" && !route.path.starts_with("/api/") && !keyed.contains(&route.path)
+    });
     for route in form_routes {
         let subject = match route.access {
             Access::Administrators => "program.admin",

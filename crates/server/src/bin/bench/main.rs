@@ -9,7 +9,12 @@
 //! `stillpoint-bench submit` posts PHQ-9 responses through the JSON API (scoring, safety rules,
 //! and the response, scores, alert and audit events in one durable transaction) and compares the
 //! rate with a bare loop of single-row durable SQLite commits on the same disk.
+//!
+//! `stillpoint-bench reminders` plans 1,000,000 reminders for 100,000 patients, then measures
+//! the job worker's sustained e-mail throughput to a local SMTP sink and the lateness of
+//! 10,000 reminders due within the same minute.
 
+mod reminders;
 mod submit;
 
 use std::net::SocketAddr;
@@ -76,11 +81,14 @@ fn parse_options(args: &[String]) -> anyhow::Result<Options> {
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("reminders") {
+        return reminders::run(&args[1..]);
+    }
     let submit = match args.first().map(String::as_str) {
         Some("healthz") => false,
         Some("submit") => true,
         _ => bail!(
-            "usage: stillpoint-bench healthz|submit [--duration SECONDS] [--connections N] [--threads N] [--log-level LEVEL] [--database-url URL]"
+            "usage: stillpoint-bench healthz|submit [--duration SECONDS] [--connections N] [--threads N] [--log-level LEVEL] [--database-url URL]\n       stillpoint-bench reminders [--patients N] [--days N] [--throughput N] [--burst N] [--workers N] [--database-url URL]"
         ),
     };
     let options = parse_options(&args[1..])?;
