@@ -55,17 +55,28 @@ pub async fn update_profile(
         ..account.clone()
     };
     store.set_account_profile(&updated).await?;
+    record_own_change(store, clock, context, account.id).await?;
+    tracing::info!(account_id = %account.id, "profile updated");
+    Ok(updated)
+}
+
+/// Records in the audit trail that a person changed their own account's settings.
+pub async fn record_own_change(
+    store: &dyn Store,
+    clock: &dyn crate::Clock,
+    context: &crate::audit::AuditContext,
+    account: stillpoint_domain::AccountId,
+) -> Result<(), AppError> {
     let entry = crate::audit::AuditEntry {
         patient: None,
         resource_type: "Account",
-        resource_id: Some(account.id.to_string()),
+        resource_id: Some(account.to_string()),
         action: stillpoint_domain::audit::AuditAction::Update,
         outcome: stillpoint_domain::audit::AuditOutcome::Success,
         break_glass: false,
     };
     crate::audit::record(store, clock, context, entry).await?;
-    tracing::info!(account_id = %account.id, "profile updated");
-    Ok(updated)
+    Ok(())
 }
 
 /// Finds the id of the account with `email`, for filters that accept an address.

@@ -33,8 +33,8 @@ pub const NOTIFY: &str = "notify";
 /// The job kind that sends one delivery.
 pub const DELIVER: &str = "deliver";
 
-/// What a message is about: ids and times the sender rebuilds the text from when it runs,
-/// in the recipient's language and time zone.
+/// The subject of a message: the ids and times from which the sender builds the text when it
+/// runs, in the recipient's language and time zone.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "about", rename_all = "snake_case")]
 pub enum Subject {
@@ -76,7 +76,7 @@ pub enum Subject {
 }
 
 impl Subject {
-    /// The page the message points to.
+    /// Returns the path of the page the message links to.
     #[must_use]
     pub fn link(&self) -> String {
         match self {
@@ -188,11 +188,11 @@ pub struct OutgoingSms {
     pub body: String,
     /// The same on every attempt of one delivery, so the provider can drop a repeat.
     pub idempotency_key: String,
-    /// Where the provider reports whether the message arrived.
+    /// The address to which the provider reports whether the message arrived.
     pub status_callback: Option<String>,
 }
 
-/// Why a provider did not take a message.
+/// A provider's rejection of a message, or a failure to reach the provider.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct SendError {
@@ -283,7 +283,7 @@ impl Notifier {
             DeliveryRecorded::Created(stored) | DeliveryRecorded::Exists(stored) => stored,
         };
         if stored.channel == Channel::InApp {
-            // In-app delivery is a write to this database, so it happens at once rather than
+            // In-app delivery is a write to this database, so it happens at once instead of
             // through a job of its own.
             // Boxed because sending may fall back to another channel, which queues again.
             return Box::pin(self.send_delivery(stored))
@@ -474,7 +474,7 @@ impl Notifier {
         }
     }
 
-    /// The address of the one-click unsubscribe for one kind of message.
+    /// Returns the one-click unsubscribe address for one kind of message.
     #[must_use]
     pub fn unsubscribe_url(&self, account: AccountId, kind: MessageKind) -> String {
         let token = unsubscribe_token(&self.sealer, account, kind);
@@ -513,9 +513,9 @@ impl Notifier {
         Ok(())
     }
 
-    /// Why a message should no longer go out, or `None` when it still applies: a cancelled or
-    /// moved session, a withdrawn or finished patient, an answered check-in, an acknowledged
-    /// alert, a deactivated account.
+    /// Returns why a message should no longer go out, or `None` when it still applies. The
+    /// reasons are a cancelled or moved session, a withdrawn patient or one who left the
+    /// cohort, a completed or closed check-in, an acknowledged alert, a deactivated account.
     async fn why_not_applicable(
         &self,
         account: &Account,
@@ -650,7 +650,7 @@ fn url_host(url: &str) -> &str {
     }
 }
 
-/// The person's settings, or the defaults when they never chose.
+/// Returns the person's settings, or the defaults when they never saved any.
 pub async fn settings_of(
     store: &dyn Store,
     account: AccountId,
@@ -661,8 +661,8 @@ pub async fn settings_of(
         .unwrap_or_default())
 }
 
-/// The token of a one-click unsubscribe link: a keyed digest of the account and kind, so a
-/// link works without signing in and cannot be made up for someone else.
+/// Computes the token of a one-click unsubscribe link: a keyed digest of the account and kind.
+/// The link works without signing in, and nobody can forge one for someone else.
 #[must_use]
 pub fn unsubscribe_token(sealer: &SecretSealer, account: AccountId, kind: MessageKind) -> String {
     sealer.keyed_digest("unsubscribe", &format!("{account}:{}", kind.code()))
@@ -771,8 +771,8 @@ pub fn send_time(
     }
 }
 
-/// A worker that runs every job kind Stillpoint queues: escalation messages, `notify` and
-/// `deliver`.
+/// Builds a worker that runs every job kind Stillpoint queues: escalation messages, `notify`
+/// and `deliver`.
 #[must_use]
 pub fn worker(
     name: impl Into<String>,
@@ -814,21 +814,13 @@ pub async fn save_settings(
             )
             .await?;
     }
-    let entry = crate::audit::AuditEntry {
-        patient: None,
-        resource_type: "Account",
-        resource_id: Some(account.id.to_string()),
-        action: stillpoint_domain::audit::AuditAction::Update,
-        outcome: stillpoint_domain::audit::AuditOutcome::Success,
-        break_glass: false,
-    };
-    crate::audit::record(store, clock, context, entry).await?;
+    crate::accounts::record_own_change(store, clock, context, account.id).await?;
     tracing::info!(account_id = %account.id, "notification settings saved");
     Ok(())
 }
 
-/// Checks an unsubscribe link's token and returns the kind it turns off; `NotFound` for a
-/// link that is not genuine, so a made-up link reveals nothing.
+/// Checks an unsubscribe link's token and returns the account and the kind it turns off. A
+/// forged link gets `NotFound`, so it reveals nothing about the account.
 pub async fn check_unsubscribe(
     store: &dyn Store,
     sealer: &SecretSealer,
@@ -853,8 +845,8 @@ pub async fn check_unsubscribe(
     Ok((account, kind))
 }
 
-/// Turns e-mail and SMS off for one kind of message, as a one-click unsubscribe link asks;
-/// in-app notices stay. Doing it twice changes nothing.
+/// Turns e-mail and SMS off for one kind of message, as a one-click unsubscribe link requests.
+/// In-app notices stay, and doing it twice changes nothing.
 pub async fn unsubscribe(
     store: &dyn Store,
     clock: &dyn Clock,
@@ -880,8 +872,8 @@ pub struct DeliveryLine {
     pub recipient: String,
 }
 
-/// The newest deliveries with their recipients, for system administrators: the proof that
-/// reminders went out, and why one did not.
+/// Lists the newest deliveries with their recipients, for system administrators. It shows
+/// that reminders went out, and why one did not.
 pub async fn delivery_log(
     store: &dyn Store,
     account: &Account,

@@ -27,7 +27,7 @@ use crate::{AppError, Clock, StorageError};
 /// that works; a longer one lets reminders survive a planner that stops for a while.
 pub const PLANNING_HORIZON: SignedDuration = SignedDuration::from_hours(2);
 
-/// What one planning pass queued.
+/// The counts of reminders one planning pass queued.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PlanReport {
     pub session_reminders: u64,
@@ -71,7 +71,7 @@ pub async fn plan(
     Ok(report)
 }
 
-/// Every account with its notification settings, looked up once per pass.
+/// Every account and the deactivated ones, looked up once per pass.
 struct Accounts {
     accounts: Vec<Account>,
     deactivated: Vec<AccountId>,
@@ -93,8 +93,8 @@ impl Accounts {
     }
 }
 
-/// The people a session's messages go to: the patients holding a place in its cohort who have
-/// an account, and its facilitators.
+/// Lists the accounts a session's messages go to: its facilitators, and the patients holding a
+/// place in its cohort who have an account.
 async fn session_recipients(
     store: &dyn Store,
     cohort: CohortId,
@@ -211,7 +211,7 @@ async fn practice_jobs(
     Ok(jobs)
 }
 
-/// The daily practice reminders of one patient between `from` and `until`.
+/// Builds the daily practice reminders of one patient between `from` and `until`.
 pub fn practice_jobs_of(
     account: &Account,
     patient: PatientId,
@@ -288,8 +288,8 @@ async fn measure_jobs(
     Ok(jobs)
 }
 
-/// After a session moved or was cancelled: cancels its pending reminders, tells everyone in
-/// the cohort, and plans the reminders of its new start.
+/// Handles a session that moved or was cancelled: cancels its pending reminders, queues a
+/// notice to everyone in the cohort, and plans the reminders of its new start.
 pub async fn session_changed(
     store: &dyn Store,
     clock: &dyn Clock,
@@ -348,7 +348,7 @@ pub async fn session_changed(
     Ok(())
 }
 
-/// After a patient was marked lapsed: queues one gentle message inviting them back.
+/// Queues one gentle message inviting a patient back after they were marked lapsed.
 pub async fn patient_lapsed(
     store: &dyn Store,
     now: Timestamp,

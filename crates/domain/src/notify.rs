@@ -3,7 +3,8 @@
 //! and the states a delivery moves through.
 //!
 //! Messages sent outside Stillpoint (e-mail and SMS) carry only what the person needs to act,
-//! such as a session time; never a diagnosis, score, answer or free text.
+//! such as a session time. They never carry a diagnosis, score, questionnaire response or free
+//! text.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -15,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{EmailAddress, InvalidValue};
 
-/// What a message is about. Each kind has its own channel choices.
+/// The kind of a message. Each kind has its own channel choices.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MessageKind {
@@ -33,7 +34,7 @@ pub enum MessageKind {
     MeasureOverdue,
     /// A gentle message after a patient stopped coming.
     ReEngagement,
-    /// A safety alert nobody acknowledged in time reached this staff member.
+    /// A safety alert that was not acknowledged in time escalated to this staff member.
     AlertEscalated,
 }
 
@@ -82,7 +83,7 @@ impl MessageKind {
         matches!(self, Self::AlertEscalated)
     }
 
-    /// The channels a person gets this kind on until they choose otherwise.
+    /// Returns the channels a person gets this kind on until they choose otherwise.
     #[must_use]
     pub fn default_channels(self) -> BTreeSet<Channel> {
         match self {
@@ -99,7 +100,7 @@ impl fmt::Display for MessageKind {
     }
 }
 
-/// How a message travels.
+/// A delivery channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Channel {
@@ -186,7 +187,7 @@ impl PhoneNumber {
         &self.0
     }
 
-    /// The number with all but its last 2 digits hidden, for logs and delivery lists.
+    /// Returns the number with all but its last 2 digits hidden, for logs and delivery lists.
     #[must_use]
     pub fn masked(&self) -> String {
         let visible = &self.0[self.0.len() - 2..];
@@ -232,7 +233,7 @@ impl QuietHours {
         Ok(Self { start, end })
     }
 
-    /// Whether the local time of day falls inside; the start is inside, the end is not.
+    /// Returns whether the local time of day falls inside. The start is inside and the end is not.
     #[must_use]
     pub fn contains(&self, time: Time) -> bool {
         if self.start < self.end {
@@ -270,19 +271,19 @@ impl QuietHours {
     }
 }
 
-/// The instant of a local date and time, resolved as RFC 5545 (section 3.3.5) says: a time
-/// inside a spring-forward gap is read with the offset before the gap (so it moves later by
-/// the gap's length), and a time that occurs twice in an autumn overlap means the first one.
+/// Returns the instant of a local date and time, resolved by the rule of RFC 5545 section 3.3.5.
+/// A time inside a spring-forward gap is read with the offset before the gap, so it moves later
+/// by the gap's length. A time that occurs twice in an autumn overlap means the first one.
 #[must_use]
 pub fn resolve_local(local: jiff::civil::DateTime, zone: &TimeZone) -> Timestamp {
-    // jiff's "compatible" disambiguation is exactly RFC 5545's rule. It fails only for a date
-    // near the ends of jiff's range (years -9999 and 9999); such a time never comes.
+    // jiff's "compatible" disambiguation is RFC 5545's rule. It fails only for a date near the
+    // ends of jiff's range (years -9999 and 9999), which no reminder reaches.
     zone.to_ambiguous_timestamp(local)
         .compatible()
         .unwrap_or(Timestamp::MAX)
 }
 
-/// How a person wants to be reached.
+/// A person's notification preferences.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NotificationSettings {
     /// Where e-mail goes when not to the sign-in address.

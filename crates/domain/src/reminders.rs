@@ -28,8 +28,8 @@ pub struct SessionReminder {
     pub due: Timestamp,
 }
 
-/// The reminders of a session starting at `start` that still make sense at `now`, with quiet
-/// hours applied in the person's zone. A reminder whose time passed more than [`LATE_GRACE`]
+/// Plans the reminders of a session starting at `start` that still make sense at `now`, with
+/// quiet hours applied in the person's zone. A reminder whose time passed more than [`LATE_GRACE`]
 /// ago is dropped, except the last one, which goes out at once if the session has not begun.
 #[must_use]
 pub fn session_reminders(
@@ -63,9 +63,9 @@ pub fn session_reminders(
 }
 
 /// The instants of a daily reminder at local `time` in `zone`, from `from` (inclusive) to
-/// `until` (exclusive). Each day's time is resolved by RFC 5545: on a spring-forward day a
-/// time inside the gap moves later by the gap, and on an autumn day a time that occurs twice
-/// means the first one; on every other day it stays at the same wall-clock time.
+/// `until` (exclusive). Each day's time is resolved by RFC 5545. On a spring-forward day a
+/// time inside the gap moves later by the gap's length. On an autumn day a time that occurs
+/// twice means the first one. On every other day it stays at the same wall-clock time.
 #[must_use]
 pub fn daily_times(
     time: Time,
@@ -112,7 +112,7 @@ mod tests {
     }
 
     #[test]
-    fn a_0730_reminder_stays_at_0730_across_both_clock_changes() {
+    fn daily_time_stays_local_across_dst() {
         // In 2027 the United States moves clocks forward on 14 March and back on 7 November.
         let zone = chicago();
         for (month, day) in [(3, 13), (11, 6)] {
@@ -132,7 +132,7 @@ mod tests {
     }
 
     #[test]
-    fn a_time_in_the_gap_or_overlap_resolves_as_rfc_5545_says() {
+    fn daily_time_in_gap_or_overlap() {
         let zone = chicago();
         // 02:30 does not exist on 14 March 2027: it is read with the offset before the gap
         // (CST, UTC-6), which is 08:30 UTC, shown as 03:30 CDT.
@@ -156,7 +156,7 @@ mod tests {
     }
 
     #[test]
-    fn session_reminders_go_24_hours_and_1_hour_before() {
+    fn session_reminders_default_leads() {
         let zone = chicago();
         let start = local(&zone, 2027, 3, 9, 18, 30);
         let now = local(&zone, 2027, 3, 1, 12, 0);
@@ -172,7 +172,7 @@ mod tests {
     }
 
     #[test]
-    fn a_late_plan_keeps_only_the_last_reminder_and_sends_it_now() {
+    fn late_plan_keeps_last_reminder() {
         let zone = chicago();
         let start = local(&zone, 2027, 3, 9, 18, 30);
         // Planned 30 minutes before the start: the 24-hour reminder is stale, the 1-hour one
@@ -189,11 +189,11 @@ mod tests {
     }
 
     #[test]
-    fn quiet_hours_move_session_reminders_but_never_past_the_session() {
+    fn quiet_hours_keep_reminder_before_session() {
         let zone = chicago();
         let quiet = QuietHours::new(time(21, 0, 0, 0), time(8, 0, 0, 0)).expect("valid");
-        // An 08:05 session: the 24-hour reminder (08:05 the day before) is outside quiet
-        // hours; the 1-hour one (07:05) would wait until 08:00, less than 10 minutes before
+        // An 08:05 session. The 24-hour reminder (08:05 the day before) is outside quiet
+        // hours. The 1-hour one (07:05) would wait until 08:00, less than 10 minutes before
         // the start, so it goes out at 20:59 the evening before.
         let start = local(&zone, 2027, 3, 9, 8, 5);
         let now = local(&zone, 2027, 3, 1, 12, 0);

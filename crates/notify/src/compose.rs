@@ -71,7 +71,7 @@ impl Composer for CatalogComposer {
     }
 }
 
-/// The HTML part: the same text as the plain part, with the links as links.
+/// Builds the HTML part: the same text as the plain part, with the links as links.
 fn html_body(tr: &Translator, request: &ComposeRequest<'_>, body: &str, sent_by: &str) -> String {
     let language = escape(tr.tag());
     let mut html = format!(
@@ -114,7 +114,8 @@ fn escape(text: &str) -> String {
     escaped
 }
 
-/// The variables of a message: session times as "tomorrow at 18:30" in the recipient's zone.
+/// Builds the variables of a message: session times as "tomorrow at 18:30" in the recipient's
+/// zone.
 fn subject_args<'a>(
     tr: &Translator,
     subject: &Subject,
@@ -194,7 +195,7 @@ mod tests {
     }
 
     #[test]
-    fn a_session_reminder_names_the_local_time_and_nothing_clinical() {
+    fn session_reminder_local_time_only() {
         // 00:30 UTC on 10 March 2027 is 18:30 on 9 March in Chicago (CST, UTC-6).
         let message = reminder("en", "2027-03-09T00:30:00Z");
         assert_eq!(
@@ -225,7 +226,7 @@ mod tests {
     }
 
     #[test]
-    fn spanish_recipients_get_spanish_and_same_day_times_say_today() {
+    fn spanish_reminder_says_today() {
         let message = reminder("es", "2027-03-09T23:30:00Z");
         assert_eq!(
             message.email_subject,
@@ -235,7 +236,7 @@ mod tests {
     }
 
     #[test]
-    fn a_language_without_the_message_falls_back_to_english() {
+    fn missing_translation_uses_english() {
         let folder =
             std::env::temp_dir().join(format!("stillpoint-compose-{}", std::process::id()));
         std::fs::create_dir_all(folder.join("fr")).expect("folder");

@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use stillpoint_app::notify::{OutgoingSms, SendError, SmsSender};
 
-/// Where and how to send text messages.
+/// The SMS provider's address, credentials and sender.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SmsSettings {
     /// The provider's API address, such as `https://sms-provider.example`, without a trailing
@@ -59,7 +59,7 @@ impl std::fmt::Debug for HttpSmsSender {
     }
 }
 
-/// The provider's answer, success or error.
+/// The provider's response body, on success or error.
 #[derive(Debug, Deserialize)]
 struct ProviderAnswer {
     sid: Option<String>,
@@ -149,7 +149,7 @@ impl SmsSender for HttpSmsSender {
                 .collect()
                 .await
                 .map_err(|error| SendError {
-                    message: format!("the SMS provider's answer broke off: {error}"),
+                    message: format!("the SMS provider's response broke off: {error}"),
                     retryable: true,
                 })?
                 .to_bytes();
@@ -158,7 +158,7 @@ impl SmsSender for HttpSmsSender {
         let (status, body) = tokio::time::timeout(self.settings.timeout, exchange)
             .await
             .map_err(|_| SendError {
-                message: "the SMS provider did not answer in time".to_owned(),
+                message: "the SMS provider timed out".to_owned(),
                 retryable: true,
             })??;
         let answer: Option<ProviderAnswer> = serde_json::from_slice(&body).ok();
@@ -166,7 +166,7 @@ impl SmsSender for HttpSmsSender {
             return answer
                 .and_then(|answer| answer.sid)
                 .ok_or_else(|| SendError {
-                    message: format!("the SMS provider answered {status} without a message id"),
+                    message: format!("the SMS provider responded {status} without a message id"),
                     retryable: true,
                 });
         }
@@ -184,7 +184,7 @@ impl SmsSender for HttpSmsSender {
         let retryable =
             status.is_server_error() || status.as_u16() == 408 || status.as_u16() == 429;
         Err(SendError {
-            message: format!("the SMS provider answered {status}{detail}"),
+            message: format!("the SMS provider responded {status}{detail}"),
             retryable,
         })
     }

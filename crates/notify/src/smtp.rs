@@ -1,18 +1,22 @@
-//! E-mail over SMTP with lettre: STARTTLS, TLS from the first byte, or (for a relay on the
-//! same host only) plain SMTP; multipart plain text and HTML; a Message-ID that stays the same
-//! on every attempt of one delivery; and the one-click unsubscribe headers of RFC 8058.
+//! E-mail over SMTP with lettre. The connection uses STARTTLS, TLS from the first byte, or
+//! plain SMTP for a relay on the same host only. Messages are multipart plain text and HTML,
+//! keep one Message-ID over every attempt of a delivery, and carry the one-click unsubscribe
+//! headers of RFC 8058.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
-use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
-use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use std::sync::Mutex;
+
+use lettre::Message;
+use lettre::transport::smtp::authentication::{Credentials, Mechanism};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
+use lettre::transport::smtp::extension::ClientId;
 use stillpoint_app::notify::{Mailer, OutgoingEmail, SendError};
 
-/// How the connection to the SMTP server is protected.
+/// The protection of the connection to the SMTP server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SmtpSecurity {
     /// Plain connection upgraded with STARTTLS, which must succeed (port 587).
@@ -45,7 +49,7 @@ impl SmtpSecurity {
     }
 }
 
-/// Where and how to send e-mail.
+/// The SMTP server's address, security, credentials and sender.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SmtpSettings {
     pub host: String,
@@ -81,21 +85,33 @@ pub enum SmtpSetupError {
     Tls { host: String, detail: String },
 }
 
-/// Sends e-mail through one SMTP server, keeping a small pool of connections open.
-#[derive(Clone)]
+/// Sends e-mail through one SMTP server, keeping a few connections open between messages.
+///
+/// It opens its own connections instead of using lettre's `AsyncSmtpTransport`, to set
+/// `TCP_NODELAY` on them. lettre writes a message's closing `<CRLF>.<CRLF>` as a write of its
+/// own, which Nagle's algorithm holds back until the server acknowledges the message body; a
+/// server that delays its acknowledgements (Linux does, by up to 40 ms) then stalls every send.
 pub struct SmtpMailer {
-    transport: AsyncSmtpTransport<Tokio1Executor>,
+    settings: SmtpSettings,
     from: Mailbox,
-    host: String,
+    hello: ClientId,
+    credentials: Option<Credentials>,
+    /// Connections that sent a message and may send the next one.
+    idle: Mutex<Vec<AsyncSmtpConnection>>,
 }
 
 impl std::fmt::Debug for SmtpMailer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SmtpMailer")
-            .field("host", &self.host)
+            .field("host", &self.settings.host)
+            .field("port", &self.settings.port)
             .finish_non_exhaustive()
     }
 }
+
+/// Open connections kept between messages. A worker sends one message at a time, so a few
+/// cover the workers of one server.
+const MAX_IDLE_CONNECTIONS: usize = 8;
 
 impl SmtpMailer {
     pub fn new(settings: &SmtpSettings) -> Result<Self, SmtpSetupError> {
@@ -103,28 +119,23 @@ impl SmtpMailer {
             .from
             .parse()
             .map_err(|_| SmtpSetupError::From(settings.from.clone()))?;
-        let tls = |host: &str| {
-            TlsParameters::new(host.to_owned()).map_err(|error| SmtpSetupError::Tls {
-                host: host.to_owned(),
+        if settings.security != SmtpSecurity::None {
+            // Checked now so a bad host name is reported at start, not at the first send.
+            TlsParameters::new(settings.host.clone()).map_err(|error| SmtpSetupError::Tls {
+                host: settings.host.clone(),
                 detail: error.to_string(),
-            })
-        };
-        let security = match settings.security {
-            SmtpSecurity::StartTls => Tls::Required(tls(&settings.host)?),
-            SmtpSecurity::Tls => Tls::Wrapper(tls(&settings.host)?),
-            SmtpSecurity::None => Tls::None,
-        };
-        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&settings.host)
-            .port(settings.port)
-            .tls(security)
-            .timeout(Some(settings.timeout));
-        if let (Some(user), Some(password)) = (&settings.username, &settings.password) {
-            builder = builder.credentials(Credentials::new(user.clone(), password.clone()));
+            })?;
         }
+        let credentials = match (&settings.username, &settings.password) {
+            (Some(user), Some(password)) => Some(Credentials::new(user.clone(), password.clone())),
+            _ => None,
+        };
         Ok(Self {
-            transport: builder.build(),
+            settings: settings.clone(),
             from,
-            host: settings.host.clone(),
+            hello: ClientId::default(),
+            credentials,
+            idle: Mutex::new(Vec::new()),
         })
     }
 
@@ -160,25 +171,119 @@ impl SmtpMailer {
         }
         Ok(message)
     }
+
+    /// Takes an idle connection that still answers NOOP, or opens a new one.
+    async fn connection(&self) -> Result<AsyncSmtpConnection, SendError> {
+        loop {
+            let idle = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+            let Some(mut connection) = idle else {
+                break;
+            };
+            if connection.test_connected().await {
+                return Ok(connection);
+            }
+            connection.abort().await;
+        }
+        tokio::time::timeout(self.settings.timeout, self.open())
+            .await
+            .map_err(|_| unreachable_server("connecting timed out"))?
+    }
+
+    /// Connects, greets the server, secures the connection and signs in, as the settings say.
+    async fn open(&self) -> Result<AsyncSmtpConnection, SendError> {
+        let address = (self.settings.host.as_str(), self.settings.port);
+        let tcp = tokio::net::TcpStream::connect(address)
+            .await
+            .map_err(|error| unreachable_server(&error.to_string()))?;
+        tcp.set_nodelay(true)
+            .map_err(|error| unreachable_server(&error.to_string()))?;
+        let mut connection = match self.settings.security {
+            SmtpSecurity::Tls => {
+                let stream = crate::tls::connect(&self.settings.host, tcp)
+                    .await
+                    .map_err(|error| unreachable_server(&format!("TLS failed: {error}")))?;
+                AsyncSmtpConnection::connect_with_transport(Box::new(stream), &self.hello)
+                    .await
+                    .map_err(|error| classify(&error))?
+            }
+            SmtpSecurity::StartTls => {
+                let mut connection =
+                    AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &self.hello)
+                        .await
+                        .map_err(|error| classify(&error))?;
+                // Without STARTTLS nothing is sent, so a downgrade cannot expose the password
+                // or the message.
+                let parameters = TlsParameters::new(self.settings.host.clone())
+                    .map_err(|error| classify(&error))?;
+                connection
+                    .starttls(parameters, &self.hello)
+                    .await
+                    .map_err(|error| classify(&error))?;
+                connection
+            }
+            SmtpSecurity::None => {
+                AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &self.hello)
+                    .await
+                    .map_err(|error| classify(&error))?
+            }
+        };
+        if let Some(credentials) = &self.credentials {
+            connection
+                .auth(&[Mechanism::Plain, Mechanism::Login], credentials)
+                .await
+                .map_err(|error| classify(&error))?;
+        }
+        Ok(connection)
+    }
+}
+
+fn unreachable_server(detail: &str) -> SendError {
+    SendError {
+        message: format!("cannot reach the SMTP server: {detail}"),
+        retryable: true,
+    }
 }
 
 #[async_trait]
 impl Mailer for SmtpMailer {
     async fn send(&self, email: &OutgoingEmail) -> Result<String, SendError> {
         let message = self.message(email)?;
-        match self.transport.send(message).await {
-            Ok(_) => Ok(email.message_id.clone()),
-            Err(error) => Err(classify(&error)),
+        let mut connection = self.connection().await?;
+        let sent = tokio::time::timeout(
+            self.settings.timeout,
+            connection.send(message.envelope(), &message.formatted()),
+        )
+        .await;
+        match sent {
+            Ok(Ok(_)) => {
+                if let Ok(mut idle) = self.idle.lock()
+                    && idle.len() < MAX_IDLE_CONNECTIONS
+                {
+                    idle.push(connection);
+                }
+                Ok(email.message_id.clone())
+            }
+            Ok(Err(error)) => {
+                connection.abort().await;
+                Err(classify(&error))
+            }
+            Err(_) => {
+                connection.abort().await;
+                Err(SendError {
+                    message: "the SMTP server timed out".to_owned(),
+                    retryable: true,
+                })
+            }
         }
     }
 }
 
-/// A permanent reply (5yz) is not retried, as RFC 5321 section 4.2.1 says a client should not
-/// repeat the request; replies 4yz, timeouts and connection failures are retried.
+/// Marks a permanent reply (5yz) as not retryable, because RFC 5321 section 4.2.1 tells a
+/// client not to repeat that request. Replies 4yz, timeouts and connection failures are retried.
 fn classify(error: &lettre::transport::smtp::Error) -> SendError {
     let code = error.status().map(|code| code.to_string());
     let message = match &code {
-        Some(code) => format!("the SMTP server answered {code}: {error}"),
+        Some(code) => format!("the SMTP server responded {code}: {error}"),
         None => format!("cannot reach the SMTP server: {error}"),
     };
     SendError {

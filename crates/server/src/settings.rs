@@ -189,8 +189,8 @@ pub struct Settings {
     pub public_url: Option<String>,
     /// Days without an attended session after which an active patient counts as lapsed.
     pub lapse_days: u16,
-    /// How long a job claimed by a server is that server's; after a crash another server (or
-    /// the same one, restarted) runs the job again once this has passed.
+    /// How long a server holds a job it claimed. After a crash, another server (or the same
+    /// one, restarted) runs the job again once this has passed.
     pub job_lease: SignedDuration,
     /// How many jobs this server runs at once.
     pub job_workers: usize,

@@ -92,7 +92,7 @@ impl SmtpSink {
         self.folder.path().join("maildir")
     }
 
-    /// Every message received so far, oldest first.
+    /// Returns every message received so far, oldest first.
     #[must_use]
     pub fn messages(&self) -> Vec<ReceivedMail> {
         const SCRIPT: &str = r#"
@@ -142,7 +142,7 @@ json.dump(found, sys.stdout)
         serde_json::from_slice(&output.stdout).expect("the messages as JSON")
     }
 
-    /// How many messages arrived so far, without decoding them.
+    /// Counts the messages received so far, without decoding them.
     #[must_use]
     pub fn count(&self) -> usize {
         ["new", "cur"]
@@ -165,7 +165,7 @@ json.dump(found, sys.stdout)
     }
 }
 
-/// A loopback port nobody listens on at the moment.
+/// Returns a loopback port that is free at the moment.
 #[must_use]
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

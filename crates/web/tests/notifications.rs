@@ -816,10 +816,7 @@ async fn sms_provider_timeout_and_refusal(dialect: Dialect) {
         .find(|delivery| delivery.account == lucia.account.id && delivery.channel == Channel::Sms)
         .expect("sms delivery");
     assert_eq!(text.state, DeliveryState::Queued);
-    assert_eq!(
-        text.error.as_deref(),
-        Some("the SMS provider did not answer in time")
-    );
+    assert_eq!(text.error.as_deref(), Some("the SMS provider timed out"));
 
     // A provider that refuses the number fails the text for good, and it falls back in-app.
     let Some(other) = spawn_app(dialect, Seed::DemoClinic, "reminder_sms_refused").await else {
@@ -1031,6 +1028,209 @@ async fn daily_practice_reminders_follow_local_time(dialect: Dialect) {
     }
 }
 
+async fn temporary_smtp_refusal_is_retried(dialect: Dialect) {
+    let Some(app) = spawn_app(dialect, Seed::DemoClinic, "reminder_smtp_4xx").await else {
+        return;
+    };
+    let store = &app.database.database;
+    let port = refusing_smtp_server("451 4.3.0 try again later").await;
+    let notifier = app.notifier(Some(mailer(port)), None);
+    let worker = app.worker(&notifier);
+    let lucia = lucia(&app).await;
+    let session = next_session(&app, lucia.cohort).await;
+    set_clock(&app, session.planned.start - SignedDuration::from_hours(24));
+    plan(&app).await;
+
+    // A 4xx reply is temporary: the attempt is retried later, with the reply recorded.
+    let outcomes = app.run_due_jobs(&worker).await;
+    assert!(
+        outcomes
+            .iter()
+            .any(|outcome| matches!(outcome, StepOutcome::Retry { .. })),
+        "{outcomes:?}"
+    );
+    let email = store
+        .list_deliveries(None, 500)
+        .await
+        .expect("list")
+        .into_iter()
+        .find(|delivery| delivery.account == lucia.account.id && delivery.channel == Channel::Email)
+        .expect("e-mail delivery");
+    assert_eq!(email.state, DeliveryState::Queued);
+    assert!(
+        email
+            .error
+            .as_deref()
+            .is_some_and(|error| error.contains("451")),
+        "{email:?}"
+    );
+}
+
+async fn quiet_hours_delay_a_reminder(dialect: Dialect) {
+    let Some(app) = spawn_app(dialect, Seed::DemoClinic, "reminder_quiet_hours").await else {
+        return;
+    };
+    let store = &app.database.database;
+    let lucia = lucia(&app).await;
+    let session = next_session(&app, lucia.cohort).await;
+    let zone = lucia.account.time_zone.time_zone();
+    let reminder_at = session.planned.start - SignedDuration::from_hours(24);
+    let local = reminder_at.to_zoned_datetime(zone.clone());
+
+    // Quiet hours from an hour before the 24-hour reminder to an hour after it.
+    let mut settings = stillpoint_app::notify::settings_of(store, lucia.account.id)
+        .await
+        .expect("settings");
+    let quiet_start = local.time() - SignedDuration::from_hours(1);
+    let quiet_end = local.time() + SignedDuration::from_hours(1);
+    settings.quiet_hours = Some(
+        stillpoint_domain::notify::QuietHours::new(quiet_start, quiet_end).expect("quiet hours"),
+    );
+    store
+        .put_notification_settings(lucia.account.id, &settings, app.clock.now())
+        .await
+        .expect("saved");
+    set_clock(&app, reminder_at - SignedDuration::from_mins(5));
+    plan(&app).await;
+    let key = format!(
+        "session_reminder:{}:{}:1440:{}",
+        session.id,
+        session.planned.start.as_millisecond(),
+        lucia.account.id
+    );
+    let job = store
+        .list_jobs(JobState::Queued, 10_000)
+        .await
+        .expect("jobs")
+        .into_iter()
+        .find(|job| job.idempotency_key == key)
+        .expect("the 24-hour reminder");
+    assert_eq!(
+        job.due_at,
+        reminder_at + SignedDuration::from_hours(1),
+        "the reminder waits for the end of quiet hours"
+    );
+}
+
+async fn check_in_reminders_follow_the_plan(dialect: Dialect) {
+    let Some(sink) = SmtpSink::start("check_in_reminders_follow_the_plan") else {
+        return;
+    };
+    let Some(app) = spawn_app(dialect, Seed::DemoClinic, "reminder_check_in").await else {
+        return;
+    };
+    let notifier = app.notifier(Some(mailer(sink.port)), None);
+    let worker = app.worker(&notifier);
+    let lucia = lucia(&app).await;
+    let mut settings =
+        stillpoint_app::notify::settings_of(&app.database.database, lucia.account.id)
+            .await
+            .expect("settings");
+    settings.quiet_hours = None;
+    app.database
+        .database
+        .put_notification_settings(lucia.account.id, &settings, app.clock.now())
+        .await
+        .expect("saved");
+    let occasion = stillpoint_app::measures::occasions_of(
+        app.state.store.as_ref(),
+        &app.state.measures,
+        app.clock.now(),
+        lucia.patient,
+    )
+    .await
+    .expect("occasions")
+    .into_iter()
+    .find(|due| due.occasion.opens > app.clock.now())
+    .expect("an upcoming check-in")
+    .occasion;
+
+    // As the occasion opens, a check-in message; once it is due and unanswered, another.
+    for (at, subject) in [
+        (occasion.opens, "Un breve cuestionario le espera"),
+        (occasion.due, "Su cuestionario sigue abierto"),
+    ] {
+        set_clock(&app, at - SignedDuration::from_mins(1));
+        plan(&app).await;
+        app.clock.advance(SignedDuration::from_mins(2));
+        app.run_due_jobs(&worker).await;
+        sink.wait_for(1, Duration::from_secs(5)).await;
+        let messages = sink.messages();
+        let received: Vec<_> = mail_to(&messages, &lucia.account)
+            .into_iter()
+            .filter(|mail| mail.subject == subject)
+            .collect();
+        assert_eq!(received.len(), 1, "{subject}: {messages:#?}");
+        assert!(
+            !received[0].text.contains("PHQ") && !received[0].text.contains("GAD"),
+            "no instrument names in e-mail"
+        );
+    }
+}
+
+async fn lapsed_patient_is_invited_back_once(dialect: Dialect) {
+    let Some(sink) = SmtpSink::start("lapsed_patient_is_invited_back_once") else {
+        return;
+    };
+    let Some(app) = spawn_app(dialect, Seed::DemoClinic, "reminder_lapse").await else {
+        return;
+    };
+    let store = &app.database.database;
+    let notifier = app.notifier(Some(mailer(sink.port)), None);
+    let worker = app.worker(&notifier);
+    let lucia = lucia(&app).await;
+    let mut settings = stillpoint_app::notify::settings_of(store, lucia.account.id)
+        .await
+        .expect("settings");
+    settings.quiet_hours = None;
+    store
+        .put_notification_settings(lucia.account.id, &settings, app.clock.now())
+        .await
+        .expect("saved");
+
+    // She is marked lapsed; the message inviting her back goes once.
+    let state = store
+        .find_enrolment(lucia.patient)
+        .await
+        .expect("pathway")
+        .expect("state");
+    let lapsed = EnrolmentState::Lapsed {
+        cohort: lucia.cohort,
+    };
+    let now = app.clock.now();
+    store
+        .record_transition(
+            lucia.patient,
+            Some(&state),
+            &lapsed,
+            None,
+            Some("no attended session for 14 days"),
+            None,
+            now,
+        )
+        .await
+        .expect("lapsed");
+    stillpoint_app::reminders::patient_lapsed(store, now, lucia.patient, now)
+        .await
+        .expect("queued");
+    stillpoint_app::reminders::patient_lapsed(store, now, lucia.patient, now)
+        .await
+        .expect("queued once");
+    app.run_due_jobs(&worker).await;
+    sink.wait_for(1, Duration::from_secs(5)).await;
+    let messages = sink.messages();
+    let invitations: Vec<_> = mail_to(&messages, &lucia.account)
+        .into_iter()
+        .filter(|mail| mail.subject == "Puede volver cuando quiera")
+        .collect();
+    assert_eq!(invitations.len(), 1, "{messages:#?}");
+    assert!(
+        invitations[0]
+            .text
+            .contains("Le hemos echado de menos en el grupo.")
+    );
+}
+
 stillpoint_test_support::on_both_databases!(
     session_reminder_arrives_once_in_spanish,
     rescheduled_session_replaces_pending_reminders,
@@ -1041,4 +1241,8 @@ stillpoint_test_support::on_both_databases!(
     sms_provider_timeout_and_refusal,
     settings_page_checks_each_field,
     daily_practice_reminders_follow_local_time,
+    temporary_smtp_refusal_is_retried,
+    quiet_hours_delay_a_reminder,
+    check_in_reminders_follow_the_plan,
+    lapsed_patient_is_invited_back_once,
 );

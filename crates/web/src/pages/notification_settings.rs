@@ -1,6 +1,6 @@
-//! The notification settings page: where e-mail and text messages go, which messages come on
-//! which channel, quiet hours, and the daily practice reminder time; and the one-click
-//! unsubscribe page that e-mail links to.
+//! The notification settings page sets where e-mail and text messages go, which messages come
+//! on which channel, quiet hours and the daily practice reminder time. This module also serves
+//! the one-click unsubscribe page that e-mails link to, and the SMS provider's status reports.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -49,8 +49,8 @@ struct SettingsTemplate {
     error: Option<(String, String)>,
 }
 
-/// The kinds a person may choose channels for: patients get every reminder; staff get the
-/// session messages of the cohorts they facilitate. Safety alert messages are essential and
+/// Lists the kinds a person may choose channels for. Patients get every reminder, and
+/// facilitators the session messages of their cohorts. Safety alert messages are essential and
 /// not listed.
 fn kinds_for(account: &Account) -> Vec<MessageKind> {
     let sessions = [
@@ -354,21 +354,14 @@ pub struct UnsubscribeQuery {
     token: String,
 }
 
-/// Shows what the link turns off, with one button; nothing changes on a plain visit, since
+/// Shows what the link turns off, with one button. A plain visit changes nothing, because
 /// mail scanners open links.
 pub async fn unsubscribe_page(
     State(state): State<AppState>,
     viewer: Viewer,
     Query(query): Query<UnsubscribeQuery>,
 ) -> Result<Response, WebError> {
-    let (_, kind) = notify::check_unsubscribe(
-        state.store.as_ref(),
-        &state.config.secrets,
-        &query.account,
-        &query.kind,
-        &query.token,
-    )
-    .await?;
+    let (_, kind) = checked_link(&state, &query).await?;
     unsubscribe_response(&state, &viewer, &query, kind, false)
 }
 
@@ -379,16 +372,23 @@ pub async fn unsubscribe(
     viewer: Viewer,
     Query(query): Query<UnsubscribeQuery>,
 ) -> Result<Response, WebError> {
-    let (account, kind) = notify::check_unsubscribe(
+    let (account, kind) = checked_link(&state, &query).await?;
+    notify::unsubscribe(state.store.as_ref(), state.clock.as_ref(), account, kind).await?;
+    unsubscribe_response(&state, &viewer, &query, kind, true)
+}
+
+async fn checked_link(
+    state: &AppState,
+    query: &UnsubscribeQuery,
+) -> Result<(stillpoint_domain::AccountId, MessageKind), AppError> {
+    notify::check_unsubscribe(
         state.store.as_ref(),
         &state.config.secrets,
         &query.account,
         &query.kind,
         &query.token,
     )
-    .await?;
-    notify::unsubscribe(state.store.as_ref(), state.clock.as_ref(), account, kind).await?;
-    unsubscribe_response(&state, &viewer, &query, kind, true)
+    .await
 }
 
 fn unsubscribe_response(
