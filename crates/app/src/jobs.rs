@@ -224,6 +224,16 @@ pub async fn retry_failed(
     }
     if store.retry_failed_job(id, clock.now()).await? {
         tracing::info!(job_id = id, account_id = %account.id, "failed job queued again by an administrator");
+        // A delivery that failed for good is queued again with its job, or the job would find
+        // it failed and send nothing.
+        let job = store.get_job(id).await?;
+        if job.kind == crate::notify::DELIVER
+            && let Ok(payload) = serde_json::from_str::<crate::notify::DeliverPayload>(&job.payload)
+        {
+            store
+                .requeue_failed_delivery(&payload.delivery, clock.now())
+                .await?;
+        }
         Ok(())
     } else {
         Err(stillpoint_domain::InvalidValue::new(

@@ -3,10 +3,11 @@
 //! job sends one delivery through its provider and records the outcome.
 //!
 //! Each delivery is marked `sending` before the provider is called and `sent` (with the
-//! provider's message id) before its job reports success. A job interrupted between the two
-//! finds the delivery still `sending` and sends it again with the same message id (the SMTP
-//! Message-ID, or the SMS request's idempotency key), so the copy can be recognised and
-//! dropped; a delivery already `sent` is never sent again.
+//! provider's message id) before its job reports success, and a delivery already `sent` is
+//! never sent again. A job interrupted between the two finds the delivery still `sending` and
+//! sends it again with the same message id: the SMTP Message-ID, or the SMS request's
+//! `Idempotency-Key` header. The copy is then recognisable, but neither SMTP servers nor
+//! providers that ignore the header drop it, so a crash at that moment can deliver twice.
 
 use std::sync::Arc;
 
@@ -44,19 +45,24 @@ pub enum Subject {
         start: Timestamp,
         lead_minutes: i64,
     },
+    /// A session moved; `sequence` is the session's change count after the move.
     SessionRescheduled {
         session: CohortSessionId,
         previous_start: Timestamp,
         start: Timestamp,
+        sequence: u32,
     },
+    /// A session was cancelled; `sequence` is the session's change count after it.
     SessionCancelled {
         session: CohortSessionId,
         start: Timestamp,
+        sequence: u32,
     },
-    /// The daily practice reminder of one local date.
+    /// The daily practice reminder of one local date, at the local `time` the patient chose.
     Practice {
         patient: PatientId,
         date: jiff::civil::Date,
+        time: jiff::civil::Time,
     },
     /// A questionnaire occasion that opened, or became overdue.
     Occasion {
@@ -254,15 +260,14 @@ impl Notifier {
             tracing::info!(job_id = job.id, kind = %payload.kind, reason, "message no longer applies; nothing sent");
             return Ok(());
         }
+        if let Some(reason) = too_late(&payload.subject, job.due_at, now) {
+            tracing::info!(job_id = job.id, kind = %payload.kind, reason, "message too late; nothing sent");
+            return Ok(());
+        }
         let settings = settings_of(store, account.id).await.map_err(retry)?;
-        let channels: Vec<Channel> = settings
-            .channels_for(payload.kind)
-            .into_iter()
-            .filter(|channel| self.configured(*channel))
-            .collect();
         let subject =
             to_json(&payload.subject).map_err(|error| JobFailure::permanent(error.to_string()))?;
-        for channel in channels {
+        for channel in settings.channels_for(payload.kind) {
             let delivery = NewDelivery {
                 id: uuid::Uuid::now_v7().to_string(),
                 idempotency_key: format!("{}:{channel}", job.idempotency_key),
@@ -273,12 +278,44 @@ impl Notifier {
                 fallback_of: None,
                 created_at: now,
             };
-            self.queue_delivery(&delivery, now).await.map_err(retry)?;
+            if self.configured(channel) {
+                self.queue_delivery(&delivery, now, now)
+                    .await
+                    .map_err(retry)?;
+            } else {
+                // Recorded so the delivery log shows why the chosen channel got nothing.
+                self.record_unconfigured(&delivery, now)
+                    .await
+                    .map_err(retry)?;
+            }
         }
         Ok(())
     }
 
-    async fn queue_delivery(&self, delivery: &NewDelivery, now: Timestamp) -> Result<(), AppError> {
+    async fn record_unconfigured(
+        &self,
+        delivery: &NewDelivery,
+        now: Timestamp,
+    ) -> Result<(), AppError> {
+        let stored = match self.store.record_delivery(delivery).await? {
+            DeliveryRecorded::Created(stored) | DeliveryRecorded::Exists(stored) => stored,
+        };
+        if stored.state == DeliveryState::Queued {
+            let reason = format!("{} is not set up on this server", delivery.channel);
+            self.store
+                .record_delivery_skipped(&stored.id, &reason, now)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Records a delivery and queues its job for `due`, or sends it at once when it is in-app.
+    async fn queue_delivery(
+        &self,
+        delivery: &NewDelivery,
+        due: Timestamp,
+        now: Timestamp,
+    ) -> Result<(), AppError> {
         let stored = match self.store.record_delivery(delivery).await? {
             DeliveryRecorded::Created(stored) | DeliveryRecorded::Exists(stored) => stored,
         };
@@ -296,7 +333,7 @@ impl Notifier {
                 delivery: stored.id.clone(),
             })?,
             idempotency_key: format!("deliver:{}", stored.idempotency_key),
-            due_at: now,
+            due_at: due,
         };
         self.store.enqueue(&job, now).await?;
         Ok(())
@@ -353,7 +390,10 @@ impl Notifier {
         if before.state == DeliveryState::Sending {
             tracing::warn!(delivery_id = %delivery.id, "delivery was interrupted mid-send; sending again with the same message id");
         }
-        let result = self.send(&account, &settings, &delivery, &subject).await;
+        let result = self
+            .send(&account, &settings, &delivery, &subject)
+            .await
+            .map_err(|error| without_addresses(error, &account, &settings));
         let finished = self.clock.now();
         match result {
             Ok(provider_id) => {
@@ -363,7 +403,7 @@ impl Notifier {
                     .map_err(retry)?;
                 if delivery.channel == Channel::InApp {
                     store
-                        .record_delivery_confirmed(Channel::InApp, &provider_id, finished)
+                        .record_delivery_confirmed(&delivery.id, &provider_id, finished)
                         .await
                         .map_err(retry)?;
                 }
@@ -489,6 +529,13 @@ impl Notifier {
     /// good, and queues it.
     pub async fn fall_back(&self, failed: &Delivery, now: Timestamp) -> Result<(), AppError> {
         let settings = settings_of(self.store.as_ref(), failed.account).await?;
+        let zone = self
+            .store
+            .get_account(failed.account)
+            .await?
+            .time_zone
+            .time_zone();
+        let due = send_time(&settings, failed.kind, &zone, now, None);
         let mut next = failed.channel.fallback();
         while let Some(channel) = next {
             if self.configured(channel)
@@ -505,7 +552,7 @@ impl Notifier {
                     created_at: now,
                 };
                 tracing::info!(delivery_id = %failed.id, channel = %channel, "delivery failed; falling back");
-                return self.queue_delivery(&delivery, now).await;
+                return self.queue_delivery(&delivery, due, now).await;
             }
             next = channel.fallback();
         }
@@ -545,12 +592,20 @@ impl Notifier {
                     self.not_in_cohort(account, stored.cohort).await?
                 }
             }
-            Subject::SessionRescheduled { session, .. }
-            | Subject::SessionCancelled { session, .. } => {
-                let stored = store.get_cohort_session(*session).await?;
-                self.not_in_cohort(account, stored.cohort).await?
+            Subject::SessionRescheduled {
+                session, sequence, ..
             }
-            Subject::Practice { patient, .. } => {
+            | Subject::SessionCancelled {
+                session, sequence, ..
+            } => {
+                let stored = store.get_cohort_session(*session).await?;
+                if stored.sequence == *sequence {
+                    self.not_in_cohort(account, stored.cohort).await?
+                } else {
+                    Some("the session changed again; a newer notice replaces this one")
+                }
+            }
+            Subject::Practice { patient, time, .. } => {
                 let state = crate::enrolment::current_state(store, *patient).await?;
                 let practising = matches!(
                     state,
@@ -558,12 +613,9 @@ impl Notifier {
                         | EnrolmentState::Active { .. }
                         | EnrolmentState::Returned { .. }
                 );
-                let chosen = settings_of(store, account.id)
-                    .await?
-                    .practice_time
-                    .is_some();
+                let chosen = settings_of(store, account.id).await?.practice_time == Some(*time);
                 (!practising || !chosen).then_some(
-                    "the patient is not practising in a cohort now, or turned the reminder off",
+                    "the patient is not practising in a cohort now, or changed or turned off the reminder",
                 )
             }
             Subject::Occasion {
@@ -613,6 +665,28 @@ impl Notifier {
     }
 }
 
+/// Returns why a reminder that waited too long (the servers were down, or the queue was
+/// behind) should not go out: a session reminder other than the last one before the session,
+/// or a practice reminder more than an hour late. Other messages still matter when late.
+fn too_late(subject: &Subject, due: Timestamp, now: Timestamp) -> Option<&'static str> {
+    let lateness = now.duration_since(due);
+    match subject {
+        Subject::Session { lead_minutes, .. }
+            if lateness > stillpoint_domain::reminders::LATE_GRACE
+                && *lead_minutes > SHORTEST_LEAD_MINUTES =>
+        {
+            Some("a later reminder for the same session follows")
+        }
+        Subject::Practice { .. } if lateness > jiff::SignedDuration::from_hours(1) => {
+            Some("the practice reminder is more than an hour late")
+        }
+        _ => None,
+    }
+}
+
+/// The lead of the last reminder before a session, in minutes.
+const SHORTEST_LEAD_MINUTES: i64 = 60;
+
 /// Returns the reason a delivery must not go out under the person's current settings: they
 /// turned the channel off for this kind since it was planned. Essential messages and
 /// fallbacks (which the person allowed separately) always go.
@@ -627,6 +701,29 @@ fn opted_out(settings: &NotificationSettings, delivery: &Delivery) -> Option<&'s
         .channels_for(delivery.kind)
         .contains(&delivery.channel))
     .then_some("the person turned this channel off for these messages")
+}
+
+/// Removes the person's e-mail addresses and phone number from a provider's error, which may
+/// quote them, before it is stored in the delivery log and the job's error.
+fn without_addresses(
+    mut error: SendError,
+    account: &Account,
+    settings: &NotificationSettings,
+) -> SendError {
+    let mut addresses = vec![account.email.as_str().to_owned()];
+    addresses.extend(
+        settings
+            .contact_email
+            .iter()
+            .map(|email| email.as_str().to_owned()),
+    );
+    for address in addresses {
+        error.message = error.message.replace(&address, "<recipient>");
+    }
+    if let Some(phone) = &settings.phone {
+        error.message = error.message.replace(phone.as_str(), &phone.masked());
+    }
+    error
 }
 
 fn unconfigured(what: &str) -> SendError {
@@ -733,14 +830,22 @@ pub async fn sms_status(
     let now = notifier.clock.now();
     match status {
         "delivered" => {
-            store
-                .record_delivery_confirmed(Channel::Sms, message_sid, now)
+            let confirmed = store
+                .record_delivery_confirmed(delivery_id, message_sid, now)
                 .await?;
+            if !confirmed {
+                // NOTE: a report that overtakes the record of the send (it can only come after
+                // the provider accepted the message) finds no sent delivery and is dropped.
+                tracing::warn!(
+                    delivery_id,
+                    "SMS delivery report for a delivery not recorded as sent under that id"
+                );
+            }
         }
         "undelivered" | "failed" => {
             if let Some(delivery) = store
                 .record_delivery_undelivered(
-                    Channel::Sms,
+                    delivery_id,
                     message_sid,
                     &format!("the provider reported it {status}"),
                     now,

@@ -12,7 +12,7 @@
 
 use jiff::{SignedDuration, Timestamp};
 use stillpoint_domain::enrolment::EnrolmentState;
-use stillpoint_domain::notify::{MessageKind, NotificationSettings};
+use stillpoint_domain::notify::MessageKind;
 use stillpoint_domain::reminders::{
     self, LATE_GRACE, SESSION_REMINDER_MARGIN, SESSION_REMINDER_OFFSETS,
 };
@@ -204,37 +204,39 @@ async fn practice_jobs(
         if !practising(&crate::enrolment::current_state(store, patient.id).await?) {
             continue;
         }
-        jobs.extend(practice_jobs_of(
-            account, patient.id, &settings, time, from, until,
-        )?);
+        jobs.extend(practice_jobs_of(account, patient.id, time, from, until)?);
     }
     Ok(jobs)
 }
 
-/// Builds the daily practice reminders of one patient between `from` and `until`.
+/// Builds the daily practice reminders of one patient at local `time`, between `from` and
+/// `until`.
 pub fn practice_jobs_of(
     account: &Account,
     patient: PatientId,
-    settings: &NotificationSettings,
     time: jiff::civil::Time,
     from: Timestamp,
     until: Timestamp,
 ) -> Result<Vec<NewJob>, AppError> {
     let zone = account.time_zone.time_zone();
     let mut jobs = Vec::new();
+    // The patient chose the time, so quiet hours do not move it.
     for at in reminders::daily_times(time, &zone, from, until) {
         let date = at.to_zoned_datetime(zone.clone()).date();
-        let due = notify::send_time(settings, MessageKind::PracticeReminder, &zone, at, None);
         jobs.push(notify_job(
             MessageKind::PracticeReminder,
             account.id,
-            Subject::Practice { patient, date },
+            Subject::Practice {
+                patient,
+                date,
+                time,
+            },
             format!(
                 "practice_reminder:{}:{date}:{}",
                 account.id,
                 time.strftime("%H%M")
             ),
-            due,
+            at,
         )?);
     }
     Ok(jobs)
@@ -306,6 +308,7 @@ pub async fn session_changed(
             Subject::SessionCancelled {
                 session: after.id,
                 start: before.planned.start,
+                sequence: after.sequence,
             },
         )
     } else {
@@ -315,6 +318,7 @@ pub async fn session_changed(
                 session: after.id,
                 previous_start: before.planned.start,
                 start: after.planned.start,
+                sequence: after.sequence,
             },
         )
     };

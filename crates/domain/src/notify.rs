@@ -377,9 +377,9 @@ impl NotificationSettings {
 pub enum DeliveryState {
     /// Waiting for its first attempt, or for a retry.
     Queued,
-    /// Handed to the provider; the outcome is not recorded yet. A delivery found in this
+    /// Handed to the provider, with the outcome not recorded yet. A delivery found in this
     /// state after a restart was interrupted mid-send and is sent again with the same message
-    /// id, which lets the provider or the mail client drop the copy.
+    /// id, so the copy is recognisable.
     Sending,
     /// The provider accepted it, with its message id.
     Sent,

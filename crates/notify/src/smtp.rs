@@ -172,24 +172,28 @@ impl SmtpMailer {
         Ok(message)
     }
 
-    /// Takes an idle connection that still answers NOOP, or opens a new one.
+    /// Takes an idle connection that still replies to NOOP in time, or opens a new one.
     async fn connection(&self) -> Result<AsyncSmtpConnection, SendError> {
         loop {
             let idle = self.idle.lock().ok().and_then(|mut idle| idle.pop());
             let Some(mut connection) = idle else {
                 break;
             };
-            if connection.test_connected().await {
+            let alive = tokio::time::timeout(self.settings.timeout, connection.test_connected());
+            if alive.await.unwrap_or(false) {
                 return Ok(connection);
             }
-            connection.abort().await;
+            // Dropping the connection closes the socket without waiting for a server that
+            // may not reply.
         }
         tokio::time::timeout(self.settings.timeout, self.open())
             .await
             .map_err(|_| unreachable_server("connecting timed out"))?
     }
 
-    /// Connects, greets the server, secures the connection and signs in, as the settings say.
+    /// Connects, greets the server, secures the connection and signs in, as the settings
+    /// require. Every failure here is retried, even a 5xx reply: it concerns the server or
+    /// the settings (a refused sign-in, no STARTTLS), not this message.
     async fn open(&self) -> Result<AsyncSmtpConnection, SendError> {
         let address = (self.settings.host.as_str(), self.settings.port);
         let tcp = tokio::net::TcpStream::connect(address)
@@ -204,36 +208,43 @@ impl SmtpMailer {
                     .map_err(|error| unreachable_server(&format!("TLS failed: {error}")))?;
                 AsyncSmtpConnection::connect_with_transport(Box::new(stream), &self.hello)
                     .await
-                    .map_err(|error| classify(&error))?
+                    .map_err(|error| setup_failure(&error))?
             }
             SmtpSecurity::StartTls => {
                 let mut connection =
                     AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &self.hello)
                         .await
-                        .map_err(|error| classify(&error))?;
+                        .map_err(|error| setup_failure(&error))?;
                 // Without STARTTLS nothing is sent, so a downgrade cannot expose the password
                 // or the message.
                 let parameters = TlsParameters::new(self.settings.host.clone())
-                    .map_err(|error| classify(&error))?;
+                    .map_err(|error| setup_failure(&error))?;
                 connection
                     .starttls(parameters, &self.hello)
                     .await
-                    .map_err(|error| classify(&error))?;
+                    .map_err(|error| setup_failure(&error))?;
                 connection
             }
             SmtpSecurity::None => {
                 AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &self.hello)
                     .await
-                    .map_err(|error| classify(&error))?
+                    .map_err(|error| setup_failure(&error))?
             }
         };
         if let Some(credentials) = &self.credentials {
             connection
                 .auth(&[Mechanism::Plain, Mechanism::Login], credentials)
                 .await
-                .map_err(|error| classify(&error))?;
+                .map_err(|error| setup_failure(&error))?;
         }
         Ok(connection)
+    }
+}
+
+fn setup_failure(error: &lettre::transport::smtp::Error) -> SendError {
+    SendError {
+        retryable: true,
+        ..classify(error)
     }
 }
 
@@ -263,12 +274,10 @@ impl Mailer for SmtpMailer {
                 }
                 Ok(email.message_id.clone())
             }
-            Ok(Err(error)) => {
-                connection.abort().await;
-                Err(classify(&error))
-            }
+            Ok(Err(error)) => Err(classify(&error)),
             Err(_) => {
-                connection.abort().await;
+                // The connection is dropped, not closed with QUIT, because the server stopped
+                // replying.
                 Err(SendError {
                     message: "the SMTP server timed out".to_owned(),
                     retryable: true,
@@ -278,8 +287,9 @@ impl Mailer for SmtpMailer {
     }
 }
 
-/// Marks a permanent reply (5yz) as not retryable, because RFC 5321 section 4.2.1 tells a
-/// client not to repeat that request. Replies 4yz, timeouts and connection failures are retried.
+/// Marks a permanent reply (5yz) to a message as not retryable, because RFC 5321 section 4.2.1
+/// tells a client not to repeat that request. Replies 4yz, timeouts and connection failures are
+/// retried.
 fn classify(error: &lettre::transport::smtp::Error) -> SendError {
     let code = error.status().map(|code| code.to_string());
     let message = match &code {

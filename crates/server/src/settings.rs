@@ -305,7 +305,7 @@ impl Settings {
             ));
         }
 
-        Ok(Self {
+        Self {
             listen,
             data_dir,
             database,
@@ -336,7 +336,36 @@ impl Settings {
             job_workers: job_workers(file.jobs.workers)?,
             smtp: file.smtp.map(smtp_settings).transpose()?,
             sms: file.sms.map(sms_settings).transpose()?,
-        })
+        }
+        .checked_channels()
+    }
+
+    /// Checks the settings that depend on each other for sending messages.
+    fn checked_channels(self) -> Result<Self, SettingsError> {
+        let timeouts = [
+            self.smtp.as_ref().map(|smtp| smtp.timeout),
+            self.sms.as_ref().map(|sms| sms.timeout),
+        ];
+        if let Some(longest) = timeouts.into_iter().flatten().max() {
+            // A send waits up to one timeout to connect and one to send. A lease shorter than
+            // that lets another worker take the job over while the first still sends it.
+            let needed = 2 * longest.as_secs();
+            if self.job_lease.as_secs() <= i64::try_from(needed).unwrap_or(i64::MAX) {
+                return Err(invalid(
+                    "jobs.lease_seconds",
+                    format!(
+                        "must be longer than twice the longest smtp or sms timeout_seconds ({needed} seconds); raise it or lower the timeout"
+                    ),
+                ));
+            }
+            if self.public_url.is_none() {
+                return Err(invalid(
+                    "http.public_url",
+                    "is missing; e-mail and text messages link to Stillpoint, so set the address people reach it at, such as https://mbsr.clinic.example",
+                ));
+            }
+        }
+        Ok(self)
     }
 }
 
@@ -918,5 +947,37 @@ mod tests {
         };
         let error = Settings::resolve(file, Overrides::default()).expect_err("too short");
         assert_eq!(error.setting, "sessions.absolute_hours");
+    }
+
+    fn with_smtp(extra: &str) -> Result<Settings, SettingsError> {
+        let text = format!(
+            "{extra}\n[smtp]\nhost = \"127.0.0.1\"\nsecurity = \"none\"\nfrom = \"Clinic <mbsr@clinic.example>\"\n"
+        );
+        let file: FileSettings = toml::from_str(&text).expect("parses");
+        Settings::resolve(file, Overrides::default())
+    }
+
+    #[test]
+    fn smtp_needs_public_url_and_long_lease() {
+        let error = with_smtp("").expect_err("no public address");
+        assert_eq!(error.setting, "http.public_url");
+
+        let error = with_smtp(
+            "[http]\npublic_url = \"https://mbsr.clinic.example\"\n[jobs]\nlease_seconds = 60",
+        )
+        .expect_err("lease shorter than two 30-second timeouts");
+        assert_eq!(error.setting, "jobs.lease_seconds");
+
+        let settings = with_smtp("[http]\npublic_url = \"https://mbsr.clinic.example\"")
+            .expect("the defaults fit");
+        assert_eq!(settings.smtp.expect("smtp").port, 25);
+    }
+
+    #[test]
+    fn unencrypted_smtp_only_on_this_host() {
+        let text = "[http]\npublic_url = \"https://mbsr.clinic.example\"\n[smtp]\nhost = \"smtp.example.org\"\nsecurity = \"none\"\nfrom = \"Clinic <mbsr@clinic.example>\"\n";
+        let file: FileSettings = toml::from_str(text).expect("parses");
+        let error = Settings::resolve(file, Overrides::default()).expect_err("remote plain SMTP");
+        assert_eq!(error.setting, "smtp.security");
     }
 }

@@ -206,16 +206,16 @@ impl DeliveryStore for Database {
 
     async fn record_delivery_confirmed(
         &self,
-        channel: Channel,
+        id: &str,
         provider_message_id: &str,
         at: Timestamp,
     ) -> Result<bool, StorageError> {
         let result = sqlx::query(
             "UPDATE deliveries SET state = 'delivered', delivered_at = $1, updated_at = $1 \
-             WHERE channel = $2 AND provider_message_id = $3 AND state IN ('sent', 'delivered')",
+             WHERE id = $2 AND provider_message_id = $3 AND state IN ('sent', 'delivered')",
         )
         .bind(to_millis(at))
-        .bind(channel.code())
+        .bind(id)
         .bind(provider_message_id)
         .execute(&self.pool)
         .await
@@ -225,18 +225,18 @@ impl DeliveryStore for Database {
 
     async fn record_delivery_undelivered(
         &self,
-        channel: Channel,
+        id: &str,
         provider_message_id: &str,
         error: &str,
         at: Timestamp,
     ) -> Result<Option<Delivery>, StorageError> {
         let row = sqlx::query(
             "UPDATE deliveries SET state = 'failed', error = $1, updated_at = $2 \
-             WHERE channel = $3 AND provider_message_id = $4 AND state = 'sent' RETURNING id",
+             WHERE id = $3 AND provider_message_id = $4 AND state = 'sent' RETURNING id",
         )
         .bind(error)
         .bind(to_millis(at))
-        .bind(channel.code())
+        .bind(id)
         .bind(provider_message_id)
         .fetch_optional(&self.pool)
         .await
@@ -247,6 +247,18 @@ impl DeliveryStore for Database {
             )),
             None => Ok(None),
         }
+    }
+
+    async fn requeue_failed_delivery(&self, id: &str, at: Timestamp) -> Result<bool, StorageError> {
+        let result = sqlx::query(
+            "UPDATE deliveries SET state = 'queued', updated_at = $1 WHERE id = $2 AND state = 'failed'",
+        )
+        .bind(to_millis(at))
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(map_write_error)?;
+        Ok(result.rows_affected() > 0)
     }
 
     async fn list_deliveries(

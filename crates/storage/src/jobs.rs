@@ -15,6 +15,16 @@ use crate::values::{column, corrupt, from_millis, to_millis};
 
 const ENTITY: &str = "job";
 
+/// The conflict clause of enqueueing: a key that exists is left alone, unless its job was
+/// cancelled, which queues it again with the new payload and due time. A session moved away
+/// and back, or a practice time changed and changed back, so gets its reminders again.
+const REQUEUE_CANCELLED: &str = "ON CONFLICT (idempotency_key) DO UPDATE SET \
+     kind = excluded.kind, payload = excluded.payload, state = 'queued', attempts = 0, \
+     due_at = excluded.due_at, next_attempt_at = excluded.next_attempt_at, \
+     created_at = excluded.created_at, finished_at = NULL, last_error = NULL, \
+     lease_owner = NULL, lease_until = NULL \
+     WHERE jobs.state = 'cancelled'";
+
 /// Jobs per statement in a bulk insert: 4 values each stays far below both databases' limits
 /// on bound values.
 const ENQUEUE_BATCH: usize = 500;
@@ -55,11 +65,11 @@ fn changed(rows: u64, constraint: &str) -> Result<(), StorageError> {
 #[async_trait]
 impl JobStore for Database {
     async fn enqueue(&self, job: &NewJob, now: Timestamp) -> Result<Enqueued, StorageError> {
-        let inserted = sqlx::query(
+        let inserted = sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO jobs (kind, payload, idempotency_key, state, attempts, due_at, next_attempt_at, created_at) \
              VALUES ($1, $2, $3, 'queued', 0, $4, $4, $5) \
-             ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
-        )
+             {REQUEUE_CANCELLED} RETURNING id",
+        )))
         .bind(&job.kind)
         .bind(&job.payload)
         .bind(&job.idempotency_key)
@@ -80,6 +90,13 @@ impl JobStore for Database {
     }
 
     async fn enqueue_many(&self, jobs: &[NewJob], now: Timestamp) -> Result<u64, StorageError> {
+        // PostgreSQL rejects a statement whose conflict clause would update one row twice, so
+        // a key given twice is queued once.
+        let mut seen = std::collections::HashSet::with_capacity(jobs.len());
+        let jobs: Vec<&NewJob> = jobs
+            .iter()
+            .filter(|job| seen.insert(job.idempotency_key.as_str()))
+            .collect();
         let mut added = 0;
         let mut transaction = self.pool.begin().await.map_err(map_write_error)?;
         for batch in jobs.chunks(ENQUEUE_BATCH) {
@@ -102,7 +119,8 @@ impl JobStore for Database {
                     batch.len() * 4 + 1
                 );
             }
-            statement.push_str(" ON CONFLICT (idempotency_key) DO NOTHING");
+            statement.push(' ');
+            statement.push_str(REQUEUE_CANCELLED);
             let mut query = sqlx::query(sqlx::AssertSqlSafe(statement));
             for job in batch {
                 query = query

@@ -123,10 +123,10 @@ async fn delivery_moves_through_its_states(dialect: Dialect) {
         Err(StorageError::Conflict { .. })
     ));
 
-    // The provider's report confirms it by its id.
+    // The provider's report confirms it by the delivery and its provider id.
     assert!(
         db.record_delivery_confirmed(
-            Channel::Email,
+            &created.id,
             "msg-1@clinic.example",
             at("2026-12-05T10:11:00Z")
         )
@@ -135,12 +135,12 @@ async fn delivery_moves_through_its_states(dialect: Dialect) {
     );
     assert!(
         !db.record_delivery_confirmed(
-            Channel::Sms,
-            "msg-1@clinic.example",
+            &created.id,
+            "another-message@clinic.example",
             at("2026-12-05T10:11:00Z")
         )
         .await
-        .expect("other channel")
+        .expect("another provider id")
     );
     let delivered = db.get_delivery(&created.id).await.expect("delivery");
     assert_eq!(delivered.state, DeliveryState::Delivered);
@@ -176,7 +176,7 @@ async fn undelivered_text_turns_failed(dialect: Dialect) {
         .expect("sent");
     let failed = db
         .record_delivery_undelivered(
-            Channel::Sms,
+            &text.id,
             "SM123",
             "the provider reported it undelivered",
             at("2026-12-05T10:05:00Z"),
@@ -293,6 +293,14 @@ async fn bulk_enqueue_and_prefix_cancel(dialect: Dialect) {
             .iter()
             .any(|job| job.idempotency_key == "sessionXreminder:s1:0")
     );
+
+    // Planning the cancelled ones again queues them again (a session moved back), and a key
+    // given twice in one batch is queued once.
+    let mut again = jobs.clone();
+    again.push(jobs[1].clone());
+    assert_eq!(db.enqueue_many(&again, now).await.expect("queued"), 401);
+    let queued = db.list_jobs(JobState::Queued, 2_000).await.expect("jobs");
+    assert_eq!(queued.len(), 1_203 + 1);
 }
 
 stillpoint_test_support::on_both_databases!(

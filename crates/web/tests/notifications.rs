@@ -437,6 +437,21 @@ async fn withdrawn_patient_gets_nothing_further(dialect: Dialect) {
     // Her reminder is queued, then she withdraws before it is due.
     set_clock(&app, session.planned.start - SignedDuration::from_hours(25));
     plan(&app).await;
+    let her_key = format!(
+        "session_reminder:{}:{}:1440:{}",
+        session.id,
+        session.planned.start.as_millisecond(),
+        lucia.account.id
+    );
+    assert!(
+        store
+            .list_jobs(JobState::Queued, 10_000)
+            .await
+            .expect("jobs")
+            .iter()
+            .any(|job| job.idempotency_key == her_key),
+        "her reminder was queued"
+    );
     let state = store
         .find_enrolment(lucia.patient)
         .await
@@ -694,6 +709,8 @@ async fn failed_email_retries_then_falls_back_to_sms(dialect: Dialect) {
         .await
         .expect("body");
     assert!(page.contains("cannot reach the SMTP server"), "{page}");
+    let title = &page[page.find("<title>").expect("title")..page.find("</title>").expect("end")];
+    assert!(!title.contains("<table"), "{title}");
 }
 
 async fn refused_recipient_falls_back_at_once(dialect: Dialect) {
@@ -785,6 +802,72 @@ async fn sms_reports_delivery_and_failures(dialect: Dialect) {
     let delivered = store.get_delivery(&text.id).await.expect("delivery");
     assert_eq!(delivered.state, DeliveryState::Delivered);
     assert!(delivered.delivered_at.is_some());
+
+    // The 1-hour reminder's text is reported undelivered: it fails with the report as its
+    // error, and the notice goes in-app instead.
+    set_clock(&app, session.planned.start - SignedDuration::from_mins(59));
+    plan(&app).await;
+    app.run_due_jobs(&worker).await;
+    let requests = sms.requests.lock().expect("lock").clone();
+    assert_eq!(requests.len(), 2);
+    let callback = requests[1]
+        .2
+        .iter()
+        .find(|(key, _)| key == "StatusCallback")
+        .map(|(_, value)| value.clone())
+        .expect("a status callback");
+    let second = store
+        .list_deliveries(None, 500)
+        .await
+        .expect("list")
+        .into_iter()
+        .find(|delivery| {
+            delivery.account == lucia.account.id
+                && delivery.channel == Channel::Sms
+                && delivery.id != text.id
+        })
+        .expect("second sms delivery");
+    let second_sid = second.provider_message_id.clone().expect("provider id");
+    // A report naming another delivery's message changes nothing.
+    let crossed = client
+        .post(&callback)
+        .form(&[
+            ("MessageSid", sid.as_str()),
+            ("MessageStatus", "undelivered"),
+        ])
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(crossed.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        store.get_delivery(&text.id).await.expect("delivery").state,
+        DeliveryState::Delivered
+    );
+    let report = client
+        .post(&callback)
+        .form(&[
+            ("MessageSid", second_sid.as_str()),
+            ("MessageStatus", "undelivered"),
+        ])
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(report.status(), StatusCode::NO_CONTENT);
+    let failed = store.get_delivery(&second.id).await.expect("delivery");
+    assert_eq!(failed.state, DeliveryState::Failed);
+    assert_eq!(
+        failed.error.as_deref(),
+        Some("the provider reported it undelivered")
+    );
+    let fallback = store
+        .list_deliveries(None, 500)
+        .await
+        .expect("list")
+        .into_iter()
+        .find(|delivery| delivery.fallback_of.as_deref() == Some(second.id.as_str()))
+        .expect("a fallback");
+    assert_eq!(fallback.channel, Channel::InApp);
+    assert_eq!(fallback.state, DeliveryState::Delivered);
 }
 
 async fn sms_provider_timeout_and_refusal(dialect: Dialect) {
@@ -1231,6 +1314,88 @@ async fn lapsed_patient_is_invited_back_once(dialect: Dialect) {
     );
 }
 
+/// An SMTP server that accepts the connection and every command, then never replies once a
+/// message's data is sent, as a server that hangs would.
+async fn stalling_smtp_server() -> u16 {
+    use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let (reader, mut writer) = socket.into_split();
+                let mut lines = BufReader::new(reader).lines();
+                let _ = writer.write_all(b"220 stalling.test ESMTP\r\n").await;
+                let mut in_data = false;
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let reply: &[u8] = if in_data {
+                        // The end of the data gets no reply, ever.
+                        continue;
+                    } else if line.to_ascii_uppercase().starts_with("DATA") {
+                        in_data = true;
+                        b"354 go ahead\r\n"
+                    } else {
+                        b"250 OK\r\n"
+                    };
+                    if writer.write_all(reply).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+async fn stalled_smtp_server_times_out(dialect: Dialect) {
+    let Some(app) = spawn_app(dialect, Seed::DemoClinic, "reminder_smtp_stall").await else {
+        return;
+    };
+    let store = &app.database.database;
+    let port = stalling_smtp_server().await;
+    let mailer: Arc<dyn Mailer> = Arc::new(
+        SmtpMailer::new(&SmtpSettings {
+            host: "127.0.0.1".to_owned(),
+            port,
+            security: SmtpSecurity::None,
+            username: None,
+            password: None,
+            from: "Stillpoint Test Clinic <reminders@clinic.example>".to_owned(),
+            timeout: Duration::from_secs(1),
+        })
+        .expect("mailer"),
+    );
+    let notifier = app.notifier(Some(mailer), None);
+    let worker = app.worker(&notifier);
+    let lucia = lucia(&app).await;
+    let session = next_session(&app, lucia.cohort).await;
+    set_clock(&app, session.planned.start - SignedDuration::from_hours(24));
+    plan(&app).await;
+
+    // The send gives up after the timeout; the worker goes on and the attempt is retried.
+    let outcomes = tokio::time::timeout(Duration::from_secs(30), app.run_due_jobs(&worker))
+        .await
+        .expect("the worker does not hang");
+    assert!(
+        outcomes
+            .iter()
+            .any(|outcome| matches!(outcome, StepOutcome::Retry { .. })),
+        "{outcomes:?}"
+    );
+    let email = store
+        .list_deliveries(None, 500)
+        .await
+        .expect("list")
+        .into_iter()
+        .find(|delivery| delivery.account == lucia.account.id && delivery.channel == Channel::Email)
+        .expect("e-mail delivery");
+    assert_eq!(email.state, DeliveryState::Queued);
+    assert_eq!(email.error.as_deref(), Some("the SMTP server timed out"));
+}
+
 stillpoint_test_support::on_both_databases!(
     session_reminder_arrives_once_in_spanish,
     rescheduled_session_replaces_pending_reminders,
@@ -1245,4 +1410,5 @@ stillpoint_test_support::on_both_databases!(
     quiet_hours_delay_a_reminder,
     check_in_reminders_follow_the_plan,
     lapsed_patient_is_invited_back_once,
+    stalled_smtp_server_times_out,
 );

@@ -134,22 +134,26 @@ pub trait DeliveryStore: Send + Sync {
         reason: &str,
         at: Timestamp,
     ) -> Result<(), StorageError>;
-    /// Records the provider's report that a sent message arrived; returns `false` when no
-    /// sent delivery on the channel has that provider id.
+    /// Records the provider's report that a sent message arrived; returns `false` when the
+    /// delivery was not sent under that provider id.
     async fn record_delivery_confirmed(
         &self,
-        channel: Channel,
+        id: &str,
         provider_message_id: &str,
         at: Timestamp,
     ) -> Result<bool, StorageError>;
-    /// Records the provider's later report that a sent message did not arrive.
+    /// Records the provider's later report that a sent message did not arrive; returns the
+    /// delivery, or `None` when it was not sent under that provider id.
     async fn record_delivery_undelivered(
         &self,
-        channel: Channel,
+        id: &str,
         provider_message_id: &str,
         error: &str,
         at: Timestamp,
     ) -> Result<Option<Delivery>, StorageError>;
+    /// Queues a failed delivery again, for the dead-letter list's retry button; returns
+    /// whether it had failed.
+    async fn requeue_failed_delivery(&self, id: &str, at: Timestamp) -> Result<bool, StorageError>;
     /// The newest deliveries, optionally of one state only.
     async fn list_deliveries(
         &self,

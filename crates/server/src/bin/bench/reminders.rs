@@ -1,8 +1,8 @@
 //! `stillpoint-bench reminders`: the reminder pipeline at scale, in three parts.
 //!
 //! 1. Planning: daily practice reminders for 100,000 patients over 10 days (1,000,000
-//!    reminders), each patient in one of several time zones with a chosen local time and
-//!    quiet hours, resolved by the domain planner and written to the job queue in bulk.
+//!    reminders), each patient in one of several time zones with a chosen local time,
+//!    resolved by the domain planner and written to the job queue in bulk.
 //! 2. Sustained throughput: the job workers (a `notify` job that also writes the in-app
 //!    notice, then a `deliver` job for the e-mail) sending session reminders to a local SMTP
 //!    sink, with the 1,000,000 planned jobs still in the queue.
@@ -26,7 +26,7 @@ use stillpoint_app::ports::{
 };
 use stillpoint_app::{Clock as _, SystemClock, demo};
 use stillpoint_domain::jobs::RetryPolicy;
-use stillpoint_domain::notify::{Channel, MessageKind, NotificationSettings, QuietHours};
+use stillpoint_domain::notify::{Channel, MessageKind};
 use stillpoint_domain::{Account, AccountId, Language, PatientId, TimeZoneName};
 use stillpoint_notify::{CatalogComposer, SmtpMailer, SmtpSecurity, SmtpSettings};
 use stillpoint_storage::{Database, DatabaseUrl};
@@ -248,17 +248,13 @@ async fn plan_practice(database: &Database, options: &Options) -> anyhow::Result
         .collect::<Result<_, _>>()?;
     let from = SystemClock.now() + SignedDuration::from_hours(24);
     let until = from + SignedDuration::from_hours(24 * i64::try_from(options.days)?);
-    let quiet = QuietHours::new(
-        jiff::civil::time(21, 0, 0, 0),
-        jiff::civil::time(8, 0, 0, 0),
-    )?;
     let started = Instant::now();
     let mut count = 0;
     for batch in (0..options.patients).collect::<Vec<_>>().chunks(5_000) {
         let mut jobs: Vec<NewJob> = Vec::with_capacity(batch.len() * options.days);
         for index in batch {
             let account = synthetic_account(*index, &zones[index % zones.len()])?;
-            // Times from 06:00 to 22:45 in quarter hours; those inside quiet hours move.
+            // Times from 06:00 to 22:45 in quarter hours.
             let minutes = 360 + (index % 68) * 15;
             let time = jiff::civil::time(
                 i8::try_from(minutes / 60)?,
@@ -266,14 +262,9 @@ async fn plan_practice(database: &Database, options: &Options) -> anyhow::Result
                 0,
                 0,
             );
-            let settings = NotificationSettings {
-                practice_time: Some(time),
-                quiet_hours: Some(quiet),
-                ..NotificationSettings::default()
-            };
             let patient: PatientId = id_of(*index, 2)?;
             jobs.extend(stillpoint_app::reminders::practice_jobs_of(
-                &account, patient, &settings, time, from, until,
+                &account, patient, time, from, until,
             )?);
         }
         count += usize::try_from(database.enqueue_many(&jobs, SystemClock.now()).await?)?;
