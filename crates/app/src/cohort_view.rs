@@ -415,8 +415,10 @@ pub async fn cancel(
 }
 
 /// Queues the change notices and replaces the pending reminders of a changed session. The
-/// change is stored already, so a failure here is logged, not returned; the next planning
-/// pass still skips the stale reminders, which check the session when they run.
+/// change is stored already, so a failure here is logged, not returned. Stale reminders are
+/// skipped anyway, because each checks the session's start when it runs.
+// NOTE: the notices are queued after the change commits, not in its transaction, so a
+// database failure between the two loses them (the error is logged).
 async fn tell_participants(store: &dyn Store, clock: &dyn Clock, before: &CohortSession) {
     if let Err(error) = crate::reminders::session_changed(store, clock, before).await {
         tracing::error!(session_id = %before.id, error = %error, "cannot queue the session change notices");
