@@ -64,10 +64,18 @@ impl Dialect {
     #[must_use]
     pub fn job_claim_statement(self) -> &'static str {
         match self {
+            // Each branch takes its first row from the index in order, so a claim costs the same
+            // with one job due or thousands. With the two conditions joined by OR, SQLite reads
+            // every due row and sorts them on each claim.
             Self::Sqlite => {
                 "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_owner = $1, lease_until = $2 \
-                 WHERE id = (SELECT id FROM jobs WHERE (state = 'queued' AND next_attempt_at <= $3) \
-                 OR (state = 'running' AND lease_until <= $3) ORDER BY next_attempt_at, id LIMIT 1) \
+                 WHERE id = (SELECT id FROM ( \
+                   SELECT id, next_attempt_at FROM (SELECT id, next_attempt_at FROM jobs \
+                     WHERE state = 'queued' AND next_attempt_at <= $3 ORDER BY next_attempt_at, id LIMIT 1) \
+                   UNION ALL \
+                   SELECT id, next_attempt_at FROM (SELECT id, next_attempt_at FROM jobs \
+                     WHERE state = 'running' AND lease_until <= $3 ORDER BY next_attempt_at, id LIMIT 1)) \
+                 ORDER BY next_attempt_at, id LIMIT 1) \
                  RETURNING id, kind, payload, idempotency_key, state, attempts, due_at, next_attempt_at, last_error, finished_at"
             }
             Self::Postgres => {
