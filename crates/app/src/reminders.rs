@@ -242,6 +242,8 @@ pub fn practice_jobs_of(
     Ok(jobs)
 }
 
+// NOTE: this works out every active patient's occasions on each pass, every minute; its cost
+// with thousands of active patients has not been measured.
 async fn measure_jobs(
     store: &dyn Store,
     accounts: &Accounts,
