@@ -89,8 +89,8 @@ impl Subject {
             Self::Session { .. }
             | Self::SessionRescheduled { .. }
             | Self::SessionCancelled { .. }
-            | Self::Lapse { .. } => "/program".to_owned(),
-            Self::Practice { .. } => "/".to_owned(),
+            | Self::Lapse { .. }
+            | Self::Practice { .. } => "/program".to_owned(),
             Self::Occasion { .. } => "/measures".to_owned(),
             Self::Alert { .. } => "/alerts".to_owned(),
         }
@@ -301,7 +301,12 @@ impl Notifier {
             DeliveryRecorded::Created(stored) | DeliveryRecorded::Exists(stored) => stored,
         };
         if stored.state == DeliveryState::Queued {
-            let reason = format!("{} is not set up on this server", delivery.channel);
+            let channel = match delivery.channel {
+                Channel::Email => "e-mail",
+                Channel::Sms => "text messaging",
+                Channel::InApp => "in-app notices",
+            };
+            let reason = format!("{channel} is not set up on this server");
             self.store
                 .record_delivery_skipped(&stored.id, &reason, now)
                 .await?;

@@ -354,7 +354,7 @@ impl Settings {
                 return Err(invalid(
                     "jobs.lease_seconds",
                     format!(
-                        "must be longer than twice the longest smtp or sms timeout_seconds ({needed} seconds); raise it or lower the timeout"
+                        "must be longer than {needed} seconds, twice the longest smtp or sms timeout_seconds; raise it or lower the timeout"
                     ),
                 ));
             }
@@ -787,7 +787,10 @@ lease_seconds = 300
 workers = 4
 
 # E-mail reminders and notices go through an SMTP server. Without this section Stillpoint sends
-# no e-mail; in-app notices still work. Messages name no diagnosis, score or answer.
+# no e-mail; in-app notices still work. Messages name no diagnosis, score or answer. With this
+# section (or [sms]), http.public_url is required, because messages link to Stillpoint, and
+# jobs.lease_seconds must be longer than twice the longest timeout_seconds. host and from are
+# required.
 # [smtp]
 # host = "smtp.example.org"
 # "starttls" (port 587, the default), "tls" (port 465), or "none" for a relay on this host only.

@@ -967,22 +967,27 @@ async fn settings_page_checks_each_field(dialect: Dialect) {
         ("quiet_end", "07:00"),
         ("practice_time", "07:30"),
     ];
+    // Lucía reads Spanish: each message names the field's label and what to enter.
     for (field, bad, fragment) in [
         (
             "phone",
             "555-0123",
-            "phone: enter a mobile number with its country code",
+            "Número de móvil para SMS (opcional): escriba el número con el prefijo del país",
         ),
         (
             "contact_email",
             "lucia-at-example",
-            "contact_email: enter an e-mail address",
+            "Correo electrónico para mensajes (opcional): escriba un correo como nombre@ejemplo.org",
         ),
-        ("quiet_end", "", "quiet_end: give the time quiet hours end"),
+        (
+            "quiet_end",
+            "",
+            "Silencio hasta: indique a qué hora terminan las horas de silencio",
+        ),
         (
             "practice_time",
             "7.30am",
-            "is not a time; enter it as 07:30",
+            "Hora del recordatorio diario de práctica (opcional): escriba una hora como 07:30",
         ),
     ] {
         let fields: Vec<(&str, &str)> = valid
@@ -999,6 +1004,11 @@ async fn settings_page_checks_each_field(dialect: Dialect) {
         );
         let body = response.text().await.expect("body");
         assert!(body.contains(fragment), "{field}: {body}");
+        let input = body
+            .find(&format!("id=\"{field}\""))
+            .map(|start| &body[start..start + body[start..].find('>').expect("tag end")])
+            .expect("the field");
+        assert!(input.contains("aria-invalid=\"true\""), "{field}: {input}");
         // What was submitted is shown again, and nothing was stored.
         assert!(body.contains("lucia.reminders@example.org") || field == "contact_email");
         assert_eq!(

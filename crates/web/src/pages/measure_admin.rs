@@ -408,6 +408,8 @@ struct JobsTemplate {
     jobs: Vec<JobLine>,
     notice: Option<String>,
     deliveries: Vec<DeliveryRow>,
+    /// Whether the deliveries shown are of one state only.
+    filtered: bool,
     /// (state code, label, selected)
     delivery_states: Vec<(&'static str, String, bool)>,
 }
@@ -485,6 +487,7 @@ pub async fn jobs(
         jobs: lines,
         notice,
         deliveries,
+        filtered: filter.is_some(),
         delivery_states,
     })
 }

@@ -1213,7 +1213,10 @@ pub async fn notifications(
         &signed_in.account,
     )
     .await?;
-    let layout = Layout::new(&state, &signed_in.viewer, "/notifications");
+    // Opening the page marked every notice read, so the navigation counts none.
+    let mut viewer = signed_in.viewer.clone();
+    viewer.unread_notifications = 0;
+    let layout = Layout::new(&state, &viewer, "/notifications");
     let zone = signed_in.account.time_zone.time_zone();
     let notifications = notifications
         .into_iter()

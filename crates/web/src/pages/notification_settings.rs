@@ -44,6 +44,8 @@ struct SettingsTemplate {
     practice_time: Option<String>,
     sms_fallback: bool,
     receives_alerts: bool,
+    /// Notes on the channels this server cannot send on yet.
+    unavailable: Vec<String>,
     time_zone: String,
     saved: bool,
     error: Option<(String, String)>,
@@ -123,10 +125,8 @@ pub async fn save(
         Ok(()) => Ok(Redirect::to("/account/notifications?saved=1").into_response()),
         Err(AppError::Invalid(invalid)) => {
             // The page shows what was submitted, so one invalid field loses no other choice.
-            let message = (
-                invalid.field.to_owned(),
-                format!("{}: {}", invalid.field, invalid.problem),
-            );
+            let tr = signed_in.viewer.translator(&state);
+            let message = (invalid.field.to_owned(), field_error(&tr, &invalid));
             render_page(
                 &state,
                 &signed_in,
@@ -263,6 +263,26 @@ impl FormValues {
     }
 }
 
+/// Builds the message for an invalid field in the reader's language: the field's label, then
+/// what to enter. A field without a translated message keeps the checker's own text.
+fn field_error(tr: &crate::i18n::Translator, invalid: &InvalidValue) -> String {
+    let (label, fix) = match invalid.field {
+        "phone" if invalid.problem.contains("country code") => {
+            ("notify-phone", "notify-error-phone")
+        }
+        "phone" => ("notify-phone", "notify-error-phone-needed"),
+        "contact_email" => ("notify-contact-email", "notify-error-email"),
+        "quiet_start" => ("notify-quiet-start", "notify-error-quiet-start"),
+        "quiet_end" if invalid.problem.contains("another time") => {
+            ("notify-quiet-end", "notify-error-quiet-same")
+        }
+        "quiet_end" => ("notify-quiet-end", "notify-error-quiet-end"),
+        "practice_time" => ("notify-practice-time", "notify-error-time"),
+        _ => return format!("{}: {}", invalid.field, invalid.problem),
+    };
+    format!("{}: {}", tr.t(label), tr.t(fix))
+}
+
 /// Reads an `HH:MM` time from a time field; empty means none.
 fn parse_time(field: &'static str, text: &str) -> Result<Option<Time>, InvalidValue> {
     if text.is_empty() {
@@ -312,6 +332,17 @@ fn render_page(
                 .collect(),
         })
         .collect();
+    let unavailable = match state.notifier.get() {
+        Some(notifier) => [
+            (notifier.mailer.is_none(), "notify-email-unavailable"),
+            (notifier.sms.is_none(), "notify-sms-unavailable"),
+        ]
+        .into_iter()
+        .filter(|(missing, _)| *missing)
+        .map(|(_, id)| layout.tr.t(id))
+        .collect(),
+        None => Vec::new(),
+    };
     let receives_alerts =
         account.has_role(Role::Clinician) || account.has_role(Role::ProgramAdministrator);
     let mut response = render(&SettingsTemplate {
@@ -327,6 +358,7 @@ fn render_page(
             .then(|| form.practice_time.clone()),
         sms_fallback: form.sms_fallback,
         receives_alerts,
+        unavailable,
         time_zone: account.time_zone.to_string(),
         saved,
         error,
