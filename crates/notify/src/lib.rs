@@ -5,7 +5,7 @@
 pub mod compose;
 pub mod sms;
 pub mod smtp;
-mod tls;
+pub mod tls;
 
 pub use compose::CatalogComposer;
 pub use sms::{HttpSmsSender, SmsSettings};

@@ -60,6 +60,9 @@ pub struct SmtpSettings {
     /// The sender, such as `Lakeside Clinic <mbsr@example.org>`.
     pub from: String,
     pub timeout: Duration,
+    /// PEM certificates of a certificate authority to trust besides the built-in Mozilla
+    /// roots, for a mail server whose certificate a clinic's own authority issued.
+    pub extra_roots_pem: Option<String>,
 }
 
 impl std::fmt::Debug for SmtpSettings {
@@ -83,6 +86,8 @@ pub enum SmtpSetupError {
     From(String),
     #[error("smtp.host: cannot set up TLS for '{host}': {detail}")]
     Tls { host: String, detail: String },
+    #[error("smtp.ca_file: {0}; give a file of PEM certificates (-----BEGIN CERTIFICATE-----)")]
+    Roots(String),
 }
 
 /// Sends e-mail through one SMTP server, keeping a few connections open between messages.
@@ -96,6 +101,8 @@ pub struct SmtpMailer {
     from: Mailbox,
     hello: ClientId,
     credentials: Option<Credentials>,
+    /// The extra trusted authorities, as DER, for TLS from the first byte.
+    extra_roots: Vec<Vec<u8>>,
     /// Connections that sent a message and may send the next one.
     idle: Mutex<Vec<AsyncSmtpConnection>>,
 }
@@ -119,12 +126,20 @@ impl SmtpMailer {
             .from
             .parse()
             .map_err(|_| SmtpSetupError::From(settings.from.clone()))?;
+        let extra_roots = match &settings.extra_roots_pem {
+            Some(pem) => crate::tls::pem_certificates(pem).map_err(SmtpSetupError::Roots)?,
+            None => Vec::new(),
+        };
+        let mailer_roots = extra_roots.clone();
         if settings.security != SmtpSecurity::None {
-            // Checked now so a bad host name is reported at start, not at the first send.
-            TlsParameters::new(settings.host.clone()).map_err(|error| SmtpSetupError::Tls {
-                host: settings.host.clone(),
-                detail: error.to_string(),
-            })?;
+            // Checked now so a bad host name or certificate is reported at start, not at the
+            // first send.
+            starttls_parameters(&settings.host, settings.extra_roots_pem.as_deref()).map_err(
+                |error| SmtpSetupError::Tls {
+                    host: settings.host.clone(),
+                    detail: error.to_string(),
+                },
+            )?;
         }
         let credentials = match (&settings.username, &settings.password) {
             (Some(user), Some(password)) => Some(Credentials::new(user.clone(), password.clone())),
@@ -135,6 +150,7 @@ impl SmtpMailer {
             from,
             hello: ClientId::default(),
             credentials,
+            extra_roots: mailer_roots,
             idle: Mutex::new(Vec::new()),
         })
     }
@@ -203,7 +219,7 @@ impl SmtpMailer {
             .map_err(|error| unreachable_server(&error.to_string()))?;
         let mut connection = match self.settings.security {
             SmtpSecurity::Tls => {
-                let stream = crate::tls::connect(&self.settings.host, tcp)
+                let stream = crate::tls::connect(&self.settings.host, tcp, &self.extra_roots)
                     .await
                     .map_err(|error| unreachable_server(&format!("TLS failed: {error}")))?;
                 AsyncSmtpConnection::connect_with_transport(Box::new(stream), &self.hello)
@@ -217,8 +233,11 @@ impl SmtpMailer {
                         .map_err(|error| setup_failure(&error))?;
                 // Without STARTTLS nothing is sent, so a downgrade cannot expose the password
                 // or the message.
-                let parameters = TlsParameters::new(self.settings.host.clone())
-                    .map_err(|error| setup_failure(&error))?;
+                let parameters = starttls_parameters(
+                    &self.settings.host,
+                    self.settings.extra_roots_pem.as_deref(),
+                )
+                .map_err(|error| setup_failure(&error))?;
                 connection
                     .starttls(parameters, &self.hello)
                     .await
@@ -239,6 +258,23 @@ impl SmtpMailer {
         }
         Ok(connection)
     }
+}
+
+/// Builds the TLS parameters of STARTTLS: the built-in roots, and the clinic's authority when
+/// it gave one.
+fn starttls_parameters(
+    host: &str,
+    extra_roots_pem: Option<&str>,
+) -> Result<TlsParameters, lettre::transport::smtp::Error> {
+    let mut builder = TlsParameters::builder(host.to_owned());
+    if let Some(pem) = extra_roots_pem {
+        for block in crate::tls::pem_blocks(pem) {
+            builder = builder.add_root_certificate(
+                lettre::transport::smtp::client::Certificate::from_pem(block.as_bytes())?,
+            );
+        }
+    }
+    builder.build_rustls()
 }
 
 fn setup_failure(error: &lettre::transport::smtp::Error) -> SendError {

@@ -15,11 +15,21 @@ use tokio_rustls::client::TlsStream;
 #[derive(Debug)]
 pub struct SmtpsStream(TlsStream<TcpStream>);
 
-/// Performs the TLS handshake with `host` over `tcp`.
-pub async fn connect(host: &str, tcp: TcpStream) -> std::io::Result<SmtpsStream> {
-    let roots = rustls::RootCertStore {
+/// Performs the TLS handshake with `host` over `tcp`, trusting the built-in roots and the
+/// `extra_roots` (DER certificates).
+pub async fn connect(
+    host: &str,
+    tcp: TcpStream,
+    extra_roots: &[Vec<u8>],
+) -> std::io::Result<SmtpsStream> {
+    let mut roots = rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     };
+    for der in extra_roots {
+        roots
+            .add(rustls::pki_types::CertificateDer::from(der.clone()))
+            .map_err(std::io::Error::other)?;
+    }
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
@@ -33,6 +43,46 @@ pub async fn connect(host: &str, tcp: TcpStream) -> std::io::Result<SmtpsStream>
         .connect(name, tcp)
         .await?;
     Ok(SmtpsStream(stream))
+}
+
+/// Splits PEM text into its `CERTIFICATE` blocks, each with its BEGIN and END lines.
+#[must_use]
+pub fn pem_blocks(pem: &str) -> Vec<String> {
+    const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
+    const END: &str = "-----END CERTIFICATE-----";
+    let mut blocks = Vec::new();
+    let mut rest = pem;
+    while let Some(start) = rest.find(BEGIN) {
+        let Some(length) = rest[start..].find(END) else {
+            break;
+        };
+        let end = start + length + END.len();
+        blocks.push(rest[start..end].to_owned());
+        rest = &rest[end..];
+    }
+    blocks
+}
+
+/// Decodes the `CERTIFICATE` blocks of PEM text to DER.
+pub fn pem_certificates(pem: &str) -> Result<Vec<Vec<u8>>, String> {
+    use base64::Engine as _;
+
+    let blocks = pem_blocks(pem);
+    if blocks.is_empty() {
+        return Err("no certificate found".to_owned());
+    }
+    blocks
+        .iter()
+        .map(|block| {
+            let body: String = block
+                .lines()
+                .filter(|line| !line.starts_with("-----"))
+                .collect();
+            base64::engine::general_purpose::STANDARD
+                .decode(body.trim())
+                .map_err(|error| format!("a certificate is not valid base64: {error}"))
+        })
+        .collect()
 }
 
 impl AsyncRead for SmtpsStream {

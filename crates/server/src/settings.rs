@@ -74,6 +74,7 @@ pub struct SmtpFileSettings {
     pub password_file: Option<PathBuf>,
     pub from: Option<String>,
     pub timeout_seconds: Option<u64>,
+    pub ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -244,6 +245,7 @@ impl FileSettings {
         resolve(&mut settings.secrets.key_path);
         if let Some(smtp) = settings.smtp.as_mut() {
             resolve(&mut smtp.password_file);
+            resolve(&mut smtp.ca_file);
         }
         if let Some(sms) = settings.sms.as_mut() {
             resolve(&mut sms.auth_token_file);
@@ -597,6 +599,17 @@ fn smtp_settings(file: SmtpFileSettings) -> Result<SmtpSettings, SettingsError> 
             file.timeout_seconds,
             stillpoint_notify::smtp::DEFAULT_TIMEOUT,
         )?,
+        extra_roots_pem: file
+            .ca_file
+            .map(|path| {
+                std::fs::read_to_string(&path).map_err(|error| {
+                    invalid(
+                        "smtp.ca_file",
+                        format!("cannot read {}: {error}; check the path", path.display()),
+                    )
+                })
+            })
+            .transpose()?,
     })
 }
 
@@ -801,6 +814,9 @@ workers = 4
 # password_file = "/etc/stillpoint/smtp-password"
 # from = "Lakeside Clinic <mbsr@example.org>"
 # timeout_seconds = 30
+# PEM certificates of an authority to trust besides the built-in Mozilla roots, for a mail
+# server whose certificate the clinic's own authority issued.
+# ca_file = "/etc/stillpoint/smtp-ca.pem"
 
 # Text-message reminders go through an HTTP provider that accepts Twilio's Messages API format.
 # Without this section Stillpoint sends no text messages.
@@ -974,6 +990,14 @@ mod tests {
         let settings = with_smtp("[http]\npublic_url = \"https://mbsr.clinic.example\"")
             .expect("the defaults fit");
         assert_eq!(settings.smtp.expect("smtp").port, 25);
+    }
+
+    #[test]
+    fn smtp_authority_file_must_exist() {
+        let text = "[http]\npublic_url = \"https://mbsr.clinic.example\"\n[smtp]\nhost = \"smtp.example.org\"\nfrom = \"Clinic <mbsr@clinic.example>\"\nca_file = \"/nonexistent/stillpoint-ca.pem\"\n";
+        let file: FileSettings = toml::from_str(text).expect("parses");
+        let error = Settings::resolve(file, Overrides::default()).expect_err("no such file");
+        assert_eq!(error.setting, "smtp.ca_file");
     }
 
     #[test]

@@ -47,6 +47,35 @@ impl SmtpSink {
     /// `CI=true`) when Python with aiosmtpd is missing.
     #[must_use]
     pub fn start(test: &str) -> Option<Self> {
+        Self::start_with(test, &[])
+    }
+
+    /// Starts aiosmtpd with TLS: STARTTLS required (`implicit` false) or TLS from the first
+    /// byte (`implicit` true), with the PEM certificate chain and key at the given paths.
+    #[must_use]
+    pub fn start_tls(
+        test: &str,
+        certificate: &std::path::Path,
+        key: &std::path::Path,
+        implicit: bool,
+    ) -> Option<Self> {
+        let (cert_flag, key_flag) = if implicit {
+            ("--smtpscert", "--smtpskey")
+        } else {
+            ("--tlscert", "--tlskey")
+        };
+        Self::start_with(
+            test,
+            &[
+                cert_flag.to_owned(),
+                certificate.display().to_string(),
+                key_flag.to_owned(),
+                key.display().to_string(),
+            ],
+        )
+    }
+
+    fn start_with(test: &str, extra: &[String]) -> Option<Self> {
         let python = std::env::var(PYTHON_VARIABLE).unwrap_or_else(|_| "python3".to_owned());
         let available = Command::new(&python)
             .args(["-c", "import aiosmtpd"])
@@ -65,6 +94,7 @@ impl SmtpSink {
         let child = Command::new(&python)
             .args(["-m", "aiosmtpd", "-n", "-l"])
             .arg(format!("127.0.0.1:{port}"))
+            .args(extra)
             .args(["-c", "aiosmtpd.handlers.Mailbox"])
             .arg(&maildir)
             .stdout(Stdio::null())

@@ -36,6 +36,7 @@ fn mailer(port: u16) -> Arc<dyn Mailer> {
             password: None,
             from: "Stillpoint Test Clinic <reminders@clinic.example>".to_owned(),
             timeout: Duration::from_secs(5),
+            extra_roots_pem: None,
         })
         .expect("mailer"),
     )
@@ -1375,6 +1376,7 @@ async fn stalled_smtp_server_times_out(dialect: Dialect) {
             password: None,
             from: "Stillpoint Test Clinic <reminders@clinic.example>".to_owned(),
             timeout: Duration::from_secs(1),
+            extra_roots_pem: None,
         })
         .expect("mailer"),
     );
@@ -1406,6 +1408,105 @@ async fn stalled_smtp_server_times_out(dialect: Dialect) {
     assert_eq!(email.error.as_deref(), Some("the SMTP server timed out"));
 }
 
+/// A certificate authority and a certificate it issued for 127.0.0.1, as PEM files in
+/// `folder`; returns the paths of the authority, the server certificate and its key.
+fn clinic_authority(
+    folder: &std::path::Path,
+) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+
+    let mut authority = CertificateParams::new(Vec::<String>::new()).expect("params");
+    authority.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    authority.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    authority
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "Test Clinic Authority");
+    let authority_key = KeyPair::generate().expect("key");
+    let authority_certificate = authority.self_signed(&authority_key).expect("authority");
+    let issuer = Issuer::new(authority, authority_key);
+    let mut server = CertificateParams::new(vec!["127.0.0.1".to_owned()]).expect("params");
+    server.use_authority_key_identifier_extension = true;
+    let server_key = KeyPair::generate().expect("key");
+    let server_certificate = server.signed_by(&server_key, &issuer).expect("certificate");
+
+    let paths = (
+        folder.join("authority.pem"),
+        folder.join("server.pem"),
+        folder.join("server-key.pem"),
+    );
+    std::fs::write(&paths.0, authority_certificate.pem()).expect("write");
+    std::fs::write(&paths.1, server_certificate.pem()).expect("write");
+    std::fs::write(&paths.2, server_key.serialize_pem()).expect("write");
+    paths
+}
+
+async fn email_goes_over_starttls_and_tls(dialect: Dialect) {
+    let folder = tempfile::tempdir().expect("folder");
+    let (authority, certificate, key) = clinic_authority(folder.path());
+    let authority_pem = std::fs::read_to_string(&authority).expect("read");
+    for (implicit, security) in [(false, SmtpSecurity::StartTls), (true, SmtpSecurity::Tls)] {
+        let Some(sink) = SmtpSink::start_tls(
+            "email_goes_over_starttls_and_tls",
+            &certificate,
+            &key,
+            implicit,
+        ) else {
+            return;
+        };
+        let Some(app) = spawn_app(dialect, Seed::DemoClinic, "reminder_tls").await else {
+            return;
+        };
+        let settings = SmtpSettings {
+            host: "127.0.0.1".to_owned(),
+            port: sink.port,
+            security,
+            username: None,
+            password: None,
+            from: "Stillpoint Test Clinic <reminders@clinic.example>".to_owned(),
+            timeout: Duration::from_secs(5),
+            extra_roots_pem: Some(authority_pem.clone()),
+        };
+        let mailer: Arc<dyn Mailer> = Arc::new(SmtpMailer::new(&settings).expect("mailer"));
+        let notifier = app.notifier(Some(mailer), None);
+        let worker = app.worker(&notifier);
+        let lucia = lucia(&app).await;
+        let session = next_session(&app, lucia.cohort).await;
+        set_clock(&app, session.planned.start - SignedDuration::from_hours(24));
+        plan(&app).await;
+        app.run_due_jobs(&worker).await;
+        sink.wait_for(1, Duration::from_secs(5)).await;
+        assert_eq!(
+            mail_to(&sink.messages(), &lucia.account).len(),
+            1,
+            "{security:?}: the reminder arrives over TLS"
+        );
+
+        // Without the clinic's authority the certificate is not trusted, and nothing is sent.
+        let untrusted = SmtpSettings {
+            extra_roots_pem: None,
+            ..settings
+        };
+        let mailer = SmtpMailer::new(&untrusted).expect("mailer");
+        let email = stillpoint_app::notify::OutgoingEmail {
+            to: lucia.account.email.clone(),
+            subject: "test".to_owned(),
+            text: "test".to_owned(),
+            html: "<p>test</p>".to_owned(),
+            message_id: "untrusted@clinic.example".to_owned(),
+            list_unsubscribe: None,
+        };
+        let error = mailer
+            .send(&email)
+            .await
+            .expect_err("untrusted certificate");
+        assert!(error.retryable, "{error:?}");
+        assert_eq!(mail_to(&sink.messages(), &lucia.account).len(), 1);
+    }
+}
+
 stillpoint_test_support::on_both_databases!(
     session_reminder_arrives_once_in_spanish,
     rescheduled_session_replaces_pending_reminders,
@@ -1421,4 +1522,5 @@ stillpoint_test_support::on_both_databases!(
     check_in_reminders_follow_the_plan,
     lapsed_patient_is_invited_back_once,
     stalled_smtp_server_times_out,
+    email_goes_over_starttls_and_tls,
 );

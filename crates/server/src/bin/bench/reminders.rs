@@ -336,6 +336,7 @@ fn notifier(database: &Database, port: u16) -> anyhow::Result<Arc<Notifier>> {
         password: None,
         from: "Stillpoint <reminders@bench.example>".to_owned(),
         timeout: Duration::from_secs(30),
+        extra_roots_pem: None,
     })?);
     let catalogs = Arc::new(stillpoint_i18n::Catalogs::load(None)?);
     Ok(Arc::new(Notifier {
