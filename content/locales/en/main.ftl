@@ -859,6 +859,7 @@ deliveries-channel = Channel
 deliveries-state = State
 deliveries-attempts = Attempts
 deliveries-updated = Last change
+deliveries-updated-in = Last change ({ $zone })
 deliveries-detail = Provider id or error
 deliveries-filter = Show
 deliveries-filter-all = All states

@@ -858,6 +858,7 @@ deliveries-channel = Canal
 deliveries-state = Estado
 deliveries-attempts = Intentos
 deliveries-updated = Último cambio
+deliveries-updated-in = Último cambio ({ $zone })
 deliveries-detail = Identificador del proveedor o error
 deliveries-filter = Mostrar
 deliveries-filter-all = Todos los estados

@@ -1507,6 +1507,136 @@ async fn email_goes_over_starttls_and_tls(dialect: Dialect) {
     }
 }
 
+async fn escalation_reaches_staff_despite_quiet_hours(dialect: Dialect) {
+    use stillpoint_app::ports::MeasureStore as _;
+
+    let Some(sink) = SmtpSink::start("escalation_reaches_staff_despite_quiet_hours") else {
+        return;
+    };
+    let Some(app) = spawn_app(dialect, Seed::DemoClinic, "reminder_escalation").await else {
+        return;
+    };
+    let store = &app.database.database;
+    let notifier = app.notifier(Some(mailer(sink.port)), None);
+    let worker = app.worker(&notifier);
+    let lucia = lucia(&app).await;
+    let site = store
+        .get_patient(lucia.patient)
+        .await
+        .expect("patient")
+        .site_id;
+
+    // The site's backup clinician has quiet hours all day and ticked no channel for alerts.
+    let backup = app
+        .demo
+        .as_ref()
+        .expect("demo")
+        .accounts
+        .iter()
+        .find(|account| account.has_role(stillpoint_domain::Role::Clinician))
+        .expect("a clinician")
+        .clone();
+    let safety = stillpoint_app::ports::SafetySettings {
+        backup_clinician: Some(backup.id),
+        ..stillpoint_app::ports::SafetySettings::default()
+    };
+    let audit = stillpoint_domain::audit::NewAuditEvent {
+        recorded_at: app.clock.now(),
+        actor: None,
+        actor_role: None,
+        patient: None,
+        resource_type: "site_safety_settings".to_owned(),
+        resource_id: None,
+        action: stillpoint_domain::audit::AuditAction::Update,
+        outcome: stillpoint_domain::audit::AuditOutcome::Success,
+        source_address: None,
+        break_glass: false,
+    };
+    store
+        .set_safety_settings(site, &safety, &audit)
+        .await
+        .expect("safety settings");
+    let mut settings = stillpoint_app::notify::settings_of(store, backup.id)
+        .await
+        .expect("settings");
+    settings.quiet_hours = Some(
+        stillpoint_domain::notify::QuietHours::new(
+            jiff::civil::time(0, 0, 0, 0),
+            jiff::civil::time(23, 59, 0, 0),
+        )
+        .expect("quiet hours"),
+    );
+    settings.channels.insert(
+        MessageKind::AlertEscalated,
+        std::collections::BTreeSet::new(),
+    );
+    store
+        .put_notification_settings(backup.id, &settings, app.clock.now())
+        .await
+        .expect("saved");
+
+    // Lucía answers PHQ-9 item 9 above 0; nobody acknowledges the alert for 16 minutes.
+    let token = app.api_token("patient").await;
+    let answers: serde_json::Map<String, serde_json::Value> = (1..=9)
+        .map(|item| (item.to_string(), serde_json::json!(2)))
+        .collect();
+    let response = app
+        .client()
+        .post(app.url(&format!("/api/v1/patients/{}/responses", lucia.patient)))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"instrument": "phq-9", "client_id": "escalation-mail", "answers": answers}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let body: serde_json::Value = response.json().await.expect("json");
+    let alert_id = body["alert_id"].as_str().expect("an alert").to_owned();
+    app.clock.advance(SignedDuration::from_mins(16));
+    stillpoint_app::safety::escalate_overdue(store, app.clock.as_ref())
+        .await
+        .expect("escalation");
+    app.run_due_jobs(&worker).await;
+
+    // The e-mail goes at once, says nothing about the patient, and links to the inbox. The
+    // sweep also escalates the demo clinic's own open alerts, so this alert's e-mail is found
+    // through its delivery.
+    let delivery = store
+        .list_deliveries(None, 500)
+        .await
+        .expect("deliveries")
+        .into_iter()
+        .find(|delivery| {
+            delivery.account == backup.id
+                && delivery.channel == Channel::Email
+                && delivery.subject.contains(&alert_id)
+        })
+        .expect("the alert's e-mail delivery");
+    assert_eq!(delivery.kind, MessageKind::AlertEscalated);
+    assert_eq!(delivery.state, DeliveryState::Sent);
+    sink.wait_for(1, Duration::from_secs(5)).await;
+    let messages = sink.messages();
+    let message_id = format!("<{}>", delivery.provider_message_id.as_deref().expect("id"));
+    let mail = messages
+        .iter()
+        .find(|mail| mail.message_id == message_id)
+        .expect("the e-mail arrived");
+    assert!(mail.to.contains(backup.email.as_str()));
+    assert!(
+        mail.subject == "Una alerta de seguridad necesita su atención"
+            || mail.subject == "A safety alert needs your attention",
+        "{}",
+        mail.subject
+    );
+    assert!(mail.text.contains(&app.url("/alerts")), "{}", mail.text);
+    for private in ["Lucía", "PHQ", "suicid", "item"] {
+        assert!(!mail.text.contains(private), "{private} in {}", mail.text);
+    }
+    assert_eq!(
+        mail.list_unsubscribe, None,
+        "essential messages cannot be turned off"
+    );
+}
+
 stillpoint_test_support::on_both_databases!(
     session_reminder_arrives_once_in_spanish,
     rescheduled_session_replaces_pending_reminders,
@@ -1523,4 +1653,5 @@ stillpoint_test_support::on_both_databases!(
     lapsed_patient_is_invited_back_once,
     stalled_smtp_server_times_out,
     email_goes_over_starttls_and_tls,
+    escalation_reaches_staff_despite_quiet_hours,
 );

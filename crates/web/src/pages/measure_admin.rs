@@ -410,6 +410,8 @@ struct JobsTemplate {
     deliveries: Vec<DeliveryRow>,
     /// Whether the deliveries shown are of one state only.
     filtered: bool,
+    /// The reader's time zone, in which the times are shown.
+    zone_name: String,
     /// (state code, label, selected)
     delivery_states: Vec<(&'static str, String, bool)>,
 }
@@ -488,6 +490,7 @@ pub async fn jobs(
         notice,
         deliveries,
         filtered: filter.is_some(),
+        zone_name: signed_in.account.time_zone.to_string(),
         delivery_states,
     })
 }
