@@ -1637,6 +1637,79 @@ async fn escalation_reaches_staff_despite_quiet_hours(dialect: Dialect) {
     );
 }
 
+async fn lapse_check_invites_patient_back(dialect: Dialect) {
+    let Some(sink) = SmtpSink::start("lapse_check_invites_patient_back") else {
+        return;
+    };
+    let Some(app) = spawn_app(dialect, Seed::DemoClinic, "reminder_lapse_check").await else {
+        return;
+    };
+    let store = &app.database.database;
+    let notifier = app.notifier(Some(mailer(sink.port)), None);
+    let worker = app.worker(&notifier);
+    let lucia = lucia(&app).await;
+    let mut settings = stillpoint_app::notify::settings_of(store, lucia.account.id)
+        .await
+        .expect("settings");
+    settings.quiet_hours = None;
+    settings.channels.insert(
+        MessageKind::SessionReminder,
+        std::collections::BTreeSet::new(),
+    );
+    store
+        .put_notification_settings(lucia.account.id, &settings, app.clock.now())
+        .await
+        .expect("saved");
+
+    // She misses the next session, its roll call is taken, and 15 days pass.
+    let missed = next_session(&app, lucia.cohort).await;
+    let facilitator = store
+        .get_cohort_details(lucia.cohort)
+        .await
+        .expect("cohort")
+        .facilitators[0]
+        .0;
+    set_clock(&app, missed.planned.start + SignedDuration::from_hours(2));
+    let absent = stillpoint_domain::attendance::AttendanceRecord::new(
+        stillpoint_domain::attendance::AttendanceMark::Absent,
+        0,
+        120,
+        None,
+    )
+    .expect("record");
+    store
+        .put_attendance(
+            &[stillpoint_app::ports::AttendanceEntry {
+                session: missed.id,
+                patient: lucia.patient,
+                record: absent,
+            }],
+            facilitator,
+            app.clock.now(),
+        )
+        .await
+        .expect("roll call");
+    app.clock.advance(SignedDuration::from_hours(15 * 24));
+
+    // The hourly lapse check marks her lapsed and queues one invitation; a second check
+    // changes nothing.
+    let marked = stillpoint_app::program::mark_lapses(store, app.clock.as_ref(), 14)
+        .await
+        .expect("lapse check");
+    assert!(marked.contains(&lucia.patient), "{marked:?}");
+    stillpoint_app::program::mark_lapses(store, app.clock.as_ref(), 14)
+        .await
+        .expect("lapse check");
+    app.run_due_jobs(&worker).await;
+    sink.wait_for(1, Duration::from_secs(5)).await;
+    let messages = sink.messages();
+    let invitations: Vec<_> = mail_to(&messages, &lucia.account)
+        .into_iter()
+        .filter(|mail| mail.subject == "Puede volver cuando quiera")
+        .collect();
+    assert_eq!(invitations.len(), 1, "{messages:#?}");
+}
+
 stillpoint_test_support::on_both_databases!(
     session_reminder_arrives_once_in_spanish,
     rescheduled_session_replaces_pending_reminders,
@@ -1654,4 +1727,5 @@ stillpoint_test_support::on_both_databases!(
     stalled_smtp_server_times_out,
     email_goes_over_starttls_and_tls,
     escalation_reaches_staff_despite_quiet_hours,
+    lapse_check_invites_patient_back,
 );
