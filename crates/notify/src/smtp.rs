@@ -94,7 +94,7 @@ pub enum SmtpSetupError {
 ///
 /// It opens its own connections instead of using lettre's `AsyncSmtpTransport`, to set
 /// `TCP_NODELAY` on them. lettre writes a message's closing `<CRLF>.<CRLF>` as a write of its
-/// own, which Nagle's algorithm holds back until the server acknowledges the message body; a
+/// own, which Nagle's algorithm holds back until the server acknowledges the message body. A
 /// server that delays its acknowledgements (Linux does, by up to 40 ms) then stalls every send.
 pub struct SmtpMailer {
     settings: SmtpSettings,
@@ -324,7 +324,7 @@ impl Mailer for SmtpMailer {
 }
 
 /// Marks a permanent reply (5yz) to a message as not retryable, because RFC 5321 section 4.2.1
-/// tells a client not to repeat that request. Replies 4yz, timeouts and connection failures are
+/// directs a client not to repeat that request. Replies 4yz, timeouts and connection failures are
 /// retried.
 fn classify(error: &lettre::transport::smtp::Error) -> SendError {
     let code = error.status().map(|code| code.to_string());

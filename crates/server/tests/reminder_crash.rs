@@ -1,8 +1,8 @@
 //! A server killed while it sends reminders sends every due reminder after it restarts, each
-//! recorded once and sent once, except that a message a worker had handed to the SMTP server
-//! but not yet recorded when the kill came is sent again with the same Message-ID. The test
-//! runs the real `stillpoint serve` binary with a SQLite data folder and a real SMTP server
-//! (Python's aiosmtpd on 127.0.0.1).
+//! recorded once and sent once. The exception is a message a worker had handed to the SMTP
+//! server but not yet recorded when the kill came, which is sent again with the same
+//! Message-ID. The test runs the real `stillpoint serve` binary with a SQLite data folder and a
+//! real SMTP server (Python's aiosmtpd on 127.0.0.1).
 
 use std::collections::BTreeMap;
 use std::io::{BufRead as _, BufReader};
@@ -102,8 +102,8 @@ async fn seed(data: &std::path::Path) {
     database.close().await;
 }
 
-/// A cohort session starting more than 3 hours from now, and the accounts its reminders go
-/// to: the facilitators and the patients holding a place.
+/// Finds a cohort session starting more than 3 hours from now, and the accounts its reminders
+/// go to: the facilitators and the patients holding a place.
 async fn session_and_recipients(
     database: &Database,
 ) -> (stillpoint_app::ports::CohortSession, Vec<AccountId>) {

@@ -79,7 +79,7 @@ async fn lucia(app: &TestApp) -> Lucia {
     }
 }
 
-/// The cohort's first scheduled session starting more than 25 hours from now.
+/// Finds the cohort's first scheduled session starting more than 25 hours from now.
 async fn next_session(app: &TestApp, cohort: CohortId) -> CohortSession {
     let now = app.clock.now();
     app.database
@@ -119,7 +119,8 @@ fn mail_to<'a>(
         .collect()
 }
 
-/// The messages to `account` about group sessions; check-in reminders may arrive between.
+/// Filters the messages to `account` about group sessions, because check-in reminders may
+/// arrive between them.
 fn session_mail_to<'a>(
     sink: &'a [stillpoint_test_support::ReceivedMail],
     account: &Account,
@@ -393,7 +394,7 @@ async fn rescheduled_session_replaces_pending_reminders(dialect: Dialect) {
         format!("Recordatorio: su sesión de grupo hoy a las {new_time}")
     );
 
-    // Cancelling the following session tells her too, and its reminders stop.
+    // Cancelling the following session sends her a notice too, and its reminders stop.
     let following = next_session(&app, lucia.cohort).await;
     // Hours passed on the clock, so the administrator signs in again.
     let admin = app.browser_session("program.admin").await;
@@ -488,7 +489,7 @@ async fn withdrawn_patient_gets_nothing_further(dialect: Dialect) {
     assert_eq!(hers, 0);
 }
 
-/// A minimal SMTP server that accepts the connection and answers every RCPT TO with `rcpt`,
+/// A minimal SMTP server that accepts the connection and replies to every RCPT TO with `rcpt`,
 /// such as a 550 for a mailbox that does not exist.
 async fn refusing_smtp_server(rcpt: &'static str) -> u16 {
     use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
@@ -710,6 +711,10 @@ async fn failed_email_retries_then_falls_back_to_sms(dialect: Dialect) {
         .await
         .expect("body");
     assert!(page.contains("cannot reach the SMTP server"), "{page}");
+    assert!(
+        page.contains("Session reminder"),
+        "the log names what each message was"
+    );
     let title = &page[page.find("<title>").expect("title")..page.find("</title>").expect("end")];
     assert!(!title.contains("<table"), "{title}");
 }

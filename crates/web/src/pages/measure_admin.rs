@@ -506,7 +506,7 @@ fn delivery_row(
         recipient: line.recipient,
         kind: layout
             .tr
-            .t(&format!("notify-kind-{}", dashed(delivery.kind.code()))),
+            .t(&format!("deliveries-kind-{}", dashed(delivery.kind.code()))),
         channel: layout.tr.t(&format!(
             "notify-channel-{}",
             dashed(delivery.channel.code())

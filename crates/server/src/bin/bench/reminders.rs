@@ -6,7 +6,7 @@
 //! 2. Sustained throughput: the job workers (a `notify` job that also writes the in-app
 //!    notice, then a `deliver` job for the e-mail) sending session reminders to a local SMTP
 //!    sink, with the 1,000,000 planned jobs still in the queue.
-//! 3. Lateness: 10,000 reminders due within the same minute; each e-mail's lateness is the
+//! 3. Lateness: 10,000 reminders due within the same minute. Each e-mail's lateness is the
 //!    time from its due time to the moment the sink accepted it, recorded as its send time.
 //!
 //! The e-mails go to the demo clinic's cohort members, whose sessions make the reminders
@@ -32,7 +32,7 @@ use stillpoint_notify::{CatalogComposer, SmtpMailer, SmtpSecurity, SmtpSettings}
 use stillpoint_storage::{Database, DatabaseUrl};
 use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
 
-/// What to measure.
+/// The benchmark's sizes and database.
 #[derive(Debug)]
 struct Options {
     patients: usize,
@@ -275,7 +275,8 @@ async fn plan_practice(database: &Database, options: &Options) -> anyhow::Result
     })
 }
 
-/// A synthetic id: `kind` tells accounts (1) from patients (2), `index` the patient.
+/// Builds a synthetic id: `kind` separates accounts (1) from patients (2), and `index` names
+/// the patient.
 fn id_of<T: std::str::FromStr>(index: usize, kind: u8) -> anyhow::Result<T> {
     format!("0000000{kind}-0000-7000-8000-{index:012x}")
         .parse()
