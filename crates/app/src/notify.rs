@@ -1,5 +1,5 @@
-//! Sending notifications: a `notify` job decides, when it runs, whether its message still
-//! applies and on which channels it goes, and records one delivery per channel; a `deliver`
+//! Sending notifications. A `notify` job decides, when it runs, whether its message still
+//! applies and on which channels it goes, and records one delivery per channel. A `deliver`
 //! job sends one delivery through its provider and records the outcome.
 //!
 //! Each delivery is marked `sending` before the provider is called and `sent` (with the
@@ -292,14 +292,19 @@ impl Notifier {
         Ok(())
     }
 
+    /// Records a delivery, or returns the one recorded under its key already (a retried job).
+    async fn record(&self, delivery: &NewDelivery) -> Result<Delivery, AppError> {
+        match self.store.record_delivery(delivery).await? {
+            DeliveryRecorded::Created(stored) | DeliveryRecorded::Exists(stored) => Ok(stored),
+        }
+    }
+
     async fn record_unconfigured(
         &self,
         delivery: &NewDelivery,
         now: Timestamp,
     ) -> Result<(), AppError> {
-        let stored = match self.store.record_delivery(delivery).await? {
-            DeliveryRecorded::Created(stored) | DeliveryRecorded::Exists(stored) => stored,
-        };
+        let stored = self.record(delivery).await?;
         if stored.state == DeliveryState::Queued {
             let channel = match delivery.channel {
                 Channel::Email => "e-mail",
@@ -321,9 +326,7 @@ impl Notifier {
         due: Timestamp,
         now: Timestamp,
     ) -> Result<(), AppError> {
-        let stored = match self.store.record_delivery(delivery).await? {
-            DeliveryRecorded::Created(stored) | DeliveryRecorded::Exists(stored) => stored,
-        };
+        let stored = self.record(delivery).await?;
         if stored.channel == Channel::InApp {
             // In-app delivery is a write to this database, so it happens at once instead of
             // through a job of its own.
@@ -575,7 +578,12 @@ impl Notifier {
         now: Timestamp,
     ) -> Result<Option<&'static str>, AppError> {
         let store = self.store.as_ref();
-        if store.deactivated_accounts().await?.contains(&account.id) {
+        if store
+            .find_credentials(&account.email)
+            .await?
+            .deactivated_at
+            .is_some()
+        {
             return Ok(Some("the account is deactivated"));
         }
         if let Some(patient) = subject.patient() {
@@ -670,9 +678,9 @@ impl Notifier {
     }
 }
 
-/// Returns why a reminder that waited too long (the servers were down, or the queue was
-/// behind) should not go out: a session reminder other than the last one before the session,
-/// or a practice reminder more than an hour late. Other messages still matter when late.
+/// Returns why a reminder that waited too long (servers down, or the queue behind) should not
+/// go out. A session reminder other than the last one before the session is dropped, and so is
+/// a practice reminder more than an hour late. Other messages still matter when late.
 fn too_late(subject: &Subject, due: Timestamp, now: Timestamp) -> Option<&'static str> {
     let lateness = now.duration_since(due);
     match subject {
@@ -764,7 +772,7 @@ pub async fn settings_of(
 }
 
 /// Computes the token of a one-click unsubscribe link: a keyed digest of the account and kind.
-/// The link works without signing in, and nobody can forge one for someone else.
+/// The link works without signing in, and without the key it cannot be forged.
 #[must_use]
 pub fn unsubscribe_token(sealer: &SecretSealer, account: AccountId, kind: MessageKind) -> String {
     sealer.keyed_digest("unsubscribe", &format!("{account}:{}", kind.code()))

@@ -304,26 +304,15 @@ pub async fn session_changed(
         .cancel_queued_jobs_with_prefix(&format!("session_reminder:{}:", before.id), now)
         .await?;
     let after = store.get_cohort_session(before.id).await?;
-    let (kind, subject) = if after.status == SessionStatus::Cancelled {
-        (
-            MessageKind::SessionCancelled,
-            Subject::SessionCancelled {
-                session: after.id,
-                start: before.planned.start,
-                sequence: after.sequence,
-            },
-        )
-    } else {
-        (
-            MessageKind::SessionRescheduled,
-            Subject::SessionRescheduled {
-                session: after.id,
-                previous_start: before.planned.start,
-                start: after.planned.start,
-                sequence: after.sequence,
-            },
-        )
-    };
+    let (kind, subject) = change_notice(before, &after);
+    // A notice about a moved session must arrive before the session, quiet hours or not.
+    let latest = after
+        .planned
+        .start
+        .checked_sub(SESSION_REMINDER_MARGIN)
+        .ok()
+        .filter(|_| after.status == SessionStatus::Scheduled);
+
     let accounts = Accounts::load(store).await?;
     let mut jobs = Vec::new();
     for id in session_recipients(store, after.cohort).await? {
@@ -332,12 +321,6 @@ pub async fn session_changed(
         };
         let settings = settings_of(store, id).await?;
         let zone = account.time_zone.time_zone();
-        let latest = after
-            .planned
-            .start
-            .checked_sub(SESSION_REMINDER_MARGIN)
-            .ok()
-            .filter(|_| after.status == SessionStatus::Scheduled);
         let due = notify::send_time(&settings, kind, &zone, now, latest);
         jobs.push(notify_job(
             kind,
@@ -347,11 +330,31 @@ pub async fn session_changed(
             due,
         )?);
     }
+
     let until = now.checked_add(PLANNING_HORIZON).unwrap_or(now);
     jobs.extend(session_jobs(store, &accounts, &after, now, until).await?);
     let queued = store.enqueue_many(&jobs, now).await?;
     tracing::info!(session_id = %after.id, cancelled, queued, "session change notices queued");
     Ok(())
+}
+
+/// Builds the kind and subject of the notice about a session that was cancelled or moved.
+fn change_notice(before: &CohortSession, after: &CohortSession) -> (MessageKind, Subject) {
+    if after.status == SessionStatus::Cancelled {
+        let subject = Subject::SessionCancelled {
+            session: after.id,
+            start: before.planned.start,
+            sequence: after.sequence,
+        };
+        return (MessageKind::SessionCancelled, subject);
+    }
+    let subject = Subject::SessionRescheduled {
+        session: after.id,
+        previous_start: before.planned.start,
+        start: after.planned.start,
+        sequence: after.sequence,
+    };
+    (MessageKind::SessionRescheduled, subject)
 }
 
 /// Queues one gentle message inviting a patient back after they were marked lapsed.

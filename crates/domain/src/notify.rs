@@ -286,7 +286,7 @@ pub fn resolve_local(local: jiff::civil::DateTime, zone: &TimeZone) -> Timestamp
 /// A person's notification preferences.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NotificationSettings {
-    /// Where e-mail goes when not to the sign-in address.
+    /// The address for e-mail, when it is not the sign-in address.
     pub contact_email: Option<EmailAddress>,
     pub phone: Option<PhoneNumber>,
     /// The channels chosen per kind; a kind missing here uses its defaults.
@@ -315,7 +315,7 @@ impl Default for NotificationSettings {
 }
 
 impl NotificationSettings {
-    /// The channels a message of `kind` goes out on, leaving out SMS without a phone number.
+    /// Returns the channels a message of `kind` goes out on, leaving out SMS without a phone number.
     /// Essential messages use every channel the person can be reached by.
     #[must_use]
     pub fn channels_for(&self, kind: MessageKind) -> BTreeSet<Channel> {
@@ -333,7 +333,7 @@ impl NotificationSettings {
             .collect()
     }
 
-    /// Whether a failed delivery on `failed` may be tried again on `next`.
+    /// Returns whether a failed delivery on `failed` may be tried again on `next`.
     #[must_use]
     pub fn allows_fallback(&self, kind: MessageKind, failed: Channel, next: Channel) -> bool {
         let already = self.channels_for(kind);
@@ -372,7 +372,7 @@ impl NotificationSettings {
     }
 }
 
-/// Where one delivery stands.
+/// The state of one delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DeliveryState {
     /// Waiting for its first attempt, or for a retry.
@@ -463,7 +463,7 @@ mod tests {
     }
 
     #[test]
-    fn quiet_hours_move_a_message_to_their_end_or_before_them() {
+    fn quiet_hours_adjust_due_time() {
         let zone = TimeZone::get("America/Chicago").expect("zone");
         let quiet = QuietHours::new(time(21, 0, 0, 0), time(8, 0, 0, 0)).expect("valid");
         let at = |hour, minute| {

@@ -62,7 +62,7 @@ pub fn session_reminders(
     reminders
 }
 
-/// The instants of a daily reminder at local `time` in `zone`, from `from` (inclusive) to
+/// Lists the instants of a daily reminder at local `time` in `zone`, from `from` (inclusive) to
 /// `until` (exclusive). Each day's time is resolved by RFC 5545. On a spring-forward day a
 /// time inside the gap moves later by the gap's length. On an autumn day a time that occurs
 /// twice means the first one. On every other day it stays at the same wall-clock time.

@@ -207,8 +207,8 @@ impl Catalogs {
         id.to_owned()
     }
 
-    /// Logs a warning the first time message `id` is found missing from `tag`; later misses
-    /// of the same message stay quiet, so a busy page or a batch of e-mails logs it once.
+    /// Logs a warning the first time message `id` is found missing from `tag`. Later misses of
+    /// the same message stay quiet, so a busy page or a batch of e-mails logs it once.
     fn report_missing(&self, tag: &str, id: &str) {
         let Ok(mut reported) = self.reported.lock() else {
             return;
@@ -222,7 +222,7 @@ impl Catalogs {
         }
     }
 
-    /// Whether message `id` exists in `tag` itself, without falling back.
+    /// Returns whether message `id` exists in `tag` itself, without falling back.
     #[must_use]
     pub fn has_message(&self, tag: &str, id: &str) -> bool {
         self.bundles
@@ -430,7 +430,7 @@ mod tests {
     }
 
     #[test]
-    fn a_missing_translation_is_logged_once() {
+    fn missing_translation_logged_once() {
         let directory = tempfile::tempdir().expect("temporary folder");
         std::fs::create_dir_all(directory.path().join("fr")).expect("create");
         std::fs::write(

@@ -1,8 +1,8 @@
 //! Message text from the translation catalogues, in the recipient's language and time zone.
 //!
-//! Each kind has a subject and a body (`message-{kind}-subject`, `message-{kind}`); e-mail
-//! adds a link to Stillpoint, the one-click unsubscribe line when the kind may be turned off,
-//! and the clinic's name. A message missing from the recipient's language comes out in
+//! Each kind has a subject and a body (`message-{kind}-subject`, `message-{kind}`). E-mail adds
+//! a link to Stillpoint, the one-click unsubscribe line when the kind may be turned off, and
+//! the clinic's name. A message missing from the recipient's language comes out in
 //! English, and the catalogue logs a warning the first time.
 
 use std::fmt::Write as _;

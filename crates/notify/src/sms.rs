@@ -2,7 +2,7 @@
 //! (which several other providers accept): a form POST to
 //! `{base_url}/2010-04-01/Accounts/{account_sid}/Messages.json` with `To`, `From`, `Body` and
 //! `StatusCallback`, HTTP Basic authentication with the account id and token, and a JSON
-//! answer whose `sid` is the message id.
+//! response whose `sid` is the message id.
 //!
 //! Every attempt of one delivery carries the same `Idempotency-Key` header, so a provider that
 //! honours it sends a repeated request once.

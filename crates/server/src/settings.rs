@@ -190,7 +190,7 @@ pub struct Settings {
     pub public_url: Option<String>,
     /// Days without an attended session after which an active patient counts as lapsed.
     pub lapse_days: u16,
-    /// How long a server holds a job it claimed. After a crash, another server (or the same
+    /// How long a job a server claimed stays that server's. After a crash, another server (or the same
     /// one, restarted) runs the job again once this has passed.
     pub job_lease: SignedDuration,
     /// How many jobs this server runs at once.

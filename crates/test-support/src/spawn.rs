@@ -52,7 +52,7 @@ pub struct TestApp {
 }
 
 impl TestApp {
-    /// The app's notification channels, with `mailer` and `sms` (or none), on the app's test
+    /// Builds the app's notification channels, with `mailer` and `sms` (or none), on the app's test
     /// clock. The first call also hands them to the app's SMS status callback.
     #[must_use]
     pub fn notifier(
@@ -77,7 +77,7 @@ impl TestApp {
         notifier
     }
 
-    /// A worker that runs every job kind through `notifier`, retrying after the default
+    /// Builds a worker that runs every job kind through `notifier`, retrying after the default
     /// backoff.
     #[must_use]
     pub fn worker(&self, notifier: &Arc<Notifier>) -> Worker {

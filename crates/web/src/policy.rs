@@ -177,7 +177,7 @@ pub const ROUTES: &[RoutePolicy] = &[
     route("GET", "/notifications", Access::SignedIn, false),
     route("GET", "/account/notifications", Access::SignedIn, false),
     route("POST", "/account/notifications", Access::SignedIn, false),
-    // The link's keyed token stands in for signing in; the handler checks it.
+    // The link's keyed token replaces signing in, and the handler checks it.
     route("GET", "/unsubscribe", Access::PathToken, false),
     route("POST", "/unsubscribe", Access::PathToken, false),
     // The SMS provider's delivery reports; the handler checks the keyed token in the query.

@@ -1,7 +1,7 @@
-//! Reminders end to end: planned on a manual clock, sent by the job worker through a real SMTP
-//! server (Python's aiosmtpd on 127.0.0.1) and a local Twilio-compatible SMS mock, with their
-//! deliveries recorded; rescheduled sessions, withdrawn patients, one-click unsubscribe,
-//! failing providers and the settings page.
+//! Reminders end to end. They are planned on a manual clock and sent by the job worker through
+//! a real SMTP server (Python's aiosmtpd on 127.0.0.1) and a local Twilio-compatible SMS mock,
+//! with their deliveries recorded. The scenarios cover rescheduled sessions, withdrawn patients,
+//! one-click unsubscribe, failing providers and the settings page.
 
 // Each scenario is one journey, read top to bottom.
 #![allow(clippy::too_many_lines)]
@@ -131,6 +131,21 @@ fn session_mail_to<'a>(
         .collect()
 }
 
+/// Finds the delivery to `account` on `channel`, for a scenario that sends one.
+async fn delivery_on(
+    store: &stillpoint_storage::Database,
+    account: &Account,
+    channel: Channel,
+) -> stillpoint_app::ports::Delivery {
+    store
+        .list_deliveries(None, 500)
+        .await
+        .expect("deliveries")
+        .into_iter()
+        .find(|delivery| delivery.account == account.id && delivery.channel == channel)
+        .expect("a delivery on the channel")
+}
+
 /// "18:30" in the account's time zone.
 fn local_time(account: &Account, instant: Timestamp) -> String {
     instant
@@ -249,8 +264,8 @@ async fn session_reminder_arrives_once_in_spanish(dialect: Dialect) {
     app.run_due_jobs(&worker).await;
     assert_eq!(mail_to(&sink.messages(), &lucia.account).len(), 1);
 
-    // A made-up link is refused; the genuine one-click POST (as a mail client sends it, with
-    // no session and no form token) turns e-mail off for session reminders.
+    // A forged link is rejected. The genuine one-click POST, sent as a mail client sends it
+    // with no session and no form token, turns e-mail off for session reminders.
     let forged = unsubscribe.replace("token=", "token=0");
     let anonymous = reqwest::Client::new();
     let refused = anonymous.get(&forged).send().await.expect("request");
@@ -489,8 +504,8 @@ async fn withdrawn_patient_gets_nothing_further(dialect: Dialect) {
     assert_eq!(hers, 0);
 }
 
-/// A minimal SMTP server that accepts the connection and replies to every RCPT TO with `rcpt`,
-/// such as a 550 for a mailbox that does not exist.
+/// Starts a minimal SMTP server that accepts the connection and replies to every RCPT TO with
+/// `rcpt`, such as a 550 for a mailbox that does not exist.
 async fn refusing_smtp_server(rcpt: &'static str) -> u16 {
     use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
 
@@ -526,7 +541,7 @@ async fn refusing_smtp_server(rcpt: &'static str) -> u16 {
     port
 }
 
-/// A Twilio-compatible SMS provider on 127.0.0.1 that records each request. It answers
+/// A Twilio-compatible SMS provider on 127.0.0.1 that records each request. It replies
 /// with `status`, after `delay`.
 #[derive(Clone, Default)]
 struct SmsMock {
@@ -694,7 +709,7 @@ async fn failed_email_retries_then_falls_back_to_sms(dialect: Dialect) {
     assert_eq!(field("To"), "+34600000001");
     assert_eq!(field("From"), "+15555550100");
     assert!(
-        // The e-mail's 8 attempts took 16 hours, so the text says "today".
+        // The e-mail's 8 attempts took 16 hours, so the text reads "today".
         field("Body").starts_with("Stillpoint Test Clinic: Su sesión de grupo empieza hoy a las"),
         "{}",
         field("Body")
@@ -778,13 +793,7 @@ async fn sms_reports_delivery_and_failures(dialect: Dialect) {
         .find(|(key, _)| key == "StatusCallback")
         .map(|(_, value)| value.clone())
         .expect("a status callback");
-    let text = store
-        .list_deliveries(None, 500)
-        .await
-        .expect("list")
-        .into_iter()
-        .find(|delivery| delivery.account == lucia.account.id && delivery.channel == Channel::Sms)
-        .expect("sms delivery");
+    let text = delivery_on(store, &lucia.account, Channel::Sms).await;
     assert_eq!(text.state, DeliveryState::Sent);
     let sid = text.provider_message_id.clone().expect("provider id");
     assert!(sid.starts_with("SM"));
@@ -897,13 +906,7 @@ async fn sms_provider_timeout_and_refusal(dialect: Dialect) {
             .any(|outcome| matches!(outcome, StepOutcome::Retry { .. })),
         "{outcomes:?}"
     );
-    let text = store
-        .list_deliveries(None, 500)
-        .await
-        .expect("list")
-        .into_iter()
-        .find(|delivery| delivery.account == lucia.account.id && delivery.channel == Channel::Sms)
-        .expect("sms delivery");
+    let text = delivery_on(store, &lucia.account, Channel::Sms).await;
     assert_eq!(text.state, DeliveryState::Queued);
     assert_eq!(text.error.as_deref(), Some("the SMS provider timed out"));
 
@@ -1148,13 +1151,7 @@ async fn temporary_smtp_refusal_is_retried(dialect: Dialect) {
             .any(|outcome| matches!(outcome, StepOutcome::Retry { .. })),
         "{outcomes:?}"
     );
-    let email = store
-        .list_deliveries(None, 500)
-        .await
-        .expect("list")
-        .into_iter()
-        .find(|delivery| delivery.account == lucia.account.id && delivery.channel == Channel::Email)
-        .expect("e-mail delivery");
+    let email = delivery_on(store, &lucia.account, Channel::Email).await;
     assert_eq!(email.state, DeliveryState::Queued);
     assert!(
         email
@@ -1330,8 +1327,8 @@ async fn lapsed_patient_is_invited_back_once(dialect: Dialect) {
     );
 }
 
-/// An SMTP server that accepts the connection and every command, then never replies once a
-/// message's data is sent, as a server that hangs would.
+/// Starts an SMTP server that accepts the connection and every command, then never replies
+/// once a message's data is sent, as a server that hangs would.
 async fn stalling_smtp_server() -> u16 {
     use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
 
@@ -1402,19 +1399,13 @@ async fn stalled_smtp_server_times_out(dialect: Dialect) {
             .any(|outcome| matches!(outcome, StepOutcome::Retry { .. })),
         "{outcomes:?}"
     );
-    let email = store
-        .list_deliveries(None, 500)
-        .await
-        .expect("list")
-        .into_iter()
-        .find(|delivery| delivery.account == lucia.account.id && delivery.channel == Channel::Email)
-        .expect("e-mail delivery");
+    let email = delivery_on(store, &lucia.account, Channel::Email).await;
     assert_eq!(email.state, DeliveryState::Queued);
     assert_eq!(email.error.as_deref(), Some("the SMTP server timed out"));
 }
 
-/// A certificate authority and a certificate it issued for 127.0.0.1, as PEM files in
-/// `folder`; returns the paths of the authority, the server certificate and its key.
+/// Writes a certificate authority and a certificate it issued for 127.0.0.1 as PEM files in
+/// `folder`. Returns the paths of the authority, the server certificate and its key.
 fn clinic_authority(
     folder: &std::path::Path,
 ) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
@@ -1580,7 +1571,7 @@ async fn escalation_reaches_staff_despite_quiet_hours(dialect: Dialect) {
         .await
         .expect("saved");
 
-    // Lucía answers PHQ-9 item 9 above 0; nobody acknowledges the alert for 16 minutes.
+    // Lucía scores PHQ-9 item 9 above 0, and the alert stays unacknowledged for 16 minutes.
     let token = app.api_token("patient").await;
     let answers: serde_json::Map<String, serde_json::Value> = (1..=9)
         .map(|item| (item.to_string(), serde_json::json!(2)))
@@ -1602,7 +1593,7 @@ async fn escalation_reaches_staff_despite_quiet_hours(dialect: Dialect) {
         .expect("escalation");
     app.run_due_jobs(&worker).await;
 
-    // The e-mail goes at once, says nothing about the patient, and links to the inbox. The
+    // The e-mail goes at once, names nothing about the patient, and links to the inbox. The
     // sweep also escalates the demo clinic's own open alerts, so this alert's e-mail is found
     // through its delivery.
     let delivery = store

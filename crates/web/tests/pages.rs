@@ -323,8 +323,8 @@ async fn forms_without_their_token_are_refused() {
         ("patient", signed_in_client(&app, "patient").await),
     ];
     // A one-click unsubscribe (RFC 8058) and an SMS provider's delivery report come from a
-    // mail client or a provider, without a session or a form; the keyed token in their query
-    // authenticates them instead, and without it they are refused.
+    // mail client or a provider, without a session or a form. The keyed token in their query
+    // authenticates them instead, and without it they are rejected.
     let keyed = ["/unsubscribe", "/hooks/sms-status"];
     for path in keyed {
         let response = client

@@ -63,9 +63,9 @@ pub struct NewDelivery {
     pub account: AccountId,
     pub kind: MessageKind,
     pub channel: Channel,
-    /// What the message is about, as JSON; the sender rebuilds the text from it.
+    /// The message's subject as JSON, from which the sender builds the text.
     pub subject: String,
-    /// The delivery this one stands in for, when it is a fallback.
+    /// The delivery this one replaces, when it is a fallback.
     pub fallback_of: Option<String>,
     pub created_at: Timestamp,
 }
@@ -154,7 +154,7 @@ pub trait DeliveryStore: Send + Sync {
     /// Queues a failed delivery again, for the dead-letter list's retry button; returns
     /// whether it had failed.
     async fn requeue_failed_delivery(&self, id: &str, at: Timestamp) -> Result<bool, StorageError>;
-    /// The newest deliveries, optionally of one state only.
+    /// Lists the newest deliveries, optionally of one state only.
     async fn list_deliveries(
         &self,
         state: Option<DeliveryState>,
@@ -171,7 +171,7 @@ pub trait DeliveryStore: Send + Sync {
         settings: &NotificationSettings,
         at: Timestamp,
     ) -> Result<(), StorageError>;
-    /// Every account that chose a daily practice reminder, with its settings.
+    /// Lists every account that chose a daily practice reminder, with its settings.
     async fn practice_reminder_settings(
         &self,
     ) -> Result<Vec<(AccountId, NotificationSettings)>, StorageError>;
