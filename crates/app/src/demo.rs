@@ -491,6 +491,7 @@ pub async fn seed(
     crate::curricula::install_bundled(store, &FixedClock(now), curricula).await?;
     crate::demo_programs::seed(store, clinic, curricula, now).await?;
     crate::demo_measures::seed(store, clinic, library, now).await?;
+    crate::demo_practice::seed(store, clinic, now).await?;
     for (patient, caregiver, scopes) in &clinic.caregiver_grants {
         let grant = CaregiverGrant {
             patient_id: *patient,

@@ -922,6 +922,8 @@ pub struct PatientTimeline {
     pub attendance: stillpoint_domain::attendance::AttendanceSummary,
     /// `None` when the viewer does not review alerts at the patient's site.
     pub alerts: Option<Vec<crate::ports::SafetyAlert>>,
+    /// Home practice minutes per program week, to read beside the scores.
+    pub practice: crate::practice::PracticeDose,
 }
 
 /// Opens a patient's outcome timeline for a member of their care team; the read is audited
@@ -957,7 +959,9 @@ pub async fn timeline(
     };
     let view = program::program_of(store, now, patient).await?;
     let baselines = baseline_scores(store, library, &responses).await?;
+    let practice = crate::practice::dose_of(store, now, &view).await?;
     Ok(PatientTimeline {
+        practice,
         series: series(library, &responses, &baselines),
         occasions: occasions_of(store, library, now, patient).await?,
         attendance: view.attendance,

@@ -17,6 +17,7 @@ use crate::StorageError;
 mod jobs;
 mod measures;
 mod notifications;
+mod practice;
 mod programs;
 
 pub use jobs::{Enqueued, Job, JobStore, NewJob};
@@ -27,6 +28,10 @@ pub use measures::{
 pub use notifications::{
     Delivery, DeliveryRecorded, DeliveryStore, NewDelivery, NewNotification, Notification,
     NotificationStore,
+};
+pub use practice::{
+    CHUNK_BYTES, EntryAdded, PracticeEntry, PracticeStore, Recording, StoredSuggestion,
+    SuggestionState,
 };
 pub use programs::{
     AttendanceEntry, CohortDetails, CohortSession, CurriculumStatus, CurriculumStore, ProgramStore,
@@ -601,6 +606,7 @@ pub trait Store:
     + JobStore
     + NotificationStore
     + DeliveryStore
+    + PracticeStore
     + std::fmt::Debug
 {
 }
@@ -625,6 +631,7 @@ impl<T> Store for T where
         + JobStore
         + NotificationStore
         + DeliveryStore
+        + PracticeStore
         + std::fmt::Debug
 {
 }

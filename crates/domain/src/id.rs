@@ -71,3 +71,16 @@ entity_id!(
     /// A safety alert raised by a response or a patient's request for help.
     AlertId
 );
+entity_id!(
+    /// A guided recording in the practice library.
+    RecordingId
+);
+entity_id!(
+    /// One day's practice in a patient's diary. Browsers make the id themselves, so an entry
+    /// queued offline and sent twice is stored once.
+    PracticeEntryId
+);
+entity_id!(
+    /// A tailoring suggestion made to a patient's facilitator.
+    SuggestionId
+);

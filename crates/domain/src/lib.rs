@@ -20,6 +20,7 @@ pub mod language;
 pub mod measures;
 pub mod notify;
 pub mod patient;
+pub mod practice;
 pub mod reminders;
 pub mod role;
 pub mod schedule;
@@ -29,7 +30,10 @@ pub mod time_zone;
 pub use account::{Account, DisplayPreferences, EmailAddress};
 pub use clinic::Site;
 pub use condition::{ChronicCondition, Icd10Code};
-pub use id::{AccountId, AlertId, CohortId, CohortSessionId, PatientId, ResponseId, SiteId};
+pub use id::{
+    AccountId, AlertId, CohortId, CohortSessionId, PatientId, PracticeEntryId, RecordingId,
+    ResponseId, SiteId, SuggestionId,
+};
 pub use language::Language;
 pub use patient::Patient;
 pub use role::{Role, RoleAssignment};

@@ -62,6 +62,12 @@ pub async fn run(mut settings: Settings, data_dir_given: bool) -> anyhow::Result
             stillpoint_app::SystemClock.now(),
         )
         .await?;
+        stillpoint_app::library::add_bundled(
+            &database,
+            &stillpoint_app::SystemClock,
+            &stillpoint_web::recording_files::load()?,
+        )
+        .await?;
         std::fs::write(&marker, b"seeded\n")
             .context("cannot record that the demo clinic was seeded")?;
     } else if marker.exists() {

@@ -83,6 +83,7 @@ pub fn build_app(
         trusted_proxies: settings.trusted_proxies.clone(),
         secrets: load_secrets_key(settings)?,
         demo_hints,
+        max_upload_bytes: settings.max_upload_bytes,
         public_url: settings
             .public_url
             .clone()
@@ -91,8 +92,11 @@ pub fn build_app(
     };
     let consents = stillpoint_web::consent_files::load(settings.consent_dir.as_deref())?;
     let store: Arc<dyn stillpoint_app::Store> = Arc::new(database);
-    let state = AppState::new(store.clone(), Arc::new(SystemClock), catalogs, config)
+    let mut state = AppState::new(store.clone(), Arc::new(SystemClock), catalogs, config)
         .with_consents(consents);
+    if let Some(path) = &settings.practice_rules {
+        state = state.with_practice_rules(load_practice_rules(path)?);
+    }
     let notifier = crate::jobs::start(settings, store)?;
     let _ = state.notifier.set(notifier);
     Ok(stillpoint_web::router(state))
@@ -218,4 +222,18 @@ pub fn public_url(address: SocketAddr, tls: bool) -> String {
         host
     };
     format!("{scheme}://{host}:{}/", address.port())
+}
+
+/// Reads a clinic's tailoring and check-in rules.
+fn load_practice_rules(
+    path: &std::path::Path,
+) -> anyhow::Result<stillpoint_domain::practice::tailoring::TailoringRules> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the practice rules file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| {
+        format!(
+            "the practice rules file {} is invalid; compare it with content/practice/tailoring.toml",
+            path.display()
+        )
+    })
 }

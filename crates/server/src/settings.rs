@@ -53,6 +53,8 @@ pub struct FileSettings {
     pub programs: ProgramsFileSettings,
     #[serde(default)]
     pub jobs: JobsFileSettings,
+    #[serde(default)]
+    pub practice: PracticeFileSettings,
     pub smtp: Option<SmtpFileSettings>,
     pub sms: Option<SmsFileSettings>,
 }
@@ -91,6 +93,13 @@ pub struct SmsFileSettings {
 #[serde(deny_unknown_fields)]
 pub struct ProgramsFileSettings {
     pub lapse_days: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PracticeFileSettings {
+    pub max_upload_megabytes: Option<u64>,
+    pub rules_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -190,6 +199,10 @@ pub struct Settings {
     pub public_url: Option<String>,
     /// Days without an attended session after which an active patient counts as lapsed.
     pub lapse_days: u16,
+    /// The largest recording the practice library accepts, in bytes.
+    pub max_upload_bytes: usize,
+    /// The clinic's own tailoring and check-in rules; `None` for the bundled ones.
+    pub practice_rules: Option<PathBuf>,
     /// How long a job a server claimed stays that server's. After a crash, another server (or the same
     /// one, restarted) runs the job again once this has passed.
     pub job_lease: SignedDuration,
@@ -239,6 +252,7 @@ impl FileSettings {
         resolve(&mut settings.data_dir);
         resolve(&mut settings.locales_dir);
         resolve(&mut settings.consent_dir);
+        resolve(&mut settings.practice.rules_file);
         resolve(&mut settings.tls.cert_path);
         resolve(&mut settings.tls.key_path);
         resolve(&mut settings.audit.key_path);
@@ -334,6 +348,8 @@ impl Settings {
             public_url: public_url(file.http.public_url)?,
             trusted_proxies: trusted_proxies(&file.http.trusted_proxies.unwrap_or_default())?,
             lapse_days: lapse_days(file.programs.lapse_days)?,
+            max_upload_bytes: max_upload_bytes(file.practice.max_upload_megabytes)?,
+            practice_rules: file.practice.rules_file,
             job_lease: job_lease(file.jobs.lease_seconds)?,
             job_workers: job_workers(file.jobs.workers)?,
             smtp: file.smtp.map(smtp_settings).transpose()?,
@@ -467,6 +483,22 @@ fn lapse_days(value: Option<u64>) -> Result<u16, SettingsError> {
         .ok()
         .filter(|days| *days <= 365)
         .ok_or_else(|| invalid("programs.lapse_days", "must be 365 days or fewer"))
+}
+
+fn max_upload_bytes(megabytes: Option<u64>) -> Result<usize, SettingsError> {
+    let megabytes = positive("practice.max_upload_megabytes", megabytes, 100)?;
+    if megabytes > 2_000 {
+        return Err(invalid(
+            "practice.max_upload_megabytes",
+            "must be 2000 MB or less; a 45-minute recording in Opus or MP3 is well under 100 MB",
+        ));
+    }
+    usize::try_from(megabytes * 1_000_000).map_err(|_| {
+        invalid(
+            "practice.max_upload_megabytes",
+            "is too large for this machine",
+        )
+    })
 }
 
 fn job_lease(seconds: Option<u64>) -> Result<SignedDuration, SettingsError> {
@@ -791,6 +823,14 @@ staff_two_step_verification = true
 # Days without an attended session after which a taking-part patient is marked as paused
 # ("lapsed") and offered a way back on their program page. Nobody is removed from a cohort.
 lapse_days = 14
+
+[practice]
+# The largest recording, in MB, that facilitators can upload to the practice library. The
+# whole file is held in memory while it is checked.
+max_upload_megabytes = 100
+# A clinic's own tailoring and check-in rules, in the format of the bundled
+# content/practice/tailoring.toml (default: the bundled rules).
+# rules_file = "/etc/stillpoint/tailoring.toml"
 
 [jobs]
 # Seconds a server holds a job it started (a reminder to send, say). If the server stops

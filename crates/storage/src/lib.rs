@@ -23,6 +23,7 @@ mod measures;
 mod migrate;
 mod notifications;
 mod patients;
+mod practice;
 mod programs;
 mod second_factor;
 mod sessions;

@@ -140,9 +140,49 @@ impl Browser {
             .unwrap_or_else(|error| panic!("cannot evaluate {expression}: {error}"))
     }
 
+    /// Cuts the page off the network, or connects it again, with Chromium's network emulation
+    /// (ChromeDriver's `chromium/network_conditions` command). The app keeps running.
+    pub async fn set_offline(&self, offline: bool) {
+        self.client
+            .issue_cmd(NetworkConditions { offline })
+            .await
+            .unwrap_or_else(|error| panic!("cannot set the network to offline={offline}: {error}"));
+    }
+
     pub async fn close(mut self) {
         let _ = self.client.close().await;
         let _ = self.driver.kill().await;
+    }
+}
+
+/// ChromeDriver's extension command for network emulation.
+#[derive(Debug)]
+struct NetworkConditions {
+    offline: bool,
+}
+
+impl fantoccini::wd::WebDriverCompatibleCommand for NetworkConditions {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/chromium/network_conditions",
+            session_id.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _request_url: &url::Url) -> (axum::http::Method, Option<String>) {
+        let conditions = json!({
+            "network_conditions": {
+                "offline": self.offline,
+                "latency": 0,
+                "download_throughput": -1,
+                "upload_throughput": -1,
+            }
+        });
+        (axum::http::Method::POST, Some(conditions.to_string()))
     }
 }
 
@@ -187,6 +227,8 @@ fn capabilities(profile: &Path) -> Capabilities {
             "--disable-sync",
             "--disable-extensions",
             "--hide-scrollbars",
+            // The player test starts a recording from a script, as a click would.
+            "--autoplay-policy=no-user-gesture-required",
             format!("--user-data-dir={}", profile.display()),
         ]
     });

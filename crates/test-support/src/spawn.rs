@@ -373,6 +373,13 @@ pub async fn spawn_app(dialect: Dialect, seed: Seed, test: &str) -> Option<TestA
             )
             .await
             .expect("the demo clinic seeds");
+            stillpoint_app::library::add_bundled(
+                &database.database,
+                clock.as_ref(),
+                &stillpoint_web::recording_files::load().expect("bundled recordings"),
+            )
+            .await
+            .expect("the demo recordings are added");
             Some(clinic)
         }
     };

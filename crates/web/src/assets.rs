@@ -58,6 +58,14 @@ impl Assets {
         assets
     }
 
+    /// The bytes of a logical asset name, for a file that must be served at a fixed address
+    /// rather than a hashed one, such as a service worker.
+    #[must_use]
+    pub fn source(&self, name: &str) -> Option<&'static [u8]> {
+        let hashed = self.urls.get(name)?.strip_prefix("/assets/")?;
+        self.files.get(hashed).map(|asset| asset.bytes)
+    }
+
     /// The URL of a logical asset name such as `stillpoint.css`.
     ///
     /// # Panics
@@ -93,6 +101,8 @@ fn content_type(name: &str) -> &'static str {
         Some("svg") => "image/svg+xml",
         Some("png") => "image/png",
         Some("woff2") => "font/woff2",
+        Some("ogg") => "audio/ogg",
+        Some("mp3") => "audio/mpeg",
         _ => "application/octet-stream",
     }
 }

@@ -95,6 +95,21 @@ pub fn expected_token(headers: &HeaderMap, secure: bool) -> Option<String> {
     Some(form_token(&seed, session.as_deref()))
 }
 
+/// Checks a form token sent in a body that [`CheckedForm`] cannot read, such as a multipart
+/// upload.
+///
+/// # Errors
+/// Returns [`WebError::FormExpired`] when the token is missing or does not match.
+pub fn check_token(headers: &HeaderMap, secure: bool, sent: &str) -> Result<(), WebError> {
+    let expected = expected_token(headers, secure);
+    if expected.is_some_and(|expected| bool::from(expected.as_bytes().ct_eq(sent.as_bytes()))) {
+        Ok(())
+    } else {
+        tracing::warn!("upload rejected: missing or invalid form token");
+        Err(WebError::FormExpired)
+    }
+}
+
 #[derive(Deserialize)]
 struct TokenField {
     #[serde(default)]

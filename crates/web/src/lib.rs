@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod middleware;
 pub mod pages;
 pub mod policy;
+pub mod recording_files;
 pub mod viewer;
 
 use std::sync::Arc;
@@ -41,6 +42,7 @@ use crate::error::WebError;
 use crate::i18n::Catalogs;
 use crate::metrics::Metrics;
 use crate::pages::DeclaredRoutes as _;
+use stillpoint_domain::practice::tailoring::TailoringRules;
 
 /// Settings the web layer needs.
 #[derive(Debug, Clone)]
@@ -56,6 +58,8 @@ pub struct WebConfig {
     pub request_timeout: Duration,
     /// Largest accepted request body, in bytes.
     pub max_body_bytes: usize,
+    /// Largest accepted recording upload to the practice library, in bytes.
+    pub max_upload_bytes: usize,
     /// Reverse proxies whose `X-Forwarded-For` header names the real client.
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// The key that seals secrets stored in the database, such as TOTP secrets.
@@ -77,6 +81,7 @@ impl Default for WebConfig {
             session_policy: SessionPolicy::default(),
             request_timeout: Duration::from_secs(30),
             max_body_bytes: 1024 * 1024,
+            max_upload_bytes: 100 * 1_000_000,
             trusted_proxies: Vec::new(),
             // A key that lives as long as the process; the server loads a persistent one.
             secrets: SecretSealer::new(&random_key()),
@@ -100,6 +105,8 @@ pub struct AppState {
     /// The notification channels, set once the server built them; the SMS status callback
     /// needs them to fall back to another channel.
     pub notifier: Arc<std::sync::OnceLock<Arc<stillpoint_app::notify::Notifier>>>,
+    /// The tailoring and check-in rules for home practice.
+    pub practice_rules: Arc<TailoringRules>,
 }
 
 impl AppState {
@@ -129,9 +136,17 @@ impl AppState {
             metrics: Arc::new(Metrics::default()),
             config: Arc::new(config),
             notifier: Arc::default(),
+            // The bundled rules are checked by a unit test of the domain crate.
+            practice_rules: Arc::new(toml::from_str(BUNDLED_PRACTICE_RULES).unwrap_or_else(|error| {
+                tracing::error!(error = %error, "bundled practice rules are invalid");
+                TailoringRules::default()
+            })),
         }
     }
 }
+
+/// The practice rules shipped in `content/practice/tailoring.toml`.
+pub const BUNDLED_PRACTICE_RULES: &str = include_str!("../../../content/practice/tailoring.toml");
 
 /// Collects what the one-time code use cases need from the state.
 #[must_use]
@@ -145,6 +160,13 @@ pub fn code_check(state: &AppState) -> stillpoint_app::mfa::CodeCheck<'_> {
 }
 
 impl AppState {
+    /// Replaces the tailoring and check-in rules, for a clinic's own rules file.
+    #[must_use]
+    pub fn with_practice_rules(mut self, rules: TailoringRules) -> Self {
+        self.practice_rules = Arc::new(rules);
+        self
+    }
+
     /// Replaces the consent documents, for a clinic's own consent folder.
     #[must_use]
     pub fn with_consents(mut self, library: stillpoint_app::consent::ConsentLibrary) -> Self {
@@ -167,6 +189,11 @@ pub fn router(state: AppState) -> Router {
         "{}".to_owned()
     }));
 
+    // Only the library upload takes large bodies; every other route keeps the small limit.
+    let upload_limit = state.config.max_upload_bytes.saturating_add(64 * 1024);
+    let uploads = pages::upload_router()
+        .layer(RequestBodyLimitLayer::new(upload_limit))
+        .layer(axum::extract::DefaultBodyLimit::max(upload_limit));
     Router::new()
         .merge(pages::router())
         .merge(api_routes)
@@ -188,6 +215,8 @@ pub fn router(state: AppState) -> Router {
         .declared("/metrics", get(metrics::metrics_endpoint))
         .declared("/assets/{file}", get(assets::serve_asset))
         .fallback(|| async { WebError::NotFound })
+        .layer(RequestBodyLimitLayer::new(state.config.max_body_bytes))
+        .merge(uploads)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::guard_route,
@@ -213,8 +242,7 @@ pub fn router(state: AppState) -> Router {
                     middleware::finish_response,
                 ))
                 .layer(CatchPanicLayer::custom(panic_response))
-                .layer(axum::middleware::from_fn(middleware::reject_cross_origin))
-                .layer(RequestBodyLimitLayer::new(state.config.max_body_bytes)),
+                .layer(axum::middleware::from_fn(middleware::reject_cross_origin)),
         )
         .with_state(state)
 }

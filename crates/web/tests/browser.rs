@@ -284,11 +284,38 @@ async fn every_page_passes_accessibility_checks(dialect: Dialect) {
             stillpoint_domain::notify::MessageKind::SessionReminder
         )
     );
+    let recording_page = format!(
+        "/practice/recordings/{}",
+        stillpoint_app::ports::PracticeStore::list_recordings(store)
+            .await
+            .expect("recordings")
+            .first()
+            .expect("a bundled recording")
+            .id
+    );
+    let entry_page = format!(
+        "/practice/entries/{}",
+        stillpoint_app::ports::PracticeStore::practice_entries_of(
+            store,
+            lucia_patient.id,
+            jiff::civil::date(2000, 1, 1)
+        )
+        .await
+        .expect("entries")
+        .first()
+        .expect("a demo diary entry")
+        .id
+    );
+    let practice_overview = format!("/cohorts/{north}/practice");
     for (local, pages) in [
         (
             "patient",
             vec![
                 ("/account/notifications", "reminder settings"),
+                ("/practice", "home practice"),
+                ("/practice/timer", "meditation timer"),
+                (recording_page.as_str(), "recording player"),
+                (entry_page.as_str(), "diary entry"),
                 ("/notifications", "patient notifications"),
                 (unsubscribe_page.as_str(), "one-click unsubscribe"),
                 ("/program", "patient program"),
@@ -342,6 +369,8 @@ async fn every_page_passes_accessibility_checks(dialect: Dialect) {
             "facilitator",
             vec![
                 (roll_call_page.as_str(), "session plan with roll call"),
+                (practice_overview.as_str(), "cohort practice overview"),
+                ("/library", "practice library"),
                 ("/account/notifications", "facilitator reminder settings"),
                 ("/curricula", "curriculum library"),
                 ("/curricula/mbsr-online/1", "curriculum"),
@@ -616,5 +645,234 @@ async fn sign_in_and_language_journey() {
     // Signed out, and the language cookie the switcher set still applies.
     wait_for_heading(&browser, "Inicie sesión").await;
 
+    browser.close().await;
+}
+
+/// Polls `expression` every 200 ms for up to `seconds` until it is true.
+async fn wait_until(browser: &Browser, expression: &str, seconds: u64) -> bool {
+    for _ in 0..seconds * 5 {
+        if browser.eval(expression).await == Value::Bool(true) {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    false
+}
+
+async fn timer_entries(
+    app: &TestApp,
+    patient: stillpoint_domain::PatientId,
+) -> Vec<stillpoint_app::ports::PracticeEntry> {
+    stillpoint_app::ports::PracticeStore::practice_entries_of(
+        &app.database.database,
+        patient,
+        jiff::civil::date(2000, 1, 1),
+    )
+    .await
+    .expect("entries")
+    .into_iter()
+    .filter(|entry| {
+        entry.source == stillpoint_domain::practice::EntrySource::Timer && entry.seconds == 180
+    })
+    .collect()
+}
+
+/// A patient plays a recording with captions, then runs the timer with the browser offline;
+/// the practice reaches the diary once, after the connection comes back.
+#[tokio::test]
+#[allow(clippy::too_many_lines)] // One journey, read top to bottom.
+async fn practice_plays_captions_and_times_offline() {
+    let test = "practice_plays_captions_and_times_offline";
+    let Some(app) = spawn_app(Dialect::Sqlite, Seed::DemoClinic, test).await else {
+        return;
+    };
+    let Some(browser) = Browser::start(test).await else {
+        return;
+    };
+    let store = &app.database.database;
+    let lucia = stillpoint_app::ports::AccountStore::find_credentials(
+        store,
+        &stillpoint_domain::EmailAddress::parse(&TestApp::demo_email("patient")).expect("address"),
+    )
+    .await
+    .expect("account")
+    .account;
+    let patient = stillpoint_app::ports::PatientStore::find_patient_for_account(store, lucia.id)
+        .await
+        .expect("patient")
+        .id;
+    // The timer dates its entry by the browser's own clock, so the app's clock moves to the
+    // real time, or the entry would be dated after the app's "today".
+    let behind =
+        jiff::Timestamp::now().duration_since(stillpoint_app::Clock::now(app.clock.as_ref()));
+    app.clock.advance(behind);
+    sign_in(&browser, &app, "patient", DEMO_PASSWORD).await;
+    wait_for_heading(&browser, "Hola, Lucía Morales").await;
+
+    // The player: captions appear under it as the recording plays.
+    let recording = stillpoint_app::ports::PracticeStore::list_recordings(store)
+        .await
+        .expect("recordings")
+        .into_iter()
+        .find(|recording| recording.language.as_str() == "es")
+        .expect("a Spanish recording");
+    browser
+        .goto(&app.url(&format!("/practice/recordings/{}", recording.id)))
+        .await;
+    let started = browser
+        .client
+        .execute_async(
+            "const done = arguments[arguments.length - 1];\
+             const audio = document.getElementById('practice-audio');\
+             audio.play().then(() => done(true)).catch(e => done(String(e)));",
+            vec![],
+        )
+        .await
+        .expect("play runs");
+    assert_eq!(started, Value::Bool(true), "the recording starts");
+    assert!(
+        wait_until(
+            &browser,
+            "document.getElementById('caption-line').textContent.trim().length > 0",
+            30
+        )
+        .await,
+        "a caption is shown while the recording plays"
+    );
+    let caption = browser
+        .eval("document.getElementById('caption-line').textContent.trim()")
+        .await;
+    let caption = caption.as_str().unwrap_or_default().to_owned();
+    let cues = stillpoint_domain::practice::webvtt::parse(&recording.captions).expect("captions");
+    assert!(
+        cues.iter().any(|cue| cue.text == caption),
+        "'{caption}' is one of the recording's cues"
+    );
+    assert!(
+        wait_until(
+            &browser,
+            "document.querySelector('#transcript li[aria-current=\"true\"]') !== null",
+            5
+        )
+        .await,
+        "the transcript marks the sentence being spoken"
+    );
+    browser
+        .eval("document.getElementById('practice-audio').pause() || true")
+        .await;
+    let mut counted = 0;
+    for _ in 0..50 {
+        counted = stillpoint_app::ports::PracticeStore::practice_entries_of(
+            store,
+            patient,
+            jiff::civil::date(2000, 1, 1),
+        )
+        .await
+        .expect("entries")
+        .iter()
+        .filter(|entry| entry.recording == Some(recording.id))
+        .map(|entry| entry.seconds)
+        .sum::<u32>();
+        if counted > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let played = browser
+        .eval("document.getElementById('practice-audio').currentTime")
+        .await
+        .as_f64()
+        .unwrap_or_default();
+    assert!(counted > 0, "the played seconds reach the diary");
+    assert!(
+        f64::from(counted) <= played + 1.0,
+        "counted {counted} s of {played} s played"
+    );
+
+    // The timer, with the service worker in control and the network cut off.
+    browser.goto(&app.url("/practice/timer")).await;
+    assert!(
+        wait_until(&browser, "navigator.serviceWorker.controller !== null", 20).await || {
+            browser.goto(&app.url("/practice/timer")).await;
+            wait_until(&browser, "navigator.serviceWorker.controller !== null", 20).await
+        },
+        "the practice service worker controls the timer page"
+    );
+    let before = timer_entries(&app, patient).await.len();
+    browser.set_offline(true).await;
+    assert_eq!(browser.eval("navigator.onLine").await, Value::Bool(false));
+    // Sixty times faster clock, so three minutes pass in three seconds.
+    browser
+        .eval("(() => { const real = Date.now.bind(Date); const start = real(); Date.now = () => start + (real() - start) * 60; return true; })()")
+        .await;
+    browser
+        .eval("(document.getElementById('timer-minutes').value = '3') && true")
+        .await;
+    browser
+        .client
+        .find(Locator::Id("timer-start"))
+        .await
+        .expect("start button")
+        .click()
+        .await
+        .expect("clicked");
+    assert!(
+        wait_until(
+            &browser,
+            "!document.getElementById('timer-done').hidden",
+            30
+        )
+        .await,
+        "the timer finishes offline"
+    );
+    let result = browser
+        .eval("document.getElementById('timer-result').textContent")
+        .await;
+    assert!(
+        result
+            .as_str()
+            .is_some_and(|text| text.contains("Guardado en este dispositivo")),
+        "{result}"
+    );
+    assert_eq!(
+        timer_entries(&app, patient).await.len(),
+        before,
+        "nothing arrived while offline"
+    );
+
+    // Back online, the queued entry is sent, and only once.
+    browser.set_offline(false).await;
+    let mut arrived = 0;
+    for _ in 0..50 {
+        arrived = timer_entries(&app, patient).await.len();
+        if arrived > before {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(arrived, before + 1, "the entry arrives after reconnecting");
+    assert!(
+        wait_until(
+            &browser,
+            "document.getElementById('timer-result').textContent.includes('Su práctica se añadió')",
+            10
+        )
+        .await,
+        "the page says the practice reached the diary"
+    );
+    browser.goto(&app.url("/practice")).await;
+    wait_for_heading(&browser, "Práctica en casa").await;
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert_eq!(
+        timer_entries(&app, patient).await.len(),
+        before + 1,
+        "a reload sends nothing again"
+    );
+    assert_eq!(
+        browser
+            .eval("JSON.parse(localStorage.getItem('stillpoint-practice-queue') || '[]').length")
+            .await,
+        Value::from(0)
+    );
     browser.close().await;
 }

@@ -1067,6 +1067,9 @@ struct TimelineTemplate {
     layout: Layout,
     patient_name: String,
     patient_link: String,
+    /// The measures' names, the columns beside practice minutes in the dose table.
+    dose_measures: Vec<String>,
+    dose_rows: Vec<DoseRow>,
     charts: Vec<ChartView>,
     occasions: Vec<OccasionLine>,
     attendance: String,
@@ -1149,6 +1152,7 @@ pub async fn timeline(
             tr.t("timeline-made-up")
         ),
     );
+    let (dose_measures, dose_rows) = dose_table(&state, tr, &language, &timeline);
     let now = state.clock.now();
     let alerts = match timeline.alerts {
         Some(alerts) => {
@@ -1162,6 +1166,8 @@ pub async fn timeline(
     };
     let patient = &timeline.patient;
     render(&TimelineTemplate {
+        dose_measures,
+        dose_rows,
         patient_name: format!("{} {}", patient.given_name, patient.family_name),
         patient_link: format!("/patients/{}", patient.id),
         charts,
@@ -1170,6 +1176,66 @@ pub async fn timeline(
         alerts,
         layout,
     })
+}
+
+/// One program week: practice minutes against the suggestion, and the last score of each
+/// measure recorded that week.
+struct DoseRow {
+    week: String,
+    practice: String,
+    scores: Vec<String>,
+}
+
+/// Builds the table that puts each week's practice beside the scores recorded that week, so
+/// the care team can read dose and outcome together.
+fn dose_table(
+    state: &AppState,
+    tr: &Translator,
+    language: &Language,
+    timeline: &measures::PatientTimeline,
+) -> (Vec<String>, Vec<DoseRow>) {
+    let dose = &timeline.practice;
+    let series: Vec<(&MeasureSeries, String)> = timeline
+        .series
+        .iter()
+        .filter_map(|series| {
+            let scale = state
+                .measures
+                .instrument(&series.instrument)?
+                .scale(&series.scale)?;
+            Some((series, pick(&scale.label, language)))
+        })
+        .collect();
+    let rows = dose
+        .weeks
+        .iter()
+        .map(|week| {
+            let scores = series
+                .iter()
+                .map(|(series, _)| {
+                    series
+                        .points
+                        .iter()
+                        .rfind(|point| {
+                            let day = point.at.to_zoned_datetime(dose.zone.clone()).date();
+                            day >= week.starts && day < week.ends
+                        })
+                        .map(|point| format_score(point.reported))
+                        .unwrap_or_default()
+                })
+                .collect();
+            let mut args = fluent_bundle::FluentArgs::new();
+            args.set("minutes", week.minutes);
+            args.set("assigned", week.assigned_minutes);
+            args.set("days", week.days_practised);
+            DoseRow {
+                week: tr.t_with("session-class", "week", &week.week.to_string()),
+                practice: tr.t_args("timeline-dose-practice", &args),
+                scores,
+            }
+        })
+        .collect();
+    (series.into_iter().map(|(_, name)| name).collect(), rows)
 }
 
 /// The change line staff see: the difference, the index, the smallest reliable change and the

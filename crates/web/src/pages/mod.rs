@@ -2,6 +2,7 @@
 
 mod audit;
 mod calendar;
+mod cohort_practice;
 mod cohort_sessions;
 mod cohorts;
 mod consent;
@@ -15,8 +16,10 @@ mod measure_admin;
 mod measures;
 mod notification_settings;
 mod patients;
+mod practice;
 mod profile;
 mod program;
+mod recordings;
 mod referrals;
 mod second_factor;
 mod sharing;
@@ -107,6 +110,7 @@ pub fn router() -> Router<AppState> {
             get(links::show_reset).post(links::submit_reset),
         )
         .merge(program_routes())
+        .merge(practice_routes())
 }
 
 /// Declares the routes of the MBSR programs: referral and screening, cohorts, curricula, the patient's
@@ -207,6 +211,49 @@ fn program_routes() -> Router<AppState> {
         )
 }
 
+/// Declares the routes of home practice: the patient's practice pages and diary, recordings,
+/// the library and the facilitator's practice overview.
+fn practice_routes() -> Router<AppState> {
+    Router::new()
+        .declared("/practice", get(practice::show))
+        .declared("/practice/timer", get(practice::timer))
+        .declared("/practice/entries", post(practice::add_entry))
+        .declared(
+            "/practice/entries/{entry_id}",
+            get(practice::show_entry).post(practice::save_entry),
+        )
+        .declared(
+            "/practice/entries/{entry_id}/delete",
+            post(practice::delete_entry),
+        )
+        .declared("/practice/listening", post(recordings::listening))
+        .declared("/practice/sw.js", get(recordings::service_worker))
+        .declared("/practice/recordings/{recording_id}", get(recordings::show))
+        .declared(
+            "/practice/recordings/{recording_id}/audio",
+            get(recordings::audio),
+        )
+        .declared(
+            "/practice/recordings/{recording_id}/captions.vtt",
+            get(recordings::captions),
+        )
+        .declared("/library", get(recordings::library_page))
+        .declared(
+            "/library/recordings/{recording_id}/retire",
+            post(recordings::retire),
+        )
+        .declared("/cohorts/{cohort_id}/practice", get(cohort_practice::show))
+        .declared(
+            "/cohorts/{cohort_id}/practice/suggestions/{suggestion_id}",
+            post(cohort_practice::decide),
+        )
+}
+
+/// The routes that accept large bodies, served under their own body limit.
+pub fn upload_router() -> Router<AppState> {
+    Router::new().declared("/library/recordings", post(recordings::upload))
+}
+
 /// Registers routes only when the route table declares their access policy.
 pub trait DeclaredRoutes {
     /// Adds `path` like `Router::route`, after checking that [`crate::policy::ROUTES`] declares
@@ -260,6 +307,10 @@ pub struct Layout {
     pub form_token: String,
     /// Whether to show the "I need help now" button: on every page a patient sees.
     pub help_button: bool,
+    /// Scripts the page needs, as asset URLs, loaded with `defer`.
+    pub scripts: Vec<String>,
+    /// `data-*` attributes of `<body>` that the page's scripts read, without the prefix.
+    pub body_data: Vec<(&'static str, String)>,
 }
 
 impl Layout {
@@ -300,8 +351,12 @@ impl Layout {
                 {
                     entries.push(("/alerts", "nav-alerts"));
                 }
+                if stillpoint_app::library::manages_library(account) {
+                    entries.push(("/library", "nav-library"));
+                }
                 if account.has_role(Role::Patient) {
                     entries.push(("/program", "nav-program"));
+                    entries.push(("/practice", "nav-practice"));
                     entries.push(("/measures", "nav-measures"));
                     entries.push(("/consent", "nav-consent"));
                     entries.push(("/sharing", "nav-sharing"));
@@ -357,6 +412,8 @@ impl Layout {
                 .account
                 .as_ref()
                 .is_some_and(|account| account.has_role(Role::Patient)),
+            scripts: Vec::new(),
+            body_data: Vec::new(),
         }
     }
 }

@@ -131,7 +131,19 @@ pub async fn sign_out(
     }
 
     let cookie = session_cookie(None, state.config.secure_cookies, 0);
-    Ok(([(header::SET_COOKIE, cookie)], Redirect::to("/")).into_response())
+    // The practice pages kept for offline use hold diary data, so signing out clears the
+    // browser's caches for this site (Clear-Site-Data, W3C).
+    Ok((
+        [
+            (header::SET_COOKIE, cookie),
+            (
+                header::HeaderName::from_static("clear-site-data"),
+                "\"cache\"".to_owned(),
+            ),
+        ],
+        Redirect::to("/"),
+    )
+        .into_response())
 }
 
 /// Ends every session of the account, including this one, and returns to the start page.
@@ -150,5 +162,17 @@ pub async fn sign_out_everywhere(
     .await?;
 
     let cookie = session_cookie(None, state.config.secure_cookies, 0);
-    Ok(([(header::SET_COOKIE, cookie)], Redirect::to("/")).into_response())
+    // The practice pages kept for offline use hold diary data, so signing out clears the
+    // browser's caches for this site (Clear-Site-Data, W3C).
+    Ok((
+        [
+            (header::SET_COOKIE, cookie),
+            (
+                header::HeaderName::from_static("clear-site-data"),
+                "\"cache\"".to_owned(),
+            ),
+        ],
+        Redirect::to("/"),
+    )
+        .into_response())
 }
