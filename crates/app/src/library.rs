@@ -84,6 +84,21 @@ pub async fn add_bundled(
     Ok(added)
 }
 
+/// The error for an audio file over `max_bytes`, naming its size when known.
+#[must_use]
+pub fn too_large(max_bytes: u64, size: Option<u64>) -> InvalidValue {
+    let size = size.map_or_else(String::new, |size| {
+        format!(" ({} MB)", size.div_ceil(1_000_000))
+    });
+    InvalidValue::new(
+        "audio",
+        format!(
+            "the file{size} is larger than the {} MB limit; export it at a lower bit rate, such as Opus at 48 kbit/s",
+            max_bytes / 1_000_000
+        ),
+    )
+}
+
 /// Checks every part of an upload and builds the recording's description.
 ///
 /// # Errors
@@ -112,14 +127,7 @@ pub fn check_upload(
         return Err(InvalidValue::new("audio", "choose an audio file to upload"));
     }
     if size > max_bytes {
-        return Err(InvalidValue::new(
-            "audio",
-            format!(
-                "the file is {} MB, more than the {} MB limit; export it at a lower bit rate, such as Opus at 48 kbit/s",
-                size.div_ceil(1_000_000),
-                max_bytes / 1_000_000
-            ),
-        ));
+        return Err(too_large(max_bytes, Some(size)));
     }
     let info = audio::inspect(&upload.audio)?;
 

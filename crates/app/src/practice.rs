@@ -115,6 +115,8 @@ pub struct PracticeHome {
     pub assignment: Option<Assignment>,
     /// The curriculum's home practice for the week, for its prompts and informal practice.
     pub home: Option<HomePractice>,
+    /// The cohort's curriculum, whose text the prompts are in.
+    pub curriculum: Option<Curriculum>,
     /// Recordings that fit the assignment, in the patient's language where there are some.
     pub recordings: Vec<Recording>,
     /// The rest of the library, for practice beyond the assignment.
@@ -166,6 +168,7 @@ pub async fn own_practice(
 
     audit_diary(store, clock, context, patient, None, AuditAction::Read).await?;
     Ok(PracticeHome {
+        curriculum: view.curriculum,
         patient,
         today,
         trend: adherence::trend(&weeks),
@@ -216,7 +219,7 @@ async fn own_patient(store: &dyn Store, account: &Account) -> Result<PatientId, 
         .ok_or(AppError::Forbidden)
 }
 
-async fn audit_diary(
+pub(crate) async fn audit_diary(
     store: &dyn Store,
     clock: &dyn Clock,
     context: &AuditContext,
@@ -253,6 +256,9 @@ pub struct EntryInput {
     pub minutes: String,
     /// Seconds measured by the timer.
     pub seconds: String,
+    /// When the timer started, in milliseconds since the Unix epoch; the entry is dated from it
+    /// in the patient's own zone rather than by the device's calendar.
+    pub started_at: String,
     pub timer: bool,
     pub distress_before: String,
     pub distress_after: String,
@@ -362,9 +368,13 @@ pub async fn record_entry(
         };
     }
 
-    let draft = draft_of(input)?;
     let now = clock.now();
-    let today = now.to_zoned_datetime(account.time_zone.time_zone()).date();
+    let zone = account.time_zone.time_zone();
+    let mut draft = draft_of(input)?;
+    if let Some(started) = started_at(&input.started_at, now)? {
+        draft.practiced_on = started.to_zoned_datetime(zone.clone()).date();
+    }
+    let today = now.to_zoned_datetime(zone).date();
     let others = seconds_on(store, patient, draft.practiced_on, None).await?;
     rules::check_entry(&draft, today, others)?;
 
@@ -413,6 +423,29 @@ pub async fn record_entry(
     }
 }
 
+/// How far ahead of the server a device's clock may run before its times count as invalid.
+const CLOCK_SKEW: jiff::SignedDuration = jiff::SignedDuration::from_mins(5);
+
+/// Reads a device's start time in milliseconds since the Unix epoch; empty means none.
+fn started_at(text: &str, now: Timestamp) -> Result<Option<Timestamp>, InvalidValue> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let invalid = |problem: &str| InvalidValue::new("started_at", format!("'{text}' {problem}"));
+    let millis: i64 = text
+        .parse()
+        .map_err(|_| invalid("is not a time; send milliseconds since 1970-01-01 UTC"))?;
+    let started =
+        Timestamp::from_millisecond(millis).map_err(|_| invalid("is not a time in range"))?;
+    if started > now + CLOCK_SKEW {
+        return Err(invalid(
+            "is in the future; check the clock of the device the practice was timed on",
+        ));
+    }
+    Ok(Some(started))
+}
+
 async fn find_entry(
     store: &dyn Store,
     id: PracticeEntryId,
@@ -434,7 +467,7 @@ pub async fn record_listening(
     account: &Account,
     listen_id: &str,
     recording: RecordingId,
-    segments: &str,
+    (segments, started): (&str, &str),
 ) -> Result<u32, AppError> {
     let patient = own_patient(store, account).await?;
     let id: PracticeEntryId = listen_id.trim().parse().map_err(|_| {
@@ -460,7 +493,12 @@ pub async fn record_listening(
     for _ in 0..3 {
         let now = clock.now();
         let Some(mut entry) = find_entry(store, id).await? else {
-            let entry = listening_entry(id, patient, &recording, &reported, account, now);
+            // A report sent late, after the device was offline, is dated from when the visit
+            // began, but never more than two days back.
+            let began = started_at(started, now)?
+                .unwrap_or(now)
+                .max(now - jiff::SignedDuration::from_hours(48));
+            let entry = listening_entry(id, patient, &recording, &reported, account, (began, now));
             if store.add_practice_entry(&entry).await? == EntryAdded::Added {
                 audit_diary(
                     store,
@@ -512,12 +550,14 @@ fn listening_entry(
     recording: &Recording,
     spans: &PlayedSpans,
     account: &Account,
-    now: Timestamp,
+    (began, now): (Timestamp, Timestamp),
 ) -> PracticeEntry {
     PracticeEntry {
         id,
         patient,
-        practiced_on: now.to_zoned_datetime(account.time_zone.time_zone()).date(),
+        practiced_on: began
+            .to_zoned_datetime(account.time_zone.time_zone())
+            .date(),
         kind: PracticeKind::Formal(recording.practice),
         source: EntrySource::Recording,
         recording: Some(recording.id),
@@ -548,6 +588,27 @@ pub async fn own_entry(
         }
         .into()),
     }
+}
+
+/// Opens one of the signed-in patient's own entries for reading; the read is audited.
+pub async fn open_own_entry(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    context: &AuditContext,
+    account: &Account,
+    id: PracticeEntryId,
+) -> Result<PracticeEntry, AppError> {
+    let entry = own_entry(store, account, id).await?;
+    audit_diary(
+        store,
+        clock,
+        context,
+        entry.patient,
+        Some(id),
+        AuditAction::Read,
+    )
+    .await?;
+    Ok(entry)
 }
 
 /// Changes one of the patient's own entries. The time of an entry measured by the player or the

@@ -12,7 +12,7 @@ use jiff::tz::TimeZone;
 use stillpoint_domain::audit::{AuditAction, AuditOutcome};
 use stillpoint_domain::curriculum::Curriculum;
 use stillpoint_domain::practice::adherence::{self, CheckInReason, Trend, WeekAdherence};
-use stillpoint_domain::practice::tailoring::{self, PatientData, TailoringRules};
+use stillpoint_domain::practice::tailoring::{self, DiaryRatings, PatientData, TailoringRules};
 use stillpoint_domain::practice::{Adjustment, Assignment};
 use stillpoint_domain::{Account, CohortId, InvalidValue, PatientId, SuggestionId};
 
@@ -145,6 +145,14 @@ pub async fn cohort_practice(
         AuditOutcome::Success,
     )
     .await?;
+    // Each patient whose shared entries the page shows sees the read in their access report.
+    let mut readers: Vec<PatientId> = shared.iter().map(|entry| entry.patient).collect();
+    readers.sort();
+    readers.dedup();
+    for patient in readers {
+        crate::practice::audit_diary(store, clock, context, patient, None, AuditAction::Read)
+            .await?;
+    }
     Ok(CohortPractice {
         suggestions: store.suggestions_of(&ids).await?,
         details,
@@ -236,14 +244,13 @@ async fn suggest_for(
     (today, zone): (Date, &TimeZone),
 ) -> Result<(), AppError> {
     let pain_ratings = pain_ratings_of(store, entry.patient, zone).await?;
-    let distress: Vec<_> = shared
+    let distress: Vec<DiaryRatings> = shared
         .iter()
-        .map(|shared| {
-            (
-                shared.practiced_on,
-                shared.distress_before,
-                shared.distress_after,
-            )
+        .map(|shared| DiaryRatings {
+            entry: shared.id,
+            day: shared.practiced_on,
+            before: shared.distress_before,
+            after: shared.distress_after,
         })
         .collect();
     let data = PatientData {
@@ -350,18 +357,13 @@ pub async fn decide(
         .into());
     }
 
-    let (state, new_adjustment) = match decision {
-        Decision::Accept => {
-            let current = store.practice_adjustment(suggestion.patient).await?;
-            (
-                SuggestionState::Accepted,
-                suggestion.adjustment.map(|change| current.and(change)),
-            )
-        }
+    let (state, change) = match decision {
+        Decision::Accept => (SuggestionState::Accepted, suggestion.adjustment),
         Decision::Dismiss => (SuggestionState::Dismissed, None),
     };
+
     match store
-        .decide_suggestion(id, state, new_adjustment, account.id, clock.now())
+        .decide_suggestion(id, state, change, account.id, clock.now())
         .await
     {
         Ok(()) => {}

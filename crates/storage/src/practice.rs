@@ -449,19 +449,26 @@ impl PracticeStore for Database {
     }
 
     async fn practice_adjustment(&self, patient: PatientId) -> Result<Adjustment, StorageError> {
-        let text: Option<String> =
-            sqlx::query_scalar("SELECT adjustment FROM practice_adjustments WHERE patient_id = $1")
-                .bind(patient.to_string())
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(map_write_error)?;
-        text.map_or_else(
-            || Ok(Adjustment::default()),
-            |text| {
-                serde_json::from_str(&text)
-                    .map_err(|error| corrupt("practice_adjustments.adjustment", &error))
-            },
+        let row = sqlx::query(
+            "SELECT max_minutes, seated_or_lying FROM practice_adjustments WHERE patient_id = $1",
         )
+        .bind(patient.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_write_error)?;
+        let Some(row) = row else {
+            return Ok(Adjustment::default());
+        };
+        let max_minutes = column::<Option<i64>>(&row, "max_minutes")?
+            .map(|minutes| {
+                u32::try_from(minutes)
+                    .map_err(|error| corrupt("practice_adjustments.max_minutes", &error))
+            })
+            .transpose()?;
+        Ok(Adjustment {
+            max_minutes,
+            seated_or_lying_movement: column::<i64>(&row, "seated_or_lying")? == 1,
+        })
     }
 
     async fn add_suggestion(&self, suggestion: &StoredSuggestion) -> Result<bool, StorageError> {
@@ -521,7 +528,7 @@ impl PracticeStore for Database {
         &self,
         id: SuggestionId,
         state: SuggestionState,
-        new_adjustment: Option<Adjustment>,
+        change: Option<Adjustment>,
         by: AccountId,
         at: Timestamp,
     ) -> Result<(), StorageError> {
@@ -543,14 +550,23 @@ impl PracticeStore for Database {
             });
         };
 
-        if let Some(adjustment) = new_adjustment {
+        // The change is combined with the stored adjustment in one statement (the shorter limit,
+        // either movement choice), so two acceptances at once both take effect.
+        if let Some(change) = change {
             sqlx::query(
-                "INSERT INTO practice_adjustments (patient_id, adjustment, updated_by, updated_at) \
-                 VALUES ($1, $2, $3, $4) ON CONFLICT (patient_id) DO UPDATE SET \
-                 adjustment = excluded.adjustment, updated_by = excluded.updated_by, updated_at = excluded.updated_at",
+                "INSERT INTO practice_adjustments (patient_id, max_minutes, seated_or_lying, updated_by, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (patient_id) DO UPDATE SET \
+                 max_minutes = CASE \
+                     WHEN excluded.max_minutes IS NULL THEN practice_adjustments.max_minutes \
+                     WHEN practice_adjustments.max_minutes IS NULL THEN excluded.max_minutes \
+                     WHEN excluded.max_minutes < practice_adjustments.max_minutes THEN excluded.max_minutes \
+                     ELSE practice_adjustments.max_minutes END, \
+                 seated_or_lying = CASE WHEN excluded.seated_or_lying = 1 THEN 1 ELSE practice_adjustments.seated_or_lying END, \
+                 updated_by = excluded.updated_by, updated_at = excluded.updated_at",
             )
             .bind(patient)
-            .bind(json(&adjustment, "adjustment")?)
+            .bind(change.max_minutes.map(i64::from))
+            .bind(i64::from(change.seated_or_lying_movement))
             .bind(by.to_string())
             .bind(to_millis(at))
             .execute(&mut *transaction)

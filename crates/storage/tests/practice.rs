@@ -395,10 +395,42 @@ async fn suggestion_decided_once(dialect: Dialect) {
         db.practice_adjustment(rosa).await.expect("adjustment"),
         accepted
     );
-    let listed = db.suggestions_of(&[rosa]).await.expect("list");
+
+    // A second accepted change combines with the first: the shorter limit, and seated
+    // movement stays.
+    let shorter = StoredSuggestion {
+        id: SuggestionId::from_uuid(Uuid::now_v7()),
+        rule: Rule::LowAdherence,
+        week: 4,
+        adjustment: Some(Adjustment {
+            max_minutes: Some(10),
+            seated_or_lying_movement: false,
+        }),
+        created_at: at("2027-01-27T10:00:00Z"),
+        ..suggestion.clone()
+    };
+    assert!(db.add_suggestion(&shorter).await.expect("added"));
+    db.decide_suggestion(
+        shorter.id,
+        SuggestionState::Accepted,
+        shorter.adjustment,
+        facilitator,
+        at("2027-01-27T12:00:00Z"),
+    )
+    .await
+    .expect("accepted");
     assert_eq!(
-        listed.iter().map(|s| s.week).collect::<Vec<_>>(),
-        vec![4, 3],
+        db.practice_adjustment(rosa).await.expect("adjustment"),
+        Adjustment {
+            max_minutes: Some(10),
+            seated_or_lying_movement: true
+        }
+    );
+    let listed = db.suggestions_of(&[rosa]).await.expect("list");
+    assert_eq!(listed.len(), 3);
+    assert_eq!(
+        listed.last().map(|listed| listed.id),
+        Some(suggestion.id),
         "newest first"
     );
 }

@@ -156,11 +156,12 @@
   }
 
   // True when the media moved forward from the open interval's end by no more than the wall
-  // clock allows at the current playback rate.
+  // clock allows at normal speed, so playing faster than normal never credits more time than
+  // was spent listening.
   function isPlausibleAdvance(time) {
     const advance = time - openInterval.end;
     const elapsedSeconds = (performance.now() - lastUpdateWallTime) / 1000;
-    const allowed = elapsedSeconds * audio.playbackRate + ADVANCE_TOLERANCE_SECONDS;
+    const allowed = elapsedSeconds * Math.min(audio.playbackRate, 1) + ADVANCE_TOLERANCE_SECONDS;
     return advance >= 0 && advance <= allowed;
   }
 
@@ -241,6 +242,9 @@
 
   const reportUrl = audio.dataset.reportUrl;
   const listenId = practice ? practice.newId() : '';
+  // When this visit began; the server dates the visit's practice from it, so a report sent
+  // late (after the device was offline) still lands on the day the patient listened.
+  const visitStartedAt = String(Date.now());
   // Segments the server received, or that wait in the offline queue or in a sent beacon.
   let deliveredSegments = '';
   // Segments of the report fetch in progress, if any.
@@ -254,6 +258,7 @@
     return {
       listen_id: listenId,
       recording_id: audio.dataset.recordingId || '',
+      started_at: visitStartedAt,
       segments,
     };
   }
@@ -414,6 +419,13 @@
     highlightTranscript();
   });
   audio.addEventListener('pause', onPlaybackStopped);
+  // Guided practice is timed by the voice, and minutes count as time spent listening, so the
+  // player may go slower than normal but not faster.
+  audio.addEventListener('ratechange', () => {
+    if (audio.playbackRate > 1) {
+      audio.playbackRate = 1;
+    }
+  });
   audio.addEventListener('ended', onPlaybackStopped);
   audio.addEventListener('waiting', () => closeInterval(true));
   audio.addEventListener('stalled', () => closeInterval(true));

@@ -9,9 +9,9 @@
    Posts and other origins are not handled. Pages ask for URLs to store with a
    {type: 'precache', urls} message.
 
-   NOTE: Cache Storage ignores the pages' `Cache-Control: no-store`, so copies of practice pages
-   stay on the device until this cache is deleted. Signing out should clear them, for example
-   with a `Clear-Site-Data: "cache"` response header. */
+   Only pages without diary content are stored: the timer and the recording players. The
+   practice page and diary entries, which show a patient's notes, are never stored, so nothing
+   private stays on a shared device. Precache requests for other pages are ignored. */
 'use strict';
 
 // Raise the version to drop every stored copy when the stored format or strategy changes.
@@ -19,6 +19,11 @@ const CACHE_PREFIX = 'stillpoint-practice-';
 const CACHE_NAME = `${CACHE_PREFIX}v1`;
 // Stored responses are matched by URL alone, whatever the request's Accept or other headers.
 const MATCH_OPTIONS = { ignoreVary: true };
+
+// Pages that hold no diary content and may be kept for offline use.
+function isStorablePage(pathname) {
+  return pathname === '/practice/timer' || /^\/practice\/recordings\/[^/]+$/.test(pathname);
+}
 
 function isRecordingMedia(pathname) {
   if (!pathname.startsWith('/practice/recordings/')) {
@@ -49,6 +54,10 @@ async function precacheUrl(cache, rawUrl) {
   }
 
   url.hash = '';
+  const storable = url.pathname.startsWith('/assets/') || isStorablePage(url.pathname) || isRecordingMedia(url.pathname);
+  if (!storable) {
+    return;
+  }
   if (await cache.match(url.href, MATCH_OPTIONS)) {
     return;
   }
@@ -149,7 +158,7 @@ async function networkFirst(event) {
   const request = event.request;
   try {
     const response = await fetch(request);
-    if (response.ok && !response.redirected) {
+    if (response.ok && !response.redirected && isStorablePage(new URL(request.url).pathname)) {
       const copy = response.clone();
       event.waitUntil(caches.open(CACHE_NAME).then((cache) => cache.put(request.url, copy)));
     }

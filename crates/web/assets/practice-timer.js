@@ -202,6 +202,9 @@
       fields: {
         entry_id: pendingEntryId,
         practiced_on: localDate(startTime),
+        // The server dates the entry from this instant in the patient's own time zone, so a
+        // device set to another zone cannot move it to another day.
+        started_at: String(startTime),
         practice: form.dataset.practice || '',
         source: 'timer',
         seconds: String(seconds),

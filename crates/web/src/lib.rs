@@ -60,6 +60,9 @@ pub struct WebConfig {
     pub max_body_bytes: usize,
     /// Largest accepted recording upload to the practice library, in bytes.
     pub max_upload_bytes: usize,
+    /// Time after which a recording upload gets 408; longer than `request_timeout`, because a
+    /// 100 MB file takes minutes on a slow connection.
+    pub upload_timeout: Duration,
     /// Reverse proxies whose `X-Forwarded-For` header names the real client.
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// The key that seals secrets stored in the database, such as TOTP secrets.
@@ -82,6 +85,7 @@ impl Default for WebConfig {
             request_timeout: Duration::from_secs(30),
             max_body_bytes: 1024 * 1024,
             max_upload_bytes: 100 * 1_000_000,
+            upload_timeout: Duration::from_mins(15),
             trusted_proxies: Vec::new(),
             // A key that lives as long as the process; the server loads a persistent one.
             secrets: SecretSealer::new(&random_key()),
@@ -191,9 +195,7 @@ pub fn router(state: AppState) -> Router {
 
     // Only the library upload takes large bodies; every other route keeps the small limit.
     let upload_limit = state.config.max_upload_bytes.saturating_add(64 * 1024);
-    let uploads = pages::upload_router()
-        .layer(RequestBodyLimitLayer::new(upload_limit))
-        .layer(axum::extract::DefaultBodyLimit::max(upload_limit));
+    let uploads = pages::upload_router().layer(axum::extract::DefaultBodyLimit::max(upload_limit));
     Router::new()
         .merge(pages::router())
         .merge(api_routes)

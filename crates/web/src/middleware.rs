@@ -224,6 +224,10 @@ pub async fn guard_route(
         Span::current().record("route", route.as_str());
     }
     let new_form_seed = crate::csrf::ensure_seed(&mut request, state.config.secure_cookies);
+    let request_is_upload = request
+        .extensions()
+        .get::<MatchedPath>()
+        .is_some_and(|route| crate::pages::UPLOAD_ROUTES.contains(&route.as_str()));
 
     let handled = async {
         match crate::policy::admit(&state, request).await {
@@ -231,7 +235,13 @@ pub async fn guard_route(
             Err(refusal) => refusal,
         }
     };
-    let mut response = match tokio::time::timeout(state.config.request_timeout, handled).await {
+    // A recording upload may take minutes on a slow connection, so it gets its own limit.
+    let timeout = if request_is_upload {
+        state.config.upload_timeout
+    } else {
+        state.config.request_timeout
+    };
+    let mut response = match tokio::time::timeout(timeout, handled).await {
         Ok(response) => response,
         Err(_) => WebError::TimedOut.into_response(),
     };

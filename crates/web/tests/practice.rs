@@ -420,6 +420,68 @@ async fn timer_entry_sent_twice_is_stored_once(dialect: Dialect) {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(body["field"], "entry_id");
     assert_eq!(entries_of(&app, patient).await.len(), before + 1);
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|text| text.contains("UUID")),
+        "{body}"
+    );
+
+    // The timer's start time dates the entry in Lucía's zone, whatever day the device sent.
+    let yesterday = {
+        use stillpoint_app::Clock as _;
+        app.clock.now() - SignedDuration::from_hours(24)
+    };
+    let dated = uuid::Uuid::new_v4().to_string();
+    let started = yesterday.as_millisecond().to_string();
+    let (status, body) = post_json(
+        &app,
+        &client,
+        "/practice/entries",
+        &[
+            ("entry_id", &dated),
+            ("practiced_on", "2030-01-01"),
+            ("started_at", &started),
+            ("practice", "unguided"),
+            ("source", "timer"),
+            ("seconds", "300"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let stored = entries_of(&app, patient)
+        .await
+        .into_iter()
+        .find(|entry| entry.id.to_string() == dated)
+        .expect("stored");
+    let chicago = jiff::tz::TimeZone::get("America/Chicago").expect("zone");
+    assert_eq!(
+        stored.practiced_on,
+        yesterday.to_zoned_datetime(chicago).date()
+    );
+    let future = {
+        use stillpoint_app::Clock as _;
+        (app.clock.now() + SignedDuration::from_hours(3))
+            .as_millisecond()
+            .to_string()
+    };
+    let other = uuid::Uuid::new_v4().to_string();
+    let (status, body) = post_json(
+        &app,
+        &client,
+        "/practice/entries",
+        &[
+            ("entry_id", &other),
+            ("practiced_on", &day),
+            ("started_at", &future),
+            ("practice", "unguided"),
+            ("source", "timer"),
+            ("seconds", "300"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["field"], "started_at");
 
     // Without the form token the entry is refused, as a forged request would be.
     let response = client
@@ -701,6 +763,12 @@ async fn library_checks_uploads(dialect: Dialect) {
         .await
         .expect("response");
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let page = response.text().await.expect("body");
+    assert!(page.contains("larger than the 100 MB limit"), "{page}");
+    assert!(
+        page.contains("href=\"#audio\""),
+        "the error links to the file field"
+    );
     assert_eq!(count().await, before);
 
     let (status, page) = upload(&app, &facilitator, &audio, CAPTIONS, "Body scan, 3 minutes").await;
@@ -838,8 +906,6 @@ async fn facilitator_tailors_practice(dialect: Dialect) {
         return;
     };
     let (patient, cohort) = lucia(&app).await;
-    let day = today(&app);
-
     // Three high pain ratings over four days, one private entry and one shared entry. Moving the
     // clock ends sessions, so Lucía signs in each time.
     for rating in ["8", "9", "8"] {
@@ -867,7 +933,6 @@ async fn facilitator_tailors_practice(dialect: Dialect) {
             .await;
         assert_eq!(response.status(), StatusCode::SEE_OTHER);
     }
-    assert!(day <= day_after);
 
     let facilitator = app.browser_session("facilitator").await;
     let path = format!("/cohorts/{cohort}/practice");
@@ -964,6 +1029,81 @@ async fn facilitator_tailors_practice(dialect: Dialect) {
         .expect("body");
     assert!(page.contains("unos 20 minutos al día"), "{page}");
     assert!(!page.contains("Movimiento consciente de pie"), "{page}");
+
+    // Shared entries whose stress rises after practice suggest a check-in; the ratings show
+    // only while Lucía shares them.
+    for (before, after) in [("1", "9"), ("0", "9"), ("1", "8")] {
+        let fields = [
+            ("practiced_on", day_after.as_str()),
+            ("practice", "breathing_space"),
+            ("minutes", "5"),
+            ("distress_before", before),
+            ("distress_after", after),
+            ("shared", "on"),
+        ];
+        let response = app
+            .post_form(&lucia_client, "/practice/entries", &fields)
+            .await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    }
+    let page = facilitator
+        .get(app.url(&path))
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("body");
+    assert!(page.contains("stress rises after practice"), "{page}");
+    assert!(page.contains("Stress before 1, after 9"), "{page}");
+    let unshared = entries_of(&app, patient)
+        .await
+        .into_iter()
+        .find(|entry| {
+            entry
+                .distress_before
+                .map(stillpoint_domain::practice::DistressRating::value)
+                == Some(1)
+                && entry
+                    .distress_after
+                    .map(stillpoint_domain::practice::DistressRating::value)
+                    == Some(9)
+        })
+        .expect("the 1-to-9 entry");
+    let response = app
+        .post_form(
+            &lucia_client,
+            &format!("/practice/entries/{}", unshared.id),
+            &[
+                ("practiced_on", &day_after),
+                ("practice", "breathing_space"),
+                ("minutes", "5"),
+                ("distress_before", "1"),
+                ("distress_after", "9"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER, "unshared");
+    let page = facilitator
+        .get(app.url(&path))
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("body");
+    assert!(
+        !page.contains("Stress before 1, after 9"),
+        "an unshared rating leaves the page"
+    );
+    assert!(
+        page.contains("Stress before 0, after 9"),
+        "the ratings still shared stay"
+    );
+    assert!(
+        page.contains("1 more ratings are no longer shared"),
+        "{page}"
+    );
 
     // The clinician's timeline shows practice beside the scores.
     let clinician = app.browser_session("clinician").await;

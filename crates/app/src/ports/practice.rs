@@ -181,14 +181,14 @@ pub trait PracticeStore: Send + Sync {
         patients: &[PatientId],
     ) -> Result<Vec<StoredSuggestion>, StorageError>;
     async fn get_suggestion(&self, id: SuggestionId) -> Result<StoredSuggestion, StorageError>;
-    /// Records the decision on an open suggestion and, when it is accepted with a change, the
-    /// patient's new adjustment, in one transaction. A suggestion decided already is a
-    /// conflict.
+    /// Records the decision on an open suggestion and, when it is accepted with a change,
+    /// combines the change with the patient's adjustment (see [`Adjustment::and`]), in one
+    /// transaction. A suggestion decided already is a conflict.
     async fn decide_suggestion(
         &self,
         id: SuggestionId,
         state: SuggestionState,
-        new_adjustment: Option<Adjustment>,
+        change: Option<Adjustment>,
         by: AccountId,
         at: Timestamp,
     ) -> Result<(), StorageError>;

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::adherence::{CheckInRules, WeekAdherence};
 use super::{Adjustment, Assignment, DistressRating};
+use crate::PracticeEntryId;
 
 /// Every rule's thresholds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -148,8 +149,27 @@ pub enum Evidence {
         weeks: Vec<WeekMinutes>,
         daily_minutes: u32,
     },
-    /// Entries rated before and after practice, oldest first.
-    DistressRatings { entries: Vec<(Date, u8, u8)> },
+    /// Shared entries rated before and after practice, oldest first. Each names its entry, so
+    /// the page shows only ratings the patient still shares.
+    DistressRatings { entries: Vec<RatedEntry> },
+}
+
+/// A diary entry's stress ratings before and after practice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct RatedEntry {
+    pub day: Date,
+    pub entry: PracticeEntryId,
+    pub before: u8,
+    pub after: u8,
+}
+
+/// A shared diary entry as the distress rule reads it; unrated entries are skipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DiaryRatings {
+    pub entry: PracticeEntryId,
+    pub day: Date,
+    pub before: Option<DistressRating>,
+    pub after: Option<DistressRating>,
 }
 
 /// One week's practised and assigned minutes.
@@ -183,8 +203,9 @@ pub struct PatientData<'a> {
     pub weeks: &'a [WeekAdherence],
     /// 0–10 pain ratings from questionnaires, any order.
     pub pain_ratings: &'a [(Date, u8)],
-    /// Diary entries with their ratings before and after, any order.
-    pub distress: &'a [(Date, Option<DistressRating>, Option<DistressRating>)],
+    /// Shared diary entries with their ratings before and after, any order. Private entries
+    /// never reach the rules.
+    pub distress: &'a [DiaryRatings],
 }
 
 /// Runs every rule and returns the suggestions that fire and would change something.
@@ -297,18 +318,23 @@ fn distress_after_practice(
     data: &PatientData<'_>,
 ) -> Option<Suggestion> {
     let from = window_start(data.today, rule.window_days);
-    let mut entries: Vec<(Date, u8, u8)> = data
+    let mut entries: Vec<RatedEntry> = data
         .distress
         .iter()
-        .filter(|(day, _, _)| *day > from && *day <= data.today)
-        .filter_map(|(day, before, after)| {
-            Some((*day, before.as_ref()?.value(), after.as_ref()?.value()))
+        .filter(|rated| rated.day > from && rated.day <= data.today)
+        .filter_map(|rated| {
+            Some(RatedEntry {
+                day: rated.day,
+                entry: rated.entry,
+                before: rated.before?.value(),
+                after: rated.after?.value(),
+            })
         })
         .collect();
     entries.sort();
     let rising = entries
         .iter()
-        .filter(|(_, before, after)| after > before)
+        .filter(|rated| rated.after > rated.before)
         .count();
     if entries.len() < usize::from(rule.min_entries)
         || percent(rising, entries.len()) < rule.min_percent
@@ -350,7 +376,7 @@ mod tests {
         assignment: &'a Assignment,
         weeks: &'a [WeekAdherence],
         pain: &'a [(Date, u8)],
-        distress: &'a [(Date, Option<DistressRating>, Option<DistressRating>)],
+        distress: &'a [DiaryRatings],
     ) -> PatientData<'a> {
         PatientData {
             today: date(2027, 1, 26),
@@ -505,31 +531,47 @@ mod tests {
     fn rising_distress_suggests_check_in() {
         let rules = TailoringRules::default();
         let plan = assignment(20);
+        let rated =
+            |day: u8, before: Option<DistressRating>, after: Option<DistressRating>| DiaryRatings {
+                entry: PracticeEntryId::from_uuid(uuid::Uuid::from_u128(u128::from(day))),
+                day: date(2027, 1, i8::try_from(day).expect("day")),
+                before,
+                after,
+            };
         let entries = [
-            (date(2027, 1, 20), rating(3), rating(6)),
-            (date(2027, 1, 22), rating(4), rating(4)),
-            (date(2027, 1, 24), rating(2), rating(5)),
-            (date(2027, 1, 25), None, rating(9)),
+            rated(20, rating(3), rating(6)),
+            rated(22, rating(4), rating(4)),
+            rated(24, rating(2), rating(5)),
+            rated(25, None, rating(9)),
         ];
         let suggestions = suggest(&rules, &data(&plan, &[], &[], &entries));
         assert_eq!(suggestions.len(), 1);
         assert_eq!(suggestions[0].rule, Rule::DistressAfterPractice);
         assert_eq!(suggestions[0].adjustment, None);
+        let Evidence::DistressRatings { entries: evidence } = &suggestions[0].evidence else {
+            panic!("distress ratings expected");
+        };
+        let figures: Vec<(Date, u8, u8)> = evidence
+            .iter()
+            .map(|rated| (rated.day, rated.before, rated.after))
+            .collect();
         assert_eq!(
-            suggestions[0].evidence,
-            Evidence::DistressRatings {
-                entries: vec![
-                    (date(2027, 1, 20), 3, 6),
-                    (date(2027, 1, 22), 4, 4),
-                    (date(2027, 1, 24), 2, 5)
-                ]
-            }
+            figures,
+            vec![
+                (date(2027, 1, 20), 3, 6),
+                (date(2027, 1, 22), 4, 4),
+                (date(2027, 1, 24), 2, 5)
+            ]
+        );
+        assert_eq!(
+            evidence[0].entry, entries[0].entry,
+            "each rating names its entry"
         );
 
         let calmer = [
-            (date(2027, 1, 20), rating(6), rating(3)),
-            (date(2027, 1, 22), rating(4), rating(5)),
-            (date(2027, 1, 24), rating(5), rating(2)),
+            rated(20, rating(6), rating(3)),
+            rated(22, rating(4), rating(5)),
+            rated(24, rating(5), rating(2)),
         ];
         assert!(suggest(&rules, &data(&plan, &[], &[], &calmer)).is_empty());
     }

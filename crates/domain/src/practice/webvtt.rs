@@ -30,8 +30,13 @@ pub fn parse(text: &str) -> Result<Vec<Cue>, InvalidValue> {
     let lines: Vec<&str> = text.lines().collect();
     check_signature(lines.first().copied().unwrap_or_default())?;
 
+    // Header lines such as `Kind: captions` may follow the signature up to the first blank
+    // line; they carry no cues.
+    let mut index = lines
+        .iter()
+        .position(|line| line.trim().is_empty())
+        .unwrap_or(lines.len());
     let mut cues: Vec<Cue> = Vec::new();
-    let mut index = 1;
     while index < lines.len() {
         if lines[index].trim().is_empty() {
             index += 1;
@@ -216,6 +221,8 @@ mod tests {
         let file = "\u{feff}WEBVTT - demo\n\nNOTE made by hand\nover two lines\n\nintro\n00:01.000 --> 00:04.500 align:start\n<v Guide>Settle into</v> a\ncomfortable position &amp; rest.\n\n01:00:00.000 --> 01:00:02.000\nLast\n";
         let cues = parse(file).expect("valid file");
         assert_eq!(cues.len(), 2);
+        let with_header = "WEBVTT\nKind: captions\nLanguage: es\n\n00:01.000 --> 00:02.000\nHola\n";
+        assert_eq!(parse(with_header).expect("header lines").len(), 1);
         assert_eq!(cues[0].start_ms, 1_000);
         assert_eq!(cues[0].end_ms, 4_500);
         assert_eq!(cues[0].text, "Settle into a comfortable position & rest.");

@@ -54,11 +54,13 @@ CREATE TABLE practice_entries (
 
 CREATE INDEX practice_entries_patient_idx ON practice_entries (patient_id, practiced_on);
 
--- The changes to a patient's home practice that a facilitator accepted, as one JSON document.
+-- The changes to a patient's home practice that facilitators accepted, combined: the longest
+-- recording and daily minutes to assign, and whether movement is offered seated or lying only.
 CREATE TABLE practice_adjustments (
     patient_id TEXT NOT NULL CONSTRAINT practice_adjustments_pkey PRIMARY KEY
         CONSTRAINT practice_adjustments_patient_id_fkey REFERENCES patients (id),
-    adjustment TEXT NOT NULL,
+    max_minutes INTEGER CONSTRAINT practice_adjustments_max_minutes_check CHECK (max_minutes > 0),
+    seated_or_lying INTEGER NOT NULL CONSTRAINT practice_adjustments_seated_or_lying_check CHECK (seated_or_lying IN (0, 1)),
     updated_by TEXT NOT NULL CONSTRAINT practice_adjustments_updated_by_fkey REFERENCES accounts (id),
     updated_at INTEGER NOT NULL
 ) STRICT;

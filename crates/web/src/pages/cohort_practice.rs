@@ -13,7 +13,7 @@ use stillpoint_domain::practice::adherence::CheckInReason;
 use stillpoint_domain::practice::tailoring::{Evidence, Rule};
 use stillpoint_domain::{CohortId, SuggestionId};
 
-use super::practice::{WeekLine, kind_name, trend_text};
+use super::practice::{WeekLine, distress_text, kind_name, trend_text};
 use super::{Layout, dates, render};
 use crate::AppState;
 use crate::csrf::CheckedForm;
@@ -153,23 +153,6 @@ fn name_of(patient: &PatientPractice) -> String {
     format!("{} {}", patient.entry.given_name, patient.entry.family_name)
 }
 
-fn distress_text(
-    tr: &Translator,
-    before: Option<stillpoint_domain::practice::DistressRating>,
-    after: Option<stillpoint_domain::practice::DistressRating>,
-) -> Option<String> {
-    if before.is_none() && after.is_none() {
-        return None;
-    }
-    let show = |rating: Option<stillpoint_domain::practice::DistressRating>| {
-        rating.map_or_else(|| "–".to_owned(), |rating| rating.value().to_string())
-    };
-    let mut args = FluentArgs::new();
-    args.set("before", show(before));
-    args.set("after", show(after));
-    Some(tr.t_args("practice-distress-summary", &args))
-}
-
 fn patient_line(tr: &Translator, patient: &PatientPractice) -> PatientLine {
     let weeks: Vec<WeekLine> = patient
         .weeks
@@ -277,17 +260,27 @@ fn suggestion_line(
             lines
         }
         Evidence::DistressRatings { entries } => {
+            // Only ratings the patient still shares are shown; unsharing or deleting an entry
+            // takes its ratings off this page.
+            let shown: Vec<_> = entries
+                .iter()
+                .filter(|rated| overview.shared.iter().any(|entry| entry.id == rated.entry))
+                .collect();
             let mut lines = vec![tr.t("practice-evidence-distress")];
-            lines.extend(entries.iter().map(|(day, before, after)| {
+            lines.extend(shown.iter().map(|rated| {
                 let mut args = FluentArgs::new();
-                args.set("before", *before);
-                args.set("after", *after);
+                args.set("before", rated.before);
+                args.set("after", rated.after);
                 format!(
                     "{}: {}",
-                    dates::long_date(tr, *day),
+                    dates::long_date(tr, rated.day),
                     tr.t_args("practice-distress-summary", &args)
                 )
             }));
+            let hidden = entries.len() - shown.len();
+            if hidden > 0 {
+                lines.push(tr.t_with("practice-evidence-not-shared", "count", &hidden.to_string()));
+            }
             lines
         }
     };

@@ -16,9 +16,9 @@ use serde::Deserialize;
 use stillpoint_app::AppError;
 use stillpoint_app::ports::{PracticeEntry, Recording};
 use stillpoint_app::practice::{self, EntryInput, EntryRecorded, PracticeHome};
-use stillpoint_domain::curriculum::{Curriculum, Practice};
+use stillpoint_domain::curriculum::Practice;
 use stillpoint_domain::practice::adherence::{Trend, WeekAdherence};
-use stillpoint_domain::practice::{EntrySource, PracticeKind};
+use stillpoint_domain::practice::{DistressRating, EntrySource, PracticeKind};
 use stillpoint_domain::{InvalidValue, PracticeEntryId};
 
 use super::curricula::practice_name;
@@ -171,6 +171,8 @@ pub struct EntryFields {
     #[serde(default)]
     seconds: String,
     #[serde(default)]
+    started_at: String,
+    #[serde(default)]
     source: String,
     #[serde(default)]
     distress_before: String,
@@ -190,6 +192,11 @@ impl EntryFields {
             practice: self.practice.clone(),
             minutes: self.minutes.clone(),
             seconds: self.seconds.clone(),
+            started_at: if self.source == EntrySource::Timer.code() {
+                self.started_at.clone()
+            } else {
+                String::new()
+            },
             timer: self.source == EntrySource::Timer.code(),
             distress_before: self.distress_before.clone(),
             distress_after: self.distress_after.clone(),
@@ -225,8 +232,8 @@ pub fn offline_layout(
     layout
         .body_data
         .push(("service-worker", "/practice/sw.js".to_owned()));
+    // The practice page itself shows diary notes, so it is not kept on the device.
     let mut urls: Vec<String> = vec![
-        "/practice".to_owned(),
         "/practice/timer".to_owned(),
         state.assets.url("stillpoint.css").to_owned(),
         state.assets.url("practice-offline.js").to_owned(),
@@ -273,7 +280,6 @@ pub async fn show(
         None,
         StatusCode::OK,
     )
-    .await
 }
 
 async fn load_home(state: &AppState, signed_in: &SignedIn) -> Result<PracticeHome, WebError> {
@@ -286,19 +292,6 @@ async fn load_home(state: &AppState, signed_in: &SignedIn) -> Result<PracticeHom
     .await?)
 }
 
-async fn curriculum_of(
-    state: &AppState,
-    signed_in: &SignedIn,
-) -> Result<Option<Curriculum>, WebError> {
-    let view = stillpoint_app::program::program_of(
-        state.store.as_ref(),
-        state.clock.now(),
-        practice_patient(state, signed_in).await?,
-    )
-    .await?;
-    Ok(view.curriculum)
-}
-
 async fn practice_patient(
     state: &AppState,
     signed_in: &SignedIn,
@@ -309,7 +302,7 @@ async fn practice_patient(
 }
 
 #[allow(clippy::too_many_lines)] // One page's view model, built top to bottom.
-async fn render_home(
+fn render_home(
     state: &AppState,
     signed_in: &SignedIn,
     home: &PracticeHome,
@@ -320,13 +313,8 @@ async fn render_home(
 ) -> Result<Response, WebError> {
     let tr = signed_in.viewer.translator(state);
     let language = &signed_in.account.language;
-    let curriculum = if home.home.is_some() {
-        curriculum_of(state, signed_in).await?
-    } else {
-        None
-    };
     let text = |value: &stillpoint_domain::curriculum::LocalizedText| {
-        curriculum
+        home.curriculum
             .as_ref()
             .map(|curriculum| curriculum.text(value, language).to_owned())
             .unwrap_or_default()
@@ -406,7 +394,6 @@ async fn render_home(
         entries: home
             .entries
             .iter()
-            .filter(|entry| entry.seconds >= 60)
             .map(|entry| entry_line(&tr, entry))
             .collect(),
         choices: choices(&tr, &form.practice),
@@ -441,22 +428,32 @@ pub fn kind_name(tr: &Translator, kind: PracticeKind) -> String {
 }
 
 fn minutes_text(tr: &Translator, seconds: u32) -> String {
+    if seconds < 60 {
+        return tr.t("practice-under-a-minute");
+    }
     tr.t_with("plan-minutes", "minutes", &(seconds / 60).to_string())
 }
 
-fn entry_line(tr: &Translator, entry: &PracticeEntry) -> EntryLine {
-    let distress = match (entry.distress_before, entry.distress_after) {
-        (None, None) => None,
-        (before, after) => {
-            let show = |rating: Option<stillpoint_domain::practice::DistressRating>| {
-                rating.map_or_else(|| "–".to_owned(), |rating| rating.value().to_string())
-            };
-            let mut args = FluentArgs::new();
-            args.set("before", show(before));
-            args.set("after", show(after));
-            Some(tr.t_args("practice-distress-summary", &args))
-        }
+/// The stress ratings of an entry in words; nothing when it has neither.
+pub fn distress_text(
+    tr: &Translator,
+    before: Option<DistressRating>,
+    after: Option<DistressRating>,
+) -> Option<String> {
+    if before.is_none() && after.is_none() {
+        return None;
+    }
+    let show = |rating: Option<DistressRating>| {
+        rating.map_or_else(|| "–".to_owned(), |rating| rating.value().to_string())
     };
+    let mut args = FluentArgs::new();
+    args.set("before", show(before));
+    args.set("after", show(after));
+    Some(tr.t_args("practice-distress-summary", &args))
+}
+
+fn entry_line(tr: &Translator, entry: &PracticeEntry) -> EntryLine {
+    let distress = distress_text(tr, entry.distress_before, entry.distress_after);
     EntryLine {
         href: format!("/practice/entries/{}", entry.id),
         day: dates::long_date(tr, entry.practiced_on),
@@ -509,10 +506,13 @@ fn field_error(tr: &Translator, invalid: &InvalidValue) -> (String, String) {
         "noticed" => "practice-field-noticed",
         _ => "practice-field-practice",
     };
-    (
-        invalid.field.to_owned(),
-        format!("{}: {}", tr.t(label), tr.t(key)),
-    )
+    // The timer's seconds are typed as minutes in the form, so the message links there.
+    let field = if invalid.field == "seconds" {
+        "minutes"
+    } else {
+        invalid.field
+    };
+    (field.to_owned(), format!("{}: {}", tr.t(label), tr.t(key)))
 }
 
 fn wants_json(headers: &HeaderMap) -> bool {
@@ -569,7 +569,6 @@ pub async fn add_entry(
                 Some(field_error(&tr, &invalid)),
                 StatusCode::UNPROCESSABLE_ENTITY,
             )
-            .await
         }
         Err(error) => Err(error.into()),
     }
@@ -585,7 +584,14 @@ pub async fn show_entry(
     Path(entry_id): Path<String>,
 ) -> Result<Response, WebError> {
     let id = parse_entry_id(&entry_id)?;
-    let entry = practice::own_entry(state.store.as_ref(), &signed_in.account, id).await?;
+    let entry = practice::open_own_entry(
+        state.store.as_ref(),
+        state.clock.as_ref(),
+        &signed_in.viewer.audit_context(),
+        &signed_in.account,
+        id,
+    )
+    .await?;
     let form = EntryForm {
         practiced_on: entry.practiced_on.to_string(),
         practice: entry.kind.code().to_owned(),

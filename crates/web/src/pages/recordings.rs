@@ -158,8 +158,12 @@ fn not_modified(headers: &HeaderMap, recording: &Recording) -> bool {
         .get(header::IF_NONE_MATCH)
         .and_then(|value| value.to_str().ok())
         .is_some_and(|tags| {
-            tags.split(',')
-                .any(|tag| tag.trim() == entity_tag(recording) || tag.trim() == "*")
+            tags.split(',').any(|tag| {
+                // If-None-Match compares weakly (RFC 9110 section 13.1.2), so `W/` is ignored.
+                let tag = tag.trim();
+                let tag = tag.strip_prefix("W/").unwrap_or(tag);
+                tag == entity_tag(recording) || tag == "*"
+            })
         })
 }
 
@@ -188,17 +192,19 @@ pub fn parse_range(header: Option<&str>, size: u64) -> RangeRequest {
         return RangeRequest::Whole;
     };
     let number = |text: &str| text.trim().parse::<u64>().ok();
+    // A range that does not parse is ignored, as RFC 9110 section 14.2 allows.
+    if !last.trim().is_empty() && number(last).is_none() {
+        return RangeRequest::Whole;
+    }
     match (first.trim().is_empty(), number(first), number(last)) {
         // A suffix: the last n bytes.
-        (true, _, Some(suffix)) if suffix > 0 && size > 0 => RangeRequest::Part {
+        (true, _, Some(0)) => RangeRequest::Unsatisfiable,
+        (true, _, Some(suffix)) => RangeRequest::Part {
             start: size.saturating_sub(suffix),
             end: size,
         },
-        (true, _, _) => RangeRequest::Unsatisfiable,
         (false, Some(start), _) if start >= size => RangeRequest::Unsatisfiable,
-        (false, Some(start), None) if last.trim().is_empty() => {
-            RangeRequest::Part { start, end: size }
-        }
+        (false, Some(start), None) => RangeRequest::Part { start, end: size },
         (false, Some(start), Some(last)) if last >= start => RangeRequest::Part {
             start,
             end: size.min(last + 1),
@@ -307,6 +313,9 @@ pub struct ListeningFields {
     recording_id: String,
     #[serde(default)]
     segments: String,
+    /// When the page visit began, in milliseconds since the Unix epoch.
+    #[serde(default)]
+    started_at: String,
 }
 
 pub async fn listening(
@@ -330,7 +339,7 @@ pub async fn listening(
         &signed_in.account,
         &fields.listen_id,
         recording,
-        &fields.segments,
+        (&fields.segments, &fields.started_at),
     )
     .await?;
     Ok(Json(serde_json::json!({ "counted_seconds": seconds })).into_response())
@@ -536,7 +545,22 @@ pub async fn upload(
         tracing::warn!("upload rejected: the body is not a multipart form");
         return Err(WebError::FormExpired);
     };
-    let (upload, token) = read_upload(multipart).await?;
+    let limit = state.config.max_upload_bytes as u64;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    // The form's other fields add a few kilobytes to the file itself.
+    if declared.is_some_and(|length| length > limit + 64 * 1024) {
+        return too_large(&state, &signed_in).await;
+    }
+    let (upload, token) = match read_upload(multipart).await {
+        Ok(read) => read,
+        Err(WebError::Http(StatusCode::PAYLOAD_TOO_LARGE)) => {
+            return too_large(&state, &signed_in).await;
+        }
+        Err(other) => return Err(other),
+    };
     csrf::check_token(&headers, state.config.secure_cookies, &token)?;
     let outcome = library::add_recording(
         state.store.as_ref(),
@@ -570,6 +594,27 @@ pub async fn upload(
         }
         Err(error) => Err(error.into()),
     }
+}
+
+/// Renders the library page with the size limit named on the audio field, for an upload over
+/// the limit; nothing of it was stored.
+async fn too_large(state: &AppState, signed_in: &SignedIn) -> Result<Response, WebError> {
+    tracing::warn!(
+        limit_bytes = state.config.max_upload_bytes,
+        "upload rejected: larger than the limit"
+    );
+    let tr = signed_in.viewer.translator(state);
+    let invalid = library::too_large(state.config.max_upload_bytes as u64, None);
+    let message = upload_message(&tr, &invalid);
+    render_library(
+        state,
+        signed_in,
+        UploadForm::default(),
+        false,
+        Some(message),
+        StatusCode::PAYLOAD_TOO_LARGE,
+    )
+    .await
 }
 
 /// The field's label in the reader's language, then the problem. The problem text names the
@@ -656,6 +701,9 @@ mod tests {
             (Some("bytes=0-1,5-6"), RangeRequest::Whole),
             (Some("items=0-10"), RangeRequest::Whole),
             (Some("bytes=abc"), RangeRequest::Whole),
+            (Some("bytes=-"), RangeRequest::Whole),
+            (Some("bytes=5-x"), RangeRequest::Whole),
+            (Some("bytes=2000-x"), RangeRequest::Whole),
         ];
         for (header, expected) in cases {
             assert_eq!(parse_range(header, size), expected, "{header:?}");

@@ -130,10 +130,14 @@ pub async fn sign_out(
         .await?;
     }
 
+    Ok(signed_out(&state))
+}
+
+/// Clears the session cookie and the browser's HTTP cache for this site (the `Clear-Site-Data`
+/// header of the W3C specification of that name), then returns to the start page.
+fn signed_out(state: &AppState) -> Response {
     let cookie = session_cookie(None, state.config.secure_cookies, 0);
-    // The practice pages kept for offline use hold diary data, so signing out clears the
-    // browser's caches for this site (Clear-Site-Data, W3C).
-    Ok((
+    (
         [
             (header::SET_COOKIE, cookie),
             (
@@ -143,7 +147,7 @@ pub async fn sign_out(
         ],
         Redirect::to("/"),
     )
-        .into_response())
+        .into_response()
 }
 
 /// Ends every session of the account, including this one, and returns to the start page.
@@ -161,18 +165,5 @@ pub async fn sign_out_everywhere(
     )
     .await?;
 
-    let cookie = session_cookie(None, state.config.secure_cookies, 0);
-    // The practice pages kept for offline use hold diary data, so signing out clears the
-    // browser's caches for this site (Clear-Site-Data, W3C).
-    Ok((
-        [
-            (header::SET_COOKIE, cookie),
-            (
-                header::HeaderName::from_static("clear-site-data"),
-                "\"cache\"".to_owned(),
-            ),
-        ],
-        Redirect::to("/"),
-    )
-        .into_response())
+    Ok(signed_out(&state))
 }
