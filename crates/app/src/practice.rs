@@ -486,6 +486,8 @@ pub async fn record_listening(
         Err(other) => return Err(other.into()),
     };
     let duration = recording.duration_seconds();
+    // NOTE: listening time is capped by the recording's length but not checked against the
+    // day's 1440 minutes, as typed and timer entries are.
     let reported = PlayedSpans::parse(segments, duration)?;
 
     // Two reports of one visit may race (a beacon and a regular report); the update is

@@ -72,6 +72,8 @@ impl CohortPractice {
 
 /// Loads the practice overview of a cohort and makes any new tailoring suggestions; the read is
 /// audited.
+// NOTE: suggestions are made when a facilitator opens this overview, not by a scheduled job, so
+// a rule that fires between visits waits for the next visit.
 pub async fn cohort_practice(
     store: &dyn Store,
     clock: &dyn Clock,

@@ -273,6 +273,8 @@
     };
   }
 
+  // NOTE: a running session lives only in this page, so if the browser closes the tab during
+  // it (as phones do with background tabs), nothing reaches the diary.
   function startTimer(event) {
     event.preventDefault();
     if (run) {
