@@ -16,7 +16,7 @@ use crate::ports::{PracticeEntry, Store};
 use crate::practice::{PracticePlan, plan_of};
 use crate::{AppError, program};
 
-/// Synthetic notes on what a patient noticed, in the cohort's languages (English first, Spanish second).
+/// Synthetic notes on what a patient noticed, in English and in Spanish.
 const NOTES: [(&str, &str); 6] = [
     (
         "My shoulders were tight at the start and softer by the end.",
@@ -83,10 +83,7 @@ pub(crate) async fn seed(
             2 => Pattern::LapseAndReturn,
             _ => Pattern::Occasional,
         };
-        let spanish = view
-            .cohort
-            .as_ref()
-            .is_some_and(|cohort| cohort.language.primary() == "es");
+        let spanish = store.get_patient(*patient).await?.language.primary() == "es";
         for entry in history(&plan, *patient, pattern, index, now, spanish) {
             store.add_practice_entry(&entry).await?;
         }
@@ -179,7 +176,9 @@ fn entry(
     } else {
         before.saturating_sub(u8::try_from(sequence.next(3)).unwrap_or(1))
     };
-    let note = NOTES[usize::try_from(sequence.next(NOTES.len() as u64)).unwrap_or_default()];
+    // The last note tells of worry after practice, so only the patient whose stress rises has it.
+    let ordinary = NOTES.len() as u64 - 1;
+    let note = NOTES[usize::try_from(sequence.next(ordinary)).unwrap_or_default()];
     let noticed = if rising_distress { NOTES[5] } else { note };
     let with_note = rising_distress || sequence.next(4) == 0;
     let source = if sequence.next(3) == 0 {

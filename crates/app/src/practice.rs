@@ -53,11 +53,12 @@ pub async fn plan_of(store: &dyn Store, view: &ProgramView) -> Result<PracticePl
         .cohort
         .as_ref()
         .map_or(TimeZone::UTC, |cohort| cohort.time_zone.time_zone());
+    let since = adjustment_since(store, view.patient, &zone).await?;
     let weeks = view
         .curriculum
         .as_ref()
         .map_or_else(Vec::new, |curriculum| {
-            weeks_of(curriculum, &view.sessions, &zone, adjustment)
+            weeks_of(curriculum, &view.sessions, &zone, (adjustment, since))
         });
     Ok(PracticePlan {
         weeks,
@@ -66,14 +67,27 @@ pub async fn plan_of(store: &dyn Store, view: &ProgramView) -> Result<PracticePl
     })
 }
 
+/// The day, in `zone`, from which the patient's adjustment applies.
+pub async fn adjustment_since(
+    store: &dyn Store,
+    patient: PatientId,
+    zone: &TimeZone,
+) -> Result<Option<Date>, AppError> {
+    Ok(store
+        .practice_adjustment_since(patient)
+        .await?
+        .map(|since| since.to_zoned_datetime(zone.clone()).date()))
+}
+
 /// Each class that takes place starts a program week lasting until the next class, the last one
-/// seven days; the days are in `zone`, the cohort's.
+/// seven days; the days are in `zone`, the cohort's. The adjustment applies from the week that
+/// contains its day on, so weeks already over keep the assignment they had.
 #[must_use]
 pub fn weeks_of(
     curriculum: &Curriculum,
     sessions: &[CohortSession],
     zone: &TimeZone,
-    adjustment: Adjustment,
+    (adjustment, since): (Adjustment, Option<Date>),
 ) -> Vec<PracticeWeek> {
     let classes: Vec<(u8, Date)> = sessions
         .iter()
@@ -97,8 +111,16 @@ pub fn weeks_of(
             .map(|(_, next)| *next)
             .filter(|next| next > starts)
             .unwrap_or_else(|| starts.saturating_add(jiff::Span::new().days(7)));
+        // NOTE: only the latest acceptance's day is kept, so with two acceptances the weeks
+        // between them show the curriculum's assignment rather than the first change.
+        let applies = since.is_none_or(|since| ends > since);
+        let in_force = if applies {
+            adjustment
+        } else {
+            Adjustment::default()
+        };
         weeks.push(PracticeWeek {
-            assignment: Assignment::new(*week, home, adjustment),
+            assignment: Assignment::new(*week, home, in_force),
             starts: *starts,
             ends,
         });

@@ -22,7 +22,7 @@ use crate::ports::{
     CohortDetails, CohortSession, PracticeEntry, RosterEntry, Store, StoredSuggestion,
     SuggestionState,
 };
-use crate::practice::{DIARY_DAYS, weeks_of};
+use crate::practice::{DIARY_DAYS, adjustment_since, weeks_of};
 use crate::{AppError, Clock, StorageError};
 
 /// The instrument whose 0–10 score the pain rule reads, and its scale.
@@ -115,7 +115,7 @@ pub async fn cohort_practice(
     let ids: Vec<PatientId> = roster.iter().map(|entry| entry.patient).collect();
 
     let base_weeks = curriculum.as_ref().map_or_else(Vec::new, |curriculum| {
-        weeks_of(curriculum, &sessions, &zone, Adjustment::default())
+        weeks_of(curriculum, &sessions, &zone, (Adjustment::default(), None))
     });
     let first_day = base_weeks.first().map_or(today, |week| week.starts);
     let mut daily: BTreeMap<PatientId, Vec<(Date, u32)>> = BTreeMap::new();
@@ -187,8 +187,9 @@ async fn patient_practice(
 ) -> Result<PatientPractice, AppError> {
     let today = facts.today;
     let adjustment = store.practice_adjustment(entry.patient).await?;
+    let since = adjustment_since(store, entry.patient, facts.zone).await?;
     let weeks = facts.curriculum.map_or_else(Vec::new, |curriculum| {
-        weeks_of(curriculum, facts.sessions, facts.zone, adjustment)
+        weeks_of(curriculum, facts.sessions, facts.zone, (adjustment, since))
     });
     let summary = adherence::weekly(&weeks, days, today);
     let last_practice = days

@@ -471,6 +471,19 @@ impl PracticeStore for Database {
         })
     }
 
+    async fn practice_adjustment_since(
+        &self,
+        patient: PatientId,
+    ) -> Result<Option<Timestamp>, StorageError> {
+        let millis: Option<i64> =
+            sqlx::query_scalar("SELECT updated_at FROM practice_adjustments WHERE patient_id = $1")
+                .bind(patient.to_string())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(map_write_error)?;
+        millis.map(from_millis).transpose()
+    }
+
     async fn add_suggestion(&self, suggestion: &StoredSuggestion) -> Result<bool, StorageError> {
         let adjustment = suggestion
             .adjustment

@@ -332,5 +332,12 @@
   registerServiceWorker();
 
   window.addEventListener('online', () => flushQueue());
+  // The browser may count as online while the server cannot be reached, so waiting items are
+  // also retried every 30 seconds while the page is open.
+  window.setInterval(() => {
+    if (readQueue().length > 0) {
+      flushQueue();
+    }
+  }, 30000);
   flushQueue();
 })();

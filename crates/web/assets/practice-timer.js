@@ -146,7 +146,10 @@
     }
 
     run.announcedMinutes = minutes;
-    announcer.textContent = fillTemplate(form.dataset.textMinuteLeft, { minutes });
+    const text = minutes === 1 && form.dataset.textOneMinuteLeft
+      ? form.dataset.textOneMinuteLeft
+      : form.dataset.textMinuteLeft;
+    announcer.textContent = fillTemplate(text, { minutes });
   }
 
   // Shows the result. Focus moves to it only if it was on the hidden timer controls.

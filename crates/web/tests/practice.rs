@@ -936,6 +936,18 @@ async fn facilitator_tailors_practice(dialect: Dialect) {
 
     let facilitator = app.browser_session("facilitator").await;
     let path = format!("/cohorts/{cohort}/practice");
+    let cohort_page = facilitator
+        .get(app.url(&format!("/cohorts/{cohort}")))
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("body");
+    assert!(
+        cohort_page.contains(&format!("href=\"{path}\"")),
+        "the cohort page links to its practice overview"
+    );
     let page = facilitator.get(app.url(&path)).send().await.expect("page");
     assert_eq!(page.status(), StatusCode::OK);
     let page = page.text().await.expect("body");
@@ -1028,6 +1040,26 @@ async fn facilitator_tailors_practice(dialect: Dialect) {
         .await
         .expect("body");
     assert!(page.contains("unos 20 minutos al día"), "{page}");
+    assert!(
+        page.contains("de unos 120 sugeridos"),
+        "the current week asks 20 × 6 minutes"
+    );
+    assert!(
+        page.contains("de unos 270 sugeridos"),
+        "weeks already over keep 45 × 6 minutes"
+    );
+    let program = lucia_client
+        .get(app.url("/program"))
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("body");
+    assert!(
+        program.contains("adaptó su práctica en casa"),
+        "the program page points to the change"
+    );
     assert!(!page.contains("Movimiento consciente de pie"), "{page}");
 
     // Shared entries whose stress rises after practice suggest a check-in; the ratings show

@@ -172,6 +172,11 @@ pub trait PracticeStore: Send + Sync {
 
     /// The adjustment in force for a patient; the default when none was accepted.
     async fn practice_adjustment(&self, patient: PatientId) -> Result<Adjustment, StorageError>;
+    /// When the patient's adjustment last changed; `None` when none was accepted.
+    async fn practice_adjustment_since(
+        &self,
+        patient: PatientId,
+    ) -> Result<Option<Timestamp>, StorageError>;
     /// Adds a suggestion unless the same rule already made one for the patient that week;
     /// returns whether it was added.
     async fn add_suggestion(&self, suggestion: &StoredSuggestion) -> Result<bool, StorageError>;

@@ -13,13 +13,14 @@ use stillpoint_domain::practice::adherence::CheckInReason;
 use stillpoint_domain::practice::tailoring::{Evidence, Rule};
 use stillpoint_domain::{CohortId, SuggestionId};
 
-use super::practice::{WeekLine, distress_text, kind_name, trend_text};
+use super::practice::{WeekLine, distress_text, kind_name};
 use super::{Layout, dates, render};
 use crate::AppState;
 use crate::csrf::CheckedForm;
 use crate::error::WebError;
 use crate::i18n::Translator;
 use crate::viewer::SignedIn;
+use stillpoint_domain::practice::adherence::Trend;
 
 struct PatientLine {
     name: String,
@@ -153,6 +154,16 @@ fn name_of(patient: &PatientPractice) -> String {
     format!("{} {}", patient.entry.given_name, patient.entry.family_name)
 }
 
+/// The direction of a patient's practice, worded for staff.
+fn staff_trend_text(tr: &Translator, trend: Trend) -> Option<String> {
+    match trend {
+        Trend::Rising => Some(tr.t("practice-review-trend-rising")),
+        Trend::Steady => Some(tr.t("practice-review-trend-steady")),
+        Trend::Falling => Some(tr.t("practice-review-trend-falling")),
+        Trend::TooEarly => None,
+    }
+}
+
 fn patient_line(tr: &Translator, patient: &PatientPractice) -> PatientLine {
     let weeks: Vec<WeekLine> = patient
         .weeks
@@ -177,7 +188,7 @@ fn patient_line(tr: &Translator, patient: &PatientPractice) -> PatientLine {
         name: name_of(patient),
         href: format!("/patients/{}/measures", patient.entry.patient),
         weeks,
-        trend: trend_text(tr, patient.trend),
+        trend: staff_trend_text(tr, patient.trend),
         last_practice: patient.last_practice.map_or_else(
             || tr.t("practice-review-never"),
             |day| dates::long_date(tr, day),

@@ -112,6 +112,8 @@ struct EntryForm {
 #[template(path = "practice.html")]
 struct PracticeTemplate {
     layout: Layout,
+    /// Always false: new entries have typed minutes.
+    measured_entry: bool,
     week_heading: Option<String>,
     assignment_text: Option<String>,
     informal: Option<String>,
@@ -141,6 +143,8 @@ struct TimerTemplate {
 #[template(path = "practice_entry.html")]
 struct EntryTemplate {
     layout: Layout,
+    /// Whether the minutes were counted by the player or the timer and cannot be typed over.
+    measured_entry: bool,
     action: String,
     delete_action: String,
     day: String,
@@ -371,6 +375,7 @@ fn render_home(
     offline_layout(state, &mut layout, &signed_in.account, &offline);
 
     let template = PracticeTemplate {
+        measured_entry: false,
         week_heading,
         assignment_text,
         informal,
@@ -636,6 +641,7 @@ fn render_entry(
     });
     let path = format!("/practice/entries/{}", entry.id);
     let template = EntryTemplate {
+        measured_entry: measured.is_some(),
         layout: Layout::new(state, &signed_in.viewer, &path),
         delete_action: format!("{path}/delete"),
         action: path,

@@ -42,6 +42,9 @@ struct ProgramTemplate {
     catch_up: Vec<String>,
     week_heading: Option<String>,
     this_week: Option<PlanView>,
+    /// Whether a facilitator adjusted the patient's home practice, which the plan above does not
+    /// show.
+    practice_adjusted: bool,
     next_session: Option<String>,
     /// The next session in the cohort's time zone, when it differs from the patient's.
     next_session_cohort_time: Option<String>,
@@ -62,7 +65,13 @@ pub async fn show(
     )
     .await?;
     let layout = Layout::new(&state, &signed_in.viewer, "/program");
-    let template = program_template(&state, &signed_in, layout, &view);
+    let mut template = program_template(&state, &signed_in, layout, &view);
+    template.practice_adjusted = state
+        .store
+        .practice_adjustment(view.patient)
+        .await
+        .map_err(stillpoint_app::AppError::from)?
+        != stillpoint_domain::practice::Adjustment::default();
     render(&template)
 }
 
@@ -164,6 +173,7 @@ fn program_template(
         catch_up,
         week_heading,
         this_week,
+        practice_adjusted: false,
         next_session,
         next_session_cohort_time,
         // NOTE: the way into live video comes with the video sessions. Until then the text
@@ -193,6 +203,7 @@ fn not_started(layout: Layout, state: &EnrolmentState) -> ProgramTemplate {
         catch_up: Vec::new(),
         week_heading: None,
         this_week: None,
+        practice_adjusted: false,
         next_session: None,
         next_session_cohort_time: None,
         join_text: String::new(),

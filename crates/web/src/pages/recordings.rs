@@ -51,6 +51,8 @@ struct PlayerTemplate {
     cues: Vec<CueLine>,
     transcript: Vec<String>,
     retired: bool,
+    /// Whether the reader is a patient, whose listening counts in a diary.
+    for_patient: bool,
 }
 
 fn parse_recording_id(text: &str) -> Result<RecordingId, WebError> {
@@ -119,6 +121,7 @@ pub async fn show(
             .filter(|line| !line.trim().is_empty())
             .collect(),
         retired: recording.retired_at.is_some(),
+        for_patient: signed_in.account.has_role(stillpoint_domain::Role::Patient),
     };
     render(&template)
 }
