@@ -131,6 +131,12 @@ pub fn check_upload(
     }
     let info = audio::inspect(&upload.audio)?;
 
+    if upload.captions.is_empty() {
+        return Err(InvalidValue::new(
+            "captions",
+            "choose the recording's WebVTT caption file (.vtt); every recording needs captions",
+        ));
+    }
     let captions = String::from_utf8(upload.captions.clone()).map_err(|_| {
         InvalidValue::new(
             "captions",

@@ -713,9 +713,13 @@ async fn library_checks_uploads(dialect: Dialect) {
         .await
         .expect("body");
     assert!(page.contains("enctype=\"multipart/form-data\""), "{page}");
+    assert!(
+        page.contains(">Español</span>"),
+        "languages are named, not coded"
+    );
 
     let audio = large_ogg();
-    let cases: [(&[u8], &[u8], &str); 4] = [
+    let cases: [(&[u8], &[u8], &str); 5] = [
         (
             b"%PDF-1.7 not audio at all",
             CAPTIONS,
@@ -735,6 +739,11 @@ async fn library_checks_uploads(dialect: Dialect) {
             &audio,
             b"WEBVTT\n\n00:00:01.000 -> 00:00:02.000\nBad arrow\n",
             "line 3: expected a cue timing",
+        ),
+        (
+            &audio,
+            b"",
+            "caption file (.vtt); every recording needs captions",
         ),
     ];
     for (bytes, captions, message) in cases {

@@ -38,17 +38,31 @@ pub struct RecordingLine {
     pub title: String,
     pub practice: String,
     pub minutes: String,
+    /// The recording's language tag, and its name in that language.
     pub language: String,
+    pub language_name: String,
 }
 
 impl RecordingLine {
-    pub fn new(tr: &Translator, recording: &Recording) -> Self {
+    /// Describes `recording`, naming its language as the `offered` catalogues do.
+    pub fn new(
+        tr: &Translator,
+        recording: &Recording,
+        offered: &[crate::i18n::OfferedLanguage],
+    ) -> Self {
         Self {
             href: format!("/practice/recordings/{}", recording.id),
             title: recording.title.clone(),
             practice: practice_name(tr, recording.practice),
             minutes: tr.t_with("plan-minutes", "minutes", &recording.minutes().to_string()),
             language: recording.language.as_str().to_owned(),
+            language_name: offered
+                .iter()
+                .find(|language| language.tag == recording.language.primary())
+                .map_or_else(
+                    || recording.language.as_str().to_owned(),
+                    |language| language.name.clone(),
+                ),
         }
     }
 }
@@ -371,6 +385,7 @@ fn render_home(
             ]
         })
         .collect();
+    let offered = state.catalogs.offered();
     let mut layout = Layout::new(state, &signed_in.viewer, "/practice");
     offline_layout(state, &mut layout, &signed_in.account, &offline);
 
@@ -383,12 +398,12 @@ fn render_home(
         recordings: home
             .recordings
             .iter()
-            .map(|recording| RecordingLine::new(&tr, recording))
+            .map(|recording| RecordingLine::new(&tr, recording, &offered))
             .collect(),
         other_recordings: home
             .other_recordings
             .iter()
-            .map(|recording| RecordingLine::new(&tr, recording))
+            .map(|recording| RecordingLine::new(&tr, recording, &offered))
             .collect(),
         weeks: home
             .weeks

@@ -433,6 +433,7 @@ async fn render_library(
     status: StatusCode,
 ) -> Result<Response, WebError> {
     let tr = signed_in.viewer.translator(state);
+    let offered = state.catalogs.offered();
     let recordings = state
         .store
         .list_recordings()
@@ -441,7 +442,7 @@ async fn render_library(
         .iter()
         .map(|recording| {
             (
-                RecordingLine::new(&tr, recording),
+                RecordingLine::new(&tr, recording, &offered),
                 format!("/library/recordings/{}/retire", recording.id),
                 recording.retired_at.is_some(),
             )
