@@ -176,7 +176,7 @@ fn entry(
     } else {
         before.saturating_sub(u8::try_from(sequence.next(3)).unwrap_or(1))
     };
-    // The last note tells of worry after practice, so only the patient whose stress rises has it.
+    // The last note is about worry after practice, so only the patient whose stress rises has it.
     let ordinary = NOTES.len() as u64 - 1;
     let note = NOTES[usize::try_from(sequence.next(ordinary)).unwrap_or_default()];
     let noticed = if rising_distress { NOTES[5] } else { note };

@@ -67,7 +67,7 @@ pub async fn plan_of(store: &dyn Store, view: &ProgramView) -> Result<PracticePl
     })
 }
 
-/// The day, in `zone`, from which the patient's adjustment applies.
+/// Returns the day, in `zone`, from which the patient's adjustment applies.
 pub async fn adjustment_since(
     store: &dyn Store,
     patient: PatientId,
@@ -79,8 +79,8 @@ pub async fn adjustment_since(
         .map(|since| since.to_zoned_datetime(zone.clone()).date()))
 }
 
-/// Each class that takes place starts a program week lasting until the next class, the last one
-/// seven days; the days are in `zone`, the cohort's. The adjustment applies from the week that
+/// Builds the program weeks: each class that takes place starts a week lasting until the next
+/// class, and the last one lasts seven days. The days are in `zone`, the cohort's. The adjustment applies from the week that
 /// contains its day on, so weeks already over keep the assignment they had.
 #[must_use]
 pub fn weeks_of(
@@ -352,7 +352,7 @@ fn draft_of(input: &EntryInput) -> Result<EntryDraft, InvalidValue> {
     })
 }
 
-/// The seconds already in the patient's diary on `day`, leaving out `except`.
+/// Sums the seconds already in the patient's diary on `day`, leaving out `except`.
 async fn seconds_on(
     store: &dyn Store,
     patient: PatientId,

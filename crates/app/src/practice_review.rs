@@ -28,7 +28,7 @@ use crate::{AppError, Clock, StorageError};
 /// The instrument whose 0–10 score the pain rule reads, and its scale.
 const PAIN_INSTRUMENT: (&str, &str) = ("pain-rating", "pain");
 
-/// One patient's practice as the facilitator sees it.
+/// One patient's practice, as the facilitator's overview shows it.
 #[derive(Debug, Clone)]
 pub struct PatientPractice {
     pub entry: RosterEntry,
@@ -147,7 +147,7 @@ pub async fn cohort_practice(
         AuditOutcome::Success,
     )
     .await?;
-    // Each patient whose shared entries the page shows sees the read in their access report.
+    // The read appears in the access report of each patient whose shared entries the page shows.
     let mut readers: Vec<PatientId> = shared.iter().map(|entry| entry.patient).collect();
     readers.sort();
     readers.dedup();
@@ -232,7 +232,7 @@ async fn patient_practice(
     })
 }
 
-/// Runs the tailoring rules for one patient and stores the suggestions that fire; a rule that
+/// Runs the tailoring rules for one patient and stores the suggestions that fire. A rule that
 /// fired this week already, accepted or dismissed, is not stored again.
 #[allow(clippy::too_many_arguments)] // One patient's data, gathered by the caller once per cohort.
 async fn suggest_for(

@@ -10,19 +10,13 @@ use stillpoint_domain::notify::{Channel, DeliveryState, MessageKind, Notificatio
 
 use crate::Database;
 use crate::error::{map_error, map_write_error};
-use crate::values::{column, corrupt, from_millis, parse_column, to_millis};
+use crate::values::{column, corrupt, from_millis, optional_instant, parse_column, to_millis};
 
 const ENTITY: &str = "delivery";
 
 const DELIVERY_COLUMNS: &str = "SELECT id, idempotency_key, account_id, kind, channel, subject, state, \
      provider_message_id, error, attempts, fallback_of, created_at, updated_at, sent_at, delivered_at \
      FROM deliveries";
-
-fn optional_instant(row: &AnyRow, name: &str) -> Result<Option<Timestamp>, StorageError> {
-    column::<Option<i64>>(row, name)?
-        .map(from_millis)
-        .transpose()
-}
 
 fn delivery_from_row(row: &AnyRow) -> Result<Delivery, StorageError> {
     let attempts: i64 = column(row, "attempts")?;

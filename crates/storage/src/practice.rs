@@ -19,7 +19,7 @@ use stillpoint_domain::{
 
 use crate::Database;
 use crate::error::{map_error, map_write_error};
-use crate::values::{column, corrupt, from_millis, parse_column, to_millis};
+use crate::values::{column, corrupt, from_millis, optional_instant, parse_column, to_millis};
 
 const RECORDING_COLUMNS: &str = "SELECT id, practice, language, title, media_type, duration_ms, \
      byte_size, sha256, captions, transcript, uploaded_by, uploaded_at, retired_at FROM recordings";
@@ -34,12 +34,6 @@ const SUGGESTION_COLUMNS: &str = "SELECT id, patient_id, rule, week, evidence, a
 fn unsigned(row: &AnyRow, name: &'static str) -> Result<u64, StorageError> {
     let value: i64 = column(row, name)?;
     u64::try_from(value).map_err(|error| corrupt(name, &error))
-}
-
-fn optional_instant(row: &AnyRow, name: &str) -> Result<Option<Timestamp>, StorageError> {
-    column::<Option<i64>>(row, name)?
-        .map(from_millis)
-        .transpose()
 }
 
 fn optional_id<T>(row: &AnyRow, name: &'static str) -> Result<Option<T>, StorageError>
@@ -162,6 +156,38 @@ fn json(value: &impl serde::Serialize, name: &'static str) -> Result<String, Sto
 }
 
 impl Database {
+    /// Reads the one row of `columns` (a `SELECT … FROM table`) whose id is `id`.
+    async fn fetch_by_id<T>(
+        &self,
+        columns: &str,
+        (entity, id): (&'static str, String),
+        from_row: fn(&AnyRow) -> Result<T, StorageError>,
+    ) -> Result<T, StorageError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!("{columns} WHERE id = $1")))
+            .bind(&id)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|error| map_error(error, entity, &id))?;
+        from_row(&row)
+    }
+
+    /// Runs `statement` with `leading` bound first, when given, and then each patient's id.
+    async fn fetch_for_patients(
+        &self,
+        statement: String,
+        leading: Option<String>,
+        patients: &[PatientId],
+    ) -> Result<Vec<AnyRow>, StorageError> {
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(statement));
+        if let Some(value) = leading {
+            query = query.bind(value);
+        }
+        for patient in patients {
+            query = query.bind(patient.to_string());
+        }
+        query.fetch_all(&self.pool).await.map_err(map_write_error)
+    }
+
     async fn fetch_entries(
         &self,
         filter: &str,
@@ -176,11 +202,9 @@ impl Database {
              ORDER BY practiced_on DESC, created_at DESC",
             placeholders(2, patients.len())
         );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(statement)).bind(from.to_string());
-        for patient in patients {
-            query = query.bind(patient.to_string());
-        }
-        let rows = query.fetch_all(&self.pool).await.map_err(map_write_error)?;
+        let rows = self
+            .fetch_for_patients(statement, Some(from.to_string()), patients)
+            .await?;
         rows.iter().map(entry_from_row).collect()
     }
 }
@@ -238,14 +262,12 @@ impl PracticeStore for Database {
     }
 
     async fn get_recording(&self, id: RecordingId) -> Result<Recording, StorageError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "{RECORDING_COLUMNS} WHERE id = $1"
-        )))
-        .bind(id.to_string())
-        .fetch_one(&self.pool)
+        self.fetch_by_id(
+            RECORDING_COLUMNS,
+            ("recording", id.to_string()),
+            recording_from_row,
+        )
         .await
-        .map_err(|error| map_error(error, "recording", &id.to_string()))?;
-        recording_from_row(&row)
     }
 
     async fn read_recording_audio(
@@ -337,14 +359,12 @@ impl PracticeStore for Database {
     }
 
     async fn get_practice_entry(&self, id: PracticeEntryId) -> Result<PracticeEntry, StorageError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "{ENTRY_COLUMNS} WHERE id = $1"
-        )))
-        .bind(id.to_string())
-        .fetch_one(&self.pool)
+        self.fetch_by_id(
+            ENTRY_COLUMNS,
+            ("practice entry", id.to_string()),
+            entry_from_row,
+        )
         .await
-        .map_err(|error| map_error(error, "practice entry", &id.to_string()))?;
-        entry_from_row(&row)
     }
 
     async fn update_practice_entry(
@@ -416,11 +436,9 @@ impl PracticeStore for Database {
              GROUP BY patient_id, practiced_on ORDER BY patient_id, practiced_on",
             placeholders(2, patients.len())
         );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(statement)).bind(from.to_string());
-        for patient in patients {
-            query = query.bind(patient.to_string());
-        }
-        let rows = query.fetch_all(&self.pool).await.map_err(map_write_error)?;
+        let rows = self
+            .fetch_for_patients(statement, Some(from.to_string()), patients)
+            .await?;
         rows.iter()
             .map(|row| {
                 let seconds: i64 = column(row, "seconds")?;
@@ -518,23 +536,17 @@ impl PracticeStore for Database {
             "{SUGGESTION_COLUMNS} WHERE patient_id IN ({}) ORDER BY created_at DESC, id",
             placeholders(1, patients.len())
         );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(statement));
-        for patient in patients {
-            query = query.bind(patient.to_string());
-        }
-        let rows = query.fetch_all(&self.pool).await.map_err(map_write_error)?;
+        let rows = self.fetch_for_patients(statement, None, patients).await?;
         rows.iter().map(suggestion_from_row).collect()
     }
 
     async fn get_suggestion(&self, id: SuggestionId) -> Result<StoredSuggestion, StorageError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "{SUGGESTION_COLUMNS} WHERE id = $1"
-        )))
-        .bind(id.to_string())
-        .fetch_one(&self.pool)
+        self.fetch_by_id(
+            SUGGESTION_COLUMNS,
+            ("tailoring suggestion", id.to_string()),
+            suggestion_from_row,
+        )
         .await
-        .map_err(|error| map_error(error, "tailoring suggestion", &id.to_string()))?;
-        suggestion_from_row(&row)
     }
 
     async fn decide_suggestion(

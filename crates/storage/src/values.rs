@@ -15,6 +15,16 @@ pub(crate) fn from_millis(millis: i64) -> Result<Timestamp, StorageError> {
     Timestamp::from_millisecond(millis).map_err(|error| corrupt("timestamp", &error))
 }
 
+/// Reads a nullable instant column.
+pub(crate) fn optional_instant(
+    row: &sqlx::any::AnyRow,
+    name: &str,
+) -> Result<Option<Timestamp>, StorageError> {
+    column::<Option<i64>>(row, name)?
+        .map(from_millis)
+        .transpose()
+}
+
 /// Parses a stored column back into its domain type. A failure means the row was written by
 /// something other than this code, so it is reported as a storage fault, not as user input.
 pub(crate) fn parse_column<T>(column: &'static str, text: &str) -> Result<T, StorageError>

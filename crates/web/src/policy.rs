@@ -188,7 +188,7 @@ pub const ROUTES: &[RoutePolicy] = &[
         true,
     ),
     route("POST", "/practice/listening", Access::Patients, true),
-    // The practice service worker script holds no data; browsers fetch it to check for updates.
+    // The practice service worker script contains no data; browsers fetch it to check for updates.
     route("GET", "/practice/sw.js", Access::Public, false),
     route(
         "GET",

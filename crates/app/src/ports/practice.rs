@@ -44,7 +44,7 @@ impl Recording {
         self.duration_ms as f64 / 1000.0
     }
 
-    /// The length rounded to whole minutes, at least one, as the library lists it.
+    /// Returns the length rounded to whole minutes, at least one, as the library lists it.
     #[must_use]
     pub fn minutes(&self) -> u32 {
         u32::try_from(((self.duration_ms + 30_000) / 60_000).max(1)).unwrap_or(u32::MAX)
@@ -94,7 +94,7 @@ pub struct StoredSuggestion {
     pub decided_at: Option<Timestamp>,
 }
 
-/// Where a suggestion stands.
+/// The state of a suggestion.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SuggestionState {
     Open,

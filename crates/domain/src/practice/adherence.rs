@@ -2,7 +2,7 @@
 //! and which patients a facilitator may want to check in with.
 //!
 //! The figures are for understanding, never for judging. Nothing here counts consecutive days,
-//! because a broken "streak" tells a tired or ill patient they failed.
+//! because a broken "streak" signals failure to a tired or ill patient.
 
 use jiff::civil::Date;
 use serde::{Deserialize, Serialize};

@@ -31,7 +31,7 @@ pub struct HighPainRule {
     pub min_rating: u8,
     /// The days of ratings looked at.
     pub window_days: u16,
-    /// The fewest ratings in the window before the rule can fire.
+    /// The minimum number of ratings in the window before the rule can fire.
     pub min_ratings: u16,
     /// The percentage of ratings in the window that must be high.
     pub min_percent: u32,
@@ -86,7 +86,7 @@ impl Default for LowAdherenceRule {
 #[serde(deny_unknown_fields)]
 pub struct DistressAfterPracticeRule {
     pub window_days: u16,
-    /// The fewest entries rated both before and after.
+    /// The minimum number of entries rated both before and after.
     pub min_entries: u16,
     /// The percentage of those entries whose rating after is higher than before.
     pub min_percent: u32,

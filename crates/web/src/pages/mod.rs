@@ -252,7 +252,7 @@ fn practice_routes() -> Router<AppState> {
 /// The routes that accept large bodies, served under their own body limit and timeout.
 pub const UPLOAD_ROUTES: [&str; 1] = ["/library/recordings"];
 
-/// The routes of [`UPLOAD_ROUTES`].
+/// Builds the router of [`UPLOAD_ROUTES`].
 pub fn upload_router() -> Router<AppState> {
     Router::new().declared(UPLOAD_ROUTES[0], post(recordings::upload))
 }

@@ -236,7 +236,7 @@ impl EntryFields {
     }
 }
 
-/// The scripts and `<body>` data every practice page carries: the offline queue, the service
+/// Adds the scripts and `<body>` data every practice page carries: the offline queue, the service
 /// worker and the pages it keeps for offline use.
 pub fn offline_layout(
     state: &AppState,

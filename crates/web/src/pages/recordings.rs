@@ -26,7 +26,7 @@ use crate::csrf::{self, CheckedForm};
 use crate::error::WebError;
 use crate::viewer::SignedIn;
 
-/// The most bytes one response reads from the database at a time when it streams audio.
+/// The maximum bytes one response reads from the database at a time when it streams audio.
 const STREAM_PIECE: u64 = 1024 * 1024;
 
 /// One caption cue in the interactive transcript.
@@ -348,7 +348,7 @@ pub async fn listening(
     Ok(Json(serde_json::json!({ "counted_seconds": seconds })).into_response())
 }
 
-/// The practice service worker, at a fixed address so its scope covers the practice pages. It
+/// Serves the practice service worker at a fixed address, so its scope covers the practice pages. It
 /// is checked for updates on every visit, and may control `/practice` itself as well as the
 /// pages below it.
 pub async fn service_worker(State(state): State<AppState>) -> Response {
