@@ -24,6 +24,7 @@ pub mod error;
 pub mod invitations;
 pub mod jobs;
 pub mod library;
+pub mod live;
 pub mod measures;
 pub mod mfa;
 pub mod notifications;

@@ -15,12 +15,14 @@ use stillpoint_domain::{
 use crate::StorageError;
 
 mod jobs;
+mod live;
 mod measures;
 mod notifications;
 mod practice;
 mod programs;
 
 pub use jobs::{Enqueued, Job, JobStore, NewJob};
+pub use live::{LiveStore, RoomEvent, SessionGuest, TechCheck};
 pub use measures::{
     AlertEscalation, AlertEvent, AlertFilter, AlertTransition, InstrumentLicence, MeasureStore,
     NewAlert, NewResponse, SafetyAlert, SafetySettings, StoredResponse, StoredScore, SubmitOutcome,
@@ -607,6 +609,7 @@ pub trait Store:
     + NotificationStore
     + DeliveryStore
     + PracticeStore
+    + LiveStore
     + std::fmt::Debug
 {
 }
@@ -632,6 +635,7 @@ impl<T> Store for T where
         + NotificationStore
         + DeliveryStore
         + PracticeStore
+        + LiveStore
         + std::fmt::Debug
 {
 }

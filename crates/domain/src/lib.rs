@@ -17,6 +17,7 @@ pub mod enrolment;
 pub mod id;
 pub mod jobs;
 pub mod language;
+pub mod live;
 pub mod measures;
 pub mod notify;
 pub mod patient;

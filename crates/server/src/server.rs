@@ -97,6 +97,7 @@ pub fn build_app(
     if let Some(path) = &settings.practice_rules {
         state = state.with_practice_rules(load_practice_rules(path)?);
     }
+    state = state.with_live(live_state(settings)?);
     let notifier = crate::jobs::start(settings, store)?;
     let _ = state.notifier.set(notifier);
     Ok(stillpoint_web::router(state))
@@ -235,5 +236,80 @@ fn load_practice_rules(
             "the practice rules file {} is invalid; compare it with content/practice/tailoring.toml",
             path.display()
         )
+    })
+}
+
+/// Starts the embedded SFU and gathers the live session settings of `[video]`.
+fn live_state(settings: &Settings) -> anyhow::Result<stillpoint_web::live::LiveState> {
+    use stillpoint_web::live::{LiveKitSettings, LiveState};
+
+    let video = &settings.video;
+    let udp_address: SocketAddr = match &video.udp_address {
+        Some(text) => text.parse().with_context(|| {
+            format!("video.udp_address '{text}' is not an address such as 0.0.0.0:3478")
+        })?,
+        None => SocketAddr::new(settings.listen.ip(), 0),
+    };
+    let public_ip = video
+        .public_ip
+        .as_deref()
+        .map(|text| {
+            text.parse::<std::net::IpAddr>()
+                .with_context(|| format!("video.public_ip '{text}' is not an IP address"))
+        })
+        .transpose()?;
+    let window = stillpoint_domain::live::JoinWindow::from_minutes(
+        video.join_before_minutes.unwrap_or(15),
+        video.join_after_minutes.unwrap_or(30),
+    )
+    .map_err(|invalid| anyhow!("video.{invalid}"))?;
+    let sfu = if udp_address.ip().is_unspecified() && public_ip.is_none() {
+        // Browsers cannot be told to reach 0.0.0.0, so rooms keep their lobby, controls and
+        // chat but carry no media until an administrator sets video.public_ip.
+        tracing::warn!(%udp_address, "embedded video is off: set video.public_ip to the address browsers reach");
+        None
+    } else {
+        Some(
+            stillpoint_video::Sfu::start(udp_address, public_ip).with_context(|| {
+                format!("the embedded video server cannot use UDP {udp_address}")
+            })?,
+        )
+    };
+
+    let livekit = match (
+        &video.livekit_url,
+        &video.livekit_api_key,
+        &video.livekit_api_secret,
+    ) {
+        (Some(url), Some(api_key), Some(api_secret)) => Some(LiveKitSettings {
+            url: url.clone(),
+            keys: stillpoint_video::livekit::LiveKitKeys {
+                api_key: api_key.clone(),
+                api_secret: api_secret.clone(),
+            },
+        }),
+        (None, None, None) => None,
+        _ => {
+            return Err(anyhow!(
+                "video.livekit_url, video.livekit_api_key and video.livekit_api_secret go together; set all three or none"
+            ));
+        }
+    };
+    let ice_servers = if video.stun_urls.is_empty() {
+        Vec::new()
+    } else {
+        vec![stillpoint_video::ice::IceServer {
+            urls: video.stun_urls.clone(),
+            username: None,
+            credential: None,
+        }]
+    };
+    Ok(LiveState {
+        hub: Arc::new(stillpoint_video::Hub::new(sfu)),
+        window,
+        ice_servers,
+        turn_urls: video.turn_urls.clone(),
+        turn_secret: video.turn_secret.clone(),
+        livekit,
     })
 }

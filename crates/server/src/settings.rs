@@ -55,6 +55,8 @@ pub struct FileSettings {
     pub jobs: JobsFileSettings,
     #[serde(default)]
     pub practice: PracticeFileSettings,
+    #[serde(default)]
+    pub video: VideoFileSettings,
     pub smtp: Option<SmtpFileSettings>,
     pub sms: Option<SmsFileSettings>,
 }
@@ -100,6 +102,24 @@ pub struct ProgramsFileSettings {
 pub struct PracticeFileSettings {
     pub max_upload_megabytes: Option<u64>,
     pub rules_file: Option<PathBuf>,
+}
+
+/// The `[video]` table: the embedded SFU's UDP address, the join window, ICE servers and LiveKit.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VideoFileSettings {
+    pub udp_address: Option<String>,
+    pub public_ip: Option<String>,
+    pub join_before_minutes: Option<u32>,
+    pub join_after_minutes: Option<u32>,
+    #[serde(default)]
+    pub stun_urls: Vec<String>,
+    #[serde(default)]
+    pub turn_urls: Vec<String>,
+    pub turn_secret: Option<String>,
+    pub livekit_url: Option<String>,
+    pub livekit_api_key: Option<String>,
+    pub livekit_api_secret: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -203,6 +223,8 @@ pub struct Settings {
     pub max_upload_bytes: usize,
     /// The clinic's own tailoring and check-in rules; `None` for the bundled ones.
     pub practice_rules: Option<PathBuf>,
+    /// The `[video]` table as written; the server checks it when it starts the SFU.
+    pub video: VideoFileSettings,
     /// How long a job a server claimed stays that server's. After a crash, another server (or the same
     /// one, restarted) runs the job again once this has passed.
     pub job_lease: SignedDuration,
@@ -350,6 +372,7 @@ impl Settings {
             lapse_days: lapse_days(file.programs.lapse_days)?,
             max_upload_bytes: max_upload_bytes(file.practice.max_upload_megabytes)?,
             practice_rules: file.practice.rules_file,
+            video: file.video,
             job_lease: job_lease(file.jobs.lease_seconds)?,
             job_workers: job_workers(file.jobs.workers)?,
             smtp: file.smtp.map(smtp_settings).transpose()?,
@@ -831,6 +854,24 @@ max_upload_megabytes = 100
 # A clinic's own tailoring and check-in rules, in the format of the bundled
 # content/practice/tailoring.toml (default: the bundled rules).
 # rules_file = "/etc/stillpoint/tailoring.toml"
+
+[video]
+# The UDP address of the embedded video server (default: the listen address's IP, any free
+# port). Browsers must reach it; behind NAT or on 0.0.0.0 also set public_ip.
+# udp_address = "0.0.0.0:3478"
+# public_ip = "203.0.113.10"
+# Minutes before a session's start and after its end in which its room can be entered.
+join_before_minutes = 15
+join_after_minutes = 30
+# STUN and TURN servers for participants behind strict firewalls. TURN credentials are made
+# per participant from turn_secret, as coturn's use-auth-secret option expects.
+# stun_urls = ["stun:turn.example.org:3478"]
+# turn_urls = ["turns:turn.example.org:443?transport=tcp"]
+# turn_secret = "shared secret of the TURN server"
+# For cohorts whose video provider is livekit: the LiveKit address and API key.
+# livekit_url = "wss://livekit.example.org"
+# livekit_api_key = "API key"
+# livekit_api_secret = "API secret"
 
 [jobs]
 # Seconds a server holds a job it started (a reminder to send, say). If the server stops

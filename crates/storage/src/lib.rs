@@ -19,6 +19,7 @@ mod enrolment;
 mod error;
 mod health;
 mod jobs;
+mod live;
 mod measures;
 mod migrate;
 mod notifications;

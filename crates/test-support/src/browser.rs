@@ -229,6 +229,11 @@ fn capabilities(profile: &Path) -> Capabilities {
             "--hide-scrollbars",
             // The player test starts a recording from a script, as a click would.
             "--autoplay-policy=no-user-gesture-required",
+            // The live session tests use Chromium's synthetic camera and microphone, and connect
+            // to the embedded SFU on 127.0.0.1.
+            "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream",
+            "--allow-loopback-in-peer-connection",
             format!("--user-data-dir={}", profile.display()),
         ]
     });

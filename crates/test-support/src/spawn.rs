@@ -390,7 +390,8 @@ pub async fn spawn_app(dialect: Dialect, seed: Seed, test: &str) -> Option<TestA
         clock.clone(),
         catalogs,
         config,
-    );
+    )
+    .with_live(test_live_state());
     let app = stillpoint_web::router(state.clone());
 
     let (shutdown, stopped) = oneshot::channel::<()>();
@@ -411,4 +412,14 @@ pub async fn spawn_app(dialect: Dialect, seed: Seed, test: &str) -> Option<TestA
         demo,
         _shutdown: shutdown,
     })
+}
+
+/// Live session settings with an embedded SFU on a free UDP port of 127.0.0.1.
+fn test_live_state() -> stillpoint_web::live::LiveState {
+    let sfu = stillpoint_video::Sfu::start(SocketAddr::from(([127, 0, 0, 1], 0)), None)
+        .expect("the embedded SFU binds a UDP port on 127.0.0.1");
+    stillpoint_web::live::LiveState {
+        hub: Arc::new(stillpoint_video::Hub::new(Some(sfu))),
+        ..stillpoint_web::live::LiveState::default()
+    }
 }

@@ -13,6 +13,7 @@ pub mod curriculum_files;
 pub mod error;
 pub mod i18n;
 pub mod icalendar;
+pub mod live;
 pub mod measure_files;
 pub mod metrics;
 pub mod middleware;
@@ -111,6 +112,8 @@ pub struct AppState {
     pub notifier: Arc<std::sync::OnceLock<Arc<stillpoint_app::notify::Notifier>>>,
     /// The tailoring and check-in rules for home practice.
     pub practice_rules: Arc<TailoringRules>,
+    /// Live session rooms and their settings.
+    pub live: Arc<live::LiveState>,
 }
 
 impl AppState {
@@ -145,6 +148,7 @@ impl AppState {
                 tracing::error!(error = %error, "bundled practice rules are invalid");
                 TailoringRules::default()
             })),
+            live: Arc::new(live::LiveState::default()),
         }
     }
 }
@@ -168,6 +172,13 @@ impl AppState {
     #[must_use]
     pub fn with_practice_rules(mut self, rules: TailoringRules) -> Self {
         self.practice_rules = Arc::new(rules);
+        self
+    }
+
+    /// Replaces the live session settings, with the server's embedded SFU.
+    #[must_use]
+    pub fn with_live(mut self, live: live::LiveState) -> Self {
+        self.live = Arc::new(live);
         self
     }
 

@@ -223,6 +223,30 @@ pub const ROUTES: &[RoutePolicy] = &[
         Access::CareTeam,
         true,
     ),
+    // The use case admits the cohort's facilitators, its enrolled patients and caregivers
+    // invited to the session, and audits the visit.
+    route("GET", "/sessions/{session_id}/room", Access::SignedIn, true),
+    route(
+        "GET",
+        "/sessions/{session_id}/room/socket",
+        Access::SignedIn,
+        true,
+    ),
+    route(
+        "POST",
+        "/cohorts/{cohort_id}/sessions/{session_id}/guests",
+        Access::Staff,
+        true,
+    ),
+    route(
+        "POST",
+        "/cohorts/{cohort_id}/video-link",
+        Access::Staff,
+        false,
+    ),
+    route("GET", "/tech-check", Access::SignedIn, false),
+    route("POST", "/tech-check", Access::SignedIn, true),
+    route("GET", "/tech-check/socket", Access::SignedIn, false),
     route("GET", "/program", Access::Patients, true),
     route("GET", "/measures", Access::Patients, true),
     route("GET", "/measures/{instrument_id}", Access::Patients, false),

@@ -39,6 +39,8 @@ pub struct RollCallRow {
     pub mark: String,
     pub minutes: String,
     pub makeup: String,
+    /// Whether the mark and minutes were filled in from the session room's join and leave events.
+    pub from_room: bool,
 }
 
 #[derive(Template)]
@@ -48,6 +50,7 @@ struct SessionTemplate {
     cohort_name: String,
     cohort_href: String,
     action_base: String,
+    session_id: String,
     title: String,
     when: String,
     cancelled: bool,
@@ -315,6 +318,18 @@ async fn render_page(
     } else {
         Vec::new()
     };
+    let from_room = if view.access.take_roll {
+        let patients: Vec<PatientId> = view.roster.iter().map(|line| line.entry.patient).collect();
+        stillpoint_app::live::attendance_from_room(
+            state.store.as_ref(),
+            state.clock.as_ref(),
+            session,
+            &patients,
+        )
+        .await?
+    } else {
+        std::collections::HashMap::new()
+    };
     let roll_call = view
         .roster
         .iter()
@@ -339,14 +354,24 @@ async fn render_page(
                         .map(|makeup| makeup.code().to_owned())
                         .unwrap_or_default(),
                 ),
-                (None, None) => (String::new(), String::new(), String::new()),
+                (None, None) => match from_room.get(&patient) {
+                    Some(room) => (
+                        room.mark.code().to_owned(),
+                        room.minutes.to_string(),
+                        String::new(),
+                    ),
+                    None => (String::new(), String::new(), String::new()),
+                },
             };
+            let filled_from_room =
+                submitted.is_none() && stored.is_none() && from_room.contains_key(&patient);
             RollCallRow {
                 patient_id: patient.to_string(),
                 name: format!("{} {}", line.entry.given_name, line.entry.family_name),
                 mark,
                 minutes,
                 makeup,
+                from_room: filled_from_room,
             }
         })
         .collect();
@@ -363,6 +388,7 @@ async fn render_page(
         cohort_name: view.details.cohort.name.clone(),
         cohort_href: format!("/cohorts/{cohort}"),
         action_base: path.clone(),
+        session_id: session_id.to_string(),
         title: session_name(tr, session.planned.kind),
         when: dates::long_date_time(tr, session.planned.start, &zone),
         cancelled: !scheduled,

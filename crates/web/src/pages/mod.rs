@@ -12,6 +12,7 @@ mod fields;
 mod home;
 mod language;
 mod links;
+mod live;
 mod measure_admin;
 mod measures;
 mod notification_settings;
@@ -111,6 +112,28 @@ pub fn router() -> Router<AppState> {
         )
         .merge(program_routes())
         .merge(practice_routes())
+        .merge(live_routes())
+}
+
+/// Declares the routes of live sessions: the room and its signalling, caregiver invitations,
+/// external meeting links and the technology check.
+fn live_routes() -> Router<AppState> {
+    Router::new()
+        .declared("/sessions/{session_id}/room", get(live::room))
+        .declared("/sessions/{session_id}/room/socket", get(live::room_socket))
+        .declared(
+            "/cohorts/{cohort_id}/sessions/{session_id}/guests",
+            post(live::invite_guest),
+        )
+        .declared(
+            "/cohorts/{cohort_id}/video-link",
+            post(live::set_video_link),
+        )
+        .declared(
+            "/tech-check",
+            get(live::tech_check).post(live::save_tech_check),
+        )
+        .declared("/tech-check/socket", get(live::tech_check_socket))
 }
 
 /// Declares the routes of the MBSR programs: referral and screening, cohorts, curricula, the patient's

@@ -48,6 +48,8 @@ struct ProgramTemplate {
     next_session: Option<String>,
     /// The next session in the cohort's time zone, when it differs from the patient's.
     next_session_cohort_time: Option<String>,
+    /// The next session's room page.
+    room_href: Option<String>,
     join_text: String,
     attendance: Option<String>,
     schedule: Vec<ScheduleLine>,
@@ -176,6 +178,10 @@ fn program_template(
         practice_adjusted: false,
         next_session,
         next_session_cohort_time,
+        room_href: view
+            .next_session
+            .as_ref()
+            .map(|session| format!("/sessions/{}/room", session.id)),
         // NOTE: the way into live video comes with the video sessions. Until then the text
         // explains that the facilitator sends it.
         join_text: tr.t("program-join"),
@@ -206,6 +212,7 @@ fn not_started(layout: Layout, state: &EnrolmentState) -> ProgramTemplate {
         practice_adjusted: false,
         next_session: None,
         next_session_cohort_time: None,
+        room_href: None,
         join_text: String::new(),
         attendance: None,
         schedule: Vec::new(),

@@ -1,0 +1,467 @@
+//! Live sessions: who may enter a session's room and when, caregivers invited to a session,
+//! attendance from the room's join and leave events, the technology check, and a cohort's
+//! external meeting link.
+
+use std::collections::HashMap;
+
+use jiff::Timestamp;
+use stillpoint_domain::audit::{AuditAction, AuditOutcome};
+use stillpoint_domain::enrolment::{self, EnrolmentState, Transition};
+use stillpoint_domain::live::presence::{RollCallRules, RoomAttendance, Stay, room_attendance};
+use stillpoint_domain::live::room::{PresenceChange, RoomRole};
+use stillpoint_domain::live::{JoinWindow, VideoProvider, WindowClosed};
+use stillpoint_domain::{
+    Account, AccountId, CohortId, CohortSessionId, InvalidValue, PatientId, Role,
+};
+
+use crate::audit::{self, AuditContext, AuditEntry};
+use crate::ports::{
+    CohortDetails, CohortSession, RoomEvent, SessionGuest, SessionStatus, Store, TechCheck,
+};
+use crate::{AppError, Clock, StorageError, cohort_view, patients};
+
+/// The longest external meeting link, in characters.
+const MAX_LINK_CHARS: usize = 500;
+
+/// Whether the room can be entered now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Door {
+    Open,
+    NotYetOpen { opens_at: Timestamp },
+    Over { closed_at: Timestamp },
+    Cancelled,
+}
+
+/// An account's way into one session's room.
+#[derive(Debug, Clone)]
+pub struct RoomPass {
+    pub session: CohortSession,
+    pub cohort: CohortDetails,
+    pub provider: VideoProvider,
+    pub role: RoomRole,
+    /// The name the others see: the account's display name.
+    pub name: String,
+    pub door: Door,
+    /// The cohort's meeting link for the external provider, given only while the door is open.
+    pub external_link: Option<String>,
+}
+
+impl RoomPass {
+    #[must_use]
+    pub fn is_open(&self) -> bool {
+        self.door == Door::Open
+    }
+}
+
+/// Checks that `account` belongs to the session (a facilitator of the cohort, a patient enrolled
+/// in it, or a caregiver invited to this session) and reports whether the join window is open.
+/// Anyone else gets `Forbidden`. Opening the room page is audited.
+pub async fn room_pass(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    context: &AuditContext,
+    account: &Account,
+    session_id: CohortSessionId,
+    window: JoinWindow,
+) -> Result<RoomPass, AppError> {
+    let session = store.get_cohort_session(session_id).await?;
+    let cohort = store.get_cohort_details(session.cohort).await?;
+    let (role, patient) = room_role(store, account, &cohort, session_id).await?;
+
+    let now = clock.now();
+    let door = if session.status == SessionStatus::Cancelled {
+        Door::Cancelled
+    } else {
+        match window.check(now, session.planned.start, session.planned.end) {
+            Ok(()) => Door::Open,
+            Err(WindowClosed::NotYetOpen { opens_at }) => Door::NotYetOpen { opens_at },
+            Err(WindowClosed::Over { closed_at }) => Door::Over { closed_at },
+        }
+    };
+    let provider = VideoProvider::parse(&cohort.video_provider)?;
+    let external_link = if provider == VideoProvider::External && door == Door::Open {
+        store.cohort_video_link(cohort.cohort.id).await?
+    } else {
+        None
+    };
+
+    audit::record(
+        store,
+        clock,
+        context,
+        AuditEntry {
+            patient,
+            resource_type: "Encounter",
+            resource_id: Some(session_id.to_string()),
+            action: AuditAction::Read,
+            outcome: AuditOutcome::Success,
+            break_glass: false,
+        },
+    )
+    .await?;
+    Ok(RoomPass {
+        session,
+        cohort,
+        provider,
+        role,
+        name: account.display_name.clone(),
+        door,
+        external_link,
+    })
+}
+
+/// Decides the account's part in the session, with the patient record it concerns.
+async fn room_role(
+    store: &dyn Store,
+    account: &Account,
+    cohort: &CohortDetails,
+    session: CohortSessionId,
+) -> Result<(RoomRole, Option<PatientId>), AppError> {
+    let site = cohort.cohort.site_id;
+    let facilitator = account
+        .roles
+        .iter()
+        .any(|held| held.role == Role::Facilitator && held.site_id == Some(site))
+        && cohort
+            .facilitators
+            .iter()
+            .any(|(facilitator, _)| *facilitator == account.id);
+    if facilitator {
+        return Ok((RoomRole::Facilitator, None));
+    }
+
+    if let Some(patient) = patients::own_record_id(store, account).await? {
+        // A waitlisted patient has no place in the sessions yet.
+        let member = match store.find_enrolment(patient).await? {
+            Some(EnrolmentState::Waitlisted { .. }) | None => None,
+            Some(state) => state.cohort(),
+        };
+        if member == Some(cohort.cohort.id) {
+            return Ok((RoomRole::Patient, Some(patient)));
+        }
+    }
+
+    if account.has_role(Role::Caregiver) {
+        let guests = store.session_guests(session).await?;
+        if let Some(guest) = guests.iter().find(|guest| guest.caregiver == account.id) {
+            // The invitation lasts only while the patient still shares with the caregiver.
+            let shared = store.patients_of_caregiver(account.id).await?;
+            if shared
+                .iter()
+                .any(|(patient, _)| patient.id == guest.patient)
+            {
+                return Ok((RoomRole::Caregiver, Some(guest.patient)));
+            }
+        }
+    }
+    Err(AppError::Forbidden)
+}
+
+/// Stores the room's join and leave events for attendance. A failure is logged, not returned:
+/// the room goes on, and the facilitator's roll call still works by hand.
+pub async fn record_room_changes(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    session: CohortSessionId,
+    changes: &[PresenceChange],
+) {
+    for change in changes {
+        let (account, entered) = match *change {
+            PresenceChange::Entered(account) => (account, true),
+            PresenceChange::Left(account) => (account, false),
+        };
+        let event = RoomEvent {
+            session,
+            account,
+            entered,
+            at: clock.now(),
+        };
+        if let Err(error) = store.insert_room_event(&event).await {
+            tracing::error!(session_id = %session, account_id = %account, %error, "room event not stored");
+        }
+    }
+}
+
+/// Returns, for each patient of the roster who was in the room, the minutes present and the
+/// suggested roll call mark.
+pub async fn attendance_from_room(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    session: &CohortSession,
+    patients: &[PatientId],
+) -> Result<HashMap<PatientId, RoomAttendance>, AppError> {
+    let events = store.room_events(session.id).await?;
+    if events.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let mut stays: HashMap<AccountId, Vec<Stay>> = HashMap::new();
+    for event in &events {
+        let list = stays.entry(event.account).or_default();
+        if event.entered {
+            list.push(Stay {
+                entered: event.at,
+                left: None,
+            });
+        } else if let Some(open) = list.iter_mut().rev().find(|stay| stay.left.is_none()) {
+            open.left = Some(event.at);
+        }
+    }
+
+    let mut result = HashMap::new();
+    for patient_id in patients {
+        let patient = store.get_patient(*patient_id).await?;
+        let Some(account) = patient.account_id else {
+            continue;
+        };
+        let Some(list) = stays.get(&account) else {
+            continue;
+        };
+        let attendance = room_attendance(
+            list,
+            session.planned.start,
+            session.planned.end,
+            clock.now(),
+            RollCallRules::default(),
+        );
+        result.insert(*patient_id, attendance);
+    }
+    Ok(result)
+}
+
+/// A caregiver a facilitator may invite to a session: one with whom a patient of the cohort
+/// shares their program.
+#[derive(Debug, Clone)]
+pub struct GuestCandidate {
+    pub caregiver: Account,
+    pub patient: PatientId,
+    pub patient_name: String,
+    pub invited: bool,
+}
+
+/// Lists the caregivers of the cohort's patients, with whether each is invited to the session.
+/// For the cohort's facilitators and the site's program administrators.
+pub async fn guest_candidates(
+    store: &dyn Store,
+    account: &Account,
+    session_id: CohortSessionId,
+) -> Result<Vec<GuestCandidate>, AppError> {
+    let session = store.get_cohort_session(session_id).await?;
+    let details = store.get_cohort_details(session.cohort).await?;
+    let access = cohort_view::access(account, &details).ok_or(AppError::Forbidden)?;
+    if !access.take_roll {
+        return Err(AppError::Forbidden);
+    }
+    let invited = store.session_guests(session_id).await?;
+    let mut candidates = Vec::new();
+    for entry in store.cohort_roster(session.cohort).await? {
+        if matches!(entry.state, EnrolmentState::Waitlisted { .. })
+            || entry.state.cohort() != Some(session.cohort)
+        {
+            continue;
+        }
+        for grant in store.caregiver_grants_of_patient(entry.patient).await? {
+            if grant.active_scopes().is_empty() {
+                continue;
+            }
+            let caregiver = store.get_account(grant.caregiver).await?;
+            candidates.push(GuestCandidate {
+                invited: invited.iter().any(|guest| guest.caregiver == caregiver.id),
+                caregiver,
+                patient: entry.patient,
+                patient_name: format!("{} {}", entry.given_name, entry.family_name),
+            });
+        }
+    }
+    Ok(candidates)
+}
+
+/// Invites a caregiver of one of the cohort's patients to a session.
+pub async fn invite_guest(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    context: &AuditContext,
+    account: &Account,
+    session_id: CohortSessionId,
+    caregiver: AccountId,
+) -> Result<(), AppError> {
+    let candidates = guest_candidates(store, account, session_id).await?;
+    let candidate = candidates
+        .iter()
+        .find(|candidate| candidate.caregiver.id == caregiver)
+        .ok_or_else(|| {
+            InvalidValue::new(
+                "caregiver",
+                "this person is not a caregiver with whom a patient of the cohort shares their program",
+            )
+        })?;
+    store
+        .put_session_guest(&SessionGuest {
+            session: session_id,
+            caregiver,
+            patient: candidate.patient,
+            invited_by: account.id,
+            invited_at: clock.now(),
+        })
+        .await?;
+    audit::record(
+        store,
+        clock,
+        context,
+        AuditEntry {
+            patient: Some(candidate.patient),
+            resource_type: "Encounter",
+            resource_id: Some(session_id.to_string()),
+            action: AuditAction::Update,
+            outcome: AuditOutcome::Success,
+            break_glass: false,
+        },
+    )
+    .await?;
+    tracing::info!(session_id = %session_id, caregiver_id = %caregiver, "caregiver invited to a session");
+    Ok(())
+}
+
+/// The result of a technology check as the browser reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(clippy::struct_excessive_bools)] // Independent results of one check.
+pub struct CheckResults {
+    pub camera_ok: bool,
+    pub microphone_ok: bool,
+    pub speaker_ok: bool,
+    pub connection_ok: bool,
+    pub round_trip_ms: Option<u32>,
+}
+
+/// Stores a technology check. When the microphone, speaker and connection work and the patient
+/// has consented, the check completes the "oriented" step of enrolment; returns whether it did.
+/// A camera is not required, since a participant can take part by audio.
+pub async fn complete_tech_check(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    context: &AuditContext,
+    account: &Account,
+    results: CheckResults,
+) -> Result<bool, AppError> {
+    if results.round_trip_ms.is_some_and(|ms| ms > 60_000) {
+        return Err(InvalidValue::new("round_trip_ms", "a round trip of more than 60 000 ms is not a measurement; run the connection test again").into());
+    }
+    store
+        .insert_tech_check(&TechCheck {
+            account: account.id,
+            camera_ok: results.camera_ok,
+            microphone_ok: results.microphone_ok,
+            speaker_ok: results.speaker_ok,
+            connection_ok: results.connection_ok,
+            round_trip_ms: results.round_trip_ms,
+            checked_at: clock.now(),
+        })
+        .await?;
+    let passed = results.microphone_ok && results.speaker_ok && results.connection_ok;
+    let Some(patient) = patients::own_record_id(store, account).await? else {
+        return Ok(false);
+    };
+    let stored = store.find_enrolment(patient).await?;
+    if !passed || stored != Some(EnrolmentState::Consented) {
+        return Ok(false);
+    }
+    let current = EnrolmentState::Consented;
+    let next = enrolment::apply(&current, Transition::CompleteOrientation).map_err(|_| {
+        AppError::TransitionNotAllowed {
+            current: current.code(),
+            requested: "oriented",
+        }
+    })?;
+    match store
+        .record_transition(
+            patient,
+            stored.as_ref(),
+            &next,
+            Some(account.id),
+            next.reason(),
+            None,
+            clock.now(),
+        )
+        .await
+    {
+        Ok(()) => {}
+        // Staff moved the patient on in the meantime; the check is stored all the same.
+        Err(StorageError::Conflict { .. }) => return Ok(false),
+        Err(other) => return Err(other.into()),
+    }
+    audit::record(
+        store,
+        clock,
+        context,
+        AuditEntry {
+            patient: Some(patient),
+            resource_type: "EpisodeOfCare",
+            resource_id: Some(patient.to_string()),
+            action: AuditAction::Update,
+            outcome: AuditOutcome::Success,
+            break_glass: false,
+        },
+    )
+    .await?;
+    tracing::info!(patient_id = %patient, "technology check completed orientation");
+    Ok(true)
+}
+
+/// Sets the meeting link of a cohort that uses an external video service, for those who change
+/// its sessions. An empty link removes it.
+pub async fn set_external_link(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    context: &AuditContext,
+    account: &Account,
+    cohort: CohortId,
+    link: &str,
+) -> Result<(), AppError> {
+    let details = store.get_cohort_details(cohort).await?;
+    let access = cohort_view::access(account, &details).ok_or(AppError::Forbidden)?;
+    if !access.change_sessions {
+        return Err(AppError::Forbidden);
+    }
+    let link = check_link(link)?;
+    store.set_cohort_video_link(cohort, link.as_deref()).await?;
+    audit::record(
+        store,
+        clock,
+        context,
+        AuditEntry {
+            patient: None,
+            resource_type: "Group",
+            resource_id: Some(cohort.to_string()),
+            action: AuditAction::Update,
+            outcome: AuditOutcome::Success,
+            break_glass: false,
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// Checks an external meeting link: an https address without spaces.
+pub fn check_link(link: &str) -> Result<Option<String>, InvalidValue> {
+    let link = link.trim();
+    if link.is_empty() {
+        return Ok(None);
+    }
+    if !link.starts_with("https://")
+        || link.len() <= "https://".len()
+        || link.chars().any(char::is_whitespace)
+    {
+        return Err(InvalidValue::new(
+            "video_link",
+            "enter the meeting's https:// address as the video service gave it",
+        ));
+    }
+    if link.chars().count() > MAX_LINK_CHARS {
+        return Err(InvalidValue::new(
+            "video_link",
+            format!(
+                "the link is longer than {MAX_LINK_CHARS} characters; use the meeting's short link"
+            ),
+        ));
+    }
+    Ok(Some(link.to_owned()))
+}

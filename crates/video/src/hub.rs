@@ -1,0 +1,571 @@
+//! The rooms of one server: each session's room state, the signalling connections in it, and the
+//! forwarding routes the embedded SFU applies.
+//!
+//! Access checks happen before a connection reaches the hub: the caller has already decided that
+//! the account belongs to the session and that the join window is open.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use stillpoint_domain::AccountId;
+use stillpoint_domain::live::room::{
+    Arrival, ConnectionId, Group, Notice, Outcome, Participant, Presence, PresenceChange, Room,
+    RoomError, RoomRole,
+};
+use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
+
+use crate::sfu::{PeerEvent, Route, Sfu};
+use crate::signalling::{ClientMessage, Roster, RosterEntry, ServerMessage};
+
+/// The longest live captioning address accepted, in characters.
+const MAX_CAPTIONS_URL_CHARS: usize = 500;
+
+/// The person behind a new connection, as the access check established.
+#[derive(Debug, Clone)]
+pub struct Member {
+    pub account: AccountId,
+    pub role: RoomRole,
+    /// The name the others see.
+    pub name: String,
+}
+
+#[derive(Debug)]
+struct Connection {
+    account: AccountId,
+    outbox: UnboundedSender<ServerMessage>,
+    audio_only: bool,
+    in_sfu: bool,
+}
+
+#[derive(Debug, Default)]
+struct RoomEntry {
+    room: Room,
+    connections: HashMap<ConnectionId, Connection>,
+}
+
+/// The rooms of this server.
+#[derive(Debug)]
+pub struct Hub {
+    sfu: Option<Sfu>,
+    rooms: Mutex<HashMap<String, RoomEntry>>,
+    next_connection: AtomicU64,
+}
+
+impl Hub {
+    /// Makes an empty hub; without an SFU the rooms carry the lobby, controls and chat but no
+    /// media.
+    #[must_use]
+    pub fn new(sfu: Option<Sfu>) -> Self {
+        Self {
+            sfu,
+            rooms: Mutex::new(HashMap::new()),
+            next_connection: AtomicU64::new(1),
+        }
+    }
+
+    #[must_use]
+    pub fn sfu(&self) -> Option<&Sfu> {
+        self.sfu.as_ref()
+    }
+
+    /// Adds a connection to a room's lobby, or to the room itself for facilitators and people
+    /// admitted earlier. Returns the connection id and the presence changes to record.
+    pub fn connect(
+        &self,
+        room_key: &str,
+        member: Member,
+        outbox: UnboundedSender<ServerMessage>,
+    ) -> Result<(ConnectionId, Vec<PresenceChange>), RoomError> {
+        let connection = ConnectionId(self.next_connection.fetch_add(1, Ordering::Relaxed));
+        let mut rooms = self.rooms.lock().expect("room lock");
+        let entry = rooms.entry(room_key.to_owned()).or_default();
+        let outcome = entry.room.arrive(Arrival {
+            account: member.account,
+            role: member.role,
+            name: member.name,
+            connection,
+            microphone_on: true,
+            camera_on: true,
+        })?;
+
+        let _ = outbox.send(ServerMessage::Welcome {
+            you: member.account,
+            role: member.role.code(),
+            connection: connection.0,
+        });
+        let in_lobby = entry
+            .room
+            .participant(member.account)
+            .is_some_and(|participant| participant.presence == Presence::Lobby);
+        if in_lobby {
+            let _ = outbox.send(ServerMessage::Lobby);
+        }
+        entry.connections.insert(
+            connection,
+            Connection {
+                account: member.account,
+                outbox,
+                audio_only: false,
+                in_sfu: false,
+            },
+        );
+        let presence = self.settle(room_key, entry, outcome);
+        tracing::info!(
+            room = room_key,
+            connection = connection.0,
+            role = member.role.code(),
+            "room connection opened"
+        );
+        Ok((connection, presence))
+    }
+
+    /// Acts on one message of a connection and returns the presence changes to record.
+    pub async fn receive(
+        &self,
+        room_key: &str,
+        connection: ConnectionId,
+        message: ClientMessage,
+    ) -> Vec<PresenceChange> {
+        match message {
+            ClientMessage::Offer { sdp } => {
+                self.join_media(room_key, connection, &sdp).await;
+                Vec::new()
+            }
+            ClientMessage::Answer { sdp } => {
+                self.answer_media(room_key, connection, &sdp).await;
+                Vec::new()
+            }
+            ClientMessage::Leave => self.disconnect(room_key, connection),
+            other => self.command(room_key, connection, other),
+        }
+    }
+
+    /// Removes a connection whose socket closed.
+    pub fn disconnect(&self, room_key: &str, connection: ConnectionId) -> Vec<PresenceChange> {
+        let mut rooms = self.rooms.lock().expect("room lock");
+        let Some(entry) = rooms.get_mut(room_key) else {
+            return Vec::new();
+        };
+        let Some(gone) = entry.connections.remove(&connection) else {
+            return Vec::new();
+        };
+        if gone.in_sfu
+            && let Some(sfu) = &self.sfu
+        {
+            sfu.leave(connection.0);
+        }
+        let outcome = entry.room.leave(gone.account, connection);
+        tracing::info!(
+            room = room_key,
+            connection = connection.0,
+            "room connection closed"
+        );
+        self.settle(room_key, entry, outcome)
+    }
+
+    /// Forgets a room nobody is connected to, such as a technology check's own room.
+    pub fn forget_if_empty(&self, room_key: &str) {
+        let mut rooms = self.rooms.lock().expect("room lock");
+        if rooms
+            .get(room_key)
+            .is_some_and(|entry| entry.connections.is_empty())
+        {
+            rooms.remove(room_key);
+        }
+    }
+
+    fn command(
+        &self,
+        room_key: &str,
+        connection: ConnectionId,
+        message: ClientMessage,
+    ) -> Vec<PresenceChange> {
+        let mut rooms = self.rooms.lock().expect("room lock");
+        let Some(entry) = rooms.get_mut(room_key) else {
+            return Vec::new();
+        };
+        let Some(actor) = entry
+            .connections
+            .get(&connection)
+            .map(|found| found.account)
+        else {
+            return Vec::new();
+        };
+
+        let result = match message {
+            ClientMessage::Chat { text } => match entry.room.chat(actor, &text) {
+                Ok(chat) => {
+                    let name = entry
+                        .room
+                        .participant(actor)
+                        .map(|participant| participant.name.clone())
+                        .unwrap_or_default();
+                    for (account, outbox) in recipients(entry) {
+                        let same_group =
+                            entry.room.participant(account).is_some_and(|participant| {
+                                participant.group == chat.group
+                                    && participant.presence == Presence::Admitted
+                            });
+                        if same_group {
+                            let _ = outbox.send(ServerMessage::Chat {
+                                from: chat.from,
+                                name: name.clone(),
+                                text: chat.text.clone(),
+                            });
+                        }
+                    }
+                    Ok(Outcome::default())
+                }
+                Err(error) => Err(error),
+            },
+            ClientMessage::AudioOnly { on } => {
+                if let Some(found) = entry.connections.get_mut(&connection) {
+                    found.audio_only = on;
+                }
+                Ok(Outcome::default())
+            }
+            ClientMessage::Captions { url } => match captions_url(&url) {
+                Ok(url) => entry.room.set_captions_url(actor, url),
+                Err(message) => {
+                    send_error(entry, connection, "captions_url", message);
+                    return Vec::new();
+                }
+            },
+            other => apply(&mut entry.room, actor, &other),
+        };
+        match result {
+            Ok(outcome) => self.settle(room_key, entry, outcome),
+            Err(error) => {
+                tracing::debug!(
+                    room = room_key,
+                    connection = connection.0,
+                    code = error_code(&error),
+                    "room request refused"
+                );
+                send_error(entry, connection, error_code(&error), error.to_string());
+                Vec::new()
+            }
+        }
+    }
+
+    async fn join_media(&self, room_key: &str, connection: ConnectionId, sdp: &str) {
+        let Some(sfu) = self.sfu.clone() else {
+            self.reply_error(
+                room_key,
+                connection,
+                "no_media",
+                "this server has no embedded video; the clinic uses another video service"
+                    .to_owned(),
+            );
+            return;
+        };
+        let prepared = {
+            let mut rooms = self.rooms.lock().expect("room lock");
+            let Some(entry) = rooms.get_mut(room_key) else {
+                return;
+            };
+            prepare_join(room_key, entry, connection)
+        };
+        let route = match prepared {
+            Ok(route) => route,
+            Err((code, message)) => {
+                self.reply_error(room_key, connection, code, message);
+                return;
+            }
+        };
+
+        let (events, mut peer_events) = unbounded_channel();
+        match sfu.join(connection.0, route, sdp, events).await {
+            Ok(answer) => {
+                let outbox = {
+                    let mut rooms = self.rooms.lock().expect("room lock");
+                    let found = rooms
+                        .get_mut(room_key)
+                        .and_then(|entry| entry.connections.get_mut(&connection));
+                    found.map(|found| {
+                        found.in_sfu = true;
+                        found.outbox.clone()
+                    })
+                };
+                let Some(outbox) = outbox else {
+                    // The connection closed while the SFU was answering.
+                    sfu.leave(connection.0);
+                    return;
+                };
+                let _ = outbox.send(ServerMessage::Answer { sdp: answer });
+                tokio::spawn(async move {
+                    while let Some(event) = peer_events.recv().await {
+                        let message = match event {
+                            PeerEvent::Offer(sdp) => ServerMessage::Offer { sdp },
+                            PeerEvent::Connected => ServerMessage::Media { state: "connected" },
+                            PeerEvent::Disconnected => ServerMessage::Media {
+                                state: "disconnected",
+                            },
+                        };
+                        if outbox.send(message).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+            Err(error) => {
+                tracing::info!(room = room_key, connection = connection.0, %error, "offer refused");
+                self.reply_error(room_key, connection, "offer", error.to_string());
+            }
+        }
+    }
+
+    async fn answer_media(&self, room_key: &str, connection: ConnectionId, sdp: &str) {
+        let Some(sfu) = self.sfu.clone() else {
+            return;
+        };
+        if let Err(error) = sfu.answer(connection.0, sdp).await {
+            tracing::info!(room = room_key, connection = connection.0, %error, "answer refused");
+            self.reply_error(room_key, connection, "answer", error.to_string());
+        }
+    }
+
+    fn reply_error(
+        &self,
+        room_key: &str,
+        connection: ConnectionId,
+        code: &'static str,
+        message: String,
+    ) {
+        let rooms = self.rooms.lock().expect("room lock");
+        if let Some(entry) = rooms.get(room_key) {
+            send_error(entry, connection, code, message);
+        }
+    }
+
+    /// Delivers an outcome's notices, closes the connections it ends, sends everyone the new
+    /// roster and updates the forwarding routes.
+    fn settle(
+        &self,
+        room_key: &str,
+        entry: &mut RoomEntry,
+        outcome: Outcome,
+    ) -> Vec<PresenceChange> {
+        for (account, notice) in &outcome.notices {
+            self.deliver(entry, *account, notice);
+        }
+        broadcast_roster(entry);
+        if let Some(sfu) = &self.sfu {
+            for (connection, found) in &entry.connections {
+                if found.in_sfu
+                    && let Some(participant) = entry.room.participant(found.account)
+                {
+                    sfu.route(
+                        connection.0,
+                        route_of(room_key, participant, found.audio_only),
+                    );
+                }
+            }
+        }
+        outcome.presence
+    }
+
+    fn deliver(&self, entry: &mut RoomEntry, account: AccountId, notice: &Notice) {
+        let closing = match *notice {
+            Notice::Replaced { old } => Some((old, "replaced")),
+            Notice::Removed { connection } => Some((connection, "removed")),
+            Notice::Declined { connection } => Some((connection, "declined")),
+            _ => None,
+        };
+        if let Some((connection, code)) = closing {
+            if let Some(closed) = entry.connections.remove(&connection) {
+                let _ = closed.outbox.send(ServerMessage::Closed { code });
+                if closed.in_sfu
+                    && let Some(sfu) = &self.sfu
+                {
+                    sfu.leave(connection.0);
+                }
+            }
+            return;
+        }
+        let message = match *notice {
+            Notice::Admitted => ServerMessage::Admitted,
+            Notice::MutedByFacilitator => ServerMessage::Notice { code: "muted" },
+            Notice::VideoStoppedByFacilitator => ServerMessage::Notice {
+                code: "video_stopped",
+            },
+            Notice::VideoAllowed => ServerMessage::Notice {
+                code: "video_allowed",
+            },
+            Notice::MovedToGroup(Group::Main) => ServerMessage::Notice { code: "moved_main" },
+            Notice::MovedToGroup(Group::Private(_)) => ServerMessage::Notice {
+                code: "moved_private",
+            },
+            Notice::Replaced { .. } | Notice::Removed { .. } | Notice::Declined { .. } => return,
+        };
+        let current = entry
+            .room
+            .participant(account)
+            .map(|participant| participant.connection);
+        if let Some(found) = current.and_then(|connection| entry.connections.get(&connection)) {
+            let _ = found.outbox.send(message);
+        }
+    }
+}
+
+fn apply(room: &mut Room, actor: AccountId, message: &ClientMessage) -> Result<Outcome, RoomError> {
+    match *message {
+        ClientMessage::Microphone { on } => room.set_microphone(actor, on),
+        ClientMessage::Camera { on } => room.set_camera(actor, on),
+        ClientMessage::Hand { raised } => room.set_hand(actor, actor, raised),
+        ClientMessage::Admit { participant } => room.admit(actor, participant),
+        ClientMessage::Decline { participant } => room.decline(actor, participant),
+        ClientMessage::Mute { participant } => room.mute(actor, participant),
+        ClientMessage::MuteAll => room.mute_all(actor),
+        ClientMessage::StopVideo { participant } => room.stop_video(actor, participant),
+        ClientMessage::AllowVideo { participant } => room.allow_video(actor, participant),
+        ClientMessage::Remove { participant } => room.remove(actor, participant),
+        ClientMessage::LowerHand { participant } => room.set_hand(actor, participant, false),
+        ClientMessage::Lock { locked } => room.set_locked(actor, locked),
+        ClientMessage::Spotlight { participant } => room.set_spotlight(actor, participant),
+        ClientMessage::PrivateRoom {
+            participant,
+            co_facilitator,
+        } => room.move_to_private(actor, participant, co_facilitator),
+        ClientMessage::MainRoom { participant } => room.return_to_main(actor, participant),
+        ClientMessage::Offer { .. }
+        | ClientMessage::Answer { .. }
+        | ClientMessage::Leave
+        | ClientMessage::Chat { .. }
+        | ClientMessage::AudioOnly { .. }
+        | ClientMessage::Captions { .. } => Ok(Outcome::default()),
+    }
+}
+
+/// Checks that a connection may start media and returns its route.
+fn prepare_join(
+    room_key: &str,
+    entry: &RoomEntry,
+    connection: ConnectionId,
+) -> Result<Route, (&'static str, String)> {
+    let found = entry
+        .connections
+        .get(&connection)
+        .ok_or_else(|| ("closed", "this connection has left the room".to_owned()))?;
+    if found.in_sfu {
+        return Err((
+            "offer",
+            "this connection already sends media; reload the page to start again".to_owned(),
+        ));
+    }
+    let participant = entry
+        .room
+        .participant(found.account)
+        .filter(|participant| participant.presence == Presence::Admitted)
+        .ok_or_else(|| ("in_lobby", RoomError::InLobby.to_string()))?;
+    Ok(route_of(room_key, participant, found.audio_only))
+}
+
+fn route_of(room_key: &str, participant: &Participant, audio_only: bool) -> Route {
+    Route {
+        room: room_key.to_owned(),
+        group: group_key(participant.group),
+        label: participant.account.to_string(),
+        sends_audio: participant.sends_audio(),
+        sends_video: participant.sends_video(),
+        receives_video: !audio_only,
+    }
+}
+
+fn group_key(group: Group) -> String {
+    match group {
+        Group::Main => "main".to_owned(),
+        Group::Private(account) => format!("private-{account}"),
+    }
+}
+
+/// Checks a live captioning address: empty removes it, otherwise an https URL.
+fn captions_url(url: &str) -> Result<Option<String>, String> {
+    let url = url.trim();
+    if url.is_empty() {
+        return Ok(None);
+    }
+    if !url.starts_with("https://") || url.chars().any(char::is_whitespace) {
+        return Err("the captioning link must be an https:// address without spaces, as the captioning service gave it".to_owned());
+    }
+    if url.chars().count() > MAX_CAPTIONS_URL_CHARS {
+        return Err(format!(
+            "the captioning link is longer than {MAX_CAPTIONS_URL_CHARS} characters"
+        ));
+    }
+    Ok(Some(url.to_owned()))
+}
+
+fn recipients(entry: &RoomEntry) -> Vec<(AccountId, UnboundedSender<ServerMessage>)> {
+    entry
+        .connections
+        .values()
+        .map(|found| (found.account, found.outbox.clone()))
+        .collect()
+}
+
+fn send_error(entry: &RoomEntry, connection: ConnectionId, code: &'static str, message: String) {
+    if let Some(found) = entry.connections.get(&connection) {
+        let _ = found.outbox.send(ServerMessage::Error { code, message });
+    }
+}
+
+/// Sends each connection the roster it may see: facilitators see the lobby as well, people in
+/// the room see the room, and people in the lobby see nobody.
+fn broadcast_roster(entry: &RoomEntry) {
+    let everyone: Vec<&Participant> = entry.room.participants().collect();
+    for found in entry.connections.values() {
+        let Some(viewer) = entry.room.participant(found.account) else {
+            continue;
+        };
+        if viewer.presence == Presence::Lobby {
+            continue;
+        }
+        let facilitator = viewer.role == RoomRole::Facilitator;
+        let participants = everyone
+            .iter()
+            .filter(|participant| facilitator || participant.presence == Presence::Admitted)
+            .map(|participant| roster_entry(participant))
+            .collect();
+        let _ = found.outbox.send(ServerMessage::Roster(Roster {
+            participants,
+            locked: entry.room.is_locked(),
+            spotlight: entry.room.spotlight(),
+            captions_url: entry.room.captions_url().map(str::to_owned),
+        }));
+    }
+}
+
+fn roster_entry(participant: &Participant) -> RosterEntry {
+    RosterEntry {
+        id: participant.account,
+        name: participant.name.clone(),
+        role: participant.role.code(),
+        presence: match participant.presence {
+            Presence::Lobby => "lobby",
+            Presence::Admitted => "room",
+        },
+        group: group_key(participant.group),
+        microphone_on: participant.microphone_on,
+        camera_on: participant.camera_on,
+        video_stopped: participant.video_stopped,
+        hand_raised: participant.hand_raised,
+    }
+}
+
+/// The stable code of a room error, which the browser translates.
+#[must_use]
+pub fn error_code(error: &RoomError) -> &'static str {
+    match error {
+        RoomError::Removed => "removed",
+        RoomError::Locked => "locked",
+        RoomError::NotFacilitator => "not_facilitator",
+        RoomError::UnknownParticipant => "unknown_participant",
+        RoomError::InLobby => "in_lobby",
+        RoomError::FacilitatorProtected => "facilitator_protected",
+        RoomError::VideoStopped => "video_stopped",
+        RoomError::NoCoFacilitator => "no_co_facilitator",
+        RoomError::ChatLength => "chat_length",
+    }
+}

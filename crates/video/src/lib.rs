@@ -1,0 +1,13 @@
+//! Live session video for Stillpoint: the embedded selective forwarding unit built on str0m, the
+//! hub that runs each session's room (lobby, facilitator controls, chat) over WebSocket
+//! signalling, LiveKit access tokens for clinics that use LiveKit, and short-lived TURN
+//! credentials.
+
+pub mod hub;
+pub mod ice;
+pub mod livekit;
+pub mod sfu;
+pub mod signalling;
+
+pub use hub::{Hub, Member};
+pub use sfu::Sfu;

@@ -1,0 +1,555 @@
+// The live session room: camera and microphone preview, the WebSocket signalling with the
+// server, one WebRTC connection to the embedded SFU, the participants' tiles, chat, the
+// facilitator's controls and the connection quality display.
+"use strict";
+
+(function () {
+  const body = document.body;
+  const socketPath = body.dataset.roomSocket;
+  if (!socketPath) {
+    return;
+  }
+  const text = JSON.parse(body.dataset.roomText || "{}");
+  const iceServers = JSON.parse(body.dataset.iceServers || "[]");
+  const you = body.dataset.roomYou;
+  const facilitator = body.dataset.roomRole === "facilitator";
+  const $ = (id) => document.getElementById(id);
+  const label = (key) => text["label:" + key] || key;
+
+  const state = {
+    socket: null,
+    pc: null,
+    stream: null,
+    roster: { participants: [], locked: false, spotlight: null, captions_url: null },
+    microphoneOn: true,
+    cameraOn: true,
+    handRaised: false,
+    audioOnly: false,
+    view: "gallery",
+    remoteStreams: new Map(),
+    poorSamples: 0,
+    lastStats: new Map(),
+    speaking: null,
+    ended: false,
+  };
+  // Read by the browser tests: the peer connection and the room's state.
+  window.stillpointRoom = state;
+
+  // Devices and preview.
+
+  async function openDevices() {
+    const camera = $("camera-select").value;
+    const microphone = $("microphone-select").value;
+    if (state.stream) {
+      state.stream.getTracks().forEach((track) => track.stop());
+    }
+    const audio = microphone ? { deviceId: { exact: microphone } } : true;
+    const wantVideo = camera !== "none" && !$("join-audio-only").checked;
+    const video = wantVideo ? (camera ? { deviceId: { exact: camera } } : { width: 640, height: 360 }) : false;
+    let stream = null;
+    try {
+      stream = await navigator.mediaDevices.getUserMedia({ audio: audio, video: video });
+    } catch (error) {
+      if (video) {
+        try {
+          stream = await navigator.mediaDevices.getUserMedia({ audio: audio, video: false });
+          showProblem(text.no_camera);
+        } catch (second) {
+          stream = null;
+        }
+      }
+      if (!stream) {
+        showProblem(text.no_devices);
+      }
+    }
+    state.stream = stream;
+    state.cameraOn = Boolean(stream && stream.getVideoTracks().length);
+    state.microphoneOn = Boolean(stream && stream.getAudioTracks().length);
+    $("preview").srcObject = stream;
+    watchLevel(stream, $("preview-level"));
+    await listDevices();
+  }
+
+  function showProblem(message) {
+    const problem = $("device-problem");
+    problem.textContent = message;
+    problem.hidden = false;
+  }
+
+  async function listDevices() {
+    if (!navigator.mediaDevices || !navigator.mediaDevices.enumerateDevices) {
+      return;
+    }
+    const devices = await navigator.mediaDevices.enumerateDevices();
+    fill($("camera-select"), devices.filter((device) => device.kind === "videoinput"), true);
+    fill($("microphone-select"), devices.filter((device) => device.kind === "audioinput"), false);
+  }
+
+  function fill(select, devices, allowNone) {
+    const current = select.value;
+    select.textContent = "";
+    devices.forEach((device, index) => {
+      const option = new Option(device.label || label("default-device") + " " + (index + 1), device.deviceId);
+      select.append(option);
+    });
+    if (allowNone) {
+      select.append(new Option(label("no-camera-option"), "none"));
+    }
+    if ([...select.options].some((option) => option.value === current)) {
+      select.value = current;
+    }
+  }
+
+  let levelTimer = null;
+  function watchLevel(stream, meter) {
+    clearInterval(levelTimer);
+    if (!stream || !stream.getAudioTracks().length || !window.AudioContext) {
+      return;
+    }
+    const context = new AudioContext();
+    const analyser = context.createAnalyser();
+    context.createMediaStreamSource(stream).connect(analyser);
+    const samples = new Uint8Array(analyser.fftSize);
+    levelTimer = setInterval(() => {
+      analyser.getByteTimeDomainData(samples);
+      let peak = 0;
+      samples.forEach((sample) => {
+        peak = Math.max(peak, Math.abs(sample - 128));
+      });
+      meter.value = Math.min(100, Math.round((peak / 128) * 200));
+    }, 200);
+  }
+
+  // Signalling.
+
+  function connect() {
+    const scheme = location.protocol === "https:" ? "wss://" : "ws://";
+    const socket = new WebSocket(scheme + location.host + socketPath);
+    state.socket = socket;
+    socket.addEventListener("open", () => {
+      send({ type: "microphone", on: state.microphoneOn });
+      send({ type: "camera", on: state.cameraOn });
+      if (state.audioOnly) {
+        send({ type: "audio_only", on: true });
+      }
+    });
+    socket.addEventListener("message", (event) => handle(JSON.parse(event.data)));
+    socket.addEventListener("close", () => {
+      if (!state.ended) {
+        end(text.connection_lost);
+      }
+    });
+  }
+
+  function send(message) {
+    if (state.socket && state.socket.readyState === WebSocket.OPEN) {
+      state.socket.send(JSON.stringify(message));
+    }
+  }
+
+  async function handle(message) {
+    switch (message.type) {
+      case "lobby":
+        $("prejoin").hidden = true;
+        $("lobby").hidden = false;
+        break;
+      case "admitted":
+        $("prejoin").hidden = true;
+        $("lobby").hidden = true;
+        $("room").hidden = false;
+        status(text.in_room);
+        await startMedia();
+        break;
+      case "answer":
+        await state.pc.setRemoteDescription({ type: "answer", sdp: message.sdp });
+        break;
+      case "offer":
+        await state.pc.setRemoteDescription({ type: "offer", sdp: message.sdp });
+        await state.pc.setLocalDescription(await state.pc.createAnswer());
+        send({ type: "answer", sdp: state.pc.localDescription.sdp });
+        break;
+      case "media":
+        status(message.state === "connected" ? text.connected : text.reconnecting);
+        break;
+      case "roster":
+        state.roster = message;
+        render();
+        break;
+      case "chat":
+        addChat(message.name, message.text);
+        break;
+      case "notice":
+        notice(message.code);
+        break;
+      case "error":
+        status(text[message.code] || message.message);
+        break;
+      case "closed":
+        end(text[message.code] || text.closed);
+        break;
+      default:
+        break;
+    }
+  }
+
+  function notice(code) {
+    if (code === "muted") {
+      setMicrophone(false, false);
+    } else if (code === "video_stopped") {
+      setCamera(false, false);
+    }
+    status(text[code] || code);
+  }
+
+  function status(message) {
+    $("room-status").textContent = message || "";
+  }
+
+  // Media.
+
+  async function startMedia() {
+    const pc = new RTCPeerConnection({ iceServers: iceServers });
+    state.pc = pc;
+    // The data channel lets the connection start even without camera and microphone.
+    pc.createDataChannel("control");
+    if (state.stream) {
+      state.stream.getTracks().forEach((track) => {
+        pc.addTransceiver(track, { direction: "sendonly", streams: [state.stream] });
+      });
+    }
+    pc.addEventListener("track", (event) => {
+      const stream = event.streams[0];
+      if (stream) {
+        state.remoteStreams.set(stream.id, stream);
+        render();
+      }
+    });
+    pc.addEventListener("connectionstatechange", () => {
+      if (pc.connectionState === "failed") {
+        status(text.connection_lost);
+      }
+    });
+    await pc.setLocalDescription(await pc.createOffer());
+    send({ type: "offer", sdp: pc.localDescription.sdp });
+    setInterval(measure, 2000);
+  }
+
+  function setMicrophone(on, tell) {
+    state.microphoneOn = on;
+    if (state.stream) {
+      state.stream.getAudioTracks().forEach((track) => {
+        track.enabled = on;
+      });
+    }
+    const button = $("microphone-button");
+    button.setAttribute("aria-pressed", String(on));
+    button.textContent = on ? label("microphone-on") : label("microphone-off");
+    if (tell) {
+      send({ type: "microphone", on: on });
+    }
+  }
+
+  function setCamera(on, tell) {
+    const hasVideo = state.stream && state.stream.getVideoTracks().length > 0;
+    state.cameraOn = on && hasVideo;
+    if (state.stream) {
+      state.stream.getVideoTracks().forEach((track) => {
+        track.enabled = state.cameraOn;
+      });
+    }
+    const button = $("camera-button");
+    button.setAttribute("aria-pressed", String(state.cameraOn));
+    button.textContent = state.cameraOn ? label("camera-on") : label("camera-off-button");
+    if (tell) {
+      send({ type: "camera", on: state.cameraOn });
+    }
+  }
+
+  function setAudioOnly(on) {
+    state.audioOnly = on;
+    $("audio-only-button").setAttribute("aria-pressed", String(on));
+    $("quality-suggestion").hidden = true;
+    send({ type: "audio_only", on: on });
+    if (on) {
+      setCamera(false, true);
+    }
+    render();
+  }
+
+  // Connection quality from the peer connection's statistics.
+
+  async function measure() {
+    if (!state.pc) {
+      return;
+    }
+    const report = await state.pc.getStats();
+    let roundTrip = null;
+    let received = 0;
+    let lost = 0;
+    const levels = new Map();
+    report.forEach((entry) => {
+      if (entry.type === "candidate-pair" && entry.nominated && entry.currentRoundTripTime !== undefined) {
+        roundTrip = entry.currentRoundTripTime;
+      }
+      if (entry.type === "inbound-rtp") {
+        const previous = state.lastStats.get(entry.id) || { packetsReceived: 0, packetsLost: 0 };
+        received += (entry.packetsReceived || 0) - previous.packetsReceived;
+        lost += Math.max(0, (entry.packetsLost || 0) - previous.packetsLost);
+        state.lastStats.set(entry.id, { packetsReceived: entry.packetsReceived || 0, packetsLost: entry.packetsLost || 0 });
+        if (entry.kind === "audio" && entry.audioLevel !== undefined && entry.trackIdentifier) {
+          levels.set(entry.trackIdentifier, entry.audioLevel);
+        }
+      }
+    });
+    const loss = received + lost > 0 ? lost / (received + lost) : 0;
+    let quality = "good";
+    if (loss > 0.08 || (roundTrip !== null && roundTrip > 0.8)) {
+      quality = "poor";
+    } else if (loss > 0.02 || (roundTrip !== null && roundTrip > 0.3)) {
+      quality = "fair";
+    }
+    $("quality").textContent = label("quality-" + quality);
+    state.poorSamples = quality === "poor" ? state.poorSamples + 1 : 0;
+    if (state.poorSamples >= 3 && !state.audioOnly) {
+      $("quality-suggestion").hidden = false;
+    }
+    markSpeaker(levels);
+  }
+
+  function markSpeaker(levels) {
+    let loudest = null;
+    let loudestLevel = 0.05;
+    state.remoteStreams.forEach((stream, id) => {
+      stream.getAudioTracks().forEach((track) => {
+        const level = levels.get(track.id) || 0;
+        if (level > loudestLevel) {
+          loudest = id;
+          loudestLevel = level;
+        }
+      });
+    });
+    if (loudest !== state.speaking) {
+      state.speaking = loudest;
+      render();
+    }
+  }
+
+  // Rendering the room.
+
+  function me() {
+    return state.roster.participants.find((participant) => participant.id === you);
+  }
+
+  function render() {
+    const self = me();
+    const group = self ? self.group : "main";
+    const inRoom = state.roster.participants.filter((participant) => participant.presence === "room");
+    renderStage(inRoom.filter((participant) => participant.group === group));
+    renderPeople(inRoom, group);
+    if (facilitator) {
+      renderLobby(state.roster.participants.filter((participant) => participant.presence === "lobby"));
+      const lock = $("lock-button");
+      lock.setAttribute("aria-pressed", String(state.roster.locked));
+    }
+    const captions = $("captions");
+    captions.hidden = !state.roster.captions_url;
+    if (state.roster.captions_url) {
+      $("captions-link").href = state.roster.captions_url;
+    }
+  }
+
+  function renderStage(visible) {
+    const stage = $("stage");
+    stage.dataset.view = state.view;
+    const featured = state.roster.spotlight || state.speaking || (visible.find((p) => p.role === "facilitator") || {}).id;
+    const wanted = new Set(visible.map((participant) => participant.id));
+    [...stage.children].forEach((tile) => {
+      if (!wanted.has(tile.dataset.participant)) {
+        tile.remove();
+      }
+    });
+    visible.forEach((participant) => {
+      let tile = stage.querySelector('[data-participant="' + participant.id + '"]');
+      if (!tile) {
+        tile = document.createElement("figure");
+        tile.className = "live-tile";
+        tile.dataset.participant = participant.id;
+        const video = document.createElement("video");
+        video.autoplay = true;
+        video.playsInline = true;
+        video.muted = participant.id === you;
+        tile.append(video, document.createElement("figcaption"));
+        stage.append(tile);
+      }
+      const video = tile.querySelector("video");
+      const stream = participant.id === you ? state.stream : state.remoteStreams.get(participant.id);
+      if (stream && video.srcObject !== stream) {
+        video.srcObject = stream;
+      }
+      video.hidden = state.audioOnly && participant.id !== you;
+      tile.classList.toggle("live-tile--featured", participant.id === featured);
+      tile.classList.toggle("live-tile--speaking", participant.id === state.speaking);
+      const notes = [];
+      if (participant.id === you) notes.push(label("you"));
+      if (participant.role === "facilitator") notes.push(label("facilitator"));
+      if (!participant.microphone_on) notes.push(label("muted"));
+      if (!participant.camera_on) notes.push(label("camera-off"));
+      if (participant.hand_raised) notes.push(label("hand-raised"));
+      tile.querySelector("figcaption").textContent = participant.name + (notes.length ? " (" + notes.join(", ") + ")" : "");
+    });
+  }
+
+  function renderPeople(inRoom, group) {
+    const list = $("people-list");
+    list.textContent = "";
+    inRoom.forEach((participant) => {
+      const item = document.createElement("li");
+      const notes = [];
+      if (participant.role === "facilitator") notes.push(label("facilitator"));
+      if (participant.role === "caregiver") notes.push(label("caregiver"));
+      if (participant.hand_raised) notes.push(label("hand-raised"));
+      if (!participant.microphone_on) notes.push(label("muted"));
+      if (participant.group !== group) notes.push(label("in-private-room"));
+      item.textContent = participant.name + (notes.length ? " (" + notes.join(", ") + ")" : "");
+      if (facilitator && participant.id !== you) {
+        item.append(personActions(participant));
+      }
+      list.append(item);
+    });
+  }
+
+  function action(key, name, message, confirmText) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "button button--quiet";
+    button.textContent = label(key);
+    button.setAttribute("aria-label", label(key) + ": " + name);
+    button.addEventListener("click", () => {
+      if (!confirmText || window.confirm(confirmText)) {
+        send(message);
+      }
+    });
+    return button;
+  }
+
+  function personActions(participant) {
+    const box = document.createElement("p");
+    box.className = "live-actions";
+    const id = participant.id;
+    const name = participant.name;
+    if (participant.role !== "facilitator") {
+      if (participant.microphone_on) box.append(action("mute", name, { type: "mute", participant: id }));
+      box.append(participant.video_stopped
+        ? action("allow-video", name, { type: "allow_video", participant: id })
+        : action("stop-video", name, { type: "stop_video", participant: id }));
+      if (participant.group === "main") {
+        const partner = state.roster.participants.find((other) => other.role === "facilitator" && other.id !== you && other.presence === "room");
+        if (partner) {
+          box.append(action("private-room", name, { type: "private_room", participant: id, co_facilitator: partner.id }));
+        }
+      } else {
+        box.append(action("main-room", name, { type: "main_room", participant: id }));
+      }
+      box.append(action("remove", name, { type: "remove", participant: id }, label("remove-confirm")));
+    }
+    if (participant.hand_raised) box.append(action("lower-hand", name, { type: "lower_hand", participant: id }));
+    box.append(state.roster.spotlight === id
+      ? action("unspotlight", name, { type: "spotlight", participant: null })
+      : action("spotlight", name, { type: "spotlight", participant: id }));
+    return box;
+  }
+
+  function renderLobby(waiting) {
+    const list = $("lobby-list");
+    list.textContent = "";
+    $("lobby-empty").hidden = waiting.length > 0;
+    waiting.forEach((participant) => {
+      const item = document.createElement("li");
+      item.textContent = participant.name + (participant.role === "caregiver" ? " (" + label("caregiver") + ")" : "");
+      const box = document.createElement("p");
+      box.className = "live-actions";
+      box.append(action("admit", participant.name, { type: "admit", participant: participant.id }));
+      box.append(action("decline", participant.name, { type: "decline", participant: participant.id }));
+      item.append(box);
+      list.append(item);
+    });
+  }
+
+  function addChat(name, message) {
+    const item = document.createElement("li");
+    const who = document.createElement("strong");
+    who.textContent = name + ": ";
+    item.append(who, document.createTextNode(message));
+    $("chat-log").append(item);
+    item.scrollIntoView({ block: "nearest" });
+  }
+
+  function end(message) {
+    state.ended = true;
+    if (state.pc) {
+      state.pc.close();
+    }
+    if (state.stream) {
+      state.stream.getTracks().forEach((track) => track.stop());
+    }
+    ["prejoin", "lobby", "room"].forEach((id) => {
+      $(id).hidden = true;
+    });
+    $("ended").hidden = false;
+    $("ended-text").textContent = message;
+  }
+
+  // Controls.
+
+  $("join-button").addEventListener("click", () => {
+    $("join-button").disabled = true;
+    state.audioOnly = $("join-audio-only").checked;
+    setMicrophone(state.microphoneOn, false);
+    setCamera(state.cameraOn, false);
+    connect();
+  });
+  $("camera-select").addEventListener("change", openDevices);
+  $("microphone-select").addEventListener("change", openDevices);
+  $("join-audio-only").addEventListener("change", openDevices);
+  $("microphone-button").addEventListener("click", () => setMicrophone(!state.microphoneOn, true));
+  $("camera-button").addEventListener("click", () => setCamera(!state.cameraOn, true));
+  $("hand-button").addEventListener("click", () => {
+    state.handRaised = !state.handRaised;
+    $("hand-button").setAttribute("aria-pressed", String(state.handRaised));
+    send({ type: "hand", raised: state.handRaised });
+  });
+  $("view-button").addEventListener("click", () => {
+    state.view = state.view === "gallery" ? "speaker" : "gallery";
+    $("view-button").setAttribute("aria-pressed", String(state.view === "speaker"));
+    render();
+  });
+  $("audio-only-button").addEventListener("click", () => setAudioOnly(!state.audioOnly));
+  $("suggest-audio-only").addEventListener("click", () => setAudioOnly(true));
+  $("leave-button").addEventListener("click", () => {
+    send({ type: "leave" });
+    end(text.left);
+  });
+  $("chat-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const input = $("chat-text");
+    if (input.value.trim()) {
+      send({ type: "chat", text: input.value });
+      input.value = "";
+    }
+  });
+  if (facilitator) {
+    $("mute-all-button").addEventListener("click", () => send({ type: "mute_all" }));
+    $("lock-button").addEventListener("click", () => send({ type: "lock", locked: !state.roster.locked }));
+    $("captions-form").addEventListener("submit", (event) => {
+      event.preventDefault();
+      send({ type: "captions", url: $("captions-url").value });
+    });
+  }
+  window.addEventListener("pagehide", () => send({ type: "leave" }));
+
+  if (navigator.mediaDevices && navigator.mediaDevices.getUserMedia) {
+    openDevices();
+  } else {
+    showProblem(text.no_devices);
+  }
+})();

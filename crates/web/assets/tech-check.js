@@ -1,0 +1,145 @@
+// The technology check: camera preview, microphone level, a sound to test the speaker, and a
+// WebRTC connection to the server's video service with its round-trip time. The results go into
+// the form's hidden fields, which the patient then saves.
+"use strict";
+
+(function () {
+  const body = document.body;
+  const form = document.getElementById("check-form");
+  if (!form || !body.dataset.checkSocket) {
+    return;
+  }
+  const text = JSON.parse(body.dataset.roomText || "{}");
+  const label = (key) => text["label:" + key] || key;
+  const $ = (id) => document.getElementById(id);
+  let stream = null;
+  let heardLevel = 0;
+
+  async function openDevices() {
+    if (stream) {
+      stream.getTracks().forEach((track) => track.stop());
+    }
+    const camera = $("camera-select").value;
+    const microphone = $("microphone-select").value;
+    const video = camera === "none" ? false : camera ? { deviceId: { exact: camera } } : true;
+    const audio = microphone ? { deviceId: { exact: microphone } } : true;
+    try {
+      stream = await navigator.mediaDevices.getUserMedia({ audio: audio, video: video });
+    } catch (error) {
+      try {
+        stream = await navigator.mediaDevices.getUserMedia({ audio: audio });
+      } catch (second) {
+        stream = null;
+      }
+    }
+    const hasVideo = Boolean(stream && stream.getVideoTracks().length);
+    const hasAudio = Boolean(stream && stream.getAudioTracks().length);
+    $("check-preview").srcObject = stream;
+    $("camera-ok").value = hasVideo ? "yes" : "no";
+    $("camera-result").textContent = hasVideo ? text["check-camera-ok"] || label("camera-on") : text.no_camera;
+    $("microphone-result").textContent = hasAudio ? "" : text.no_devices;
+    watchLevel();
+    const devices = await navigator.mediaDevices.enumerateDevices();
+    fill($("camera-select"), devices.filter((device) => device.kind === "videoinput"), true);
+    fill($("microphone-select"), devices.filter((device) => device.kind === "audioinput"), false);
+  }
+
+  function fill(select, devices, allowNone) {
+    const current = select.value;
+    select.textContent = "";
+    devices.forEach((device, index) => {
+      select.append(new Option(device.label || label("default-device") + " " + (index + 1), device.deviceId));
+    });
+    if (allowNone) {
+      select.append(new Option(label("no-camera-option"), "none"));
+    }
+    if ([...select.options].some((option) => option.value === current)) {
+      select.value = current;
+    }
+  }
+
+  let levelTimer = null;
+  function watchLevel() {
+    clearInterval(levelTimer);
+    if (!stream || !stream.getAudioTracks().length) {
+      $("microphone-ok").value = "no";
+      return;
+    }
+    const context = new AudioContext();
+    const analyser = context.createAnalyser();
+    context.createMediaStreamSource(stream).connect(analyser);
+    const samples = new Uint8Array(analyser.fftSize);
+    levelTimer = setInterval(() => {
+      analyser.getByteTimeDomainData(samples);
+      let peak = 0;
+      samples.forEach((sample) => {
+        peak = Math.max(peak, Math.abs(sample - 128));
+      });
+      const level = Math.min(100, Math.round((peak / 128) * 200));
+      $("check-level").value = level;
+      heardLevel = Math.max(heardLevel, level);
+      // Any sound above the noise floor shows the microphone picks up.
+      if (heardLevel > 5) {
+        $("microphone-ok").value = "yes";
+        $("microphone-result").textContent = label("microphone-on");
+      }
+    }, 200);
+  }
+
+  $("play-sound").addEventListener("click", () => {
+    new Audio(body.dataset.bell).play();
+  });
+
+  $("connection-test").addEventListener("click", () => {
+    const result = $("connection-result");
+    result.textContent = text.reconnecting;
+    const scheme = location.protocol === "https:" ? "wss://" : "ws://";
+    const socket = new WebSocket(scheme + location.host + body.dataset.checkSocket);
+    const pc = new RTCPeerConnection({ iceServers: JSON.parse(body.dataset.iceServers || "[]") });
+    pc.createDataChannel("control");
+    const fail = () => {
+      $("connection-ok").value = "no";
+      result.textContent = text.connection_lost;
+      socket.close();
+      pc.close();
+    };
+    const timeout = setTimeout(fail, 15000);
+    socket.addEventListener("message", async (event) => {
+      const message = JSON.parse(event.data);
+      if (message.type === "admitted") {
+        await pc.setLocalDescription(await pc.createOffer());
+        socket.send(JSON.stringify({ type: "offer", sdp: pc.localDescription.sdp }));
+      } else if (message.type === "answer") {
+        await pc.setRemoteDescription({ type: "answer", sdp: message.sdp });
+      } else if (message.type === "media" && message.state === "connected") {
+        clearTimeout(timeout);
+        setTimeout(async () => {
+          let roundTrip = null;
+          (await pc.getStats()).forEach((entry) => {
+            if (entry.type === "candidate-pair" && entry.nominated && entry.currentRoundTripTime !== undefined) {
+              roundTrip = Math.round(entry.currentRoundTripTime * 1000);
+            }
+          });
+          $("connection-ok").value = "yes";
+          $("round-trip").value = roundTrip === null ? "" : String(roundTrip);
+          result.textContent = text.connected + (roundTrip === null ? "" : " (" + roundTrip + " ms)");
+          socket.close();
+          pc.close();
+        }, 1000);
+      } else if (message.type === "error" || message.type === "closed") {
+        clearTimeout(timeout);
+        fail();
+      }
+    });
+    socket.addEventListener("error", () => {
+      clearTimeout(timeout);
+      fail();
+    });
+  });
+
+  $("camera-select").addEventListener("change", openDevices);
+  $("microphone-select").addEventListener("change", openDevices);
+  if (navigator.mediaDevices && navigator.mediaDevices.getUserMedia) {
+    openDevices();
+  }
+})();

@@ -1,0 +1,67 @@
+//! What the live session pages need from the server's settings: the room hub with its embedded
+//! SFU, the join window, the ICE servers given to browsers and the LiveKit deployment.
+
+use std::sync::Arc;
+
+use stillpoint_domain::live::JoinWindow;
+use stillpoint_video::Hub;
+use stillpoint_video::ice::{IceServer, turn_credentials};
+use stillpoint_video::livekit::LiveKitKeys;
+
+/// How long TURN credentials stay valid, in seconds: long enough for a whole class.
+const TURN_CREDENTIAL_SECONDS: i64 = 6 * 60 * 60;
+
+/// A clinic's LiveKit deployment.
+#[derive(Debug, Clone)]
+pub struct LiveKitSettings {
+    /// The `wss://` address browsers connect to.
+    pub url: String,
+    pub keys: LiveKitKeys,
+}
+
+/// Live session settings and the rooms of this server.
+#[derive(Debug, Clone)]
+pub struct LiveState {
+    pub hub: Arc<Hub>,
+    pub window: JoinWindow,
+    /// STUN and TURN servers with fixed credentials, as configured.
+    pub ice_servers: Vec<IceServer>,
+    /// TURN servers that take short-lived credentials made with `turn_secret`.
+    pub turn_urls: Vec<String>,
+    pub turn_secret: Option<String>,
+    pub livekit: Option<LiveKitSettings>,
+}
+
+impl Default for LiveState {
+    /// Rooms without media, for servers and tests that do not start the embedded SFU.
+    fn default() -> Self {
+        Self {
+            hub: Arc::new(Hub::new(None)),
+            window: JoinWindow::default(),
+            ice_servers: Vec::new(),
+            turn_urls: Vec::new(),
+            turn_secret: None,
+            livekit: None,
+        }
+    }
+}
+
+impl LiveState {
+    /// Returns the ICE servers for one browser, with TURN credentials valid from `now_unix_seconds`.
+    #[must_use]
+    pub fn ice_servers_for(&self, id: &str, now_unix_seconds: i64) -> Vec<IceServer> {
+        let mut servers = self.ice_servers.clone();
+        if let Some(secret) = &self.turn_secret
+            && !self.turn_urls.is_empty()
+        {
+            let (username, credential) =
+                turn_credentials(secret, now_unix_seconds + TURN_CREDENTIAL_SECONDS, id);
+            servers.push(IceServer {
+                urls: self.turn_urls.clone(),
+                username: Some(username),
+                credential: Some(credential),
+            });
+        }
+        servers
+    }
+}

@@ -1,0 +1,555 @@
+//! Live sessions: the session room page with its WebSocket signalling, inviting caregivers to a
+//! session, a cohort's external meeting link, and the technology check.
+//!
+//! The room needs JavaScript for camera, microphone and WebRTC; without it the page says so and
+//! still shows when the session is and how to reach the clinic's other options.
+
+use askama::Template;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use stillpoint_app::live::{self, CheckResults, Door, RoomPass};
+use stillpoint_domain::live::VideoProvider;
+use stillpoint_domain::live::room::RoomRole;
+use stillpoint_domain::{AccountId, CohortId, CohortSessionId};
+use stillpoint_video::hub::error_code;
+use stillpoint_video::livekit::{Grant, access_token};
+use stillpoint_video::signalling::{self, MAX_MESSAGE_BYTES, ServerMessage};
+use stillpoint_video::{Hub, Member};
+use tokio::sync::mpsc::unbounded_channel;
+
+use super::cohorts::session_name;
+use super::fields::Fields;
+use super::{Layout, dates, render};
+use crate::AppState;
+use crate::csrf::CheckedForm;
+use crate::error::WebError;
+use crate::i18n::Translator;
+use crate::viewer::SignedIn;
+
+/// The codes the room's script shows messages for; each has a `live-msg-<code>` catalogue entry.
+const MESSAGE_CODES: [&str; 30] = [
+    "removed",
+    "locked",
+    "not_facilitator",
+    "unknown_participant",
+    "in_lobby",
+    "facilitator_protected",
+    "video_stopped",
+    "video_allowed",
+    "no_co_facilitator",
+    "chat_length",
+    "captions_url",
+    "muted",
+    "moved_main",
+    "moved_private",
+    "replaced",
+    "declined",
+    "offer",
+    "answer",
+    "no_media",
+    "closed",
+    "invalid_message",
+    "connection_lost",
+    "no_camera",
+    "no_devices",
+    "poor_connection",
+    "connected",
+    "left",
+    "admitted",
+    "in_room",
+    "reconnecting",
+];
+
+/// The labels the room's script builds controls with; each is a `live-<key>` catalogue entry.
+const LABEL_KEYS: [&str; 28] = [
+    "admit",
+    "decline",
+    "mute",
+    "stop-video",
+    "allow-video",
+    "remove",
+    "spotlight",
+    "unspotlight",
+    "lower-hand",
+    "private-room",
+    "main-room",
+    "hand-raised",
+    "muted",
+    "camera-off",
+    "in-private-room",
+    "you",
+    "facilitator",
+    "caregiver",
+    "quality-good",
+    "quality-fair",
+    "quality-poor",
+    "microphone-on",
+    "microphone-off",
+    "camera-on",
+    "camera-off-button",
+    "no-camera-option",
+    "default-device",
+    "remove-confirm",
+];
+
+#[derive(Template)]
+#[template(path = "live_room.html")]
+struct RoomTemplate {
+    layout: Layout,
+    title: String,
+    cohort_name: String,
+    when: String,
+    /// `open`, `not_yet`, `over` or `cancelled`.
+    door: &'static str,
+    door_text: String,
+    provider: &'static str,
+    facilitator: bool,
+    external_link: Option<String>,
+    staff_href: Option<String>,
+}
+
+fn session_id(text: &str) -> Result<CohortSessionId, WebError> {
+    text.parse().map_err(|_| WebError::NotFound)
+}
+
+async fn pass_for(
+    state: &AppState,
+    signed_in: &SignedIn,
+    session: CohortSessionId,
+) -> Result<RoomPass, WebError> {
+    Ok(live::room_pass(
+        state.store.as_ref(),
+        state.clock.as_ref(),
+        &signed_in.viewer.audit_context(),
+        &signed_in.account,
+        session,
+        state.live.window,
+    )
+    .await?)
+}
+
+/// Returns a JSON object of translated strings for the room's script.
+fn catalogue_json(tr: &Translator) -> String {
+    let mut messages = serde_json::Map::new();
+    for code in MESSAGE_CODES {
+        messages.insert(
+            code.to_owned(),
+            tr.t(&format!("live-msg-{}", code.replace('_', "-"))).into(),
+        );
+    }
+    for key in LABEL_KEYS {
+        messages.insert(format!("label:{key}"), tr.t(&format!("live-{key}")).into());
+    }
+    serde_json::Value::Object(messages).to_string()
+}
+
+pub async fn room(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(session_text): Path<String>,
+) -> Result<Response, WebError> {
+    let session = session_id(&session_text)?;
+    let pass = pass_for(&state, &signed_in, session).await?;
+    let path = format!("/sessions/{session}/room");
+    let mut layout = Layout::new(&state, &signed_in.viewer, &path);
+    let zone = signed_in.account.time_zone.time_zone();
+    let tr = layout.tr.clone();
+    let (door, door_text) = match pass.door {
+        Door::Open => ("open", String::new()),
+        Door::NotYetOpen { opens_at } => (
+            "not_yet",
+            tr.t_with(
+                "live-not-yet-open",
+                "time",
+                &dates::long_date_time(&tr, opens_at, &zone),
+            ),
+        ),
+        Door::Over { .. } => ("over", tr.t("live-over")),
+        Door::Cancelled => ("cancelled", tr.t("live-cancelled")),
+    };
+    let facilitator = pass.role == RoomRole::Facilitator;
+
+    if pass.is_open() && pass.provider != VideoProvider::External {
+        let now = state.clock.now().as_second();
+        let ice = state
+            .live
+            .ice_servers_for(&signed_in.account.id.to_string(), now);
+        layout
+            .scripts
+            .push(state.assets.url("live-room.js").to_owned());
+        layout
+            .body_data
+            .push(("room-socket", format!("{path}/socket")));
+        layout
+            .body_data
+            .push(("room-role", pass.role.code().to_owned()));
+        layout
+            .body_data
+            .push(("room-you", signed_in.account.id.to_string()));
+        layout
+            .body_data
+            .push(("room-provider", pass.provider.code().to_owned()));
+        layout.body_data.push((
+            "ice-servers",
+            serde_json::to_string(&ice).unwrap_or_else(|_| "[]".to_owned()),
+        ));
+        layout.body_data.push(("room-text", catalogue_json(&tr)));
+        if pass.provider == VideoProvider::LiveKit {
+            add_livekit(&state, &mut layout, &signed_in, &pass, now)?;
+        }
+    }
+
+    let staff_href = signed_in
+        .account
+        .is_staff()
+        .then(|| format!("/cohorts/{}/sessions/{session}", pass.cohort.cohort.id));
+    let template = RoomTemplate {
+        title: session_name(&tr, pass.session.planned.kind),
+        cohort_name: pass.cohort.cohort.name.clone(),
+        when: dates::long_date_time(&tr, pass.session.planned.start, &zone),
+        door,
+        door_text,
+        provider: pass.provider.code(),
+        facilitator,
+        external_link: pass.external_link.clone(),
+        staff_href,
+        layout,
+    };
+    render(&template)
+}
+
+/// Adds the LiveKit address and an access token for the page's script.
+fn add_livekit(
+    state: &AppState,
+    layout: &mut Layout,
+    signed_in: &SignedIn,
+    pass: &RoomPass,
+    now: i64,
+) -> Result<(), WebError> {
+    let Some(livekit) = &state.live.livekit else {
+        return Err(WebError::Invalid {
+            field: "video_provider".to_owned(),
+            message: "this cohort uses LiveKit, but the server has no [video.livekit] settings; an administrator adds them".to_owned(),
+        });
+    };
+    let grant = Grant {
+        room: pass.session.id.to_string(),
+        identity: signed_in.account.id.to_string(),
+        name: pass.name.clone(),
+        room_admin: pass.role == RoomRole::Facilitator,
+    };
+    layout.body_data.push(("livekit-url", livekit.url.clone()));
+    layout
+        .body_data
+        .push(("livekit-token", access_token(&livekit.keys, &grant, now)));
+    Ok(())
+}
+
+/// Rejects a WebSocket opened from another site's page: browsers send cookies with cross-site
+/// WebSocket requests, so the `Origin` must be this server's own.
+fn check_origin(headers: &HeaderMap) -> Result<(), WebError> {
+    let origin = headers
+        .get(header::ORIGIN)
+        .and_then(|value| value.to_str().ok());
+    let host = headers
+        .get(header::HOST)
+        .and_then(|value| value.to_str().ok());
+    match (origin, host) {
+        (Some(origin), Some(host))
+            if origin
+                .strip_prefix("https://")
+                .or_else(|| origin.strip_prefix("http://"))
+                == Some(host) =>
+        {
+            Ok(())
+        }
+        _ => Err(WebError::Forbidden),
+    }
+}
+
+pub async fn room_socket(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(session_text): Path<String>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Result<Response, WebError> {
+    check_origin(&headers)?;
+    let session = session_id(&session_text)?;
+    let pass = pass_for(&state, &signed_in, session).await?;
+    if !pass.is_open() {
+        return Err(WebError::Conflict {
+            constraint: "join_window".to_owned(),
+        });
+    }
+    let member = Member {
+        account: signed_in.account.id,
+        role: pass.role,
+        name: pass.name.clone(),
+    };
+    let room_key = session.to_string();
+    Ok(upgrade
+        .max_message_size(MAX_MESSAGE_BYTES)
+        .on_upgrade(move |socket| run_connection(state, room_key, Some(session), member, socket)))
+}
+
+/// Runs one signalling connection until either side closes it.
+async fn run_connection(
+    state: AppState,
+    room_key: String,
+    session: Option<CohortSessionId>,
+    member: Member,
+    mut socket: WebSocket,
+) {
+    let hub: &Hub = &state.live.hub;
+    let (outbox, mut inbox) = unbounded_channel();
+    let (connection, changes) = match hub.connect(&room_key, member, outbox.clone()) {
+        Ok(connected) => connected,
+        Err(error) => {
+            let code = error_code(&error);
+            let _ = send(&mut socket, &ServerMessage::Closed { code }).await;
+            let _ = socket.send(Message::Close(None)).await;
+            return;
+        }
+    };
+    record(&state, session, &changes).await;
+
+    loop {
+        tokio::select! {
+            outgoing = inbox.recv() => {
+                let Some(message) = outgoing else { break };
+                let closing = matches!(message, ServerMessage::Closed { .. });
+                if send(&mut socket, &message).await.is_err() || closing {
+                    break;
+                }
+            }
+            incoming = socket.recv() => {
+                let text = match incoming {
+                    Some(Ok(Message::Text(text))) => text,
+                    Some(Ok(Message::Close(_)) | Err(_)) | None => break,
+                    Some(Ok(Message::Binary(_))) => {
+                        let _ = outbox.send(ServerMessage::Error {
+                            code: "invalid_message",
+                            message: "send JSON text messages, not binary ones".to_owned(),
+                        });
+                        continue;
+                    }
+                    Some(Ok(_)) => continue,
+                };
+                match signalling::parse(text.as_str()) {
+                    Ok(message) => {
+                        let changes = hub.receive(&room_key, connection, message).await;
+                        record(&state, session, &changes).await;
+                    }
+                    Err(problem) => {
+                        tracing::debug!(room = %room_key, connection = connection.0, "signalling message refused");
+                        let _ = outbox.send(ServerMessage::Error { code: "invalid_message", message: problem });
+                    }
+                }
+            }
+        }
+    }
+    let changes = hub.disconnect(&room_key, connection);
+    record(&state, session, &changes).await;
+    if session.is_none() {
+        hub.forget_if_empty(&room_key);
+    }
+    let _ = socket.send(Message::Close(None)).await;
+}
+
+async fn record(
+    state: &AppState,
+    session: Option<CohortSessionId>,
+    changes: &[stillpoint_domain::live::room::PresenceChange],
+) {
+    if let Some(session) = session
+        && !changes.is_empty()
+    {
+        live::record_room_changes(state.store.as_ref(), state.clock.as_ref(), session, changes)
+            .await;
+    }
+}
+
+async fn send(socket: &mut WebSocket, message: &ServerMessage) -> Result<(), axum::Error> {
+    let text = serde_json::to_string(message).unwrap_or_else(|_| "{}".to_owned());
+    socket.send(Message::Text(text.into())).await
+}
+
+/// Invites a caregiver to a session, from the session page.
+pub async fn invite_guest(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path((cohort_text, session_text)): Path<(String, String)>,
+    CheckedForm(fields): CheckedForm<Vec<(String, String)>>,
+) -> Result<Response, WebError> {
+    let cohort: CohortId = cohort_text.parse().map_err(|_| WebError::NotFound)?;
+    let session = session_id(&session_text)?;
+    let fields = Fields(fields);
+    let caregiver: AccountId = fields
+        .text("caregiver")
+        .parse()
+        .map_err(|_| WebError::Invalid {
+            field: "caregiver".to_owned(),
+            message: "choose a caregiver from the list".to_owned(),
+        })?;
+    let stored = state.store.get_cohort_session(session).await?;
+    if stored.cohort != cohort {
+        return Err(WebError::NotFound);
+    }
+    live::invite_guest(
+        state.store.as_ref(),
+        state.clock.as_ref(),
+        &signed_in.viewer.audit_context(),
+        &signed_in.account,
+        session,
+        caregiver,
+    )
+    .await?;
+    Ok(Redirect::to(&format!("/cohorts/{cohort}/sessions/{session}?invited=1")).into_response())
+}
+
+/// Sets a cohort's external meeting link, from the cohort page.
+pub async fn set_video_link(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(cohort_text): Path<String>,
+    CheckedForm(fields): CheckedForm<Vec<(String, String)>>,
+) -> Result<Response, WebError> {
+    let cohort: CohortId = cohort_text.parse().map_err(|_| WebError::NotFound)?;
+    let fields = Fields(fields);
+    live::set_external_link(
+        state.store.as_ref(),
+        state.clock.as_ref(),
+        &signed_in.viewer.audit_context(),
+        &signed_in.account,
+        cohort,
+        fields.text("video_link"),
+    )
+    .await?;
+    Ok(Redirect::to(&format!("/cohorts/{cohort}?notice=video_link")).into_response())
+}
+
+#[derive(Template)]
+#[template(path = "tech_check.html")]
+struct TechCheckTemplate {
+    layout: Layout,
+    /// The last check's date and results, when there was one.
+    last: Option<LastCheck>,
+    saved: Option<bool>,
+}
+
+struct LastCheck {
+    when: String,
+    lines: Vec<(String, bool)>,
+}
+
+pub async fn tech_check(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    axum::extract::Query(query): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> Result<Response, WebError> {
+    let mut layout = Layout::new(&state, &signed_in.viewer, "/tech-check");
+    let tr = layout.tr.clone();
+    let now = state.clock.now().as_second();
+    let ice = state
+        .live
+        .ice_servers_for(&signed_in.account.id.to_string(), now);
+    layout
+        .scripts
+        .push(state.assets.url("tech-check.js").to_owned());
+    layout
+        .body_data
+        .push(("check-socket", "/tech-check/socket".to_owned()));
+    layout.body_data.push((
+        "ice-servers",
+        serde_json::to_string(&ice).unwrap_or_else(|_| "[]".to_owned()),
+    ));
+    layout
+        .body_data
+        .push(("bell", state.assets.url("bell.ogg").to_owned()));
+    layout.body_data.push(("room-text", catalogue_json(&tr)));
+
+    let last = state
+        .store
+        .latest_tech_check(signed_in.account.id)
+        .await?
+        .map(|check| LastCheck {
+            when: dates::long_date_time(
+                &tr,
+                check.checked_at,
+                &signed_in.account.time_zone.time_zone(),
+            ),
+            lines: vec![
+                (tr.t("check-camera"), check.camera_ok),
+                (tr.t("check-microphone"), check.microphone_ok),
+                (tr.t("check-speaker"), check.speaker_ok),
+                (tr.t("check-connection"), check.connection_ok),
+            ],
+        });
+    let saved = query.get("saved").map(|value| value == "oriented");
+    render(&TechCheckTemplate {
+        layout,
+        last,
+        saved,
+    })
+}
+
+/// Stores the technology check's results, which the page's script fills in.
+pub async fn save_tech_check(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    CheckedForm(fields): CheckedForm<Vec<(String, String)>>,
+) -> Result<Response, WebError> {
+    let fields = Fields(fields);
+    let yes = |name: &str| fields.text(name) == "yes";
+    let round_trip = match fields.text("round_trip_ms").trim() {
+        "" => None,
+        text => Some(text.parse::<u32>().map_err(|_| WebError::Invalid {
+            field: "round_trip_ms".to_owned(),
+            message: "the round trip must be whole milliseconds, such as 40".to_owned(),
+        })?),
+    };
+    let oriented = live::complete_tech_check(
+        state.store.as_ref(),
+        state.clock.as_ref(),
+        &signed_in.viewer.audit_context(),
+        &signed_in.account,
+        CheckResults {
+            camera_ok: yes("camera_ok"),
+            microphone_ok: yes("microphone_ok"),
+            speaker_ok: yes("speaker_ok"),
+            connection_ok: yes("connection_ok"),
+            round_trip_ms: round_trip,
+        },
+    )
+    .await?;
+    let outcome = if oriented { "oriented" } else { "stored" };
+    Ok((
+        StatusCode::SEE_OTHER,
+        [(header::LOCATION, format!("/tech-check?saved={outcome}"))],
+    )
+        .into_response())
+}
+
+/// The technology check's connection test: a media connection to the embedded SFU in a room of
+/// its own.
+pub async fn tech_check_socket(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Result<Response, WebError> {
+    check_origin(&headers)?;
+    let member = Member {
+        account: signed_in.account.id,
+        // Alone in its own room, the check enters directly, as a facilitator does.
+        role: RoomRole::Facilitator,
+        name: signed_in.account.display_name.clone(),
+    };
+    let room_key = format!("tech-check-{}", uuid::Uuid::now_v7());
+    Ok(upgrade
+        .max_message_size(MAX_MESSAGE_BYTES)
+        .on_upgrade(move |socket| run_connection(state, room_key, None, member, socket)))
+}

@@ -1,0 +1,421 @@
+//! Live sessions through the embedded SFU: who may enter a session's room, and three headless
+//! Chromium instances with Chromium's synthetic camera and microphone that meet in one room, go
+//! through the lobby and mute-all, and each receive the others' audio and video.
+#![allow(clippy::too_many_lines)] // End-to-end scenarios read best as one story.
+
+use std::time::Duration;
+
+use fantoccini::Locator;
+use serde_json::Value;
+use stillpoint_app::demo::DEMO_PASSWORD;
+use stillpoint_app::ports::{ProgramStore as _, SessionStatus};
+use stillpoint_domain::CohortSessionId;
+use stillpoint_storage::Dialect;
+use stillpoint_test_support::{Browser, Seed, TestApp, spawn_app};
+
+/// Moves the app's clock to five minutes after the start of the demo cohort's next session and
+/// returns that session.
+async fn move_to_next_session(app: &TestApp) -> CohortSessionId {
+    let demo = app.demo.as_ref().expect("demo clinic");
+    let cohort = demo.cohorts[0].0.id;
+    let now = stillpoint_app::Clock::now(app.clock.as_ref());
+    let next = app
+        .database
+        .database
+        .list_cohort_sessions(cohort)
+        .await
+        .expect("sessions")
+        .into_iter()
+        .find(|session| session.status == SessionStatus::Scheduled && session.planned.start > now)
+        .expect("the running cohort has a session ahead");
+    let to = next.planned.start.duration_since(now) + jiff::SignedDuration::from_mins(5);
+    app.clock.advance(to);
+    next.id
+}
+
+#[tokio::test]
+async fn room_admits_only_session_members() {
+    for dialect in [Dialect::Sqlite, Dialect::Postgres] {
+        let test = "room_admits_only_session_members";
+        let Some(app) = spawn_app(dialect, Seed::DemoClinic, test).await else {
+            continue;
+        };
+        let session = move_to_next_session(&app).await;
+        let room = format!("/sessions/{session}/room");
+
+        let patient = app.browser_session("patient").await;
+        let page = patient.get(app.url(&room)).send().await.expect("page");
+        assert_eq!(
+            page.status(),
+            200,
+            "{dialect:?}: the enrolled patient enters"
+        );
+        let html = page.text().await.expect("body");
+        assert!(
+            html.contains("data-room-socket"),
+            "the room socket is given to the script"
+        );
+        assert!(
+            html.contains("Entrar a la sesión"),
+            "the page is in Lucía's Spanish"
+        );
+
+        let outsider = app.browser_session("clinician.south").await;
+        let refused = outsider.get(app.url(&room)).send().await.expect("page");
+        assert_eq!(
+            refused.status(),
+            403,
+            "{dialect:?}: staff of another site is refused"
+        );
+
+        let caregiver = app.browser_session("caregiver").await;
+        let uninvited = caregiver.get(app.url(&room)).send().await.expect("page");
+        assert_eq!(
+            uninvited.status(),
+            403,
+            "{dialect:?}: a caregiver needs an invitation"
+        );
+
+        let facilitator = app.browser_session("facilitator").await;
+        let session_page = format!(
+            "/cohorts/{}/sessions/{session}",
+            app.demo.as_ref().expect("demo").cohorts[0].0.id
+        );
+        let caregiver_id = app.demo.as_ref().expect("demo").caregiver_grants[0].1;
+        let invited = app
+            .post_form(
+                &facilitator,
+                &format!("{session_page}/guests"),
+                &[("caregiver", &caregiver_id.to_string())],
+            )
+            .await;
+        assert_eq!(
+            invited.status(),
+            303,
+            "{dialect:?}: the facilitator invites the caregiver"
+        );
+        let admitted = caregiver.get(app.url(&room)).send().await.expect("page");
+        assert_eq!(
+            admitted.status(),
+            200,
+            "{dialect:?}: the invited caregiver enters"
+        );
+
+        let stranger = app
+            .post_form(
+                &facilitator,
+                &format!("{session_page}/guests"),
+                &[(
+                    "caregiver",
+                    &app.demo.as_ref().expect("demo").accounts[0].id.to_string(),
+                )],
+            )
+            .await;
+        assert_eq!(
+            stranger.status(),
+            422,
+            "{dialect:?}: only a patient's caregiver can be invited"
+        );
+
+        // The signalling socket refuses a page of another site, since browsers send cookies with
+        // cross-site WebSocket requests.
+        let forged = patient
+            .get(app.url(&format!("{room}/socket")))
+            .header("Origin", "https://elsewhere.example")
+            .header("Connection", "Upgrade")
+            .header("Upgrade", "websocket")
+            .header("Sec-WebSocket-Version", "13")
+            .header("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+            .send()
+            .await
+            .expect("response");
+        assert_eq!(
+            forged.status(),
+            403,
+            "{dialect:?}: a foreign origin is refused"
+        );
+
+        // Two hours after the end the room is closed, and the page says so.
+        app.clock.advance(jiff::SignedDuration::from_hours(5));
+        let patient = app.browser_session("patient").await;
+        let closed = patient.get(app.url(&room)).send().await.expect("page");
+        assert_eq!(closed.status(), 200);
+        let html = closed.text().await.expect("body");
+        assert!(
+            html.contains("Esta sesión terminó"),
+            "{dialect:?}: the closed room says so"
+        );
+        assert!(
+            !html.contains("data-room-socket"),
+            "no room script once it closed"
+        );
+    }
+}
+
+/// Signs a browser in, answering the one-time code for staff.
+async fn sign_in(browser: &Browser, app: &TestApp, local: &str) {
+    browser.goto(&app.url("/sign-in")).await;
+    let email = TestApp::demo_email(local);
+    browser
+        .client
+        .find(Locator::Id("email"))
+        .await
+        .expect("e-mail field")
+        .send_keys(&email)
+        .await
+        .expect("typed");
+    browser
+        .client
+        .find(Locator::Id("password"))
+        .await
+        .expect("password field")
+        .send_keys(DEMO_PASSWORD)
+        .await
+        .expect("typed");
+    browser
+        .client
+        .find(Locator::Css("main button[type=submit]"))
+        .await
+        .expect("submit")
+        .click()
+        .await
+        .expect("clicked");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    if let Some(code) = app.next_one_time_code(&email) {
+        browser
+            .client
+            .find(Locator::Id("code"))
+            .await
+            .expect("code field")
+            .send_keys(&code)
+            .await
+            .expect("typed");
+        browser
+            .client
+            .find(Locator::Css("main button[type=submit]"))
+            .await
+            .expect("submit")
+            .click()
+            .await
+            .expect("clicked");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Waits up to `seconds` for `expression` to be true in the browser.
+async fn wait_until(browser: &Browser, expression: &str, seconds: u64, what: &str) {
+    for _ in 0..seconds * 4 {
+        if browser.eval(expression).await == Value::Bool(true) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    panic!("{what}: `{expression}` stayed false");
+}
+
+/// Returns, from the peer connection's statistics, the bytes received per media kind and the
+/// number of inbound streams of each kind that received any.
+async fn inbound(browser: &Browser) -> Value {
+    browser
+        .client
+        .execute_async(
+            "const done = arguments[arguments.length - 1];\
+             window.stillpointRoom.pc.getStats().then(report => {\
+               const result = {audio: 0, video: 0, audioStreams: 0, videoStreams: 0};\
+               report.forEach(entry => {\
+                 if (entry.type === 'inbound-rtp' && entry.bytesReceived > 0) {\
+                   result[entry.kind] += entry.bytesReceived;\
+                   result[entry.kind + 'Streams'] += 1;\
+                 }\
+               });\
+               done(result);\
+             });",
+            vec![],
+        )
+        .await
+        .expect("statistics")
+}
+
+async fn click(browser: &Browser, css: &str) {
+    browser
+        .client
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|error| panic!("{css}: {error}"))
+        .click()
+        .await
+        .expect("clicked");
+}
+
+#[tokio::test]
+async fn three_browsers_meet_through_sfu() {
+    let test = "three_browsers_meet_through_sfu";
+    let Some(app) = spawn_app(Dialect::Sqlite, Seed::DemoClinic, test).await else {
+        return;
+    };
+    let session = move_to_next_session(&app).await;
+    let demo = app.demo.as_ref().expect("demo clinic");
+    let cohort = demo.cohorts[0].0.id;
+    let caregiver_id = demo.caregiver_grants[0].1;
+    let facilitator_client = app.browser_session("facilitator").await;
+    let invited = app
+        .post_form(
+            &facilitator_client,
+            &format!("/cohorts/{cohort}/sessions/{session}/guests"),
+            &[("caregiver", &caregiver_id.to_string())],
+        )
+        .await;
+    assert_eq!(invited.status(), 303);
+
+    let room = app.url(&format!("/sessions/{session}/room"));
+    let mut browsers = Vec::new();
+    for local in ["facilitator", "patient", "caregiver"] {
+        let Some(browser) = Browser::start(test).await else {
+            return;
+        };
+        sign_in(&browser, &app, local).await;
+        browser.goto(&room).await;
+        wait_until(
+            &browser,
+            "document.getElementById('preview').srcObject !== null",
+            10,
+            local,
+        )
+        .await;
+        click(&browser, "#join-button").await;
+        browsers.push(browser);
+    }
+    let [facilitator, patient, caregiver] = &browsers[..] else {
+        unreachable!("three browsers");
+    };
+
+    // The facilitator is in the room at once; the others wait in the lobby.
+    wait_until(
+        facilitator,
+        "!document.getElementById('room').hidden",
+        10,
+        "facilitator in the room",
+    )
+    .await;
+    for (browser, who) in [(patient, "patient"), (caregiver, "caregiver")] {
+        wait_until(browser, "!document.getElementById('lobby').hidden", 10, who).await;
+    }
+    wait_until(
+        facilitator,
+        "document.querySelectorAll('#lobby-list li').length === 2",
+        10,
+        "two in the lobby",
+    )
+    .await;
+
+    // The facilitator admits both, by the buttons named after each person.
+    for _ in 0..2 {
+        click(facilitator, "#lobby-list li button").await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    for (browser, who) in [(patient, "patient"), (caregiver, "caregiver")] {
+        wait_until(browser, "!document.getElementById('room').hidden", 10, who).await;
+    }
+
+    // Each browser receives the two others' audio and video, and the byte counts keep rising.
+    for (browser, who) in [
+        (facilitator, "facilitator"),
+        (patient, "patient"),
+        (caregiver, "caregiver"),
+    ] {
+        let check =
+            "window.stillpointRoom.pc && window.stillpointRoom.pc.connectionState === 'connected'";
+        wait_until(browser, check, 20, who).await;
+        let mut first = Value::Null;
+        for _ in 0..80 {
+            first = inbound(browser).await;
+            if first["audioStreams"] == 2 && first["videoStreams"] == 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        assert_eq!(
+            first["audioStreams"], 2,
+            "{who} receives two audio streams: {first}"
+        );
+        assert_eq!(
+            first["videoStreams"], 2,
+            "{who} receives two video streams: {first}"
+        );
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let second = inbound(browser).await;
+        for kind in ["audio", "video"] {
+            let before = first[kind].as_u64().expect("bytes");
+            let after = second[kind].as_u64().expect("bytes");
+            assert!(
+                after > before,
+                "{who}'s {kind} bytes rise: {before} then {after}"
+            );
+        }
+    }
+
+    // Mute-all turns off the patient's and caregiver's microphones, not the facilitator's.
+    click(facilitator, "#mute-all-button").await;
+    for (browser, who) in [(patient, "patient"), (caregiver, "caregiver")] {
+        wait_until(
+            browser,
+            "document.getElementById('microphone-button').getAttribute('aria-pressed') === 'false'",
+            10,
+            who,
+        )
+        .await;
+        let track_on = browser
+            .eval("window.stillpointRoom.stream.getAudioTracks()[0].enabled")
+            .await;
+        assert_eq!(
+            track_on,
+            Value::Bool(false),
+            "{who}'s microphone track is off"
+        );
+    }
+    let facilitator_on = facilitator
+        .eval("document.getElementById('microphone-button').getAttribute('aria-pressed')")
+        .await;
+    assert_eq!(
+        facilitator_on, "true",
+        "the facilitator keeps the microphone on"
+    );
+    let status = patient
+        .eval("document.getElementById('room-status').textContent")
+        .await;
+    assert!(
+        status
+            .as_str()
+            .is_some_and(|text| text.contains("silenció su micrófono")),
+        "the patient is told in Spanish: {status}"
+    );
+
+    // The facilitator leaves; the others stay connected and still hear each other.
+    click(facilitator, "#leave-button").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let still = patient
+        .eval("window.stillpointRoom.pc.connectionState")
+        .await;
+    assert_eq!(
+        still, "connected",
+        "the room does not close when a facilitator leaves"
+    );
+
+    // Joining attendance: the facilitator's roll call is prefilled from the room.
+    let page = facilitator_client
+        .get(app.url(&format!("/cohorts/{cohort}/sessions/{session}")))
+        .send()
+        .await
+        .expect("session page")
+        .text()
+        .await
+        .expect("body");
+    assert!(
+        page.contains("from-room-"),
+        "the roll call is filled in from the room"
+    );
+
+    for browser in browsers {
+        browser.close().await;
+    }
+}
