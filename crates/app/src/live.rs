@@ -406,14 +406,15 @@ pub async fn complete_tech_check(
     Ok(true)
 }
 
-/// Sets the meeting link of a cohort that uses an external video service, for those who change
-/// its sessions. An empty link removes it.
-pub async fn set_external_link(
+/// Sets where a cohort's sessions take place: the video provider and, for the external one, the
+/// meeting link, which it requires. For those who change the cohort's sessions.
+pub async fn set_video(
     store: &dyn Store,
     clock: &dyn Clock,
     context: &AuditContext,
     account: &Account,
     cohort: CohortId,
+    provider: &str,
     link: &str,
 ) -> Result<(), AppError> {
     let details = store.get_cohort_details(cohort).await?;
@@ -421,8 +422,18 @@ pub async fn set_external_link(
     if !access.change_sessions {
         return Err(AppError::Forbidden);
     }
+    let provider = VideoProvider::parse(provider)?;
     let link = check_link(link)?;
-    store.set_cohort_video_link(cohort, link.as_deref()).await?;
+    if provider == VideoProvider::External && link.is_none() {
+        return Err(InvalidValue::new(
+            "video_link",
+            "a cohort that meets in another video service needs the meeting's https:// address",
+        )
+        .into());
+    }
+    store
+        .set_cohort_video(cohort, provider.code(), link.as_deref())
+        .await?;
     audit::record(
         store,
         clock,
@@ -437,6 +448,7 @@ pub async fn set_external_link(
         },
     )
     .await?;
+    tracing::info!(cohort_id = %cohort, provider = provider.code(), "cohort video provider set");
     Ok(())
 }
 

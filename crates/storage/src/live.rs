@@ -146,17 +146,20 @@ impl LiveStore for Database {
         row.as_ref().map(tech_check).transpose()
     }
 
-    async fn set_cohort_video_link(
+    async fn set_cohort_video(
         &self,
         cohort: CohortId,
+        provider: &str,
         link: Option<&str>,
     ) -> Result<(), StorageError> {
-        let changed = sqlx::query("UPDATE cohorts SET video_link = $1 WHERE id = $2")
-            .bind(link)
-            .bind(cohort.to_string())
-            .execute(&self.pool)
-            .await
-            .map_err(map_write_error)?;
+        let changed =
+            sqlx::query("UPDATE cohorts SET video_provider = $1, video_link = $2 WHERE id = $3")
+                .bind(provider)
+                .bind(link)
+                .bind(cohort.to_string())
+                .execute(&self.pool)
+                .await
+                .map_err(map_write_error)?;
         if changed.rows_affected() == 0 {
             return Err(StorageError::NotFound {
                 entity: "cohort",

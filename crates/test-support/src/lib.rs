@@ -106,3 +106,70 @@ for event in calendar.walk("VEVENT"):
             .collect(),
     )
 }
+
+/// Verifies a LiveKit access token with LiveKit's own Python server SDK (`livekit-api`) and
+/// returns its claims as JSON (`identity`, `name`, `room`, `room_join`, `room_admin`,
+/// `can_publish`, `can_subscribe`), or `{"error": …}` when the SDK rejects it. Returns `None`
+/// (skipping outside CI, failing under `CI=true`) when no such interpreter is available.
+#[must_use]
+pub fn verify_livekit_token(
+    test: &str,
+    token: &str,
+    api_key: &str,
+    api_secret: &str,
+) -> Option<serde_json::Value> {
+    const SCRIPT: &str = r#"
+import json, sys
+from livekit import api
+
+key, secret, token = sys.argv[1], sys.argv[2], sys.stdin.read().strip()
+try:
+    claims = api.TokenVerifier(key, secret).verify(token)
+except Exception as error:
+    print(json.dumps({"error": f"{type(error).__name__}: {error}"}))
+    sys.exit(0)
+print(json.dumps({
+    "identity": claims.identity,
+    "name": claims.name,
+    "room": claims.video.room,
+    "room_join": claims.video.room_join,
+    "room_admin": claims.video.room_admin,
+    "can_publish": claims.video.can_publish,
+    "can_subscribe": claims.video.can_subscribe,
+}))
+"#;
+    use std::io::Write as _;
+
+    let python = std::env::var(PYTHON_VARIABLE).unwrap_or_else(|_| "python3".to_owned());
+    let available = std::process::Command::new(&python)
+        .args(["-c", "import livekit.api"])
+        .output()
+        .is_ok_and(|output| output.status.success());
+    if !available {
+        skip_or_fail(
+            test,
+            "Python with the livekit-api package (set STILLPOINT_TEST_PYTHON)",
+        );
+        return None;
+    }
+    let mut child = std::process::Command::new(&python)
+        .args(["-c", SCRIPT, api_key, api_secret])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python starts");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(token.as_bytes())
+        .expect("the token is written");
+    let output = child.wait_with_output().expect("python finishes");
+    assert!(
+        output.status.success(),
+        "the LiveKit SDK failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Some(serde_json::from_slice(&output.stdout).expect("JSON claims"))
+}

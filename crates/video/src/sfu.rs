@@ -77,6 +77,7 @@ pub enum SfuError {
 #[derive(Debug, Default)]
 pub struct SfuCounters {
     pub datagrams_received: AtomicU64,
+    pub datagrams_sent: AtomicU64,
     pub media_forwarded: AtomicU64,
     pub peers: AtomicU64,
 }
@@ -531,11 +532,14 @@ impl Forwarder {
             match output {
                 Output::Timeout(at) => return at,
                 Output::Transmit(transmit) => {
-                    if let Err(error) = self
+                    match self
                         .socket
                         .send_to(&transmit.contents, transmit.destination)
                     {
-                        tracing::debug!(peer = id, %error, "UDP send failed");
+                        Ok(_) => {
+                            self.counters.datagrams_sent.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(error) => tracing::debug!(peer = id, %error, "UDP send failed"),
                     }
                 }
                 Output::Event(event) => Self::on_event(id, peer, event, relays),

@@ -91,6 +91,13 @@ pub enum ServerMessage {
     Lobby,
     /// The connection is in the room and may send its offer.
     Admitted,
+    /// For cohorts on LiveKit: where to connect and the access token, sent on admission so the
+    /// lobby cannot be bypassed.
+    #[serde(rename = "livekit")]
+    LiveKit {
+        url: String,
+        token: String,
+    },
     Answer {
         sdp: String,
     },

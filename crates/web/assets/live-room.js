@@ -13,6 +13,7 @@
   const iceServers = JSON.parse(body.dataset.iceServers || "[]");
   const you = body.dataset.roomYou;
   const facilitator = body.dataset.roomRole === "facilitator";
+  const onLiveKit = body.dataset.roomProvider === "livekit";
   const $ = (id) => document.getElementById(id);
   const label = (key) => text["label:" + key] || key;
 
@@ -153,12 +154,19 @@
         $("prejoin").hidden = true;
         $("lobby").hidden = false;
         break;
+      case "livekit":
+        state.livekit = message;
+        break;
       case "admitted":
         $("prejoin").hidden = true;
         $("lobby").hidden = true;
         $("room").hidden = false;
         status(text.in_room);
-        await startMedia();
+        if (onLiveKit) {
+          await startLiveKit();
+        } else {
+          await startMedia();
+        }
         break;
       case "answer":
         await state.pc.setRemoteDescription({ type: "answer", sdp: message.sdp });
@@ -232,6 +240,82 @@
     await pc.setLocalDescription(await pc.createOffer());
     send({ type: "offer", sdp: pc.localDescription.sdp });
     setInterval(measure, 2000);
+  }
+
+  // Media through LiveKit, for cohorts that use it: the lobby, controls and chat stay on
+  // Stillpoint's socket, and the access token arrives only on admission.
+  async function startLiveKit() {
+    const LK = window.LivekitClient;
+    if (!LK || !state.livekit) {
+      status(text.no_media);
+      return;
+    }
+    const room = new LK.Room({ adaptiveStream: true, dynacast: true });
+    state.livekitRoom = room;
+    room.on(LK.RoomEvent.TrackSubscribed, (track, publication, participant) => {
+      let stream = state.remoteStreams.get(participant.identity);
+      if (!stream) {
+        stream = new MediaStream();
+        state.remoteStreams.set(participant.identity, stream);
+      }
+      stream.addTrack(track.mediaStreamTrack);
+      render();
+    });
+    room.on(LK.RoomEvent.TrackUnsubscribed, (track, publication, participant) => {
+      const stream = state.remoteStreams.get(participant.identity);
+      if (stream) {
+        stream.removeTrack(track.mediaStreamTrack);
+      }
+    });
+    room.on(LK.RoomEvent.ConnectionQualityChanged, (quality, participant) => {
+      if (participant.isLocal) {
+        const level = quality === "poor" || quality === "lost" ? "poor" : quality === "good" ? "fair" : "good";
+        $("quality").textContent = label("quality-" + level);
+        $("quality-suggestion").hidden = level !== "poor" || state.audioOnly;
+      }
+    });
+    room.on(LK.RoomEvent.ActiveSpeakersChanged, (speakers) => {
+      state.speaking = speakers.length ? speakers[0].identity : null;
+      render();
+    });
+    room.on(LK.RoomEvent.Disconnected, () => {
+      if (!state.ended) {
+        status(text.connection_lost);
+      }
+    });
+    try {
+      await room.connect(state.livekit.url, state.livekit.token, { autoSubscribe: false });
+    } catch (error) {
+      status(text.connection_lost);
+      return;
+    }
+    status(text.connected);
+    if (state.stream) {
+      for (const track of state.stream.getTracks()) {
+        await room.localParticipant.publishTrack(track);
+      }
+    }
+    render();
+  }
+
+  // On LiveKit the browser chooses what it receives: the tracks of its own group only, and no
+  // video in audio-only mode.
+  // NOTE: this separation of private rooms is enforced by each browser, not by the LiveKit
+  // server as the embedded SFU enforces it; a modified client could still receive the tracks.
+  function subscribeLiveKit(group) {
+    if (!state.livekitRoom) {
+      return;
+    }
+    const groups = new Map(state.roster.participants.map((participant) => [participant.id, participant.group]));
+    state.livekitRoom.remoteParticipants.forEach((participant) => {
+      const sameGroup = groups.get(participant.identity) === group;
+      participant.trackPublications.forEach((publication) => {
+        const wanted = sameGroup && (publication.kind !== "video" || !state.audioOnly);
+        if (publication.isSubscribed !== wanted) {
+          publication.setSubscribed(wanted);
+        }
+      });
+    });
   }
 
   function setMicrophone(on, tell) {
@@ -344,6 +428,7 @@
     const self = me();
     const group = self ? self.group : "main";
     const inRoom = state.roster.participants.filter((participant) => participant.presence === "room");
+    subscribeLiveKit(group);
     renderStage(inRoom.filter((participant) => participant.group === group));
     renderPeople(inRoom, group);
     if (facilitator) {
@@ -486,6 +571,9 @@
 
   function end(message) {
     state.ended = true;
+    if (state.livekitRoom) {
+      state.livekitRoom.disconnect();
+    }
     if (state.pc) {
       state.pc.close();
     }

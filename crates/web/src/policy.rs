@@ -238,12 +238,7 @@ pub const ROUTES: &[RoutePolicy] = &[
         Access::Staff,
         true,
     ),
-    route(
-        "POST",
-        "/cohorts/{cohort_id}/video-link",
-        Access::Staff,
-        false,
-    ),
+    route("POST", "/cohorts/{cohort_id}/video", Access::Staff, false),
     route("GET", "/tech-check", Access::SignedIn, false),
     route("POST", "/tech-check", Access::SignedIn, true),
     route("GET", "/tech-check/socket", Access::SignedIn, false),

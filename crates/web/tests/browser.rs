@@ -259,6 +259,7 @@ async fn every_page_passes_accessibility_checks(dialect: Dialect) {
         .into_iter()
         .find(|session| session.planned.start > stillpoint_app::Clock::now(app.clock.as_ref()))
         .expect("an upcoming session");
+    let room_page = format!("/sessions/{}/room", next_session.id);
     let reminder = stillpoint_app::notify::notify_job(
         stillpoint_domain::notify::MessageKind::SessionReminder,
         lucia,
@@ -319,6 +320,8 @@ async fn every_page_passes_accessibility_checks(dialect: Dialect) {
                 ("/notifications", "patient notifications"),
                 (unsubscribe_page.as_str(), "one-click unsubscribe"),
                 ("/program", "patient program"),
+                (room_page.as_str(), "session room before it opens"),
+                ("/tech-check", "technology check"),
                 ("/account/calendar", "calendar feed"),
                 ("/home", "patient home"),
                 ("/sites", "forbidden page"),
@@ -369,6 +372,7 @@ async fn every_page_passes_accessibility_checks(dialect: Dialect) {
             "facilitator",
             vec![
                 (roll_call_page.as_str(), "session plan with roll call"),
+                (room_page.as_str(), "session room for staff before it opens"),
                 (practice_overview.as_str(), "cohort practice overview"),
                 ("/library", "practice library"),
                 ("/account/notifications", "facilitator reminder settings"),

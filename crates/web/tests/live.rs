@@ -354,6 +354,36 @@ async fn three_browsers_meet_through_sfu() {
         }
     }
 
+    // The open room, with its tiles and the facilitator's controls, passes the accessibility
+    // checks at phone and desktop widths.
+    for (browser, who, width) in [
+        (
+            facilitator,
+            "facilitator",
+            stillpoint_test_support::browser::DESKTOP_WIDTH,
+        ),
+        (
+            patient,
+            "patient",
+            stillpoint_test_support::browser::PHONE_WIDTH,
+        ),
+    ] {
+        browser.set_width(width).await;
+        let violations = browser.serious_axe_violations().await;
+        assert!(
+            violations.is_empty(),
+            "{who}'s room at {width} px: {violations:?}"
+        );
+        let sideways = browser
+            .eval("document.documentElement.scrollWidth > document.documentElement.clientWidth")
+            .await;
+        assert_eq!(
+            sideways,
+            Value::Bool(false),
+            "{who}'s room scrolls sideways at {width} px"
+        );
+    }
+
     // Mute-all turns off the patient's and caregiver's microphones, not the facilitator's.
     click(facilitator, "#mute-all-button").await;
     for (browser, who) in [(patient, "patient"), (caregiver, "caregiver")] {
@@ -417,5 +447,365 @@ async fn three_browsers_meet_through_sfu() {
 
     for browser in browsers {
         browser.close().await;
+    }
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Opens a signalling socket as the demo account `local`, with this server's own origin.
+async fn open_socket(app: &TestApp, local: &str, path: &str) -> Socket {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+
+    let demo = app.demo.as_ref().expect("demo clinic");
+    let email = TestApp::demo_email(local);
+    let account = demo
+        .accounts
+        .iter()
+        .find(|account| account.email.as_str() == email)
+        .expect("demo account")
+        .id;
+    let token = app.session_token_for(account).await;
+    let url = app.url(path).replace("http://", "ws://");
+    let mut request = url.into_client_request().expect("request");
+    let host = request.uri().authority().expect("host").to_string();
+    let headers = request.headers_mut();
+    headers.insert(
+        "Authorization",
+        format!("Bearer {token}").parse().expect("header"),
+    );
+    headers.insert("Origin", format!("http://{host}").parse().expect("header"));
+    let (socket, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("the socket opens");
+    socket
+}
+
+async fn send_text(socket: &mut Socket, text: &str) {
+    use futures_util::SinkExt as _;
+
+    socket
+        .send(tokio_tungstenite::tungstenite::Message::Text(text.into()))
+        .await
+        .expect("sent");
+}
+
+/// Reads messages until one of type `wanted` arrives, within five seconds.
+async fn expect_message(socket: &mut Socket, wanted: &str) -> Value {
+    use futures_util::StreamExt as _;
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let mut seen = Vec::new();
+    loop {
+        let next = tokio::time::timeout_at(deadline, socket.next())
+            .await
+            .unwrap_or_else(|_| panic!("no {wanted} message; saw {seen:?}"));
+        let Some(Ok(tokio_tungstenite::tungstenite::Message::Text(text))) = next else {
+            panic!("the socket ended before a {wanted} message; saw {seen:?}");
+        };
+        let message: Value = serde_json::from_str(text.as_str()).expect("JSON");
+        if message["type"] == wanted {
+            return message;
+        }
+        seen.push(message["type"].clone());
+    }
+}
+
+#[tokio::test]
+async fn signalling_survives_bad_input() {
+    let test = "signalling_survives_bad_input";
+    let Some(app) = spawn_app(Dialect::Sqlite, Seed::DemoClinic, test).await else {
+        return;
+    };
+    let session = move_to_next_session(&app).await;
+    let path = format!("/sessions/{session}/room/socket");
+
+    let mut facilitator = open_socket(&app, "facilitator", &path).await;
+    let welcome = expect_message(&mut facilitator, "welcome").await;
+    assert_eq!(welcome["role"], "facilitator");
+
+    // Malformed messages get an error naming the problem, and the connection stays usable.
+    send_text(&mut facilitator, "hello").await;
+    let error = expect_message(&mut facilitator, "error").await;
+    assert_eq!(error["code"], "invalid_message");
+    send_text(&mut facilitator, r#"{"type":"mute","participant":"bob"}"#).await;
+    let error = expect_message(&mut facilitator, "error").await;
+    assert!(
+        error["message"]
+            .as_str()
+            .is_some_and(|text| text.contains("UUID")),
+        "{error}"
+    );
+    send_text(&mut facilitator, r#"{"type":"offer","sdp":"v=0 nonsense"}"#).await;
+    let error = expect_message(&mut facilitator, "error").await;
+    assert_eq!(error["code"], "offer");
+    assert!(
+        error["message"]
+            .as_str()
+            .is_some_and(|text| text.contains("not valid SDP")),
+        "{error}"
+    );
+    send_text(&mut facilitator, r#"{"type":"answer","sdp":"v=0"}"#).await;
+    let error = expect_message(&mut facilitator, "error").await;
+    assert_eq!(
+        error["code"], "answer",
+        "an answer with no offer pending is refused"
+    );
+    send_text(
+        &mut facilitator,
+        r#"{"type":"captions","url":"javascript:alert(1)"}"#,
+    )
+    .await;
+    let error = expect_message(&mut facilitator, "error").await;
+    assert_eq!(error["code"], "captions_url");
+    send_text(
+        &mut facilitator,
+        r#"{"type":"chat","text":"Welcome, everyone"}"#,
+    )
+    .await;
+    let chat = expect_message(&mut facilitator, "chat").await;
+    assert_eq!(chat["text"], "Welcome, everyone");
+
+    // The patient waits in the lobby and cannot use the facilitator's controls.
+    let mut patient = open_socket(&app, "patient", &path).await;
+    expect_message(&mut patient, "lobby").await;
+    send_text(&mut patient, r#"{"type":"offer","sdp":"v=0"}"#).await;
+    let error = expect_message(&mut patient, "error").await;
+    assert_eq!(error["code"], "in_lobby", "no media before admission");
+    send_text(&mut patient, r#"{"type":"mute_all"}"#).await;
+    let error = expect_message(&mut patient, "error").await;
+    assert_eq!(error["code"], "not_facilitator");
+
+    // Rosters sent before the patient arrived are skipped.
+    let waiting = loop {
+        let roster = expect_message(&mut facilitator, "roster").await;
+        let lobby = roster["participants"]
+            .as_array()
+            .expect("participants")
+            .iter()
+            .find(|participant| participant["presence"] == "lobby")
+            .cloned();
+        if let Some(waiting) = lobby {
+            break waiting;
+        }
+    };
+    send_text(
+        &mut facilitator,
+        &format!(
+            r#"{{"type":"admit","participant":"{}"}}"#,
+            waiting["id"].as_str().expect("id")
+        ),
+    )
+    .await;
+    expect_message(&mut patient, "admitted").await;
+
+    // A second window of the same patient takes over; the first is told why it closed.
+    let mut second = open_socket(&app, "patient", &path).await;
+    expect_message(&mut second, "admitted").await;
+    let closed = expect_message(&mut patient, "closed").await;
+    assert_eq!(closed["code"], "replaced");
+
+    // The facilitator drops out; the room stays open for the patient.
+    drop(facilitator);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    send_text(&mut second, r#"{"type":"chat","text":"Still here"}"#).await;
+    let chat = expect_message(&mut second, "chat").await;
+    assert_eq!(chat["text"], "Still here");
+
+    // Join and leave events were stored for attendance.
+    let events = stillpoint_app::ports::LiveStore::room_events(&app.database.database, session)
+        .await
+        .expect("events");
+    let entered = events.iter().filter(|event| event.entered).count();
+    let left = events.iter().filter(|event| !event.entered).count();
+    assert_eq!(
+        entered, 2,
+        "the facilitator and the patient entered: {events:?}"
+    );
+    assert_eq!(
+        left, 1,
+        "the facilitator left; the patient's second window kept her in"
+    );
+}
+
+#[test]
+fn livekit_token_verifies_with_livekit_sdk() {
+    use stillpoint_video::livekit::{Grant, LiveKitKeys, access_token};
+
+    let test = "livekit_token_verifies_with_livekit_sdk";
+    let keys = LiveKitKeys {
+        api_key: "APIdemo".to_owned(),
+        api_secret: "a-synthetic-secret-for-tests-only-0123456789".to_owned(),
+    };
+    let now = jiff::Timestamp::now().as_second();
+    let facilitator = Grant {
+        room: "session-7".to_owned(),
+        identity: "account-1".to_owned(),
+        name: "Maya Chen".to_owned(),
+        room_admin: true,
+    };
+    let Some(claims) = stillpoint_test_support::verify_livekit_token(
+        test,
+        &access_token(&keys, &facilitator, now),
+        &keys.api_key,
+        &keys.api_secret,
+    ) else {
+        return;
+    };
+    assert_eq!(claims["identity"], "account-1");
+    assert_eq!(claims["name"], "Maya Chen");
+    assert_eq!(claims["room"], "session-7");
+    assert_eq!(claims["room_join"], true);
+    assert_eq!(claims["room_admin"], true);
+    assert_eq!(claims["can_publish"], true);
+    assert_eq!(claims["can_subscribe"], true);
+
+    let patient = Grant {
+        room_admin: false,
+        identity: "account-2".to_owned(),
+        ..facilitator
+    };
+    let claims = stillpoint_test_support::verify_livekit_token(
+        test,
+        &access_token(&keys, &patient, now),
+        &keys.api_key,
+        &keys.api_secret,
+    )
+    .expect("verified");
+    assert_eq!(
+        claims["room_admin"], false,
+        "a patient cannot administer the room"
+    );
+
+    let forged = access_token(
+        &LiveKitKeys {
+            api_secret: "another-secret-of-the-same-length-0123456789".to_owned(),
+            ..keys.clone()
+        },
+        &patient,
+        now,
+    );
+    let refused = stillpoint_test_support::verify_livekit_token(
+        test,
+        &forged,
+        &keys.api_key,
+        &keys.api_secret,
+    )
+    .expect("checked");
+    assert!(
+        refused["error"]
+            .as_str()
+            .is_some_and(|error| error.contains("Signature")),
+        "{refused}"
+    );
+}
+
+#[tokio::test]
+async fn external_link_shown_only_in_window() {
+    for dialect in [Dialect::Sqlite, Dialect::Postgres] {
+        let test = "external_link_shown_only_in_window";
+        let Some(app) = spawn_app(dialect, Seed::DemoClinic, test).await else {
+            continue;
+        };
+        let cohort = app.demo.as_ref().expect("demo").cohorts[0].0.id;
+        let settings = format!("/cohorts/{cohort}/video");
+        let link = "https://meet.example.org/north-group";
+        let facilitator = app.browser_session("facilitator").await;
+
+        for (provider, bad_link, problem) in [
+            ("external", "", "needs the meeting"),
+            ("external", "http://meet.example.org/north", "https://"),
+            ("zoom", link, "not a video provider"),
+        ] {
+            let response = app
+                .post_form(
+                    &facilitator,
+                    &settings,
+                    &[("video_provider", provider), ("video_link", bad_link)],
+                )
+                .await;
+            assert_eq!(response.status(), 422, "{dialect:?} {provider} {bad_link}");
+            let page = response.text().await.expect("body");
+            assert!(page.contains(problem), "{dialect:?}: {problem} in {page}");
+        }
+        let patient = app.browser_session("patient").await;
+        let refused = app
+            .post_form(
+                &patient,
+                &settings,
+                &[("video_provider", "embedded"), ("video_link", "")],
+            )
+            .await;
+        assert_eq!(
+            refused.status(),
+            403,
+            "{dialect:?}: a patient cannot change the video"
+        );
+
+        let saved = app
+            .post_form(
+                &facilitator,
+                &settings,
+                &[("video_provider", "external"), ("video_link", link)],
+            )
+            .await;
+        assert_eq!(saved.status(), 303, "{dialect:?}");
+        let details = app
+            .database
+            .database
+            .get_cohort_details(cohort)
+            .await
+            .expect("cohort");
+        assert_eq!(details.video_provider, "external");
+
+        // Before the window opens the patient sees when it does, not the link.
+        let now = stillpoint_app::Clock::now(app.clock.as_ref());
+        let next = app
+            .database
+            .database
+            .list_cohort_sessions(cohort)
+            .await
+            .expect("sessions")
+            .into_iter()
+            .find(|session| {
+                session.status == SessionStatus::Scheduled && session.planned.start > now
+            })
+            .expect("a session ahead");
+        let room = app.url(&format!("/sessions/{}/room", next.id));
+        let early = patient
+            .get(&room)
+            .send()
+            .await
+            .expect("page")
+            .text()
+            .await
+            .expect("body");
+        assert!(
+            !early.contains(link),
+            "{dialect:?}: no link before the window"
+        );
+        assert!(
+            early.contains("La sala abre"),
+            "{dialect:?}: the opening time is given"
+        );
+
+        move_to_next_session(&app).await;
+        let patient = app.browser_session("patient").await;
+        let open = patient
+            .get(&room)
+            .send()
+            .await
+            .expect("page")
+            .text()
+            .await
+            .expect("body");
+        assert!(
+            open.contains(link),
+            "{dialect:?}: the link is shown in the window"
+        );
+        assert!(
+            !open.contains("data-room-socket"),
+            "{dialect:?}: no embedded room for an external cohort"
+        );
     }
 }

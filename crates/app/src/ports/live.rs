@@ -58,10 +58,11 @@ pub trait LiveStore: Send + Sync {
         &self,
         account: AccountId,
     ) -> Result<Option<TechCheck>, StorageError>;
-    /// Sets or clears the meeting link of a cohort that uses an external video service.
-    async fn set_cohort_video_link(
+    /// Sets a cohort's video provider and its external meeting link (`None` clears it).
+    async fn set_cohort_video(
         &self,
         cohort: CohortId,
+        provider: &str,
         link: Option<&str>,
     ) -> Result<(), StorageError>;
     async fn cohort_video_link(&self, cohort: CohortId) -> Result<Option<String>, StorageError>;

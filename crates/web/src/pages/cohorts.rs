@@ -419,6 +419,15 @@ struct CohortTemplate {
     error: Option<String>,
     /// The confirmation of what was just saved, shown at the top.
     notice: Option<String>,
+    /// The video form, for those who change the cohort's sessions: the address it posts to,
+    /// the providers with whether each is chosen, and the stored meeting link.
+    video_form: Option<VideoForm>,
+}
+
+struct VideoForm {
+    action: String,
+    providers: Vec<(String, String, bool)>,
+    link: String,
 }
 
 /// The query of the cohort page: `notice` names what was just saved.
@@ -439,6 +448,7 @@ pub async fn show(
         Some("created") => Some("cohort-notice-created"),
         Some("changed") => Some("cohort-notice-changed"),
         Some("capacity") => Some("cohort-notice-capacity"),
+        Some("video") => Some("cohort-notice-video"),
         _ => None,
     };
     render_cohort(&state, &signed_in, cohort, PageOutcome::Notice(notice)).await
@@ -473,6 +483,28 @@ async fn render_cohort(
     let layout = Layout::new(state, &signed_in.viewer, &path);
     let mut template = cohort_template(state, layout, &view, &path).await?;
     template.can_change_capacity = curricula::may_edit(&signed_in.account);
+    if view.access.change_sessions {
+        let link = state
+            .store
+            .cohort_video_link(cohort)
+            .await?
+            .unwrap_or_default();
+        let tr = &template.layout.tr;
+        template.video_form = Some(VideoForm {
+            action: format!("{path}/video"),
+            providers: stillpoint_domain::live::VideoProvider::ALL
+                .iter()
+                .map(|provider| {
+                    (
+                        provider.code().to_owned(),
+                        tr.t(&format!("video-provider-{}", provider.code())),
+                        provider.code() == view.details.video_provider,
+                    )
+                })
+                .collect(),
+            link,
+        });
+    }
     let status = match outcome {
         PageOutcome::RejectedCapacity { value, problem } => {
             template.capacity = value;
@@ -585,6 +617,7 @@ async fn cohort_template(
         form_action: format!("{path}/capacity"),
         error: None,
         notice: None,
+        video_form: None,
         layout,
     })
 }

@@ -170,6 +170,7 @@ pub async fn room(
         Door::Cancelled => ("cancelled", tr.t("live-cancelled")),
     };
     let facilitator = pass.role == RoomRole::Facilitator;
+    let mut livekit_origin = None;
 
     if pass.is_open() && pass.provider != VideoProvider::External {
         let now = state.clock.now().as_second();
@@ -197,7 +198,13 @@ pub async fn room(
         ));
         layout.body_data.push(("room-text", catalogue_json(&tr)));
         if pass.provider == VideoProvider::LiveKit {
-            add_livekit(&state, &mut layout, &signed_in, &pass, now)?;
+            let Some(livekit) = &state.live.livekit else {
+                return Err(livekit_missing());
+            };
+            layout
+                .scripts
+                .insert(0, state.assets.url("livekit-client.umd.js").to_owned());
+            livekit_origin = Some(livekit_connect_origin(&livekit.url));
         }
     }
 
@@ -217,34 +224,59 @@ pub async fn room(
         staff_href,
         layout,
     };
-    render(&template)
+    let mut response = render(&template)?;
+    if let Some(origin) = livekit_origin {
+        // The LiveKit client connects to the LiveKit server, which the default policy forbids.
+        let policy = crate::middleware::CONTENT_SECURITY_POLICY.replace(
+            "connect-src 'self'",
+            &format!("connect-src 'self' {origin}"),
+        );
+        if let Ok(value) = header::HeaderValue::from_str(&policy) {
+            response
+                .headers_mut()
+                .insert(header::CONTENT_SECURITY_POLICY, value);
+        }
+    }
+    Ok(response)
 }
 
-/// Adds the LiveKit address and an access token for the page's script.
-fn add_livekit(
-    state: &AppState,
-    layout: &mut Layout,
-    signed_in: &SignedIn,
-    pass: &RoomPass,
-    now: i64,
-) -> Result<(), WebError> {
-    let Some(livekit) = &state.live.livekit else {
-        return Err(WebError::Invalid {
-            field: "video_provider".to_owned(),
-            message: "this cohort uses LiveKit, but the server has no [video.livekit] settings; an administrator adds them".to_owned(),
-        });
-    };
+fn livekit_missing() -> WebError {
+    WebError::Invalid {
+        field: "video_provider".to_owned(),
+        message: "this cohort uses LiveKit, but the server has no video.livekit_url, video.livekit_api_key and video.livekit_api_secret settings; an administrator adds them".to_owned(),
+    }
+}
+
+/// Returns the `wss://` and `https://` origins of a LiveKit address for the page's policy.
+fn livekit_connect_origin(url: &str) -> String {
+    let rest = url
+        .strip_prefix("wss://")
+        .or_else(|| url.strip_prefix("https://"))
+        .or_else(|| url.strip_prefix("ws://"))
+        .or_else(|| url.strip_prefix("http://"))
+        .unwrap_or(url);
+    let host = rest.split('/').next().unwrap_or(rest);
+    if url.starts_with("ws://") || url.starts_with("http://") {
+        format!("ws://{host} http://{host}")
+    } else {
+        format!("wss://{host} https://{host}")
+    }
+}
+
+/// Makes the LiveKit access token of a member admitted to the room.
+fn livekit_message(state: &AppState, room_key: &str, member: &Member) -> Option<ServerMessage> {
+    let livekit = state.live.livekit.as_ref()?;
     let grant = Grant {
-        room: pass.session.id.to_string(),
-        identity: signed_in.account.id.to_string(),
-        name: pass.name.clone(),
-        room_admin: pass.role == RoomRole::Facilitator,
+        room: room_key.to_owned(),
+        identity: member.account.to_string(),
+        name: member.name.clone(),
+        room_admin: member.role == RoomRole::Facilitator,
     };
-    layout.body_data.push(("livekit-url", livekit.url.clone()));
-    layout
-        .body_data
-        .push(("livekit-token", access_token(&livekit.keys, &grant, now)));
-    Ok(())
+    let now = state.clock.now().as_second();
+    Some(ServerMessage::LiveKit {
+        url: livekit.url.clone(),
+        token: access_token(&livekit.keys, &grant, now),
+    })
 }
 
 /// Rejects a WebSocket opened from another site's page: browsers send cookies with cross-site
@@ -292,7 +324,16 @@ pub async fn room_socket(
     let room_key = session.to_string();
     Ok(upgrade
         .max_message_size(MAX_MESSAGE_BYTES)
-        .on_upgrade(move |socket| run_connection(state, room_key, Some(session), member, socket)))
+        .on_upgrade(move |socket| {
+            run_connection(
+                state,
+                room_key,
+                Some(session),
+                member,
+                pass.provider,
+                socket,
+            )
+        }))
 }
 
 /// Runs one signalling connection until either side closes it.
@@ -301,10 +342,14 @@ async fn run_connection(
     room_key: String,
     session: Option<CohortSessionId>,
     member: Member,
+    provider: VideoProvider,
     mut socket: WebSocket,
 ) {
     let hub: &Hub = &state.live.hub;
     let (outbox, mut inbox) = unbounded_channel();
+    let livekit = (provider == VideoProvider::LiveKit)
+        .then(|| livekit_message(&state, &room_key, &member))
+        .flatten();
     let (connection, changes) = match hub.connect(&room_key, member, outbox.clone()) {
         Ok(connected) => connected,
         Err(error) => {
@@ -320,6 +365,12 @@ async fn run_connection(
         tokio::select! {
             outgoing = inbox.recv() => {
                 let Some(message) = outgoing else { break };
+                if message == ServerMessage::Admitted
+                    && let Some(livekit) = &livekit
+                    && send(&mut socket, livekit).await.is_err()
+                {
+                    break;
+                }
                 let closing = matches!(message, ServerMessage::Closed { .. });
                 if send(&mut socket, &message).await.is_err() || closing {
                     break;
@@ -410,8 +461,8 @@ pub async fn invite_guest(
     Ok(Redirect::to(&format!("/cohorts/{cohort}/sessions/{session}?invited=1")).into_response())
 }
 
-/// Sets a cohort's external meeting link, from the cohort page.
-pub async fn set_video_link(
+/// Sets a cohort's video provider and meeting link, from the cohort page.
+pub async fn set_video(
     State(state): State<AppState>,
     signed_in: SignedIn,
     Path(cohort_text): Path<String>,
@@ -419,16 +470,17 @@ pub async fn set_video_link(
 ) -> Result<Response, WebError> {
     let cohort: CohortId = cohort_text.parse().map_err(|_| WebError::NotFound)?;
     let fields = Fields(fields);
-    live::set_external_link(
+    live::set_video(
         state.store.as_ref(),
         state.clock.as_ref(),
         &signed_in.viewer.audit_context(),
         &signed_in.account,
         cohort,
+        fields.text("video_provider"),
         fields.text("video_link"),
     )
     .await?;
-    Ok(Redirect::to(&format!("/cohorts/{cohort}?notice=video_link")).into_response())
+    Ok(Redirect::to(&format!("/cohorts/{cohort}?notice=video")).into_response())
 }
 
 #[derive(Template)]
@@ -551,5 +603,14 @@ pub async fn tech_check_socket(
     let room_key = format!("tech-check-{}", uuid::Uuid::now_v7());
     Ok(upgrade
         .max_message_size(MAX_MESSAGE_BYTES)
-        .on_upgrade(move |socket| run_connection(state, room_key, None, member, socket)))
+        .on_upgrade(move |socket| {
+            run_connection(
+                state,
+                room_key,
+                None,
+                member,
+                VideoProvider::Embedded,
+                socket,
+            )
+        }))
 }

@@ -125,10 +125,7 @@ fn live_routes() -> Router<AppState> {
             "/cohorts/{cohort_id}/sessions/{session_id}/guests",
             post(live::invite_guest),
         )
-        .declared(
-            "/cohorts/{cohort_id}/video-link",
-            post(live::set_video_link),
-        )
+        .declared("/cohorts/{cohort_id}/video", post(live::set_video))
         .declared(
             "/tech-check",
             get(live::tech_check).post(live::save_tech_check),
