@@ -9,7 +9,7 @@ use stillpoint_domain::audit::{AuditAction, AuditOutcome};
 use stillpoint_domain::enrolment::{self, EnrolmentState, Transition};
 use stillpoint_domain::live::presence::{RollCallRules, RoomAttendance, Stay, room_attendance};
 use stillpoint_domain::live::room::{PresenceChange, RoomRole};
-use stillpoint_domain::live::{JoinWindow, VideoProvider, WindowClosed};
+use stillpoint_domain::live::{self, JoinWindow, VideoProvider, WindowClosed};
 use stillpoint_domain::{
     Account, AccountId, CohortId, CohortSessionId, InvalidValue, PatientId, Role,
 };
@@ -19,9 +19,6 @@ use crate::ports::{
     CohortDetails, CohortSession, RoomEvent, SessionGuest, SessionStatus, Store, TechCheck,
 };
 use crate::{AppError, Clock, StorageError, cohort_view, patients};
-
-/// The longest external meeting link, in characters.
-const MAX_LINK_CHARS: usize = 500;
 
 /// Whether the room can be entered now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -423,7 +420,7 @@ pub async fn set_video(
         return Err(AppError::Forbidden);
     }
     let provider = VideoProvider::parse(provider)?;
-    let link = check_link(link)?;
+    let link = live::check_https_link("video_link", link)?;
     if provider == VideoProvider::External && link.is_none() {
         return Err(InvalidValue::new(
             "video_link",
@@ -450,30 +447,4 @@ pub async fn set_video(
     .await?;
     tracing::info!(cohort_id = %cohort, provider = provider.code(), "cohort video provider set");
     Ok(())
-}
-
-/// Checks an external meeting link: an https address without spaces.
-pub fn check_link(link: &str) -> Result<Option<String>, InvalidValue> {
-    let link = link.trim();
-    if link.is_empty() {
-        return Ok(None);
-    }
-    if !link.starts_with("https://")
-        || link.len() <= "https://".len()
-        || link.chars().any(char::is_whitespace)
-    {
-        return Err(InvalidValue::new(
-            "video_link",
-            "enter the meeting's https:// address as the video service gave it",
-        ));
-    }
-    if link.chars().count() > MAX_LINK_CHARS {
-        return Err(InvalidValue::new(
-            "video_link",
-            format!(
-                "the link is longer than {MAX_LINK_CHARS} characters; use the meeting's short link"
-            ),
-        ));
-    }
-    Ok(Some(link.to_owned()))
 }

@@ -9,7 +9,7 @@ use jiff::{SignedDuration, Timestamp};
 
 use crate::InvalidValue;
 
-/// Where a cohort's live sessions take place.
+/// The video service that carries a cohort's live sessions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VideoProvider {
     /// The selective forwarding unit inside the Stillpoint server.
@@ -65,7 +65,7 @@ impl Default for JoinWindow {
     }
 }
 
-/// Why a room cannot be entered at a given moment.
+/// The reason a room cannot be entered at a given moment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WindowClosed {
     NotYetOpen { opens_at: Timestamp },
@@ -122,6 +122,36 @@ impl JoinWindow {
     }
 }
 
+/// The maximum length of a meeting or captioning link, in characters.
+pub const MAX_LINK_CHARS: usize = 500;
+
+/// Checks a link to another service (a meeting or a live captioning page): empty means none,
+/// otherwise an `https://` address with a host and no spaces.
+pub fn check_https_link(field: &'static str, text: &str) -> Result<Option<String>, InvalidValue> {
+    let link = text.trim();
+    if link.is_empty() {
+        return Ok(None);
+    }
+    let has_host = link
+        .strip_prefix("https://")
+        .is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/'));
+    if !has_host || link.chars().any(char::is_whitespace) {
+        return Err(InvalidValue::new(
+            field,
+            "enter the https:// address, without spaces, as the service gave it",
+        ));
+    }
+    if link.chars().count() > MAX_LINK_CHARS {
+        return Err(InvalidValue::new(
+            field,
+            format!(
+                "the link is longer than {MAX_LINK_CHARS} characters; use the service's short link"
+            ),
+        ));
+    }
+    Ok(Some(link.to_owned()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,6 +188,26 @@ mod tests {
         assert_eq!(window.before_start, SignedDuration::from_mins(5));
         let error = JoinWindow::from_minutes(2000, 0).expect_err("too long");
         assert_eq!(error.field, "join_before_minutes");
+    }
+
+    #[test]
+    fn links_must_be_https_with_a_host() {
+        assert_eq!(check_https_link("video_link", "  "), Ok(None));
+        assert_eq!(
+            check_https_link("video_link", " https://meet.example.org/a "),
+            Ok(Some("https://meet.example.org/a".to_owned()))
+        );
+        for bad in [
+            "https://",
+            "http://meet.example.org",
+            "javascript:alert(1)",
+            "https://a b",
+        ] {
+            let error = check_https_link("video_link", bad).expect_err(bad);
+            assert_eq!(error.field, "video_link", "{bad}");
+        }
+        let long = format!("https://example.org/{}", "a".repeat(MAX_LINK_CHARS));
+        assert!(check_https_link("captions_url", &long).is_err());
     }
 
     #[test]

@@ -276,10 +276,11 @@ fn live_state(settings: &Settings) -> anyhow::Result<stillpoint_web::live::LiveS
         )
     };
 
+    let secrets = &settings.video_secrets;
     let livekit = match (
         &video.livekit_url,
         &video.livekit_api_key,
-        &video.livekit_api_secret,
+        &secrets.livekit_api_secret,
     ) {
         (Some(url), Some(api_key), Some(api_secret)) => Some(LiveKitSettings {
             url: url.clone(),
@@ -291,7 +292,7 @@ fn live_state(settings: &Settings) -> anyhow::Result<stillpoint_web::live::LiveS
         (None, None, None) => None,
         _ => {
             return Err(anyhow!(
-                "video.livekit_url, video.livekit_api_key and video.livekit_api_secret go together; set all three or none"
+                "video.livekit_url, video.livekit_api_key and the API secret (video.livekit_api_secret_file or STILLPOINT_LIVEKIT_API_SECRET) go together; set all three or none"
             ));
         }
     };
@@ -309,7 +310,7 @@ fn live_state(settings: &Settings) -> anyhow::Result<stillpoint_web::live::LiveS
         window,
         ice_servers,
         turn_urls: video.turn_urls.clone(),
-        turn_secret: video.turn_secret.clone(),
+        turn_secret: secrets.turn_secret.clone(),
         livekit,
     })
 }

@@ -116,10 +116,33 @@ pub struct VideoFileSettings {
     pub stun_urls: Vec<String>,
     #[serde(default)]
     pub turn_urls: Vec<String>,
-    pub turn_secret: Option<String>,
+    pub turn_secret_file: Option<PathBuf>,
     pub livekit_url: Option<String>,
     pub livekit_api_key: Option<String>,
+    pub livekit_api_secret_file: Option<PathBuf>,
+}
+
+/// The secrets of `[video]`, read from files or the environment, never from the settings file.
+#[derive(Default, Clone)]
+pub struct VideoSecrets {
+    pub turn_secret: Option<String>,
     pub livekit_api_secret: Option<String>,
+}
+
+impl std::fmt::Debug for VideoSecrets {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("VideoSecrets")
+            .field(
+                "turn_secret",
+                &self.turn_secret.as_ref().map(|_| "[redacted]"),
+            )
+            .field(
+                "livekit_api_secret",
+                &self.livekit_api_secret.as_ref().map(|_| "[redacted]"),
+            )
+            .finish()
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -225,6 +248,7 @@ pub struct Settings {
     pub practice_rules: Option<PathBuf>,
     /// The `[video]` table as written; the server checks it when it starts the SFU.
     pub video: VideoFileSettings,
+    pub video_secrets: VideoSecrets,
     /// How long a job a server claimed stays that server's. After a crash, another server (or the same
     /// one, restarted) runs the job again once this has passed.
     pub job_lease: SignedDuration,
@@ -275,6 +299,8 @@ impl FileSettings {
         resolve(&mut settings.locales_dir);
         resolve(&mut settings.consent_dir);
         resolve(&mut settings.practice.rules_file);
+        resolve(&mut settings.video.turn_secret_file);
+        resolve(&mut settings.video.livekit_api_secret_file);
         resolve(&mut settings.tls.cert_path);
         resolve(&mut settings.tls.key_path);
         resolve(&mut settings.audit.key_path);
@@ -372,6 +398,18 @@ impl Settings {
             lapse_days: lapse_days(file.programs.lapse_days)?,
             max_upload_bytes: max_upload_bytes(file.practice.max_upload_megabytes)?,
             practice_rules: file.practice.rules_file,
+            video_secrets: VideoSecrets {
+                turn_secret: secret(
+                    "video.turn_secret_file",
+                    "STILLPOINT_TURN_SECRET",
+                    file.video.turn_secret_file.as_deref(),
+                )?,
+                livekit_api_secret: secret(
+                    "video.livekit_api_secret_file",
+                    "STILLPOINT_LIVEKIT_API_SECRET",
+                    file.video.livekit_api_secret_file.as_deref(),
+                )?,
+            },
             video: file.video,
             job_lease: job_lease(file.jobs.lease_seconds)?,
             job_workers: job_workers(file.jobs.workers)?,
@@ -867,11 +905,13 @@ join_after_minutes = 30
 # per participant from turn_secret, as coturn's use-auth-secret option expects.
 # stun_urls = ["stun:turn.example.org:3478"]
 # turn_urls = ["turns:turn.example.org:443?transport=tcp"]
-# turn_secret = "shared secret of the TURN server"
-# For cohorts whose video provider is livekit: the LiveKit address and API key.
+# The TURN server's shared secret is read from this file, or from STILLPOINT_TURN_SECRET.
+# turn_secret_file = "/etc/stillpoint/turn-secret"
+# For cohorts whose video provider is livekit: the LiveKit address and API key; the API secret
+# is read from the file, or from STILLPOINT_LIVEKIT_API_SECRET.
 # livekit_url = "wss://livekit.example.org"
 # livekit_api_key = "API key"
-# livekit_api_secret = "API secret"
+# livekit_api_secret_file = "/etc/stillpoint/livekit-secret"
 
 [jobs]
 # Seconds a server holds a job it started (a reminder to send, say). If the server stops

@@ -7,7 +7,9 @@
 //!
 //! Run with `cargo bench -p stillpoint-video --bench sfu_rooms -- stillpoint 1,2,4` or, with a
 //! Janus 1.x server listening for its HTTP API on 127.0.0.1:8088,
-//! `cargo bench -p stillpoint-video --bench sfu_rooms -- janus 1,2,4`. The simulated clients run
+//! `cargo bench -p stillpoint-video --bench sfu_rooms -- janus 1,2,4`. Janus's ICE library
+//! (libnice) does not gather loopback candidates, so for Janus set `BENCH_IP` to this machine's
+//! own interface address, and Janus's `ice_enforce_list` to that interface. The simulated clients run
 //! in this process and compete with the server for the CPU, so the figures are a lower bound for
 //! the server alone.
 
@@ -42,6 +44,15 @@ const WARM_UP: Duration = Duration::from_secs(5);
 const MEASURE: Duration = Duration::from_secs(20);
 const JANUS: &str = "http://127.0.0.1:8088/janus";
 
+/// The local address the clients and the embedded SFU use: 127.0.0.1, or this machine's own
+/// interface address from `BENCH_IP` for a Janus whose ICE library skips loopback.
+fn client_ip() -> std::net::IpAddr {
+    std::env::var("BENCH_IP")
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]))
+}
+
 /// Counts of all clients, sampled at the start and end of the measured window.
 #[derive(Default)]
 struct Tally {
@@ -66,7 +77,7 @@ struct Connection {
 
 impl Connection {
     fn new() -> Self {
-        let socket = UdpSocket::bind("127.0.0.1:0").expect("client socket");
+        let socket = UdpSocket::bind((client_ip(), 0)).expect("client socket");
         socket.set_nonblocking(true).expect("non-blocking");
         let local = socket.local_addr().expect("address");
         let mut rtc = Rtc::builder().build(Instant::now());
@@ -403,8 +414,9 @@ impl Janus {
     }
 }
 
-/// Joins 12 clients to one Janus videoroom: each publishes, then subscribes to the other 11.
-async fn janus_room(room: usize) -> Vec<Client> {
+/// Publishes 12 clients in one Janus videoroom, returning the session, the room, the clients and
+/// their feed ids.
+async fn janus_publish(room: usize) -> (Janus, usize, Vec<Client>, Vec<u64>) {
     let mut janus = Janus::connect().await;
     let room_id = 5000 + room;
     let admin = janus.attach().await;
@@ -428,7 +440,7 @@ async fn janus_room(room: usize) -> Vec<Client> {
                 handle,
                 json!({"request": "joinandconfigure", "room": room_id, "ptype": "publisher",
                        "display": format!("p{index}"), "audio": true, "video": true}),
-                Some(json!({"type": "offer", "sdp": offer.to_sdp_string()})),
+                Some(json!({"type": "offer", "sdp": offer.to_sdp_string(), "trickle": false})),
             )
             .await;
         let sdp = event["jsep"]["sdp"]
@@ -446,6 +458,11 @@ async fn janus_room(room: usize) -> Vec<Client> {
         );
         clients.push(Client::new(connection, audio_mid, video_mid));
     }
+    (janus, room_id, clients, feeds)
+}
+
+/// Subscribes each published client to the other 11 feeds of its Janus videoroom.
+async fn janus_subscribe(mut janus: Janus, room_id: usize, clients: &mut [Client], feeds: &[u64]) {
     for (index, client) in clients.iter_mut().enumerate() {
         let handle = janus.attach().await;
         let streams: Vec<Value> = feeds
@@ -461,9 +478,9 @@ async fn janus_room(room: usize) -> Vec<Client> {
                 None,
             )
             .await;
-        let sdp = event["jsep"]["sdp"]
-            .as_str()
-            .expect("Janus offers the streams");
+        let Some(sdp) = event["jsep"]["sdp"].as_str() else {
+            panic!("Janus did not offer the streams: {event}");
+        };
         let mut receiver = Connection::new();
         let answer = receiver
             .rtc
@@ -474,7 +491,7 @@ async fn janus_room(room: usize) -> Vec<Client> {
             .message(
                 handle,
                 json!({"request": "start"}),
-                Some(json!({"type": "answer", "sdp": answer.to_sdp_string()})),
+                Some(json!({"type": "answer", "sdp": answer.to_sdp_string(), "trickle": false})),
             )
             .await;
         client.receiver = Some(receiver);
@@ -487,6 +504,32 @@ async fn janus_room(room: usize) -> Vec<Client> {
             janus.post(url, json!({"janus": "keepalive"})).await;
         }
     });
+}
+
+/// Runs the clients' connections for `duration` or until all senders are connected.
+fn drive(clients: &mut [Client], runtime: &Handle, duration: Duration, until_connected: bool) {
+    let idle = Tally::default();
+    let mut buffer = vec![0_u8; 2000];
+    let deadline = Instant::now() + duration;
+    while Instant::now() < deadline {
+        if until_connected && clients.iter().all(|client| client.sender.connected) {
+            return;
+        }
+        let now = Instant::now();
+        for client in clients.iter_mut() {
+            client.step(now, &mut buffer, &idle, runtime);
+        }
+        thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Joins 12 clients to one Janus videoroom: each publishes, and once every publisher's media
+/// flows (Janus offers only such feeds), subscribes to the other 11.
+fn janus_room(runtime: &Handle, room: usize) -> Vec<Client> {
+    let (janus, room_id, mut clients, feeds) = runtime.block_on(janus_publish(room));
+    drive(&mut clients, runtime, Duration::from_secs(20), true);
+    drive(&mut clients, runtime, Duration::from_secs(2), false);
+    runtime.block_on(janus_subscribe(janus, room_id, &mut clients, &feeds));
     clients
 }
 
@@ -545,7 +588,7 @@ fn janus_pid() -> String {
 
 fn measure(runtime: &tokio::runtime::Runtime, target: &str, rooms: usize) {
     let sfu = (target == "stillpoint")
-        .then(|| Sfu::start("127.0.0.1:0".parse().expect("address"), None).expect("SFU starts"));
+        .then(|| Sfu::start(SocketAddr::new(client_ip(), 0), None).expect("SFU starts"));
     let server_cpu = || match &sfu {
         Some(_) => cpu_seconds("self", Some("sfu")),
         None => cpu_seconds(&janus_pid(), None),
@@ -556,7 +599,7 @@ fn measure(runtime: &tokio::runtime::Runtime, target: &str, rooms: usize) {
     for room in 0..rooms {
         let clients = match &sfu {
             Some(sfu) => stillpoint_room(runtime.handle(), sfu, room),
-            None => runtime.block_on(janus_room(room)),
+            None => janus_room(runtime.handle(), room),
         };
         let (handle, tally, stop) = (
             runtime.handle().clone(),

@@ -3,10 +3,14 @@
 //!
 //! Access checks happen before a connection reaches the hub: the caller has already decided that
 //! the account belongs to the session and that the join window is open.
+//!
+//! NOTE: rooms live in this process's memory. With several servers sharing one database, every
+//! participant of a session must reach the same server, which nothing arranges yet.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use stillpoint_domain::AccountId;
 use stillpoint_domain::live::room::{
@@ -18,9 +22,6 @@ use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
 use crate::sfu::{PeerEvent, Route, Sfu};
 use crate::signalling::{ClientMessage, Roster, RosterEntry, ServerMessage};
 
-/// The longest live captioning address accepted, in characters.
-const MAX_CAPTIONS_URL_CHARS: usize = 500;
-
 /// The person behind a new connection, as the access check established.
 #[derive(Debug, Clone)]
 pub struct Member {
@@ -30,12 +31,41 @@ pub struct Member {
     pub name: String,
 }
 
+/// The maximum number of messages one connection may send in [`RATE_WINDOW`]; a person clicking controls
+/// sends a few a second, so only a runaway or hostile page reaches it.
+const RATE_LIMIT: u32 = 40;
+const RATE_WINDOW: Duration = Duration::from_secs(10);
+
 #[derive(Debug)]
 struct Connection {
     account: AccountId,
     outbox: UnboundedSender<ServerMessage>,
     audio_only: bool,
     in_sfu: bool,
+    window_started: Instant,
+    messages_in_window: u32,
+}
+
+impl Connection {
+    /// Counts a message and returns whether it is within the rate limit; the first message over
+    /// the limit in a window gets an error, later ones are dropped silently.
+    fn admit_message(&mut self, now: Instant) -> bool {
+        if now.duration_since(self.window_started) >= RATE_WINDOW {
+            self.window_started = now;
+            self.messages_in_window = 0;
+        }
+        self.messages_in_window += 1;
+        if self.messages_in_window == RATE_LIMIT + 1 {
+            let _ = self.outbox.send(ServerMessage::Error {
+                code: "too_many",
+                message: format!(
+                    "more than {RATE_LIMIT} messages in {} seconds; wait a moment",
+                    RATE_WINDOW.as_secs()
+                ),
+            });
+        }
+        self.messages_in_window <= RATE_LIMIT
+    }
 }
 
 #[derive(Debug, Default)]
@@ -108,6 +138,8 @@ impl Hub {
                 outbox,
                 audio_only: false,
                 in_sfu: false,
+                window_started: Instant::now(),
+                messages_in_window: 0,
             },
         );
         let presence = self.settle(room_key, entry, outcome);
@@ -127,6 +159,9 @@ impl Hub {
         connection: ConnectionId,
         message: ClientMessage,
     ) -> Vec<PresenceChange> {
+        if !self.within_rate(room_key, connection) {
+            return Vec::new();
+        }
         match message {
             ClientMessage::Offer { sdp } => {
                 self.join_media(room_key, connection, &sdp).await;
@@ -139,6 +174,14 @@ impl Hub {
             ClientMessage::Leave => self.disconnect(room_key, connection),
             other => self.command(room_key, connection, other),
         }
+    }
+
+    fn within_rate(&self, room_key: &str, connection: ConnectionId) -> bool {
+        let mut rooms = self.rooms.lock().expect("room lock");
+        rooms
+            .get_mut(room_key)
+            .and_then(|entry| entry.connections.get_mut(&connection))
+            .is_some_and(|found| found.admit_message(Instant::now()))
     }
 
     /// Removes a connection whose socket closed.
@@ -195,27 +238,10 @@ impl Hub {
 
         let result = match message {
             ClientMessage::Chat { text } => match entry.room.chat(actor, &text) {
+                // A chat message changes nobody's state, so no roster or route goes out.
                 Ok(chat) => {
-                    let name = entry
-                        .room
-                        .participant(actor)
-                        .map(|participant| participant.name.clone())
-                        .unwrap_or_default();
-                    for (account, outbox) in recipients(entry) {
-                        let same_group =
-                            entry.room.participant(account).is_some_and(|participant| {
-                                participant.group == chat.group
-                                    && participant.presence == Presence::Admitted
-                            });
-                        if same_group {
-                            let _ = outbox.send(ServerMessage::Chat {
-                                from: chat.from,
-                                name: name.clone(),
-                                text: chat.text.clone(),
-                            });
-                        }
-                    }
-                    Ok(Outcome::default())
+                    deliver_chat(entry, &chat);
+                    return Vec::new();
                 }
                 Err(error) => Err(error),
             },
@@ -225,13 +251,15 @@ impl Hub {
                 }
                 Ok(Outcome::default())
             }
-            ClientMessage::Captions { url } => match captions_url(&url) {
-                Ok(url) => entry.room.set_captions_url(actor, url),
-                Err(message) => {
-                    send_error(entry, connection, "captions_url", message);
-                    return Vec::new();
+            ClientMessage::Captions { url } => {
+                match stillpoint_domain::live::check_https_link("captions_url", &url) {
+                    Ok(url) => entry.room.set_captions_url(actor, url),
+                    Err(invalid) => {
+                        send_error(entry, connection, "captions_url", invalid.problem);
+                        return Vec::new();
+                    }
                 }
-            },
+            }
             other => apply(&mut entry.room, actor, &other),
         };
         match result {
@@ -267,53 +295,56 @@ impl Hub {
             };
             prepare_join(room_key, entry, connection)
         };
-        let route = match prepared {
-            Ok(route) => route,
+        let (route, restart) = match prepared {
+            Ok(prepared) => prepared,
             Err((code, message)) => {
                 self.reply_error(room_key, connection, code, message);
                 return;
             }
         };
+        // A second offer on one connection restarts its media, as after a network change;
+        // the SFU handles the leave before the new join.
+        if restart {
+            sfu.leave(connection.0);
+        }
 
-        let (events, mut peer_events) = unbounded_channel();
+        let (events, peer_events) = unbounded_channel();
         match sfu.join(connection.0, route, sdp, events).await {
             Ok(answer) => {
-                let outbox = {
-                    let mut rooms = self.rooms.lock().expect("room lock");
-                    let found = rooms
-                        .get_mut(room_key)
-                        .and_then(|entry| entry.connections.get_mut(&connection));
-                    found.map(|found| {
-                        found.in_sfu = true;
-                        found.outbox.clone()
-                    })
-                };
+                let outbox = self.media_started(room_key, connection, &sfu);
                 let Some(outbox) = outbox else {
                     // The connection closed while the SFU was answering.
                     sfu.leave(connection.0);
                     return;
                 };
                 let _ = outbox.send(ServerMessage::Answer { sdp: answer });
-                tokio::spawn(async move {
-                    while let Some(event) = peer_events.recv().await {
-                        let message = match event {
-                            PeerEvent::Offer(sdp) => ServerMessage::Offer { sdp },
-                            PeerEvent::Connected => ServerMessage::Media { state: "connected" },
-                            PeerEvent::Disconnected => ServerMessage::Media {
-                                state: "disconnected",
-                            },
-                        };
-                        if outbox.send(message).is_err() {
-                            break;
-                        }
-                    }
-                });
+                tokio::spawn(forward_peer_events(peer_events, outbox));
             }
             Err(error) => {
                 tracing::info!(room = room_key, connection = connection.0, %error, "offer refused");
                 self.reply_error(room_key, connection, "offer", error.to_string());
             }
         }
+    }
+
+    /// Marks a connection's media as started and sends the SFU its route, worked out again
+    /// under the lock because the room may have changed while the SFU answered.
+    fn media_started(
+        &self,
+        room_key: &str,
+        connection: ConnectionId,
+        sfu: &Sfu,
+    ) -> Option<UnboundedSender<ServerMessage>> {
+        let mut rooms = self.rooms.lock().expect("room lock");
+        let entry = rooms.get_mut(room_key)?;
+        let found = entry.connections.get_mut(&connection)?;
+        found.in_sfu = true;
+        let participant = entry.room.participant(found.account)?;
+        sfu.route(
+            connection.0,
+            route_of(room_key, participant, found.audio_only),
+        );
+        Some(found.outbox.clone())
     }
 
     async fn answer_media(&self, room_key: &str, connection: ConnectionId, sdp: &str) {
@@ -409,6 +440,25 @@ impl Hub {
     }
 }
 
+/// Passes the SFU's offers and connection changes for one connection to its browser.
+async fn forward_peer_events(
+    mut peer_events: tokio::sync::mpsc::UnboundedReceiver<PeerEvent>,
+    outbox: UnboundedSender<ServerMessage>,
+) {
+    while let Some(event) = peer_events.recv().await {
+        let message = match event {
+            PeerEvent::Offer(sdp) => ServerMessage::Offer { sdp },
+            PeerEvent::Connected => ServerMessage::Media { state: "connected" },
+            PeerEvent::Disconnected => ServerMessage::Media {
+                state: "disconnected",
+            },
+        };
+        if outbox.send(message).is_err() {
+            break;
+        }
+    }
+}
+
 fn apply(room: &mut Room, actor: AccountId, message: &ClientMessage) -> Result<Outcome, RoomError> {
     match *message {
         ClientMessage::Microphone { on } => room.set_microphone(actor, on),
@@ -438,28 +488,26 @@ fn apply(room: &mut Room, actor: AccountId, message: &ClientMessage) -> Result<O
     }
 }
 
-/// Checks that a connection may start media and returns its route.
+/// Checks that a connection may start media and returns its route, and whether it already had
+/// media to restart.
 fn prepare_join(
     room_key: &str,
     entry: &RoomEntry,
     connection: ConnectionId,
-) -> Result<Route, (&'static str, String)> {
+) -> Result<(Route, bool), (&'static str, String)> {
     let found = entry
         .connections
         .get(&connection)
         .ok_or_else(|| ("closed", "this connection has left the room".to_owned()))?;
-    if found.in_sfu {
-        return Err((
-            "offer",
-            "this connection already sends media; reload the page to start again".to_owned(),
-        ));
-    }
     let participant = entry
         .room
         .participant(found.account)
         .filter(|participant| participant.presence == Presence::Admitted)
         .ok_or_else(|| ("in_lobby", RoomError::InLobby.to_string()))?;
-    Ok(route_of(room_key, participant, found.audio_only))
+    Ok((
+        route_of(room_key, participant, found.audio_only),
+        found.in_sfu,
+    ))
 }
 
 fn route_of(room_key: &str, participant: &Participant, audio_only: bool) -> Route {
@@ -480,29 +528,28 @@ fn group_key(group: Group) -> String {
     }
 }
 
-/// Checks a live captioning address: empty removes it, otherwise an https URL.
-fn captions_url(url: &str) -> Result<Option<String>, String> {
-    let url = url.trim();
-    if url.is_empty() {
-        return Ok(None);
+/// Sends a chat message to the admitted members of its group.
+fn deliver_chat(entry: &RoomEntry, chat: &stillpoint_domain::live::room::ChatMessage) {
+    let name = entry
+        .room
+        .participant(chat.from)
+        .map(|participant| participant.name.clone())
+        .unwrap_or_default();
+    for found in entry.connections.values() {
+        let same_group = entry
+            .room
+            .participant(found.account)
+            .is_some_and(|participant| {
+                participant.group == chat.group && participant.presence == Presence::Admitted
+            });
+        if same_group {
+            let _ = found.outbox.send(ServerMessage::Chat {
+                from: chat.from,
+                name: name.clone(),
+                text: chat.text.clone(),
+            });
+        }
     }
-    if !url.starts_with("https://") || url.chars().any(char::is_whitespace) {
-        return Err("the captioning link must be an https:// address without spaces, as the captioning service gave it".to_owned());
-    }
-    if url.chars().count() > MAX_CAPTIONS_URL_CHARS {
-        return Err(format!(
-            "the captioning link is longer than {MAX_CAPTIONS_URL_CHARS} characters"
-        ));
-    }
-    Ok(Some(url.to_owned()))
-}
-
-fn recipients(entry: &RoomEntry) -> Vec<(AccountId, UnboundedSender<ServerMessage>)> {
-    entry
-        .connections
-        .values()
-        .map(|found| (found.account, found.outbox.clone()))
-        .collect()
 }
 
 fn send_error(entry: &RoomEntry, connection: ConnectionId, code: &'static str, message: String) {
@@ -511,8 +558,8 @@ fn send_error(entry: &RoomEntry, connection: ConnectionId, code: &'static str, m
     }
 }
 
-/// Sends each connection the roster it may see: facilitators see the lobby as well, people in
-/// the room see the room, and people in the lobby see nobody.
+/// Sends each connection the roster it may see: facilitators see everyone, people in the room
+/// see their group, and people in the lobby see nobody.
 fn broadcast_roster(entry: &RoomEntry) {
     let everyone: Vec<&Participant> = entry.room.participants().collect();
     for found in entry.connections.values() {
@@ -522,10 +569,16 @@ fn broadcast_roster(entry: &RoomEntry) {
         if viewer.presence == Presence::Lobby {
             continue;
         }
+        // Only facilitators see the lobby and who is in a private room; the others see the
+        // people of their own group, so nobody learns that someone was taken aside.
         let facilitator = viewer.role == RoomRole::Facilitator;
         let participants = everyone
             .iter()
-            .filter(|participant| facilitator || participant.presence == Presence::Admitted)
+            .filter(|participant| {
+                facilitator
+                    || (participant.presence == Presence::Admitted
+                        && participant.group == viewer.group)
+            })
             .map(|participant| roster_entry(participant))
             .collect();
         let _ = found.outbox.send(ServerMessage::Roster(Roster {

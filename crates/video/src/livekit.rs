@@ -8,8 +8,10 @@ use hmac::{Hmac, Mac};
 use serde::Serialize;
 use sha2::Sha256;
 
-/// How long a token lets its holder join; LiveKit checks it only when the browser connects.
-pub const TOKEN_LIFETIME_SECONDS: i64 = 2 * 60 * 60;
+/// How long a token lets its holder connect. The browser connects right after admission, and
+/// LiveKit refreshes the token of a connected participant itself, so a short lifetime limits
+/// what a removed participant could do with a copied token.
+pub const TOKEN_LIFETIME_SECONDS: i64 = 10 * 60;
 
 /// A clinic's LiveKit API key and secret.
 #[derive(Clone)]
@@ -28,7 +30,7 @@ impl std::fmt::Debug for LiveKitKeys {
     }
 }
 
-/// What the token holder may do in the room.
+/// The permissions a token grants in one room.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Grant {
     pub room: String,
@@ -62,7 +64,7 @@ struct Claims<'a> {
     video: VideoClaim<'a>,
 }
 
-/// Signs an access token for `grant`, valid from `now_unix_seconds` for two hours.
+/// Signs an access token for `grant`, valid from `now_unix_seconds` for ten minutes.
 #[must_use]
 pub fn access_token(keys: &LiveKitKeys, grant: &Grant, now_unix_seconds: i64) -> String {
     let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);

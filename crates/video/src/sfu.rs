@@ -23,15 +23,20 @@ use tokio::sync::{mpsc as tokio_mpsc, oneshot};
 
 /// The largest UDP datagram read; WebRTC keeps packets under the path MTU, about 1200 bytes.
 const DATAGRAM_BYTES: usize = 2000;
-/// The longest wait for a datagram before the loop handles commands and timers again.
+/// The maximum wait for a datagram before the loop handles commands and timers again.
 const MAX_WAIT: Duration = Duration::from_millis(20);
+/// The maximum number of datagrams read before the loop polls the peers.
+const MAX_BATCH: usize = 256;
+/// How long a connection may stay ICE-disconnected before it is closed; networks that change
+/// (Wi-Fi to mobile data) recover within a few seconds.
+const ICE_GRACE: Duration = Duration::from_secs(15);
 /// The shortest gap between two keyframe requests to one sender.
 const KEYFRAME_INTERVAL: Duration = Duration::from_secs(1);
 
 /// One browser connection, the same number as the room's connection id.
 pub type PeerId = u64;
 
-/// Where a peer belongs and what the SFU forwards from and to it.
+/// A peer's room and group, and what the SFU forwards from and to it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[allow(clippy::struct_excessive_bools)] // Independent forwarding switches.
 pub struct Route {
@@ -47,7 +52,7 @@ pub struct Route {
     pub receives_video: bool,
 }
 
-/// What the SFU tells one peer's signalling connection.
+/// A message from the SFU to one peer's signalling connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PeerEvent {
     /// A new offer for the browser to answer, in SDP.
@@ -58,7 +63,7 @@ pub enum PeerEvent {
     Disconnected,
 }
 
-/// Why the SFU could not take a browser's offer.
+/// An error of the SFU about a browser's offer or answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SfuError {
     #[error("the session description is not valid SDP: {0}")]
@@ -73,7 +78,7 @@ pub enum SfuError {
     AlreadyJoined,
 }
 
-/// Counters since the SFU started, read by the benchmark and the metrics page.
+/// Counters since the SFU started, for diagnostics.
 #[derive(Debug, Default)]
 pub struct SfuCounters {
     pub datagrams_received: AtomicU64,
@@ -149,6 +154,8 @@ impl Sfu {
             local,
             advertised: address,
             peers: HashMap::new(),
+            sources: HashMap::new(),
+            renegotiate: false,
             counters: Arc::clone(&counters),
         };
         thread::Builder::new()
@@ -263,9 +270,15 @@ struct Peer {
     tracks_out: Vec<TrackOut>,
     pending: Option<SdpPendingOffer>,
     connected: bool,
+    /// When str0m next wants the time, from its last poll.
+    deadline: Instant,
+    /// Set when the peer got input or media to send since its last poll.
+    needs_poll: bool,
+    /// Since when ICE has reported the connection as disconnected; it often recovers.
+    disconnected_since: Option<Instant>,
 }
 
-/// Work one peer's output asks of the others.
+/// Work that one peer's output creates for the others.
 #[allow(clippy::large_enum_variant)] // Short-lived in one loop turn; boxing each frame costs more.
 enum Relay {
     Media(PeerId, MediaData),
@@ -278,13 +291,17 @@ struct Forwarder {
     local: SocketAddr,
     advertised: SocketAddr,
     peers: HashMap<PeerId, Peer>,
+    /// The peer each remote address last belonged to, so a datagram finds its peer without
+    /// asking every peer.
+    sources: HashMap<SocketAddr, PeerId>,
+    /// Set when peers joined, answered or left, so the offers need another look.
+    renegotiate: bool,
     counters: Arc<SfuCounters>,
 }
 
 impl Forwarder {
     fn run(mut self, commands: &mpsc::Receiver<Command>) {
         let mut buffer = vec![0; DATAGRAM_BYTES];
-        let mut relays = VecDeque::new();
         loop {
             loop {
                 match commands.try_recv() {
@@ -296,32 +313,77 @@ impl Forwarder {
                     }
                 }
             }
-
             self.drop_dead_peers();
-            self.negotiate();
-            let mut deadline = Instant::now() + MAX_WAIT;
-            let ids: Vec<PeerId> = self.peers.keys().copied().collect();
-            for id in ids {
-                deadline = deadline.min(self.poll(id, &mut relays));
+            if self.renegotiate {
+                self.renegotiate = false;
+                self.negotiate();
+            }
+            self.poll_until_settled();
+
+            let now = Instant::now();
+            let deadline = self
+                .peers
+                .values()
+                .map(|peer| peer.deadline)
+                .min()
+                .unwrap_or(now + MAX_WAIT);
+            let wait = deadline
+                .saturating_duration_since(now)
+                .clamp(Duration::from_millis(1), MAX_WAIT);
+            let _ = self.socket.set_read_timeout(Some(wait));
+            self.receive_batch(&mut buffer);
+            self.feed_timers(Instant::now());
+        }
+    }
+
+    /// Hands the current time to every peer whose timer is due.
+    fn feed_timers(&mut self, now: Instant) {
+        for (id, peer) in &mut self.peers {
+            if peer.deadline > now || !peer.rtc.is_alive() {
+                continue;
+            }
+            peer.needs_poll = true;
+            if let Err(error) = peer.rtc.handle_input(Input::Timeout(now)) {
+                tracing::warn!(peer = id, %error, "video connection failed on a timer");
+                peer.rtc.disconnect();
+            }
+            if peer
+                .disconnected_since
+                .is_some_and(|since| now.duration_since(since) > ICE_GRACE)
+            {
+                tracing::info!(
+                    peer = id,
+                    "video connection stayed disconnected; closing it"
+                );
+                peer.rtc.disconnect();
+            }
+        }
+    }
+
+    /// Polls every peer that has work until none has, relaying media between them.
+    fn poll_until_settled(&mut self) {
+        let mut relays = VecDeque::new();
+        loop {
+            let due: Vec<PeerId> = self
+                .peers
+                .iter()
+                .filter(|(_, peer)| peer.needs_poll)
+                .map(|(id, _)| *id)
+                .collect();
+            if due.is_empty() {
+                return;
+            }
+            for id in due {
+                if let Some(peer) = self.peers.get_mut(&id) {
+                    peer.needs_poll = false;
+                }
+                let deadline = self.poll(id, &mut relays);
+                if let Some(peer) = self.peers.get_mut(&id) {
+                    peer.deadline = deadline;
+                }
             }
             while let Some(relay) = relays.pop_front() {
                 self.relay(relay);
-            }
-
-            let wait = deadline
-                .saturating_duration_since(Instant::now())
-                .clamp(Duration::from_millis(1), MAX_WAIT);
-            let _ = self.socket.set_read_timeout(Some(wait));
-            self.receive(&mut buffer);
-
-            let now = Instant::now();
-            for peer in self.peers.values_mut() {
-                if peer.rtc.is_alive()
-                    && let Err(error) = peer.rtc.handle_input(Input::Timeout(now))
-                {
-                    tracing::warn!(%error, "video connection failed on a timer");
-                    peer.rtc.disconnect();
-                }
             }
         }
     }
@@ -336,6 +398,7 @@ impl Forwarder {
                 reply,
             } => {
                 let _ = reply.send(self.join(peer, route, offer, events));
+                self.renegotiate = true;
             }
             Command::Answer {
                 peer,
@@ -343,6 +406,10 @@ impl Forwarder {
                 reply,
             } => {
                 let _ = reply.send(self.accept_answer(peer, answer));
+                if let Some(found) = self.peers.get_mut(&peer) {
+                    found.needs_poll = true;
+                }
+                self.renegotiate = true;
             }
             Command::Route { peer, route } => {
                 let newly_sending = self.peers.get_mut(&peer).map(|found| {
@@ -351,10 +418,12 @@ impl Forwarder {
                     found.route = route;
                     video_resumed || group_changed
                 });
-                // A receiver only sees a picture after a keyframe, so ask for one whenever
-                // video starts flowing on a new path.
-                if newly_sending == Some(true) {
-                    self.request_all_keyframes();
+                // A receiver only sees a picture after a keyframe, so ask the room's senders for
+                // one whenever video starts flowing on a new path.
+                if newly_sending == Some(true)
+                    && let Some(room) = self.peers.get(&peer).map(|found| found.route.room.clone())
+                {
+                    self.request_room_keyframes(&room);
                 }
             }
             Command::Leave { peer } => {
@@ -362,6 +431,7 @@ impl Forwarder {
                     gone.rtc.disconnect();
                     self.counters.peers.fetch_sub(1, Ordering::Relaxed);
                     self.stop_tracks_from(peer);
+                    self.renegotiate = true;
                 }
             }
         }
@@ -395,6 +465,9 @@ impl Forwarder {
                 tracks_out: Vec::new(),
                 pending: None,
                 connected: false,
+                deadline: Instant::now(),
+                needs_poll: true,
+                disconnected_since: None,
             },
         );
         self.counters.peers.fetch_add(1, Ordering::Relaxed);
@@ -439,7 +512,9 @@ impl Forwarder {
                 tracing::info!(peer = id, "video peer disconnected");
             }
             self.stop_tracks_from(id);
+            self.renegotiate = true;
         }
+        self.sources.retain(|_, id| self.peers.contains_key(id));
     }
 
     fn stop_tracks_from(&mut self, source: PeerId) {
@@ -508,6 +583,7 @@ impl Forwarder {
             };
             peer.tracks_out.extend(added);
             peer.pending = Some(pending);
+            peer.needs_poll = true;
             let _ = peer.events.send(PeerEvent::Offer(offer.to_sdp_string()));
         }
     }
@@ -542,20 +618,29 @@ impl Forwarder {
                         Err(error) => tracing::debug!(peer = id, %error, "UDP send failed"),
                     }
                 }
-                Output::Event(event) => Self::on_event(id, peer, event, relays),
+                Output::Event(event) => {
+                    self.renegotiate |= Self::on_event(id, peer, event, relays);
+                }
             }
         }
     }
 
-    fn on_event(id: PeerId, peer: &mut Peer, event: Event, relays: &mut VecDeque<Relay>) {
+    /// Acts on one event of a peer; returns whether the offers need another look.
+    fn on_event(id: PeerId, peer: &mut Peer, event: Event, relays: &mut VecDeque<Relay>) -> bool {
         match event {
             Event::Connected => {
                 peer.connected = true;
                 let _ = peer.events.send(PeerEvent::Connected);
                 tracing::debug!(peer = id, "video peer connected");
+                return true;
             }
             Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
-                peer.rtc.disconnect();
+                peer.disconnected_since.get_or_insert_with(Instant::now);
+            }
+            Event::IceConnectionStateChange(
+                IceConnectionState::Connected | IceConnectionState::Completed,
+            ) => {
+                peer.disconnected_since = None;
             }
             Event::MediaAdded(added) if added.direction.is_receiving() => {
                 peer.tracks_in.push(TrackIn {
@@ -563,6 +648,7 @@ impl Forwarder {
                     kind: added.kind,
                     last_keyframe_request: None,
                 });
+                return true;
             }
             Event::MediaData(data) => {
                 if !data.contiguous {
@@ -581,6 +667,7 @@ impl Forwarder {
             }
             _ => {}
         }
+        false
     }
 
     fn relay(&mut self, relay: Relay) {
@@ -629,6 +716,7 @@ impl Forwarder {
             let Some(pt) = writer.match_params(data.params) else {
                 continue;
             };
+            peer.needs_poll = true;
             match writer.write(pt, data.network_time, data.time, data.data.clone()) {
                 Ok(()) => {
                     self.counters
@@ -649,8 +737,12 @@ impl Forwarder {
         }
     }
 
-    fn request_all_keyframes(&mut self) {
-        for peer in self.peers.values_mut() {
+    fn request_room_keyframes(&mut self, room: &str) {
+        for peer in self
+            .peers
+            .values_mut()
+            .filter(|peer| peer.route.room == room)
+        {
             let video: Vec<Mid> = peer
                 .tracks_in
                 .iter()
@@ -663,22 +755,35 @@ impl Forwarder {
         }
     }
 
-    fn receive(&mut self, buffer: &mut Vec<u8>) {
-        buffer.resize(DATAGRAM_BYTES, 0);
-        let (length, source) = match self.socket.recv_from(buffer) {
-            Ok(received) => received,
-            Err(error) if matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                return;
+    /// Waits for a datagram up to the read timeout, then takes whatever else has arrived, up to
+    /// [`MAX_BATCH`] datagrams.
+    fn receive_batch(&mut self, buffer: &mut [u8]) {
+        for index in 0..MAX_BATCH {
+            if index == 1 && self.socket.set_nonblocking(true).is_err() {
+                break;
             }
-            Err(error) => {
-                tracing::warn!(%error, "UDP receive failed");
-                return;
-            }
-        };
-        self.counters
-            .datagrams_received
-            .fetch_add(1, Ordering::Relaxed);
-        let Ok(contents) = buffer[..length].try_into() else {
+            let (length, source) = match self.socket.recv_from(buffer) {
+                Ok(received) => received,
+                Err(error)
+                    if matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) =>
+                {
+                    break;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "UDP receive failed");
+                    break;
+                }
+            };
+            self.counters
+                .datagrams_received
+                .fetch_add(1, Ordering::Relaxed);
+            self.deliver(&buffer[..length], source);
+        }
+        let _ = self.socket.set_nonblocking(false);
+    }
+
+    fn deliver(&mut self, datagram: &[u8], source: SocketAddr) {
+        let Ok(contents) = datagram.try_into() else {
             return;
         };
         let input = Input::Receive(
@@ -690,13 +795,27 @@ impl Forwarder {
                 contents,
             },
         );
-        if let Some(peer) = self
-            .peers
-            .values_mut()
-            .find(|peer| peer.rtc.accepts(&input))
-            && let Err(error) = peer.rtc.handle_input(input)
-        {
-            tracing::warn!(%error, "video connection rejected a datagram; closing it");
+        let cached = self.sources.get(&source).copied().filter(|id| {
+            self.peers
+                .get(id)
+                .is_some_and(|peer| peer.rtc.accepts(&input))
+        });
+        let found = cached.or_else(|| {
+            self.peers
+                .iter()
+                .find(|(_, peer)| peer.rtc.accepts(&input))
+                .map(|(id, _)| *id)
+        });
+        let Some(id) = found else {
+            return;
+        };
+        self.sources.insert(source, id);
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
+        peer.needs_poll = true;
+        if let Err(error) = peer.rtc.handle_input(input) {
+            tracing::warn!(peer = id, %error, "video connection rejected a datagram; closing it");
             peer.rtc.disconnect();
         }
     }
@@ -717,6 +836,7 @@ fn request_keyframe_throttled(peer: &mut Peer, mid: Mid, kind: KeyframeRequestKi
         return;
     }
     track.last_keyframe_request = Some(now);
+    peer.needs_poll = true;
     if let Some(mut writer) = peer.rtc.writer(mid) {
         let _ = writer.request_keyframe(None, kind);
     }

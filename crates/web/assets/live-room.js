@@ -102,12 +102,18 @@
   }
 
   let levelTimer = null;
+  let levelContext = null;
   function watchLevel(stream, meter) {
     clearInterval(levelTimer);
+    if (levelContext) {
+      levelContext.close();
+      levelContext = null;
+    }
     if (!stream || !stream.getAudioTracks().length || !window.AudioContext) {
       return;
     }
     const context = new AudioContext();
+    levelContext = context;
     const analyser = context.createAnalyser();
     context.createMediaStreamSource(stream).connect(analyser);
     const samples = new Uint8Array(analyser.fftSize);
@@ -161,6 +167,7 @@
         $("prejoin").hidden = true;
         $("lobby").hidden = true;
         $("room").hidden = false;
+        $("room-title").focus();
         status(text.in_room);
         if (onLiveKit) {
           await startLiveKit();
@@ -177,7 +184,12 @@
         send({ type: "answer", sdp: state.pc.localDescription.sdp });
         break;
       case "media":
-        status(message.state === "connected" ? text.connected : text.reconnecting);
+        if (message.state === "connected") {
+          state.restarts = 0;
+          status(text.connected);
+        } else {
+          restartMedia();
+        }
         break;
       case "roster":
         state.roster = message;
@@ -233,13 +245,34 @@
       }
     });
     pc.addEventListener("connectionstatechange", () => {
-      if (pc.connectionState === "failed") {
-        status(text.connection_lost);
+      if (pc.connectionState === "failed" && state.pc === pc) {
+        restartMedia();
       }
     });
     await pc.setLocalDescription(await pc.createOffer());
     send({ type: "offer", sdp: pc.localDescription.sdp });
-    setInterval(measure, 2000);
+    if (!state.measuring) {
+      state.measuring = setInterval(measure, 2000);
+    }
+  }
+
+  // After a network change the media connection is made again with a new offer, which the
+  // server takes in place of the old one; after three tries the page asks to join again.
+  async function restartMedia() {
+    if (state.ended || onLiveKit) {
+      return;
+    }
+    state.restarts = (state.restarts || 0) + 1;
+    if (state.restarts > 3) {
+      end(text.connection_lost);
+      return;
+    }
+    status(text.reconnecting);
+    if (state.pc) {
+      state.pc.close();
+    }
+    state.remoteStreams.clear();
+    await startMedia();
   }
 
   // Media through LiveKit, for cohorts that use it: the lobby, controls and chat stay on
@@ -274,6 +307,8 @@
         $("quality-suggestion").hidden = level !== "poor" || state.audioOnly;
       }
     });
+    room.on(LK.RoomEvent.TrackPublished, () => render());
+    room.on(LK.RoomEvent.ParticipantConnected, () => render());
     room.on(LK.RoomEvent.ActiveSpeakersChanged, (speakers) => {
       state.speaking = speakers.length ? speakers[0].identity : null;
       render();
@@ -326,7 +361,7 @@
       });
     }
     const button = $("microphone-button");
-    button.setAttribute("aria-pressed", String(on));
+    button.classList.toggle("is-off", !on);
     button.textContent = on ? label("microphone-on") : label("microphone-off");
     if (tell) {
       send({ type: "microphone", on: on });
@@ -342,7 +377,7 @@
       });
     }
     const button = $("camera-button");
-    button.setAttribute("aria-pressed", String(state.cameraOn));
+    button.classList.toggle("is-off", !state.cameraOn);
     button.textContent = state.cameraOn ? label("camera-on") : label("camera-off-button");
     if (tell) {
       send({ type: "camera", on: state.cameraOn });
@@ -393,6 +428,7 @@
       quality = "fair";
     }
     $("quality").textContent = label("quality-" + quality);
+    $("quality").dataset.quality = quality;
     state.poorSamples = quality === "poor" ? state.poorSamples + 1 : 0;
     if (state.poorSamples >= 3 && !state.audioOnly) {
       $("quality-suggestion").hidden = false;
@@ -430,9 +466,11 @@
     const inRoom = state.roster.participants.filter((participant) => participant.presence === "room");
     subscribeLiveKit(group);
     renderStage(inRoom.filter((participant) => participant.group === group));
-    renderPeople(inRoom, group);
+    keepFocus(() => renderPeople(inRoom, group));
     if (facilitator) {
-      renderLobby(state.roster.participants.filter((participant) => participant.presence === "lobby"));
+      const waiting = state.roster.participants.filter((participant) => participant.presence === "lobby");
+      announceArrivals(waiting);
+      keepFocus(() => renderLobby(waiting));
       const lock = $("lock-button");
       lock.setAttribute("aria-pressed", String(state.roster.locked));
     }
@@ -446,7 +484,10 @@
   function renderStage(visible) {
     const stage = $("stage");
     stage.dataset.view = state.view;
-    const featured = state.roster.spotlight || state.speaking || (visible.find((p) => p.role === "facilitator") || {}).id;
+    const shown = (id) => visible.some((participant) => participant.id === id);
+    const firstFacilitator = visible.find((participant) => participant.role === "facilitator");
+    const featured = [state.roster.spotlight, state.speaking, firstFacilitator && firstFacilitator.id, visible.length && visible[0].id]
+      .find((id) => id && shown(id));
     const wanted = new Set(visible.map((participant) => participant.id));
     [...stage.children].forEach((tile) => {
       if (!wanted.has(tile.dataset.participant)) {
@@ -484,6 +525,18 @@
     });
   }
 
+  // Lists are rebuilt from each roster, so the focused control is found again by its key.
+  function keepFocus(rebuild) {
+    const focused = document.activeElement && document.activeElement.dataset ? document.activeElement.dataset.key : null;
+    rebuild();
+    if (focused) {
+      const again = document.querySelector('[data-key="' + focused + '"]');
+      if (again) {
+        again.focus();
+      }
+    }
+  }
+
   function renderPeople(inRoom, group) {
     const list = $("people-list");
     list.textContent = "";
@@ -509,6 +562,7 @@
     button.className = "button button--quiet";
     button.textContent = label(key);
     button.setAttribute("aria-label", label(key) + ": " + name);
+    button.dataset.key = message.type + ":" + (message.participant || "");
     button.addEventListener("click", () => {
       if (!confirmText || window.confirm(confirmText)) {
         send(message);
@@ -542,6 +596,21 @@
       ? action("unspotlight", name, { type: "spotlight", participant: null })
       : action("spotlight", name, { type: "spotlight", participant: id }));
     return box;
+  }
+
+  // Tells the facilitator, through a polite live region, who has just arrived in the lobby.
+  const announced = new Set();
+  function announceArrivals(waiting) {
+    const arrived = waiting.filter((participant) => !announced.has(participant.id));
+    waiting.forEach((participant) => announced.add(participant.id));
+    [...announced].forEach((id) => {
+      if (!waiting.some((participant) => participant.id === id)) {
+        announced.delete(id);
+      }
+    });
+    if (arrived.length) {
+      $("lobby-announce").textContent = label("lobby-waiting") + " " + arrived.map((participant) => participant.name).join(", ");
+    }
   }
 
   function renderLobby(waiting) {
@@ -585,6 +654,7 @@
     });
     $("ended").hidden = false;
     $("ended-text").textContent = message;
+    $("ended-text").focus();
   }
 
   // Controls.

@@ -36,7 +36,7 @@
     const hasAudio = Boolean(stream && stream.getAudioTracks().length);
     $("check-preview").srcObject = stream;
     $("camera-ok").value = hasVideo ? "yes" : "no";
-    $("camera-result").textContent = hasVideo ? text["check-camera-ok"] || label("camera-on") : text.no_camera;
+    $("camera-result").textContent = hasVideo ? body.dataset.cameraOk : text.no_camera;
     $("microphone-result").textContent = hasAudio ? "" : text.no_devices;
     watchLevel();
     const devices = await navigator.mediaDevices.enumerateDevices();
@@ -59,13 +59,19 @@
   }
 
   let levelTimer = null;
+  let levelContext = null;
   function watchLevel() {
     clearInterval(levelTimer);
+    if (levelContext) {
+      levelContext.close();
+      levelContext = null;
+    }
     if (!stream || !stream.getAudioTracks().length) {
       $("microphone-ok").value = "no";
       return;
     }
     const context = new AudioContext();
+    levelContext = context;
     const analyser = context.createAnalyser();
     context.createMediaStreamSource(stream).connect(analyser);
     const samples = new Uint8Array(analyser.fftSize);
@@ -81,7 +87,7 @@
       // Any sound above the noise floor shows the microphone picks up.
       if (heardLevel > 5) {
         $("microphone-ok").value = "yes";
-        $("microphone-result").textContent = label("microphone-on");
+        $("microphone-result").textContent = body.dataset.microphoneOk;
       }
     }, 200);
   }

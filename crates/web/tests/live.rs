@@ -389,7 +389,7 @@ async fn three_browsers_meet_through_sfu() {
     for (browser, who) in [(patient, "patient"), (caregiver, "caregiver")] {
         wait_until(
             browser,
-            "document.getElementById('microphone-button').getAttribute('aria-pressed') === 'false'",
+            "document.getElementById('microphone-button').classList.contains('is-off')",
             10,
             who,
         )
@@ -403,11 +403,12 @@ async fn three_browsers_meet_through_sfu() {
             "{who}'s microphone track is off"
         );
     }
-    let facilitator_on = facilitator
-        .eval("document.getElementById('microphone-button').getAttribute('aria-pressed')")
+    let facilitator_off = facilitator
+        .eval("document.getElementById('microphone-button').classList.contains('is-off')")
         .await;
     assert_eq!(
-        facilitator_on, "true",
+        facilitator_off,
+        Value::Bool(false),
         "the facilitator keeps the microphone on"
     );
     let status = patient

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::AccountId;
 
-/// The longest chat message, in characters.
+/// The maximum length of a chat message, in characters.
 pub const MAX_CHAT_CHARS: usize = 1000;
 
 /// A participant's part in the session.
@@ -97,7 +97,7 @@ pub enum RoomError {
     UnknownParticipant,
     #[error("you are still in the lobby; a facilitator will let you in")]
     InLobby,
-    #[error("a facilitator cannot be removed, muted or moved by another facilitator")]
+    #[error("this control applies to patients and caregivers, not to facilitators")]
     FacilitatorProtected,
     #[error("the facilitator turned off your camera; ask them to allow it again")]
     VideoStopped,
@@ -135,7 +135,7 @@ pub enum PresenceChange {
     Left(AccountId),
 }
 
-/// What a command changed, beyond the room state itself.
+/// The effects of a command beyond the room state itself.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Outcome {
     pub notices: Vec<(AccountId, Notice)>,
@@ -170,6 +170,8 @@ pub struct Room {
     /// connection without waiting in the lobby again.
     admitted_before: BTreeSet<AccountId>,
     removed: BTreeSet<AccountId>,
+    /// Everyone whose video a facilitator stopped, which stays stopped across reconnections.
+    video_stopped: BTreeSet<AccountId>,
     locked: bool,
     spotlight: Option<AccountId>,
     /// The address of the live captioning (CART) service, shown to everyone in the room.
@@ -256,9 +258,7 @@ impl Room {
                 .map_or(Group::Main, |previous| previous.group),
             microphone_on: arrival.microphone_on,
             camera_on: arrival.camera_on,
-            video_stopped: previous
-                .as_ref()
-                .is_some_and(|previous| previous.video_stopped),
+            video_stopped: self.video_stopped.contains(&account),
             hand_raised: false,
         };
         self.participants.insert(account, participant);
@@ -297,14 +297,27 @@ impl Room {
         outcome
     }
 
-    fn close_group_without_facilitator(&mut self, group: Group, mut outcome: Outcome) -> Outcome {
+    /// Returns everyone in a private room to the main room once its facilitator or the
+    /// participant it was opened for has gone, so nobody waits alone out of the group's sight.
+    fn close_group_without_facilitator(&mut self, group: Group, outcome: Outcome) -> Outcome {
+        let Group::Private(named) = group else {
+            return outcome;
+        };
         let facilitator_left = self
             .participants
             .values()
             .any(|other| other.group == group && other.role == RoomRole::Facilitator);
-        if facilitator_left {
+        let named_left = self
+            .participants
+            .get(&named)
+            .is_some_and(|participant| participant.group == group);
+        if facilitator_left && named_left {
             return outcome;
         }
+        self.close_group(group, outcome)
+    }
+
+    fn close_group(&mut self, group: Group, mut outcome: Outcome) -> Outcome {
         for other in self.participants.values_mut() {
             if other.group == group {
                 other.group = Group::Main;
@@ -409,6 +422,7 @@ impl Room {
         let participant = self.non_facilitator(account)?;
         participant.video_stopped = true;
         participant.camera_on = false;
+        self.video_stopped.insert(account);
         Ok(Outcome::default().notice(account, Notice::VideoStoppedByFacilitator))
     }
 
@@ -420,6 +434,7 @@ impl Room {
         self.check_facilitator(actor)?;
         let participant = self.target(account)?;
         participant.video_stopped = false;
+        self.video_stopped.remove(&account);
         Ok(Outcome::default().notice(account, Notice::VideoAllowed))
     }
 
@@ -493,6 +508,14 @@ impl Room {
         self.admitted(account)?;
         let group = Group::Private(account);
         let mut outcome = Outcome::default();
+        // A private room the co-facilitator or the participant is in now ends first, so its
+        // other member returns to the group instead of staying there alone.
+        for member in [account, co_facilitator] {
+            let current = self.target(member)?.group;
+            if current != Group::Main && current != group {
+                outcome = self.close_group(current, outcome);
+            }
+        }
         for member in [account, co_facilitator] {
             self.target(member)?.group = group;
             outcome = outcome.notice(member, Notice::MovedToGroup(group));
@@ -809,6 +832,49 @@ mod tests {
         assert_eq!(
             room.mute_all(account(ANA)).map(|_| ()),
             Err(RoomError::NotFacilitator)
+        );
+    }
+
+    #[test]
+    fn private_room_never_leaves_anyone_alone() {
+        let mut room = room_with_everyone_in();
+        room.move_to_private(account(LEAD), account(ANA), account(CO))
+            .expect("first private room");
+        let outcome = room
+            .move_to_private(account(LEAD), account(BEN), account(CO))
+            .expect("second private room");
+        assert!(
+            outcome
+                .notices
+                .contains(&(account(ANA), Notice::MovedToGroup(Group::Main))),
+            "Ana returns to the group when her co-facilitator leaves for Ben"
+        );
+        assert!(room.connects(account(ANA), account(LEAD)));
+        assert!(room.connects(account(BEN), account(CO)));
+
+        room.leave(account(BEN), ConnectionId(11));
+        assert!(
+            room.connects(account(CO), account(LEAD)),
+            "the co-facilitator returns when the participant leaves"
+        );
+    }
+
+    #[test]
+    fn stopped_video_survives_reconnection() {
+        let mut room = room_with_everyone_in();
+        room.stop_video(account(LEAD), account(BEN)).expect("stop");
+        room.leave(account(BEN), ConnectionId(11));
+        let mut again = arrival(BEN, RoomRole::Patient);
+        again.connection = ConnectionId(50);
+        room.arrive(again).expect("back");
+        assert!(
+            room.participant(account(BEN))
+                .is_some_and(|p| p.video_stopped)
+        );
+        assert!(
+            !room
+                .participant(account(BEN))
+                .is_some_and(Participant::sends_video)
         );
     }
 

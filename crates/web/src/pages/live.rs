@@ -28,8 +28,13 @@ use crate::error::WebError;
 use crate::i18n::Translator;
 use crate::viewer::SignedIn;
 
+/// The maximum length of a technology check connection; the test itself takes a few seconds.
+const TECH_CHECK_LIMIT: std::time::Duration = std::time::Duration::from_mins(2);
+
 /// The codes the room's script shows messages for; each has a `live-msg-<code>` catalogue entry.
-const MESSAGE_CODES: [&str; 30] = [
+const MESSAGE_CODES: [&str; 32] = [
+    "window_closed",
+    "too_many",
     "removed",
     "locked",
     "not_facilitator",
@@ -63,7 +68,8 @@ const MESSAGE_CODES: [&str; 30] = [
 ];
 
 /// The labels the room's script builds controls with; each is a `live-<key>` catalogue entry.
-const LABEL_KEYS: [&str; 28] = [
+const LABEL_KEYS: [&str; 29] = [
+    "lobby-waiting",
     "admit",
     "decline",
     "mute",
@@ -264,6 +270,9 @@ fn livekit_connect_origin(url: &str) -> String {
 }
 
 /// Makes the LiveKit access token of a member admitted to the room.
+// NOTE: Stillpoint does not call LiveKit's server API (RoomService), so in LiveKit rooms the
+// facilitator's mute, stop-video, remove and private-room controls are carried out by each
+// participant's browser, not enforced by the media server.
 fn livekit_message(state: &AppState, room_key: &str, member: &Member) -> Option<ServerMessage> {
     let livekit = state.live.livekit.as_ref()?;
     let grant = Grant {
@@ -322,30 +331,49 @@ pub async fn room_socket(
         name: pass.name.clone(),
     };
     let room_key = session.to_string();
+    // The connection ends when the join window closes, as the room page does.
+    let closes_at = state.live.window.closes_at(pass.session.planned.end);
+    let open_for = closes_at
+        .duration_since(state.clock.now())
+        .try_into()
+        .unwrap_or(std::time::Duration::ZERO);
     Ok(upgrade
         .max_message_size(MAX_MESSAGE_BYTES)
         .on_upgrade(move |socket| {
-            run_connection(
-                state,
+            let connection = Connection {
                 room_key,
-                Some(session),
+                session: Some(session),
                 member,
-                pass.provider,
-                socket,
-            )
+                provider: pass.provider,
+                open_for,
+            };
+            run_connection(state, connection, socket)
         }))
 }
 
-/// Runs one signalling connection until either side closes it.
-async fn run_connection(
-    state: AppState,
+/// The room, person and provider one signalling connection serves.
+struct Connection {
     room_key: String,
+    /// The session whose attendance the room records; `None` for the technology check.
     session: Option<CohortSessionId>,
     member: Member,
     provider: VideoProvider,
-    mut socket: WebSocket,
-) {
+    /// How long until the room closes.
+    open_for: std::time::Duration,
+}
+
+/// Runs one signalling connection until either side closes it or the room's window closes.
+async fn run_connection(state: AppState, connection: Connection, mut socket: WebSocket) {
+    let Connection {
+        room_key,
+        session,
+        member,
+        provider,
+        open_for,
+    } = connection;
     let hub: &Hub = &state.live.hub;
+    let window_closes = tokio::time::sleep(open_for);
+    tokio::pin!(window_closes);
     let (outbox, mut inbox) = unbounded_channel();
     let livekit = (provider == VideoProvider::LiveKit)
         .then(|| livekit_message(&state, &room_key, &member))
@@ -363,6 +391,10 @@ async fn run_connection(
 
     loop {
         tokio::select! {
+            () = &mut window_closes => {
+                let _ = send(&mut socket, &ServerMessage::Closed { code: "window_closed" }).await;
+                break;
+            }
             outgoing = inbox.recv() => {
                 let Some(message) = outgoing else { break };
                 if message == ServerMessage::Admitted
@@ -604,13 +636,13 @@ pub async fn tech_check_socket(
     Ok(upgrade
         .max_message_size(MAX_MESSAGE_BYTES)
         .on_upgrade(move |socket| {
-            run_connection(
-                state,
+            let connection = Connection {
                 room_key,
-                None,
+                session: None,
                 member,
-                VideoProvider::Embedded,
-                socket,
-            )
+                provider: VideoProvider::Embedded,
+                open_for: TECH_CHECK_LIMIT,
+            };
+            run_connection(state, connection, socket)
         }))
 }
