@@ -1,9 +1,8 @@
 # Live sessions: the session room, the technology check and the facilitator's controls.
 
-nav-tech-check = Tech check
 live-session-page = Session page and roll call
 live-join-room = Join the live session
-live-not-yet-open = The room opens at { $time }. Come back then; meanwhile you can check your camera, microphone and connection.
+live-not-yet-open = The room opens on { $time }. Come back then; meanwhile you can check your camera, microphone and connection.
 live-over = This session has ended and its room is closed.
 live-cancelled = This session was cancelled, so its room does not open.
 live-tech-check-link = Check my camera, microphone and connection

@@ -1,9 +1,8 @@
 # Sesiones en vivo: la sala de la sesión, la prueba técnica y los controles del facilitador.
 
-nav-tech-check = Prueba técnica
 live-session-page = Página de la sesión y asistencia
 live-join-room = Entrar a la sesión en vivo
-live-not-yet-open = La sala abre a las { $time }. Vuelva a esa hora; mientras tanto puede probar su cámara, micrófono y conexión.
+live-not-yet-open = La sala abre el { $time }. Vuelva a esa hora; mientras tanto puede probar su cámara, micrófono y conexión.
 live-over = Esta sesión terminó y su sala está cerrada.
 live-cancelled = Esta sesión se canceló, así que su sala no abre.
 live-tech-check-link = Probar mi cámara, micrófono y conexión

@@ -75,7 +75,7 @@ pub enum WindowClosed {
 impl JoinWindow {
     /// Builds a window from minutes, as the settings give them.
     pub fn from_minutes(before_start: u32, after_end: u32) -> Result<Self, InvalidValue> {
-        const MAX_MINUTES: u32 = 24 * 60;
+        const MAX_MINUTES: u32 = 7 * 24 * 60;
         for (field, minutes) in [
             ("join_before_minutes", before_start),
             ("join_after_minutes", after_end),
@@ -83,7 +83,7 @@ impl JoinWindow {
             if minutes > MAX_MINUTES {
                 return Err(InvalidValue::new(
                     field,
-                    format!("{minutes} minutes is more than a day; use 0 to {MAX_MINUTES}"),
+                    format!("{minutes} minutes is more than a week; use 0 to {MAX_MINUTES}"),
                 ));
             }
         }
@@ -186,7 +186,7 @@ mod tests {
     fn window_minutes_are_checked() {
         let window = JoinWindow::from_minutes(5, 0).expect("valid");
         assert_eq!(window.before_start, SignedDuration::from_mins(5));
-        let error = JoinWindow::from_minutes(2000, 0).expect_err("too long");
+        let error = JoinWindow::from_minutes(20_000, 0).expect_err("too long");
         assert_eq!(error.field, "join_before_minutes");
     }
 

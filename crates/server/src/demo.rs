@@ -18,6 +18,9 @@ const DEMO_SEED: u64 = 2026;
 /// The file in the data folder that records a completed demo seed.
 const SEEDED_MARKER: &str = "demo-seeded";
 
+/// How long before a session its room opens in the demo: a week, so the next class is open.
+const DEMO_JOIN_BEFORE_MINUTES: u32 = 7 * 24 * 60;
+
 /// Runs the demo. Without `--data-dir` the database lives in a temporary folder that is deleted
 /// when the demo stops; with it, an existing demo database is reused instead of seeded again.
 pub async fn run(mut settings: Settings, data_dir_given: bool) -> anyhow::Result<()> {
@@ -32,6 +35,12 @@ pub async fn run(mut settings: Settings, data_dir_given: bool) -> anyhow::Result
         Some(folder)
     };
     "Riverbend Health".clone_into(&mut settings.clinic_name);
+    // The demo's running cohort meets on Tuesday evenings, so its session rooms open a week
+    // ahead here, letting anyone try the room on any day.
+    settings
+        .video
+        .join_before_minutes
+        .get_or_insert(DEMO_JOIN_BEFORE_MINUTES);
 
     let listener = server::bind(settings.listen)?;
     settings.data_dir = server::prepare_data_dir(&settings.data_dir)?;
@@ -137,6 +146,13 @@ fn print_banner(settings: &Settings, clinic: &demo::DemoClinic, temporary: bool)
         "Staff accounts then ask for a one-time code from an authenticator app; in this demo the"
     );
     println!("page that asks shows the current code.");
+    println!();
+    println!(
+        "Session rooms open up to a week before each session in this demo (usually 15 minutes), so the"
+    );
+    println!(
+        "running cohort's next class can be joined from \"My program\" or its session page now."
+    );
     println!();
     println!("Press Ctrl+C to stop.");
 }

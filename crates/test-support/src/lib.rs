@@ -65,34 +65,8 @@ for event in calendar.walk("VEVENT"):
     start = event.decoded("DTSTART").astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     print("|".join([str(event["UID"]), str(event.get("SEQUENCE", 0)), start, str(event.get("STATUS", ""))]))
 "#;
-    use std::io::Write as _;
-
-    let python = std::env::var(PYTHON_VARIABLE).unwrap_or_else(|_| "python3".to_owned());
-    let available = std::process::Command::new(&python)
-        .args(["-c", "import icalendar"])
-        .output()
-        .is_ok_and(|output| output.status.success());
-    if !available {
-        skip_or_fail(
-            test,
-            "Python with the icalendar package (set STILLPOINT_TEST_PYTHON)",
-        );
-        return None;
-    }
-    let mut child = std::process::Command::new(&python)
-        .args(["-c", SCRIPT])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("python starts");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(feed.as_bytes())
-        .expect("the feed is written");
-    let output = child.wait_with_output().expect("python finishes");
+    let python = python_with(test, "icalendar", "icalendar")?;
+    let output = run_python(&python, &[SCRIPT], feed);
     assert!(
         output.status.success(),
         "icalendar rejected the feed: {}",
@@ -138,22 +112,41 @@ print(json.dumps({
     "can_subscribe": claims.video.can_subscribe,
 }))
 "#;
-    use std::io::Write as _;
+    let python = python_with(test, "livekit.api", "livekit-api")?;
+    let output = run_python(&python, &[SCRIPT, api_key, api_secret], token);
+    assert!(
+        output.status.success(),
+        "the LiveKit SDK failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Some(serde_json::from_slice(&output.stdout).expect("JSON claims"))
+}
 
+/// Returns the test Python interpreter when it can import `module`, or `None` (skipping outside
+/// CI, failing under `CI=true`) when it cannot.
+fn python_with(test: &str, module: &str, package: &str) -> Option<String> {
     let python = std::env::var(PYTHON_VARIABLE).unwrap_or_else(|_| "python3".to_owned());
     let available = std::process::Command::new(&python)
-        .args(["-c", "import livekit.api"])
+        .args(["-c", &format!("import {module}")])
         .output()
         .is_ok_and(|output| output.status.success());
     if !available {
         skip_or_fail(
             test,
-            "Python with the livekit-api package (set STILLPOINT_TEST_PYTHON)",
+            &format!("Python with the {package} package (set {PYTHON_VARIABLE})"),
         );
         return None;
     }
-    let mut child = std::process::Command::new(&python)
-        .args(["-c", SCRIPT, api_key, api_secret])
+    Some(python)
+}
+
+/// Runs `python -c SCRIPT ARGS…` with `input` on its standard input.
+fn run_python(python: &str, script_and_args: &[&str], input: &str) -> std::process::Output {
+    use std::io::Write as _;
+
+    let mut child = std::process::Command::new(python)
+        .arg("-c")
+        .args(script_and_args)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -163,13 +156,7 @@ print(json.dumps({
         .stdin
         .take()
         .expect("stdin")
-        .write_all(token.as_bytes())
-        .expect("the token is written");
-    let output = child.wait_with_output().expect("python finishes");
-    assert!(
-        output.status.success(),
-        "the LiveKit SDK failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    Some(serde_json::from_slice(&output.stdout).expect("JSON claims"))
+        .write_all(input.as_bytes())
+        .expect("the input is written");
+    child.wait_with_output().expect("python finishes")
 }

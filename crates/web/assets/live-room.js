@@ -77,54 +77,14 @@
     problem.hidden = false;
   }
 
-  async function listDevices() {
-    if (!navigator.mediaDevices || !navigator.mediaDevices.enumerateDevices) {
-      return;
-    }
-    const devices = await navigator.mediaDevices.enumerateDevices();
-    fill($("camera-select"), devices.filter((device) => device.kind === "videoinput"), true);
-    fill($("microphone-select"), devices.filter((device) => device.kind === "audioinput"), false);
+  function listDevices() {
+    return window.StillpointDevices.list($("camera-select"), $("microphone-select"), label("default-device"), label("no-camera-option"));
   }
 
-  function fill(select, devices, allowNone) {
-    const current = select.value;
-    select.textContent = "";
-    devices.forEach((device, index) => {
-      const option = new Option(device.label || label("default-device") + " " + (index + 1), device.deviceId);
-      select.append(option);
-    });
-    if (allowNone) {
-      select.append(new Option(label("no-camera-option"), "none"));
-    }
-    if ([...select.options].some((option) => option.value === current)) {
-      select.value = current;
-    }
-  }
-
-  let levelTimer = null;
-  let levelContext = null;
   function watchLevel(stream, meter) {
-    clearInterval(levelTimer);
-    if (levelContext) {
-      levelContext.close();
-      levelContext = null;
-    }
-    if (!stream || !stream.getAudioTracks().length || !window.AudioContext) {
-      return;
-    }
-    const context = new AudioContext();
-    levelContext = context;
-    const analyser = context.createAnalyser();
-    context.createMediaStreamSource(stream).connect(analyser);
-    const samples = new Uint8Array(analyser.fftSize);
-    levelTimer = setInterval(() => {
-      analyser.getByteTimeDomainData(samples);
-      let peak = 0;
-      samples.forEach((sample) => {
-        peak = Math.max(peak, Math.abs(sample - 128));
-      });
-      meter.value = Math.min(100, Math.round((peak / 128) * 200));
-    }, 200);
+    window.StillpointDevices.watchLevel(stream, (level) => {
+      meter.value = level;
+    });
   }
 
   // Signalling.
@@ -466,11 +426,11 @@
     const inRoom = state.roster.participants.filter((participant) => participant.presence === "room");
     subscribeLiveKit(group);
     renderStage(inRoom.filter((participant) => participant.group === group));
-    keepFocus(() => renderPeople(inRoom, group));
+    rebuildIfChanged("people", [inRoom, group, state.roster.spotlight], () => renderPeople(inRoom, group));
     if (facilitator) {
       const waiting = state.roster.participants.filter((participant) => participant.presence === "lobby");
       announceArrivals(waiting);
-      keepFocus(() => renderLobby(waiting));
+      rebuildIfChanged("lobby", waiting, () => renderLobby(waiting));
       const lock = $("lock-button");
       lock.setAttribute("aria-pressed", String(state.roster.locked));
     }
@@ -525,7 +485,18 @@
     });
   }
 
-  // Lists are rebuilt from each roster, so the focused control is found again by its key.
+  // Lists are rebuilt only when what they show changed, and the focused control is then found
+  // again by its key, so keyboard and screen reader users keep their place.
+  const shownLists = new Map();
+  function rebuildIfChanged(name, content, rebuild) {
+    const signature = JSON.stringify(content);
+    if (shownLists.get(name) === signature) {
+      return;
+    }
+    shownLists.set(name, signature);
+    keepFocus(rebuild);
+  }
+
   function keepFocus(rebuild) {
     const focused = document.activeElement && document.activeElement.dataset ? document.activeElement.dataset.key : null;
     rebuild();

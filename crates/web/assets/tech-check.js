@@ -39,49 +39,11 @@
     $("camera-result").textContent = hasVideo ? body.dataset.cameraOk : text.no_camera;
     $("microphone-result").textContent = hasAudio ? "" : text.no_devices;
     watchLevel();
-    const devices = await navigator.mediaDevices.enumerateDevices();
-    fill($("camera-select"), devices.filter((device) => device.kind === "videoinput"), true);
-    fill($("microphone-select"), devices.filter((device) => device.kind === "audioinput"), false);
+    await window.StillpointDevices.list($("camera-select"), $("microphone-select"), label("default-device"), label("no-camera-option"));
   }
 
-  function fill(select, devices, allowNone) {
-    const current = select.value;
-    select.textContent = "";
-    devices.forEach((device, index) => {
-      select.append(new Option(device.label || label("default-device") + " " + (index + 1), device.deviceId));
-    });
-    if (allowNone) {
-      select.append(new Option(label("no-camera-option"), "none"));
-    }
-    if ([...select.options].some((option) => option.value === current)) {
-      select.value = current;
-    }
-  }
-
-  let levelTimer = null;
-  let levelContext = null;
   function watchLevel() {
-    clearInterval(levelTimer);
-    if (levelContext) {
-      levelContext.close();
-      levelContext = null;
-    }
-    if (!stream || !stream.getAudioTracks().length) {
-      $("microphone-ok").value = "no";
-      return;
-    }
-    const context = new AudioContext();
-    levelContext = context;
-    const analyser = context.createAnalyser();
-    context.createMediaStreamSource(stream).connect(analyser);
-    const samples = new Uint8Array(analyser.fftSize);
-    levelTimer = setInterval(() => {
-      analyser.getByteTimeDomainData(samples);
-      let peak = 0;
-      samples.forEach((sample) => {
-        peak = Math.max(peak, Math.abs(sample - 128));
-      });
-      const level = Math.min(100, Math.round((peak / 128) * 200));
+    const watching = window.StillpointDevices.watchLevel(stream, (level) => {
       $("check-level").value = level;
       heardLevel = Math.max(heardLevel, level);
       // Any sound above the noise floor shows the microphone picks up.
@@ -89,7 +51,10 @@
         $("microphone-ok").value = "yes";
         $("microphone-result").textContent = body.dataset.microphoneOk;
       }
-    }, 200);
+    });
+    if (!watching) {
+      $("microphone-ok").value = "no";
+    }
   }
 
   $("play-sound").addEventListener("click", () => {

@@ -82,6 +82,18 @@ async fn room_admits_only_session_members() {
             app.demo.as_ref().expect("demo").cohorts[0].0.id
         );
         let caregiver_id = app.demo.as_ref().expect("demo").caregiver_grants[0].1;
+        let listed = facilitator
+            .get(app.url(&session_page))
+            .send()
+            .await
+            .expect("session page")
+            .text()
+            .await
+            .expect("body");
+        assert!(
+            listed.contains(&format!("name=\"caregiver\" value=\"{caregiver_id}\"")),
+            "{dialect:?}: the session page offers to invite the patient's caregiver"
+        );
         let invited = app
             .post_form(
                 &facilitator,
@@ -99,6 +111,22 @@ async fn room_admits_only_session_members() {
             admitted.status(),
             200,
             "{dialect:?}: the invited caregiver enters"
+        );
+        let listed = facilitator
+            .get(app.url(&format!("{session_page}?invited=1")))
+            .send()
+            .await
+            .expect("session page")
+            .text()
+            .await
+            .expect("body");
+        assert!(
+            listed.contains("Invited"),
+            "{dialect:?}: the caregiver is marked as invited"
+        );
+        assert!(
+            listed.contains("The caregiver is invited"),
+            "{dialect:?}: the notice says so"
         );
 
         let stranger = app
@@ -236,15 +264,22 @@ async fn inbound(browser: &Browser) -> Value {
         .expect("statistics")
 }
 
+/// Clicks the first element matching `css`, finding it again when a roster update replaced it
+/// between finding and clicking.
 async fn click(browser: &Browser, css: &str) {
-    browser
-        .client
-        .find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|error| panic!("{css}: {error}"))
-        .click()
-        .await
-        .expect("clicked");
+    let mut last_error = String::new();
+    for _ in 0..10 {
+        let found = browser.client.find(Locator::Css(css)).await;
+        match found {
+            Ok(element) => match element.click().await {
+                Ok(()) => return,
+                Err(error) => last_error = error.to_string(),
+            },
+            Err(error) => last_error = error.to_string(),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("{css} could not be clicked: {last_error}");
 }
 
 #[tokio::test]
@@ -807,6 +842,179 @@ async fn external_link_shown_only_in_window() {
         assert!(
             !open.contains("data-room-socket"),
             "{dialect:?}: no embedded room for an external cohort"
+        );
+    }
+}
+
+/// A client signed in with `token` as a browser would be, with its form seed cookie, and the
+/// form token of `path`'s page.
+async fn cookie_session(
+    app: &TestApp,
+    token: &str,
+    path: &str,
+) -> (reqwest::Client, String, String) {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let session_cookie = format!("stillpoint_session={token}");
+    let first = client
+        .get(app.url(path))
+        .header("cookie", &session_cookie)
+        .send()
+        .await
+        .expect("page");
+    let seed = first
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .find(|value| !value.starts_with("stillpoint_session"))
+        .and_then(|value| value.split(';').next())
+        .expect("a form seed cookie")
+        .to_owned();
+    let cookies = format!("{session_cookie}; {seed}");
+    let page = client
+        .get(app.url(path))
+        .header("cookie", &cookies)
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("body");
+    let form_token =
+        stillpoint_test_support::hidden_field(&page, "csrf_token").expect("form token");
+    (client, cookies, form_token)
+}
+
+#[tokio::test]
+async fn tech_check_completes_orientation() {
+    use stillpoint_app::ports::{EnrolmentStore as _, PatientStore as _};
+    use stillpoint_domain::enrolment::EnrolmentState;
+
+    for dialect in [Dialect::Sqlite, Dialect::Postgres] {
+        let test = "tech_check_completes_orientation";
+        let Some(app) = spawn_app(dialect, Seed::DemoClinic, test).await else {
+            continue;
+        };
+        let demo = app.demo.as_ref().expect("demo clinic");
+        let site = demo.sites[0].id;
+        let (account, token) = app
+            .account_with_roles(
+                "new.patient",
+                vec![stillpoint_domain::RoleAssignment {
+                    role: stillpoint_domain::Role::Patient,
+                    site_id: Some(site),
+                }],
+            )
+            .await;
+        let patient = stillpoint_domain::Patient {
+            id: stillpoint_domain::PatientId::from_uuid(uuid::Uuid::now_v7()),
+            account_id: Some(account.id),
+            site_id: site,
+            given_name: "Inés".to_owned(),
+            family_name: "Prueba".to_owned(),
+            birth_date: jiff::civil::date(1958, 4, 2),
+            language: stillpoint_domain::Language::english(),
+            time_zone: account.time_zone.clone(),
+            conditions: Vec::new(),
+        };
+        let store = &app.database.database;
+        store.insert_patient(&patient).await.expect("patient");
+        let now = stillpoint_app::Clock::now(app.clock.as_ref());
+        store
+            .record_transition(
+                patient.id,
+                None,
+                &EnrolmentState::Consented,
+                None,
+                None,
+                None,
+                now,
+            )
+            .await
+            .expect("consented");
+        let clinician = demo
+            .accounts
+            .iter()
+            .find(|account| account.email.as_str() == TestApp::demo_email("clinician"))
+            .expect("clinician")
+            .id;
+        app.record_paper_consents(patient.id, clinician).await;
+
+        let (client, cookies, form_token) = cookie_session(&app, &token, "/tech-check").await;
+        let post = |fields: Vec<(&'static str, &'static str)>| {
+            let mut body: Vec<(&str, &str)> = fields;
+            body.push(("csrf_token", form_token.as_str()));
+            client
+                .post(app.url("/tech-check"))
+                .header("cookie", &cookies)
+                .form(&body)
+                .send()
+        };
+
+        let bad = post(vec![("round_trip_ms", "fast")])
+            .await
+            .expect("response");
+        assert_eq!(bad.status(), 422, "{dialect:?}");
+        assert!(
+            bad.text().await.expect("body").contains("round trip"),
+            "{dialect:?}"
+        );
+
+        // The speaker was not heard: the results are kept, and the step waits.
+        let unheard = post(vec![
+            ("camera_ok", "yes"),
+            ("microphone_ok", "yes"),
+            ("speaker_ok", "no"),
+            ("connection_ok", "yes"),
+            ("round_trip_ms", "40"),
+        ])
+        .await
+        .expect("response");
+        assert_eq!(
+            unheard.headers()["location"],
+            "/tech-check?saved=stored",
+            "{dialect:?}"
+        );
+        assert_eq!(
+            store.find_enrolment(patient.id).await.expect("state"),
+            Some(EnrolmentState::Consented)
+        );
+
+        let passed = post(vec![
+            ("camera_ok", "no"),
+            ("microphone_ok", "yes"),
+            ("speaker_ok", "yes"),
+            ("connection_ok", "yes"),
+            ("round_trip_ms", "40"),
+        ])
+        .await
+        .expect("response");
+        assert_eq!(
+            passed.headers()["location"],
+            "/tech-check?saved=oriented",
+            "{dialect:?}"
+        );
+        assert_eq!(
+            store.find_enrolment(patient.id).await.expect("state"),
+            Some(EnrolmentState::Oriented),
+            "{dialect:?}: a check without a camera still completes orientation"
+        );
+        let page = client
+            .get(app.url("/tech-check?saved=oriented"))
+            .header("cookie", &cookies)
+            .send()
+            .await
+            .expect("page")
+            .text()
+            .await
+            .expect("body");
+        assert!(page.contains("technology check is complete"), "{dialect:?}");
+        assert!(
+            page.contains("did not work"),
+            "{dialect:?}: the last check lists the camera"
         );
     }
 }

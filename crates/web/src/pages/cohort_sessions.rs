@@ -45,6 +45,7 @@ pub struct RollCallRow {
 
 #[derive(Template)]
 #[template(path = "cohort_session.html")]
+#[allow(clippy::struct_excessive_bools)] // Independent parts of the page, each shown or not.
 struct SessionTemplate {
     layout: Layout,
     cohort_name: String,
@@ -72,6 +73,24 @@ struct SessionTemplate {
     /// The cohort's time zone, which the reschedule form's times are in.
     time_zone: String,
     saved: bool,
+    /// Whether the room can still be entered: the session is not cancelled and its window has
+    /// not closed.
+    room_open_or_ahead: bool,
+    /// Whether the page offers caregiver invitations: to those who take roll, while the room can
+    /// still be entered.
+    can_invite: bool,
+    /// The caregivers of the cohort's patients, for the facilitator's invitations.
+    guests: Vec<GuestRow>,
+    invited: bool,
+}
+
+/// One caregiver who may be invited to the session.
+#[derive(Debug)]
+pub struct GuestRow {
+    pub caregiver_id: String,
+    pub name: String,
+    pub patient_name: String,
+    pub invited: bool,
 }
 
 /// The query of the session page: `saved=1` after a stored roll call.
@@ -79,6 +98,8 @@ struct SessionTemplate {
 pub struct SessionQuery {
     #[serde(default)]
     saved: Option<String>,
+    #[serde(default)]
+    invited: Option<String>,
 }
 
 pub async fn show(
@@ -88,7 +109,11 @@ pub async fn show(
     Query(query): Query<SessionQuery>,
 ) -> Result<Response, WebError> {
     let (cohort, session) = ids(&cohort_id, &session_id)?;
-    let saved = query.saved.is_some().then_some(Outcome::Saved);
+    let saved = if query.invited.is_some() {
+        Some(Outcome::Invited)
+    } else {
+        query.saved.is_some().then_some(Outcome::Saved)
+    };
     render_page(
         &state,
         &signed_in,
@@ -105,6 +130,8 @@ pub async fn show(
 #[derive(Debug)]
 enum Outcome {
     Saved,
+    /// A caregiver was invited to the session.
+    Invited,
     Invalid(stillpoint_domain::InvalidValue),
 }
 
@@ -376,6 +403,22 @@ async fn render_page(
         })
         .collect();
 
+    let room_open_or_ahead = scheduled && state.live.window.closes_at(session.planned.end) > now;
+    let can_invite = view.access.take_roll && room_open_or_ahead;
+    let guests = if can_invite {
+        stillpoint_app::live::guest_candidates(state.store.as_ref(), &signed_in.account, session_id)
+            .await?
+            .into_iter()
+            .map(|candidate| GuestRow {
+                caregiver_id: candidate.caregiver.id.to_string(),
+                name: candidate.caregiver.display_name,
+                patient_name: candidate.patient_name,
+                invited: candidate.invited,
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     let local = session.planned.start.to_zoned_datetime(zone.clone());
     let submitted_text = |name: &str, default: String| {
         submitted
@@ -421,6 +464,10 @@ async fn render_page(
         reason: submitted_text("reason", String::new()),
         cancel_reason: submitted_text("cancel_reason", String::new()),
         saved: matches!(outcome, Some(Outcome::Saved)),
+        invited: matches!(outcome, Some(Outcome::Invited)),
+        room_open_or_ahead,
+        can_invite,
+        guests,
         error_field: match (&outcome, &submitted) {
             (Some(Outcome::Invalid(invalid)), Some(fields))
                 if invalid.field == "reason"

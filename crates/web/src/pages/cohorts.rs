@@ -428,6 +428,10 @@ struct VideoForm {
     action: String,
     providers: Vec<(String, String, bool)>,
     link: String,
+    /// The problem with the last submission, and the field it concerns: `video_provider` or
+    /// `video_link`.
+    error: Option<String>,
+    error_field: &'static str,
 }
 
 /// The query of the cohort page: `notice` names what was just saved.
@@ -457,15 +461,22 @@ pub async fn show(
 /// Renders the cohort page, with the capacity form's rejected value and problem when given.
 /// What the cohort page reports at its top.
 #[derive(Debug)]
-enum PageOutcome {
+pub(super) enum PageOutcome {
     /// A confirmation of what was just saved, as a catalogue message id.
     Notice(Option<&'static str>),
     /// The capacity form's rejected value and the problem.
     RejectedCapacity { value: String, problem: String },
+    /// The video form's rejected values, the field at fault and the problem.
+    RejectedVideo {
+        provider: String,
+        link: String,
+        field: &'static str,
+        problem: String,
+    },
 }
 
 /// Renders the cohort page with `outcome` at its top.
-async fn render_cohort(
+pub(super) async fn render_cohort(
     state: &AppState,
     signed_in: &SignedIn,
     cohort: CohortId,
@@ -503,6 +514,8 @@ async fn render_cohort(
                 })
                 .collect(),
             link,
+            error: None,
+            error_field: "",
         });
     }
     let status = match outcome {
@@ -514,6 +527,22 @@ async fn render_cohort(
         PageOutcome::Notice(notice) => {
             template.notice = notice.map(|id| template.layout.tr.t(id));
             StatusCode::OK
+        }
+        PageOutcome::RejectedVideo {
+            provider,
+            link,
+            field,
+            problem,
+        } => {
+            if let Some(form) = template.video_form.as_mut() {
+                for (code, _, chosen) in &mut form.providers {
+                    *chosen = *code == provider;
+                }
+                form.link = link;
+                form.error = Some(problem);
+                form.error_field = field;
+            }
+            StatusCode::UNPROCESSABLE_ENTITY
         }
     };
     let mut response = render(&template)?;

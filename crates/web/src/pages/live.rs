@@ -136,6 +136,25 @@ async fn pass_for(
     .await?)
 }
 
+/// Adds a media page's scripts (the shared device helpers, then `script`) and what they read:
+/// the ICE servers with this account's TURN credentials, and the translated messages.
+fn add_media_script(state: &AppState, layout: &mut Layout, signed_in: &SignedIn, script: &str) {
+    let now = state.clock.now().as_second();
+    let ice = state
+        .live
+        .ice_servers_for(&signed_in.account.id.to_string(), now);
+    for name in ["live-devices.js", script] {
+        layout.scripts.push(state.assets.url(name).to_owned());
+    }
+    layout.body_data.push((
+        "ice-servers",
+        serde_json::to_string(&ice).unwrap_or_else(|_| "[]".to_owned()),
+    ));
+    layout
+        .body_data
+        .push(("room-text", catalogue_json(&layout.tr)));
+}
+
 /// Returns a JSON object of translated strings for the room's script.
 fn catalogue_json(tr: &Translator) -> String {
     let mut messages = serde_json::Map::new();
@@ -179,13 +198,7 @@ pub async fn room(
     let mut livekit_origin = None;
 
     if pass.is_open() && pass.provider != VideoProvider::External {
-        let now = state.clock.now().as_second();
-        let ice = state
-            .live
-            .ice_servers_for(&signed_in.account.id.to_string(), now);
-        layout
-            .scripts
-            .push(state.assets.url("live-room.js").to_owned());
+        add_media_script(&state, &mut layout, &signed_in, "live-room.js");
         layout
             .body_data
             .push(("room-socket", format!("{path}/socket")));
@@ -198,11 +211,6 @@ pub async fn room(
         layout
             .body_data
             .push(("room-provider", pass.provider.code().to_owned()));
-        layout.body_data.push((
-            "ice-servers",
-            serde_json::to_string(&ice).unwrap_or_else(|_| "[]".to_owned()),
-        ));
-        layout.body_data.push(("room-text", catalogue_json(&tr)));
         if pass.provider == VideoProvider::LiveKit {
             let Some(livekit) = &state.live.livekit else {
                 return Err(livekit_missing());
@@ -493,7 +501,8 @@ pub async fn invite_guest(
     Ok(Redirect::to(&format!("/cohorts/{cohort}/sessions/{session}?invited=1")).into_response())
 }
 
-/// Sets a cohort's video provider and meeting link, from the cohort page.
+/// Sets a cohort's video provider and meeting link, from the cohort page. A rejected form
+/// returns to the cohort page with what was typed and the problem.
 pub async fn set_video(
     State(state): State<AppState>,
     signed_in: SignedIn,
@@ -502,17 +511,39 @@ pub async fn set_video(
 ) -> Result<Response, WebError> {
     let cohort: CohortId = cohort_text.parse().map_err(|_| WebError::NotFound)?;
     let fields = Fields(fields);
-    live::set_video(
-        state.store.as_ref(),
-        state.clock.as_ref(),
-        &signed_in.viewer.audit_context(),
-        &signed_in.account,
-        cohort,
-        fields.text("video_provider"),
-        fields.text("video_link"),
-    )
-    .await?;
-    Ok(Redirect::to(&format!("/cohorts/{cohort}?notice=video")).into_response())
+    let provider = fields.text("video_provider").to_owned();
+    let link = fields.text("video_link").to_owned();
+    let outcome = if provider == VideoProvider::LiveKit.code() && state.live.livekit.is_none() {
+        Err(stillpoint_domain::InvalidValue::new(
+            "video_provider",
+            "this server has no LiveKit settings (video.livekit_url, video.livekit_api_key and the API secret); an administrator adds them before a cohort can use LiveKit",
+        )
+        .into())
+    } else {
+        live::set_video(
+            state.store.as_ref(),
+            state.clock.as_ref(),
+            &signed_in.viewer.audit_context(),
+            &signed_in.account,
+            cohort,
+            &provider,
+            &link,
+        )
+        .await
+    };
+    match outcome {
+        Ok(()) => Ok(Redirect::to(&format!("/cohorts/{cohort}?notice=video")).into_response()),
+        Err(stillpoint_app::AppError::Invalid(invalid)) => {
+            let rejected = super::cohorts::PageOutcome::RejectedVideo {
+                provider,
+                link,
+                field: invalid.field,
+                problem: invalid.problem,
+            };
+            super::cohorts::render_cohort(&state, &signed_in, cohort, rejected).await
+        }
+        Err(other) => Err(other.into()),
+    }
 }
 
 #[derive(Template)]
@@ -536,24 +567,13 @@ pub async fn tech_check(
 ) -> Result<Response, WebError> {
     let mut layout = Layout::new(&state, &signed_in.viewer, "/tech-check");
     let tr = layout.tr.clone();
-    let now = state.clock.now().as_second();
-    let ice = state
-        .live
-        .ice_servers_for(&signed_in.account.id.to_string(), now);
-    layout
-        .scripts
-        .push(state.assets.url("tech-check.js").to_owned());
+    add_media_script(&state, &mut layout, &signed_in, "tech-check.js");
     layout
         .body_data
         .push(("check-socket", "/tech-check/socket".to_owned()));
-    layout.body_data.push((
-        "ice-servers",
-        serde_json::to_string(&ice).unwrap_or_else(|_| "[]".to_owned()),
-    ));
     layout
         .body_data
         .push(("bell", state.assets.url("bell.ogg").to_owned()));
-    layout.body_data.push(("room-text", catalogue_json(&tr)));
 
     let last = state
         .store

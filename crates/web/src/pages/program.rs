@@ -182,8 +182,6 @@ fn program_template(
             .next_session
             .as_ref()
             .map(|session| format!("/sessions/{}/room", session.id)),
-        // NOTE: the way into live video comes with the video sessions. Until then the text
-        // explains that the facilitator sends it.
         join_text: tr.t("program-join"),
         attendance,
         schedule,
