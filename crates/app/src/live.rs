@@ -177,7 +177,7 @@ pub async fn record_room_changes(
 /// Returns, for each patient of the roster who was in the room, the minutes present and the
 /// suggested roll call mark.
 // NOTE: a server that stops during a session stores no leave for the people then in the room,
-// so their stays count to the end of the session; the facilitator checks the roll call.
+// so their stays count to the end of the session. The facilitator checks the roll call.
 pub async fn attendance_from_room(
     store: &dyn Store,
     clock: &dyn Clock,

@@ -264,7 +264,7 @@ fn live_state(settings: &Settings) -> anyhow::Result<stillpoint_web::live::LiveS
     )
     .map_err(|invalid| anyhow!("video.{invalid}"))?;
     let sfu = if udp_address.ip().is_unspecified() && public_ip.is_none() {
-        // Browsers cannot be told to reach 0.0.0.0, so rooms keep their lobby, controls and
+        // Browsers cannot connect to 0.0.0.0, so rooms keep their lobby, controls and
         // chat but carry no media until an administrator sets video.public_ip.
         tracing::warn!(%udp_address, "embedded video is off: set video.public_ip to the address browsers reach");
         None

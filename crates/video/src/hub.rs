@@ -47,8 +47,8 @@ struct Connection {
 }
 
 impl Connection {
-    /// Counts a message and returns whether it is within the rate limit; the first message over
-    /// the limit in a window gets an error, later ones are dropped silently.
+    /// Counts a message and returns whether it is within the rate limit. The first message over
+    /// the limit in a window gets an error, and later ones are dropped without one.
     fn admit_message(&mut self, now: Instant) -> bool {
         if now.duration_since(self.window_started) >= RATE_WINDOW {
             self.window_started = now;
@@ -321,7 +321,7 @@ impl Hub {
                 tokio::spawn(forward_peer_events(peer_events, outbox));
             }
             Err(error) => {
-                tracing::info!(room = room_key, connection = connection.0, %error, "offer refused");
+                tracing::info!(room = room_key, connection = connection.0, %error, "offer rejected");
                 self.reply_error(room_key, connection, "offer", error.to_string());
             }
         }
@@ -352,7 +352,7 @@ impl Hub {
             return;
         };
         if let Err(error) = sfu.answer(connection.0, sdp).await {
-            tracing::info!(room = room_key, connection = connection.0, %error, "answer refused");
+            tracing::info!(room = room_key, connection = connection.0, %error, "answer rejected");
             self.reply_error(room_key, connection, "answer", error.to_string());
         }
     }
@@ -607,7 +607,7 @@ fn roster_entry(participant: &Participant) -> RosterEntry {
     }
 }
 
-/// The stable code of a room error, which the browser translates.
+/// Returns the stable code of a room error, which the browser translates.
 #[must_use]
 pub fn error_code(error: &RoomError) -> &'static str {
     match error {

@@ -44,7 +44,7 @@ pub struct Route {
     pub room: String,
     /// The part of the room whose members see and hear each other.
     pub group: String,
-    /// The label the browser sees as the stream id of this peer's tracks: the account id.
+    /// The stream id of this peer's tracks in the other browsers: the account id.
     pub label: String,
     pub sends_audio: bool,
     pub sends_video: bool,
@@ -169,7 +169,7 @@ impl Sfu {
         })
     }
 
-    /// The UDP address browsers connect to.
+    /// Returns the UDP address browsers connect to.
     #[must_use]
     pub fn address(&self) -> SocketAddr {
         self.address
@@ -588,7 +588,7 @@ impl Forwarder {
         }
     }
 
-    /// Polls one peer until str0m asks to be woken later; returns when.
+    /// Polls one peer until str0m waits for time to pass, and returns the instant it waits for.
     fn poll(&mut self, id: PeerId, relays: &mut VecDeque<Relay>) -> Instant {
         let Some(peer) = self.peers.get_mut(&id) else {
             return Instant::now() + MAX_WAIT;

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use stillpoint_domain::AccountId;
 
-/// The longest signalling message accepted, in bytes; an SDP offer with audio, video and a data
+/// The maximum size of a signalling message, in bytes; an SDP offer with audio, video and a data
 /// channel is about 6 KB.
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 

@@ -46,7 +46,12 @@
     }
     const audio = microphone ? { deviceId: { exact: microphone } } : true;
     const wantVideo = camera !== "none" && !$("join-audio-only").checked;
-    const video = wantVideo ? (camera ? { deviceId: { exact: camera } } : { width: 640, height: 360 }) : false;
+    let video = false;
+    if (wantVideo && camera) {
+      video = { deviceId: { exact: camera } };
+    } else if (wantVideo) {
+      video = { width: 640, height: 360 };
+    }
     let stream = null;
     try {
       stream = await navigator.mediaDevices.getUserMedia({ audio: audio, video: video });
@@ -216,8 +221,8 @@
     }
   }
 
-  // After a network change the media connection is made again with a new offer, which the
-  // server takes in place of the old one; after three tries the page asks to join again.
+  // After a network change the page makes the media connection again with a new offer, which
+  // the server takes in place of the old one. After three tries the page offers to join again.
   async function restartMedia() {
     if (state.ended || onLiveKit) {
       return;
@@ -262,7 +267,9 @@
     });
     room.on(LK.RoomEvent.ConnectionQualityChanged, (quality, participant) => {
       if (participant.isLocal) {
-        const level = quality === "poor" || quality === "lost" ? "poor" : quality === "good" ? "fair" : "good";
+        // LiveKit's levels are excellent, good, poor and lost; the page shows good, fair and poor.
+        const levels = { excellent: "good", good: "fair", poor: "poor", lost: "poor" };
+        const level = levels[quality] || "good";
         $("quality").textContent = label("quality-" + level);
         $("quality-suggestion").hidden = level !== "poor" || state.audioOnly;
       }
@@ -295,8 +302,8 @@
 
   // On LiveKit the browser chooses what it receives: the tracks of its own group only, and no
   // video in audio-only mode.
-  // NOTE: this separation of private rooms is enforced by each browser, not by the LiveKit
-  // server as the embedded SFU enforces it; a modified client could still receive the tracks.
+  // NOTE: each browser enforces this separation of private rooms, not the LiveKit server, so a
+  // modified client could still receive the tracks. The embedded SFU enforces it itself.
   function subscribeLiveKit(group) {
     if (!state.livekitRoom) {
       return;

@@ -21,7 +21,12 @@
     }
     const camera = $("camera-select").value;
     const microphone = $("microphone-select").value;
-    const video = camera === "none" ? false : camera ? { deviceId: { exact: camera } } : true;
+    let video = true;
+    if (camera === "none") {
+      video = false;
+    } else if (camera) {
+      video = { deviceId: { exact: camera } };
+    }
     const audio = microphone ? { deviceId: { exact: microphone } } : true;
     try {
       stream = await navigator.mediaDevices.getUserMedia({ audio: audio, video: video });

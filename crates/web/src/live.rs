@@ -1,4 +1,4 @@
-//! What the live session pages need from the server's settings: the room hub with its embedded
+//! The live session settings the pages read: the room hub with its embedded
 //! SFU, the join window, the ICE servers given to browsers and the LiveKit deployment.
 
 use std::sync::Arc;

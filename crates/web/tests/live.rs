@@ -163,7 +163,7 @@ async fn room_admits_only_session_members() {
             "{dialect:?}: a foreign origin is refused"
         );
 
-        // Two hours after the end the room is closed, and the page says so.
+        // Five hours later the room is closed, and the page explains that.
         app.clock.advance(jiff::SignedDuration::from_hours(5));
         let patient = app.browser_session("patient").await;
         let closed = patient.get(app.url(&room)).send().await.expect("page");
@@ -180,52 +180,30 @@ async fn room_admits_only_session_members() {
     }
 }
 
-/// Signs a browser in, answering the one-time code for staff.
+/// Types `text` into the field with id `id`.
+async fn type_into(browser: &Browser, id: &str, text: &str) {
+    browser
+        .client
+        .find(Locator::Id(id))
+        .await
+        .unwrap_or_else(|error| panic!("field {id}: {error}"))
+        .send_keys(text)
+        .await
+        .expect("typed");
+}
+
+/// Signs a browser in, entering the one-time code for staff.
 async fn sign_in(browser: &Browser, app: &TestApp, local: &str) {
     browser.goto(&app.url("/sign-in")).await;
     let email = TestApp::demo_email(local);
-    browser
-        .client
-        .find(Locator::Id("email"))
-        .await
-        .expect("e-mail field")
-        .send_keys(&email)
-        .await
-        .expect("typed");
-    browser
-        .client
-        .find(Locator::Id("password"))
-        .await
-        .expect("password field")
-        .send_keys(DEMO_PASSWORD)
-        .await
-        .expect("typed");
-    browser
-        .client
-        .find(Locator::Css("main button[type=submit]"))
-        .await
-        .expect("submit")
-        .click()
-        .await
-        .expect("clicked");
+    type_into(browser, "email", &email).await;
+    type_into(browser, "password", DEMO_PASSWORD).await;
+    click(browser, "main button[type=submit]").await;
     tokio::time::sleep(Duration::from_millis(500)).await;
+
     if let Some(code) = app.next_one_time_code(&email) {
-        browser
-            .client
-            .find(Locator::Id("code"))
-            .await
-            .expect("code field")
-            .send_keys(&code)
-            .await
-            .expect("typed");
-        browser
-            .client
-            .find(Locator::Css("main button[type=submit]"))
-            .await
-            .expect("submit")
-            .click()
-            .await
-            .expect("clicked");
+        type_into(browser, "code", &code).await;
+        click(browser, "main button[type=submit]").await;
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
@@ -846,8 +824,8 @@ async fn external_link_shown_only_in_window() {
     }
 }
 
-/// A client signed in with `token` as a browser would be, with its form seed cookie, and the
-/// form token of `path`'s page.
+/// Builds a client signed in with `token` as a browser would be, and returns it with its cookies
+/// (session and form seed) and the form token of `path`'s page.
 async fn cookie_session(
     app: &TestApp,
     token: &str,

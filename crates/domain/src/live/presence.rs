@@ -12,7 +12,7 @@ pub struct Stay {
     pub left: Option<Timestamp>,
 }
 
-/// How the roll call is prefilled from the room.
+/// The rules that prefill the roll call from the room.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RollCallRules {
     /// Arriving later than this after the start counts as late, and leaving earlier than this

@@ -69,13 +69,13 @@ pub struct Participant {
 }
 
 impl Participant {
-    /// Whether the server forwards this participant's audio.
+    /// Returns whether the server forwards this participant's audio.
     #[must_use]
     pub fn sends_audio(&self) -> bool {
         self.presence == Presence::Admitted && self.microphone_on
     }
 
-    /// Whether the server forwards this participant's video.
+    /// Returns whether the server forwards this participant's video.
     #[must_use]
     pub fn sends_video(&self) -> bool {
         self.presence == Presence::Admitted && self.camera_on && !self.video_stopped
@@ -107,7 +107,7 @@ pub enum RoomError {
     ChatLength,
 }
 
-/// Something one participant is told about a change that concerns them.
+/// A message to one participant about a change that concerns them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Notice {
     Admitted,

@@ -435,7 +435,7 @@ async fn run_connection(state: AppState, connection: Connection, mut socket: Web
                         record(&state, session, &changes).await;
                     }
                     Err(problem) => {
-                        tracing::debug!(room = %room_key, connection = connection.0, "signalling message refused");
+                        tracing::debug!(room = %room_key, connection = connection.0, "invalid signalling message rejected");
                         let _ = outbox.send(ServerMessage::Error { code: "invalid_message", message: problem });
                     }
                 }
@@ -637,8 +637,8 @@ pub async fn save_tech_check(
         .into_response())
 }
 
-/// The technology check's connection test: a media connection to the embedded SFU in a room of
-/// its own.
+/// Opens the technology check's connection test: a media connection to the embedded SFU in a
+/// room of its own.
 pub async fn tech_check_socket(
     State(state): State<AppState>,
     signed_in: SignedIn,
