@@ -1,12 +1,14 @@
 //! Live sessions: who may enter a session's room and when, caregivers invited to a session,
-//! attendance from the room's join and leave events, the technology check, and a cohort's
-//! external meeting link.
+//! attendance from the room's join and leave events, the technology check, a cohort's external
+//! meeting link, and the port to media servers that keep rooms of their own (LiveKit).
 
 use std::collections::HashMap;
 
+use async_trait::async_trait;
 use jiff::Timestamp;
 use stillpoint_domain::audit::{AuditAction, AuditOutcome};
 use stillpoint_domain::enrolment::{self, EnrolmentState, Transition};
+use stillpoint_domain::live::media::{MediaOrder, media_room_name};
 use stillpoint_domain::live::presence::{RollCallRules, RoomAttendance, Stay, room_attendance};
 use stillpoint_domain::live::room::{PresenceChange, RoomRole};
 use stillpoint_domain::live::{self, JoinWindow, VideoProvider, WindowClosed};
@@ -220,6 +222,51 @@ pub async fn attendance_from_room(
         result.insert(*patient_id, attendance);
     }
     Ok(result)
+}
+
+/// A failed request to a media server.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct MediaServerError {
+    pub message: String,
+}
+
+/// A media server that keeps rooms of its own and enforces the facilitators' controls there,
+/// such as LiveKit. Each group of a session's room is one media room, named by
+/// [`media_room_name`]. The embedded SFU needs no such port: the room hub sets its forwarding
+/// directly.
+#[async_trait]
+pub trait ManagedRooms: Send + Sync + std::fmt::Debug {
+    /// Makes sure the media room exists with the clinic's limits; an existing room is kept.
+    async fn open_room(&self, room: &str) -> Result<(), MediaServerError>;
+
+    /// Closes a media room and disconnects everyone still in it; a room that is already gone is
+    /// not an error.
+    async fn close_room(&self, room: &str) -> Result<(), MediaServerError>;
+
+    /// Carries out one order in the media room of `session_room`'s group.
+    async fn enforce(&self, session_room: &str, order: &MediaOrder)
+    -> Result<(), MediaServerError>;
+}
+
+/// Carries out a room change's orders one after another. A failure is logged with the room and
+/// account, not returned: the room goes on, and the facilitator can repeat the control.
+pub async fn enforce_media_orders(
+    rooms: &dyn ManagedRooms,
+    session_room: &str,
+    orders: &[MediaOrder],
+) {
+    for order in orders {
+        if let Err(error) = rooms.enforce(session_room, order).await {
+            tracing::error!(
+                room = %media_room_name(session_room, order.group()),
+                account_id = %order.account(),
+                order = order.code(),
+                %error,
+                "media server did not carry out a room control"
+            );
+        }
+    }
 }
 
 /// A caregiver a facilitator may invite to a session: one with whom a patient of the cohort

@@ -1,7 +1,8 @@
 //! Live group sessions: the video provider a cohort uses, the join window around each session,
-//! the room with its lobby and facilitator controls, and minutes present from join and leave
-//! events.
+//! the room with its lobby and facilitator controls, the orders a media server that keeps its own
+//! rooms must carry out, and minutes present from join and leave events.
 
+pub mod media;
 pub mod presence;
 pub mod room;
 

@@ -282,13 +282,23 @@ fn live_state(settings: &Settings) -> anyhow::Result<stillpoint_web::live::LiveS
         &video.livekit_api_key,
         &secrets.livekit_api_secret,
     ) {
-        (Some(url), Some(api_key), Some(api_secret)) => Some(LiveKitSettings {
-            url: url.clone(),
-            keys: stillpoint_video::livekit::LiveKitKeys {
+        (Some(url), Some(api_key), Some(api_secret)) => {
+            let keys = stillpoint_video::livekit::LiveKitKeys {
                 api_key: api_key.clone(),
                 api_secret: api_secret.clone(),
-            },
-        }),
+            };
+            let rooms = stillpoint_video::livekit::LiveKitRooms::new(
+                url,
+                keys.clone(),
+                stillpoint_video::livekit::RoomLimits::default(),
+            )
+            .map_err(|problem| anyhow!(problem))?;
+            Some(LiveKitSettings {
+                url: url.clone(),
+                keys,
+                rooms: Arc::new(rooms),
+            })
+        }
         (None, None, None) => None,
         _ => {
             return Err(anyhow!(

@@ -13,7 +13,9 @@ pub mod spawn;
 pub use browser::Browser;
 pub use database::{RawDatabase, TestDatabase, postgres_admin_url};
 pub use smtp::{ReceivedMail, SmtpSink, free_port};
-pub use spawn::{ManualClock, Seed, TestApp, hidden_field, spawn_app};
+pub use spawn::{
+    ManualClock, Seed, TestApp, hidden_field, spawn_app, spawn_app_with_live, test_live_state,
+};
 
 /// Whether the tests run in continuous integration, where nothing may be skipped.
 #[must_use]
@@ -83,7 +85,8 @@ for event in calendar.walk("VEVENT"):
 
 /// Verifies a LiveKit access token with LiveKit's own Python server SDK (`livekit-api`) and
 /// returns its claims as JSON (`identity`, `name`, `room`, `room_join`, `room_admin`,
-/// `can_publish`, `can_subscribe`), or `{"error": …}` when the SDK rejects it. Returns `None`
+/// `can_publish`, `can_publish_sources`, `can_subscribe`, `lifetime_seconds`), or
+/// `{"error": …}` when the SDK rejects it. Returns `None`
 /// (skipping outside CI, failing under `CI=true`) when no such interpreter is available.
 #[must_use]
 pub fn verify_livekit_token(
@@ -109,6 +112,7 @@ print(json.dumps({
     "room_join": claims.video.room_join,
     "room_admin": claims.video.room_admin,
     "can_publish": claims.video.can_publish,
+    "can_publish_sources": list(claims.video.can_publish_sources or []),
     "can_subscribe": claims.video.can_subscribe,
 }))
 "#;
@@ -120,6 +124,90 @@ print(json.dumps({
         String::from_utf8_lossy(&output.stderr)
     );
     Some(serde_json::from_slice(&output.stdout).expect("JSON claims"))
+}
+
+/// LiveKit's `RoomService` methods Stillpoint calls, with the protobuf message each takes, as
+/// LiveKit's Python server SDK (`livekit-api`) names them.
+const LIVEKIT_CHECK: &str = r#"
+import json, sys
+from google.protobuf import json_format
+from livekit import api
+from livekit.protocol import models, room
+
+REQUESTS = {
+    "CreateRoom": room.CreateRoomRequest,
+    "DeleteRoom": room.DeleteRoomRequest,
+    "GetParticipant": room.RoomParticipantIdentity,
+    "RemoveParticipant": room.RoomParticipantIdentity,
+    "MutePublishedTrack": room.MuteRoomTrackRequest,
+    "UpdateParticipant": room.UpdateParticipantRequest,
+}
+
+def participant():
+    info = models.ParticipantInfo(identity=sys.argv[2], name="Synthetic participant")
+    info.tracks.add(sid="TR_microphone", type=models.AUDIO, source=models.TrackSource.MICROPHONE)
+    info.tracks.add(sid="TR_camera", type=models.VIDEO, source=models.TrackSource.CAMERA)
+    return json_format.MessageToJson(info)
+
+def check(key, secret, calls):
+    checked = []
+    for call in calls:
+        message = json_format.Parse(call["body"], REQUESTS[call["method"]]())
+        claims = api.TokenVerifier(key, secret).verify(call["authorization"].removeprefix("Bearer "))
+        checked.append({
+            "method": call["method"],
+            "token_room": claims.video.room,
+            "room_admin": claims.video.room_admin,
+            "request": json_format.MessageToDict(message, preserving_proto_field_name=True),
+        })
+    return json.dumps(checked)
+
+if sys.argv[1] == "participant":
+    print(participant())
+else:
+    print(check(sys.argv[2], sys.argv[3], json.load(sys.stdin)))
+"#;
+
+/// Returns LiveKit's JSON form of a participant with identity `identity` who publishes a
+/// microphone and a camera track, made by LiveKit's own protobuf definitions, for a test
+/// LiveKit endpoint to answer `GetParticipant` with. Returns `None` as [`verify_livekit_token`]
+/// does.
+#[must_use]
+pub fn livekit_participant_json(test: &str, identity: &str) -> Option<String> {
+    let python = python_with(test, "livekit.api", "livekit-api")?;
+    let output = run_python(&python, &[LIVEKIT_CHECK, "participant", identity], "");
+    assert!(
+        output.status.success(),
+        "the LiveKit SDK failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Some(String::from_utf8(output.stdout).expect("utf-8"))
+}
+
+/// Checks `RoomService` requests, a JSON list of `{method, authorization, body}`, with LiveKit's
+/// Python server SDK: each body must parse as the method's protobuf request (unknown fields
+/// fail) and each bearer token must verify with the key and secret. Returns, for each, the
+/// method, the token's room and `room_admin` grant, and the request with protobuf's field
+/// names. Returns `None` as [`verify_livekit_token`] does.
+#[must_use]
+pub fn check_livekit_requests(
+    test: &str,
+    calls: &serde_json::Value,
+    api_key: &str,
+    api_secret: &str,
+) -> Option<serde_json::Value> {
+    let python = python_with(test, "livekit.api", "livekit-api")?;
+    let output = run_python(
+        &python,
+        &[LIVEKIT_CHECK, "check", api_key, api_secret],
+        &calls.to_string(),
+    );
+    assert!(
+        output.status.success(),
+        "LiveKit's SDK refused a request: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Some(serde_json::from_slice(&output.stdout).expect("JSON requests"))
 }
 
 /// Returns the test Python interpreter when it can import `module`, or `None` (skipping outside

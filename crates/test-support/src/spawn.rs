@@ -337,6 +337,16 @@ pub const TEST_DEMO_SEED: u64 = 2026;
 /// Serves the app on a fresh database of `dialect`, or returns `None` when that dialect is not
 /// available (see [`TestDatabase::of`]).
 pub async fn spawn_app(dialect: Dialect, seed: Seed, test: &str) -> Option<TestApp> {
+    spawn_app_with_live(dialect, seed, test, test_live_state()).await
+}
+
+/// Starts the app as [`spawn_app`] does, with the given live session settings.
+pub async fn spawn_app_with_live(
+    dialect: Dialect,
+    seed: Seed,
+    test: &str,
+    live: stillpoint_web::live::LiveState,
+) -> Option<TestApp> {
     let database = TestDatabase::of(dialect, test).await?;
     let start: Timestamp = "2026-12-04T15:00:00Z".parse().expect("valid instant");
     let clock = Arc::new(ManualClock::new(start));
@@ -391,7 +401,7 @@ pub async fn spawn_app(dialect: Dialect, seed: Seed, test: &str) -> Option<TestA
         catalogs,
         config,
     )
-    .with_live(test_live_state());
+    .with_live(live);
     let app = stillpoint_web::router(state.clone());
 
     let (shutdown, stopped) = oneshot::channel::<()>();
@@ -415,7 +425,8 @@ pub async fn spawn_app(dialect: Dialect, seed: Seed, test: &str) -> Option<TestA
 }
 
 /// Live session settings with an embedded SFU on a free UDP port of 127.0.0.1.
-fn test_live_state() -> stillpoint_web::live::LiveState {
+#[must_use]
+pub fn test_live_state() -> stillpoint_web::live::LiveState {
     let sfu = stillpoint_video::Sfu::start(SocketAddr::from(([127, 0, 0, 1], 0)), None)
         .expect("the embedded SFU binds a UDP port on 127.0.0.1");
     stillpoint_web::live::LiveState {

@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use stillpoint_domain::AccountId;
+use stillpoint_domain::live::media::{MediaMembership, MediaOrder, media_orders};
 use stillpoint_domain::live::room::{
     Arrival, ConnectionId, Group, Notice, Outcome, Participant, Presence, PresenceChange, Room,
     RoomError, RoomRole,
@@ -29,6 +30,23 @@ pub struct Member {
     pub role: RoomRole,
     /// The name the others see.
     pub name: String,
+}
+
+/// What a room change means outside the hub: the presence changes that attendance records and
+/// the orders for a media server that keeps its own rooms (LiveKit). The embedded SFU needs no
+/// orders: the hub sets its forwarding itself.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RoomChanges {
+    pub presence: Vec<PresenceChange>,
+    pub media: Vec<MediaOrder>,
+}
+
+/// Where an admitted participant's media goes, for providers whose access tokens name a room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MediaPlace {
+    pub group: Group,
+    /// True while a facilitator has stopped the participant's video.
+    pub video_stopped: bool,
 }
 
 /// The maximum number of messages one connection may send in [`RATE_WINDOW`]; a person clicking controls
@@ -100,16 +118,17 @@ impl Hub {
     }
 
     /// Adds a connection to a room's lobby, or to the room itself for facilitators and people
-    /// admitted earlier. Returns the connection id and the presence changes to record.
+    /// admitted earlier. Returns the connection id and the changes to act on.
     pub fn connect(
         &self,
         room_key: &str,
         member: Member,
         outbox: UnboundedSender<ServerMessage>,
-    ) -> Result<(ConnectionId, Vec<PresenceChange>), RoomError> {
+    ) -> Result<(ConnectionId, RoomChanges), RoomError> {
         let connection = ConnectionId(self.next_connection.fetch_add(1, Ordering::Relaxed));
         let mut rooms = self.rooms.lock().expect("room lock");
         let entry = rooms.entry(room_key.to_owned()).or_default();
+        let before = MediaMembership::of(&entry.room);
         let outcome = entry.room.arrive(Arrival {
             account: member.account,
             role: member.role,
@@ -142,34 +161,34 @@ impl Hub {
                 messages_in_window: 0,
             },
         );
-        let presence = self.settle(room_key, entry, outcome);
+        let changes = self.settle(room_key, entry, &before, outcome);
         tracing::info!(
             room = room_key,
             connection = connection.0,
             role = member.role.code(),
             "room connection opened"
         );
-        Ok((connection, presence))
+        Ok((connection, changes))
     }
 
-    /// Acts on one message of a connection and returns the presence changes to record.
+    /// Acts on one message of a connection and returns the changes to act on.
     pub async fn receive(
         &self,
         room_key: &str,
         connection: ConnectionId,
         message: ClientMessage,
-    ) -> Vec<PresenceChange> {
+    ) -> RoomChanges {
         if !self.within_rate(room_key, connection) {
-            return Vec::new();
+            return RoomChanges::default();
         }
         match message {
             ClientMessage::Offer { sdp } => {
                 self.join_media(room_key, connection, &sdp).await;
-                Vec::new()
+                RoomChanges::default()
             }
             ClientMessage::Answer { sdp } => {
                 self.answer_media(room_key, connection, &sdp).await;
-                Vec::new()
+                RoomChanges::default()
             }
             ClientMessage::Leave => self.disconnect(room_key, connection),
             other => self.command(room_key, connection, other),
@@ -185,14 +204,15 @@ impl Hub {
     }
 
     /// Removes a connection whose socket closed.
-    pub fn disconnect(&self, room_key: &str, connection: ConnectionId) -> Vec<PresenceChange> {
+    pub fn disconnect(&self, room_key: &str, connection: ConnectionId) -> RoomChanges {
         let mut rooms = self.rooms.lock().expect("room lock");
         let Some(entry) = rooms.get_mut(room_key) else {
-            return Vec::new();
+            return RoomChanges::default();
         };
         let Some(gone) = entry.connections.remove(&connection) else {
-            return Vec::new();
+            return RoomChanges::default();
         };
+        let before = MediaMembership::of(&entry.room);
         if gone.in_sfu
             && let Some(sfu) = &self.sfu
         {
@@ -204,7 +224,19 @@ impl Hub {
             connection = connection.0,
             "room connection closed"
         );
-        self.settle(room_key, entry, outcome)
+        self.settle(room_key, entry, &before, outcome)
+    }
+
+    /// Returns the group an admitted participant's media belongs to, and whether their video is
+    /// stopped; `None` for someone in the lobby or not in the room.
+    #[must_use]
+    pub fn media_place(&self, room_key: &str, account: AccountId) -> Option<MediaPlace> {
+        let rooms = self.rooms.lock().expect("room lock");
+        let participant = rooms.get(room_key)?.room.participant(account)?;
+        (participant.presence == Presence::Admitted).then_some(MediaPlace {
+            group: participant.group,
+            video_stopped: participant.video_stopped,
+        })
     }
 
     /// Forgets a room nobody is connected to, such as a technology check's own room.
@@ -223,25 +255,26 @@ impl Hub {
         room_key: &str,
         connection: ConnectionId,
         message: ClientMessage,
-    ) -> Vec<PresenceChange> {
+    ) -> RoomChanges {
         let mut rooms = self.rooms.lock().expect("room lock");
         let Some(entry) = rooms.get_mut(room_key) else {
-            return Vec::new();
+            return RoomChanges::default();
         };
         let Some(actor) = entry
             .connections
             .get(&connection)
             .map(|found| found.account)
         else {
-            return Vec::new();
+            return RoomChanges::default();
         };
+        let before = MediaMembership::of(&entry.room);
 
         let result = match message {
             ClientMessage::Chat { text } => match entry.room.chat(actor, &text) {
                 // A chat message changes nobody's state, so no roster or route goes out.
                 Ok(chat) => {
                     deliver_chat(entry, &chat);
-                    return Vec::new();
+                    return RoomChanges::default();
                 }
                 Err(error) => Err(error),
             },
@@ -256,14 +289,14 @@ impl Hub {
                     Ok(url) => entry.room.set_captions_url(actor, url),
                     Err(invalid) => {
                         send_error(entry, connection, "captions_url", invalid.problem);
-                        return Vec::new();
+                        return RoomChanges::default();
                     }
                 }
             }
             other => apply(&mut entry.room, actor, &other),
         };
         match result {
-            Ok(outcome) => self.settle(room_key, entry, outcome),
+            Ok(outcome) => self.settle(room_key, entry, &before, outcome),
             Err(error) => {
                 tracing::debug!(
                     room = room_key,
@@ -272,7 +305,7 @@ impl Hub {
                     "room request refused"
                 );
                 send_error(entry, connection, error_code(&error), error.to_string());
-                Vec::new()
+                RoomChanges::default()
             }
         }
     }
@@ -371,13 +404,16 @@ impl Hub {
     }
 
     /// Delivers an outcome's notices, closes the connections it ends, sends everyone the new
-    /// roster and updates the forwarding routes.
+    /// roster and updates the forwarding routes. `before` is who was in which group before the
+    /// change, from which the media orders follow.
     fn settle(
         &self,
         room_key: &str,
         entry: &mut RoomEntry,
+        before: &MediaMembership,
         outcome: Outcome,
-    ) -> Vec<PresenceChange> {
+    ) -> RoomChanges {
+        let media = media_orders(before, &entry.room, &outcome);
         for (account, notice) in &outcome.notices {
             self.deliver(entry, *account, notice);
         }
@@ -394,7 +430,10 @@ impl Hub {
                 }
             }
         }
-        outcome.presence
+        RoomChanges {
+            presence: outcome.presence,
+            media,
+        }
     }
 
     fn deliver(&self, entry: &mut RoomEntry, account: AccountId, notice: &Notice) {

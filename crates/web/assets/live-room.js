@@ -127,6 +127,14 @@
         break;
       case "livekit":
         state.livekit = message;
+        if (state.livekitRoom) {
+          // A move to or from a private room: each group meets in a LiveKit room of its own.
+          const previous = state.livekitRoom;
+          state.livekitRoom = null;
+          state.remoteStreams.clear();
+          await previous.disconnect();
+          await startLiveKit();
+        }
         break;
       case "admitted":
         $("prejoin").hidden = true;
@@ -281,7 +289,8 @@
       render();
     });
     room.on(LK.RoomEvent.Disconnected, () => {
-      if (!state.ended) {
+      // Leaving a room for another group's room is not a lost connection.
+      if (!state.ended && state.livekitRoom === room) {
         status(text.connection_lost);
       }
     });
@@ -300,10 +309,8 @@
     render();
   }
 
-  // On LiveKit the browser chooses what it receives: the tracks of its own group only, and no
-  // video in audio-only mode.
-  // NOTE: each browser enforces this separation of private rooms, not the LiveKit server, so a
-  // modified client could still receive the tracks. The embedded SFU enforces it itself.
+  // On LiveKit the browser chooses what it receives: no video in audio-only mode. Private rooms
+  // are LiveKit rooms of their own, so only the own group's tracks are there to receive.
   function subscribeLiveKit(group) {
     if (!state.livekitRoom) {
       return;

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use stillpoint_app::live::ManagedRooms;
 use stillpoint_domain::live::JoinWindow;
 use stillpoint_video::Hub;
 use stillpoint_video::ice::{IceServer, turn_credentials};
@@ -17,6 +18,8 @@ pub struct LiveKitSettings {
     /// The `wss://` address browsers connect to.
     pub url: String,
     pub keys: LiveKitKeys,
+    /// LiveKit's server API, which enforces the facilitators' controls.
+    pub rooms: Arc<dyn ManagedRooms>,
 }
 
 /// Live session settings and the rooms of this server.

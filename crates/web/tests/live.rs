@@ -8,7 +8,7 @@ use std::time::Duration;
 use fantoccini::Locator;
 use serde_json::Value;
 use stillpoint_app::demo::DEMO_PASSWORD;
-use stillpoint_app::ports::{ProgramStore as _, SessionStatus};
+use stillpoint_app::ports::{LiveStore as _, ProgramStore as _, SessionStatus};
 use stillpoint_domain::CohortSessionId;
 use stillpoint_storage::Dialect;
 use stillpoint_test_support::{Browser, Seed, TestApp, spawn_app};
@@ -657,6 +657,7 @@ fn livekit_token_verifies_with_livekit_sdk() {
         identity: "account-1".to_owned(),
         name: "Maya Chen".to_owned(),
         room_admin: true,
+        camera_allowed: true,
     };
     let Some(claims) = stillpoint_test_support::verify_livekit_token(
         test,
@@ -672,11 +673,17 @@ fn livekit_token_verifies_with_livekit_sdk() {
     assert_eq!(claims["room_join"], true);
     assert_eq!(claims["room_admin"], true);
     assert_eq!(claims["can_publish"], true);
+    assert_eq!(
+        claims["can_publish_sources"],
+        serde_json::json!([]),
+        "no source list: every source may be published"
+    );
     assert_eq!(claims["can_subscribe"], true);
 
     let patient = Grant {
         room_admin: false,
         identity: "account-2".to_owned(),
+        camera_allowed: false,
         ..facilitator
     };
     let claims = stillpoint_test_support::verify_livekit_token(
@@ -689,6 +696,11 @@ fn livekit_token_verifies_with_livekit_sdk() {
     assert_eq!(
         claims["room_admin"], false,
         "a patient cannot administer the room"
+    );
+    assert_eq!(
+        claims["can_publish_sources"],
+        serde_json::json!(["microphone"]),
+        "a patient whose video a facilitator stopped may publish the microphone only"
     );
 
     let forged = access_token(
@@ -995,4 +1007,261 @@ async fn tech_check_completes_orientation() {
             "{dialect:?}: the last check lists the camera"
         );
     }
+}
+
+/// The requests a LiveKit test endpoint received: method, `Authorization` header and body.
+type LiveKitCalls = std::sync::Arc<std::sync::Mutex<Vec<Value>>>;
+
+/// Starts an HTTP endpoint on 127.0.0.1 that takes LiveKit `RoomService` requests over Twirp,
+/// records them, and answers `GetParticipant` with `participant` (LiveKit's JSON form of a
+/// participant) and every other method with an empty message. Returns its `ws://` address.
+async fn livekit_endpoint(participant: String, calls: LiveKitCalls) -> String {
+    use axum::extract::{Path, State};
+    use axum::http::HeaderMap;
+
+    async fn twirp(
+        State((participant, calls)): State<(String, LiveKitCalls)>,
+        Path(method): Path<String>,
+        headers: HeaderMap,
+        body: String,
+    ) -> String {
+        let authorization = headers
+            .get("authorization")
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        calls.lock().expect("calls").push(serde_json::json!({
+            "method": method,
+            "authorization": authorization,
+            "body": body,
+        }));
+        if method == "GetParticipant" {
+            participant
+        } else {
+            "{}".to_owned()
+        }
+    }
+
+    let router = axum::Router::new()
+        .route(
+            "/twirp/livekit.RoomService/{method}",
+            axum::routing::post(twirp),
+        )
+        .with_state((participant, calls));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("port 0 binds");
+    let address = listener.local_addr().expect("bound address");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    format!("ws://{address}")
+}
+
+/// Waits until the endpoint has received `count` requests, for up to five seconds.
+async fn wait_for_calls(calls: &LiveKitCalls, count: usize) -> Vec<Value> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let seen = calls.lock().expect("calls").clone();
+        if seen.len() >= count || tokio::time::Instant::now() > deadline {
+            return seen;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn livekit_server_enforces_facilitator_controls() {
+    use stillpoint_video::livekit::{LiveKitKeys, LiveKitRooms, RoomLimits};
+
+    let test = "livekit_server_enforces_facilitator_controls";
+    let keys = LiveKitKeys {
+        api_key: "APIdemo".to_owned(),
+        api_secret: "a-synthetic-secret-for-tests-only-0123456789".to_owned(),
+    };
+    let calls = LiveKitCalls::default();
+    let Some(participant) = stillpoint_test_support::livekit_participant_json(test, "patient")
+    else {
+        return;
+    };
+    let url = livekit_endpoint(participant, calls.clone()).await;
+    let rooms = LiveKitRooms::new(&url, keys.clone(), RoomLimits::default()).expect("client");
+    let live = stillpoint_web::live::LiveState {
+        livekit: Some(stillpoint_web::live::LiveKitSettings {
+            url: url.clone(),
+            keys: keys.clone(),
+            rooms: std::sync::Arc::new(rooms),
+        }),
+        ..stillpoint_test_support::test_live_state()
+    };
+    let Some(app) =
+        stillpoint_test_support::spawn_app_with_live(Dialect::Sqlite, Seed::DemoClinic, test, live)
+            .await
+    else {
+        return;
+    };
+    let demo = app.demo.as_ref().expect("demo clinic");
+    let cohort = demo.cohorts[0].0.id;
+    app.database
+        .database
+        .set_cohort_video(cohort, "livekit", None)
+        .await
+        .expect("the cohort uses LiveKit");
+    let session = move_to_next_session(&app).await;
+    let path = format!("/sessions/{session}/room/socket");
+    let account_of = |local: &str| {
+        let email = TestApp::demo_email(local);
+        demo.accounts
+            .iter()
+            .find(|account| account.email.as_str() == email)
+            .expect("demo account")
+            .id
+    };
+    let (patient_id, co_id) = (account_of("patient"), account_of("facilitator.south"));
+
+    // The facilitator enters and gets a token for the session's room, which Stillpoint creates.
+    let mut facilitator = open_socket(&app, "facilitator", &path).await;
+    let entry = expect_message(&mut facilitator, "livekit").await;
+    assert_eq!(entry["url"], url.as_str());
+    let mut co = open_socket(&app, "facilitator.south", &path).await;
+    expect_message(&mut co, "livekit").await;
+
+    // No token reaches the patient in the lobby; admission brings one without room_admin.
+    let mut patient = open_socket(&app, "patient", &path).await;
+    expect_message(&mut patient, "lobby").await;
+    let admit = |id: stillpoint_domain::AccountId, kind: &str| {
+        format!(r#"{{"type":"{kind}","participant":"{id}"}}"#)
+    };
+    send_text(&mut facilitator, &admit(patient_id, "admit")).await;
+    let entry = expect_message(&mut patient, "livekit").await;
+    let claims = stillpoint_test_support::verify_livekit_token(
+        test,
+        entry["token"].as_str().expect("token"),
+        &keys.api_key,
+        &keys.api_secret,
+    )
+    .expect("verified");
+    assert_eq!(claims["room"], session.to_string());
+    assert_eq!(claims["room_admin"], false);
+    let before_controls = wait_for_calls(&calls, 3).await.len();
+
+    // Each control becomes a request to LiveKit's server API.
+    send_text(&mut facilitator, r#"{"type":"mute_all"}"#).await;
+    expect_message(&mut patient, "notice").await;
+    send_text(&mut facilitator, &admit(patient_id, "stop_video")).await;
+    expect_message(&mut patient, "notice").await;
+    let move_text = format!(
+        r#"{{"type":"private_room","participant":"{patient_id}","co_facilitator":"{co_id}"}}"#
+    );
+    send_text(&mut facilitator, &move_text).await;
+    let private = expect_message(&mut patient, "livekit").await;
+    let private_claims = stillpoint_test_support::verify_livekit_token(
+        test,
+        private["token"].as_str().expect("token"),
+        &keys.api_key,
+        &keys.api_secret,
+    )
+    .expect("verified");
+    assert_eq!(
+        private_claims["room"],
+        format!("{session}.private.{patient_id}"),
+        "the private room is a LiveKit room of its own"
+    );
+    assert_eq!(
+        private_claims["can_publish_sources"],
+        serde_json::json!(["microphone"]),
+        "the stopped video stays stopped in the private room"
+    );
+    send_text(&mut facilitator, &admit(patient_id, "remove")).await;
+    expect_message(&mut patient, "closed").await;
+
+    let recorded = wait_for_calls(&calls, before_controls + 10).await;
+    let Some(checked) = stillpoint_test_support::check_livekit_requests(
+        test,
+        &Value::Array(recorded),
+        &keys.api_key,
+        &keys.api_secret,
+    ) else {
+        return;
+    };
+    let checked = checked.as_array().expect("list");
+    for call in checked {
+        let request_room = call["request"]["room"]
+            .as_str()
+            .or_else(|| call["request"]["name"].as_str());
+        assert_eq!(
+            call["token_room"].as_str(),
+            request_room,
+            "each token grants the room it concerns: {call}"
+        );
+        assert_eq!(call["room_admin"], true, "{call}");
+    }
+    let summary: Vec<String> = checked
+        .iter()
+        .map(|call| {
+            let request = &call["request"];
+            let identity = request["identity"].as_str().unwrap_or_default();
+            let who = if identity == patient_id.to_string() {
+                "patient"
+            } else if identity == co_id.to_string() {
+                "co"
+            } else {
+                ""
+            };
+            let room = request["room"]
+                .as_str()
+                .or_else(|| request["name"].as_str())
+                .unwrap_or_default()
+                .replace(&session.to_string(), "S")
+                .replace(&patient_id.to_string(), "patient");
+            format!(
+                "{} {room} {who}",
+                call["method"].as_str().unwrap_or_default()
+            )
+            .trim_end()
+            .to_owned()
+        })
+        .collect();
+    // Browsers fetch their tokens while the facilitator's controls go out, so the order of
+    // requests from different connections varies; the set of requests does not.
+    let mut controls = summary[before_controls..].to_vec();
+    controls.sort();
+    assert_eq!(
+        controls,
+        [
+            "CreateRoom S",
+            "CreateRoom S.private.patient",
+            "CreateRoom S.private.patient",
+            "GetParticipant S patient",
+            "MutePublishedTrack S patient",
+            "RemoveParticipant S co",
+            "RemoveParticipant S patient",
+            "RemoveParticipant S.private.patient co",
+            "RemoveParticipant S.private.patient patient",
+            "UpdateParticipant S patient",
+        ],
+        "all requests: {summary:?}"
+    );
+    let request_of = |method: &str| {
+        &checked
+            .iter()
+            .find(|call| call["method"] == method)
+            .expect("the method was called")["request"]
+    };
+    let mute = request_of("MutePublishedTrack");
+    assert_eq!(
+        mute["track_sid"], "TR_microphone",
+        "the camera is not muted"
+    );
+    assert_eq!(mute["muted"], true);
+    let permission = &request_of("UpdateParticipant")["permission"];
+    assert_eq!(
+        permission["can_publish_sources"],
+        serde_json::json!(["MICROPHONE"]),
+        "{permission}"
+    );
+    assert_eq!(permission["can_subscribe"], true);
+    let create = &checked[0]["request"];
+    assert_eq!(create["max_participants"], 40);
+    assert_eq!(create["empty_timeout"], 600);
 }

@@ -11,12 +11,13 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use stillpoint_app::live::{self, CheckResults, Door, RoomPass};
 use stillpoint_domain::live::VideoProvider;
+use stillpoint_domain::live::media::media_room_name;
 use stillpoint_domain::live::room::RoomRole;
 use stillpoint_domain::{AccountId, CohortId, CohortSessionId};
 use stillpoint_video::hub::error_code;
 use stillpoint_video::livekit::{Grant, access_token};
 use stillpoint_video::signalling::{self, MAX_MESSAGE_BYTES, ServerMessage};
-use stillpoint_video::{Hub, Member};
+use stillpoint_video::{Hub, Member, RoomChanges};
 use tokio::sync::mpsc::unbounded_channel;
 
 use super::cohorts::session_name;
@@ -277,23 +278,44 @@ fn livekit_connect_origin(url: &str) -> String {
     }
 }
 
-/// Makes the LiveKit access token of a member admitted to the room.
-// NOTE: Stillpoint does not call LiveKit's server API (RoomService), so in LiveKit rooms the
-// facilitator's mute, stop-video, remove and private-room controls are carried out by each
-// participant's browser, not enforced by the media server.
-fn livekit_message(state: &AppState, room_key: &str, member: &Member) -> Option<ServerMessage> {
+/// Opens the LiveKit room of the group an admitted member is in and makes their access token for
+/// it. The token allows the camera only while no facilitator has stopped the member's video; the
+/// LiveKit server enforces the other controls through [`live::enforce_media_orders`].
+async fn livekit_entry(state: &AppState, room_key: &str, member: &Member) -> Option<ServerMessage> {
     let livekit = state.live.livekit.as_ref()?;
+    let place = state.live.hub.media_place(room_key, member.account)?;
+    let room = media_room_name(room_key, place.group);
+    if let Err(error) = livekit.rooms.open_room(&room).await {
+        // The browser's join then fails and says the connection was lost; LiveKit may still
+        // create the room itself when the browser joins.
+        tracing::error!(%room, %error, "LiveKit room not opened");
+    }
     let grant = Grant {
-        room: room_key.to_owned(),
+        room,
         identity: member.account.to_string(),
         name: member.name.clone(),
         room_admin: member.role == RoomRole::Facilitator,
+        camera_allowed: !place.video_stopped,
     };
-    let now = state.clock.now().as_second();
+    // LiveKit checks the token against its own clock, so it is signed with the system time, not
+    // the application clock that tests move.
+    let now = jiff::Timestamp::now().as_second();
     Some(ServerMessage::LiveKit {
         url: livekit.url.clone(),
         token: access_token(&livekit.keys, &grant, now),
     })
+}
+
+/// Whether a message to a LiveKit browser calls for a token: on admission, and on a move to
+/// another group, whose media room is a different LiveKit room.
+fn needs_livekit_token(message: &ServerMessage) -> bool {
+    matches!(
+        message,
+        ServerMessage::Admitted
+            | ServerMessage::Notice {
+                code: "moved_main" | "moved_private"
+            }
+    )
 }
 
 /// Rejects a WebSocket opened from another site's page: browsers send cookies with cross-site
@@ -383,10 +405,8 @@ async fn run_connection(state: AppState, connection: Connection, mut socket: Web
     let window_closes = tokio::time::sleep(open_for);
     tokio::pin!(window_closes);
     let (outbox, mut inbox) = unbounded_channel();
-    let livekit = (provider == VideoProvider::LiveKit)
-        .then(|| livekit_message(&state, &room_key, &member))
-        .flatten();
-    let (connection, changes) = match hub.connect(&room_key, member, outbox.clone()) {
+    let on_livekit = provider == VideoProvider::LiveKit;
+    let (connection, changes) = match hub.connect(&room_key, member.clone(), outbox.clone()) {
         Ok(connected) => connected,
         Err(error) => {
             let code = error_code(&error);
@@ -395,19 +415,23 @@ async fn run_connection(state: AppState, connection: Connection, mut socket: Web
             return;
         }
     };
-    record(&state, session, &changes).await;
+    act_on(&state, session, &room_key, provider, &changes).await;
 
     loop {
         tokio::select! {
             () = &mut window_closes => {
                 let _ = send(&mut socket, &ServerMessage::Closed { code: "window_closed" }).await;
+                if on_livekit {
+                    close_livekit_room(&state, &room_key).await;
+                }
                 break;
             }
             outgoing = inbox.recv() => {
                 let Some(message) = outgoing else { break };
-                if message == ServerMessage::Admitted
-                    && let Some(livekit) = &livekit
-                    && send(&mut socket, livekit).await.is_err()
+                if on_livekit
+                    && needs_livekit_token(&message)
+                    && let Some(entry) = livekit_entry(&state, &room_key, &member).await
+                    && send(&mut socket, &entry).await.is_err()
                 {
                     break;
                 }
@@ -432,7 +456,7 @@ async fn run_connection(state: AppState, connection: Connection, mut socket: Web
                 match signalling::parse(text.as_str()) {
                     Ok(message) => {
                         let changes = hub.receive(&room_key, connection, message).await;
-                        record(&state, session, &changes).await;
+                        act_on(&state, session, &room_key, provider, &changes).await;
                     }
                     Err(problem) => {
                         tracing::debug!(room = %room_key, connection = connection.0, "invalid signalling message rejected");
@@ -443,23 +467,49 @@ async fn run_connection(state: AppState, connection: Connection, mut socket: Web
         }
     }
     let changes = hub.disconnect(&room_key, connection);
-    record(&state, session, &changes).await;
+    act_on(&state, session, &room_key, provider, &changes).await;
     if session.is_none() {
         hub.forget_if_empty(&room_key);
     }
     let _ = socket.send(Message::Close(None)).await;
 }
 
-async fn record(
+/// Records a room change's joins and leaves for attendance and, in LiveKit rooms, has the LiveKit
+/// server carry out its orders.
+async fn act_on(
     state: &AppState,
     session: Option<CohortSessionId>,
-    changes: &[stillpoint_domain::live::room::PresenceChange],
+    room_key: &str,
+    provider: VideoProvider,
+    changes: &RoomChanges,
 ) {
     if let Some(session) = session
-        && !changes.is_empty()
+        && !changes.presence.is_empty()
     {
-        live::record_room_changes(state.store.as_ref(), state.clock.as_ref(), session, changes)
-            .await;
+        live::record_room_changes(
+            state.store.as_ref(),
+            state.clock.as_ref(),
+            session,
+            &changes.presence,
+        )
+        .await;
+    }
+    if provider == VideoProvider::LiveKit
+        && !changes.media.is_empty()
+        && let Some(livekit) = &state.live.livekit
+    {
+        live::enforce_media_orders(livekit.rooms.as_ref(), room_key, &changes.media).await;
+    }
+}
+
+/// Closes the session's main LiveKit room when the join window ends, which disconnects anyone
+/// still in it; private rooms close as their members leave.
+async fn close_livekit_room(state: &AppState, room_key: &str) {
+    let Some(livekit) = &state.live.livekit else {
+        return;
+    };
+    if let Err(error) = livekit.rooms.close_room(room_key).await {
+        tracing::error!(room = room_key, %error, "LiveKit room not closed");
     }
 }
 
