@@ -43,6 +43,8 @@ const VIDEO_INTERVAL: Duration = Duration::from_millis(33);
 const WARM_UP: Duration = Duration::from_secs(5);
 const MEASURE: Duration = Duration::from_secs(20);
 const JANUS: &str = "http://127.0.0.1:8088/janus";
+/// Each client socket's receive buffer, capped by Linux at `net.core.rmem_max`.
+const CLIENT_BUFFER_BYTES: usize = 4 << 20;
 
 /// The local address the clients and the embedded SFU use: 127.0.0.1, or this machine's own
 /// interface address from `BENCH_IP` for a Janus whose ICE library skips loopback.
@@ -79,6 +81,12 @@ impl Connection {
     fn new() -> Self {
         let socket = UdpSocket::bind((client_ip(), 0)).expect("client socket");
         socket.set_nonblocking(true).expect("non-blocking");
+        // The clients share the machine's two cores with the server, so a client thread may wait
+        // tens of milliseconds for a core; a large receive buffer keeps those waits from counting
+        // as the server's loss.
+        socket2::SockRef::from(&socket)
+            .set_recv_buffer_size(CLIENT_BUFFER_BYTES)
+            .expect("receive buffer");
         let local = socket.local_addr().expect("address");
         let mut rtc = Rtc::builder().build(Instant::now());
         rtc.add_local_candidate(Candidate::host(local, "udp").expect("candidate"));
