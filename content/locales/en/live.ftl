@@ -70,6 +70,7 @@ live-quality-poor = Connection: poor
 live-no-camera-option = No camera
 live-default-device = Device
 live-msg-removed = A facilitator removed you from this session. Please contact the clinic if you think this was a mistake.
+live-msg-access-ended = You no longer have a place in this session, so the room closed for you. Please contact the clinic if you think this is a mistake.
 live-msg-locked = The facilitator has locked the room. Please contact the clinic to be let in.
 live-msg-not-facilitator = Only a facilitator in the room can do this.
 live-msg-unknown-participant = That person is no longer in the session.

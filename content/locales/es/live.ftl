@@ -70,6 +70,7 @@ live-quality-poor = Conexión: débil
 live-no-camera-option = Sin cámara
 live-default-device = Dispositivo
 live-msg-removed = Un facilitador le sacó de esta sesión. Comuníquese con la clínica si cree que es un error.
+live-msg-access-ended = Ya no tiene un lugar en esta sesión, así que la sala se cerró para usted. Comuníquese con la clínica si cree que es un error.
 live-msg-locked = El facilitador cerró la sala. Comuníquese con la clínica para poder entrar.
 live-msg-not-facilitator = Solo un facilitador en la sala puede hacer esto.
 live-msg-unknown-participant = Esa persona ya no está en la sesión.

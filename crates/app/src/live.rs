@@ -104,6 +104,24 @@ pub async fn room_pass(
     })
 }
 
+/// Returns whether `account` still belongs to the session's room. Connections repeat this check,
+/// so that a withdrawal or a caregiver's revoked sharing ends a connection already open. Unlike
+/// [`room_pass`], it is not audited, because it reads no more than the open room already showed.
+pub async fn still_belongs(
+    store: &dyn Store,
+    account: AccountId,
+    session: CohortSessionId,
+) -> Result<bool, AppError> {
+    let account = store.get_account(account).await?;
+    let stored = store.get_cohort_session(session).await?;
+    let cohort = store.get_cohort_details(stored.cohort).await?;
+    match room_role(store, &account, &cohort, session).await {
+        Ok(_) => Ok(stored.status != SessionStatus::Cancelled),
+        Err(AppError::Forbidden) => Ok(false),
+        Err(other) => Err(other),
+    }
+}
+
 /// Decides the account's part in the session, with the patient record it concerns.
 async fn room_role(
     store: &dyn Store,

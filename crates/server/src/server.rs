@@ -322,5 +322,6 @@ fn live_state(settings: &Settings) -> anyhow::Result<stillpoint_web::live::LiveS
         turn_urls: video.turn_urls.clone(),
         turn_secret: secrets.turn_secret.clone(),
         livekit,
+        access_recheck: stillpoint_web::live::ACCESS_RECHECK,
     })
 }

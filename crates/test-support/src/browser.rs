@@ -49,6 +49,16 @@ impl Browser {
     /// Starts ChromeDriver and a headless Chromium, or returns `None` (skipping outside CI,
     /// failing under `CI=true`) when either is not installed.
     pub async fn start(test: &str) -> Option<Self> {
+        Self::start_with_cameras(test, 1).await
+    }
+
+    /// Starts a browser as [`Browser::start`] does, whose synthetic devices are a microphone
+    /// and no camera, like a computer without a webcam.
+    pub async fn start_without_camera(test: &str) -> Option<Self> {
+        Self::start_with_cameras(test, 0).await
+    }
+
+    async fn start_with_cameras(test: &str, cameras: u32) -> Option<Self> {
         for (path, package) in [
             (CHROMIUM, "Debian package chromium"),
             (CHROMEDRIVER, "Debian package chromium-driver"),
@@ -72,7 +82,7 @@ impl Browser {
             .spawn()
             .expect("chromedriver starts");
         let profile = tempfile::tempdir().expect("a profile folder can be created");
-        let client = connect_with_retry(port, &capabilities(profile.path())).await;
+        let client = connect_with_retry(port, &capabilities(profile.path(), cameras)).await;
 
         Some(Self {
             client,
@@ -212,7 +222,7 @@ fn violation_from_json(value: &Value) -> AxeViolation {
     }
 }
 
-fn capabilities(profile: &Path) -> Capabilities {
+fn capabilities(profile: &Path, cameras: u32) -> Capabilities {
     let options = json!({
         "binary": CHROMIUM,
         "args": [
@@ -232,7 +242,8 @@ fn capabilities(profile: &Path) -> Capabilities {
             // The live session tests use Chromium's synthetic camera and microphone, and connect
             // to the embedded SFU on 127.0.0.1.
             "--use-fake-ui-for-media-stream",
-            "--use-fake-device-for-media-stream",
+            // Chromium's `device-count` option sets how many synthetic cameras there are.
+            format!("--use-fake-device-for-media-stream=device-count={cameras}"),
             "--allow-loopback-in-peer-connection",
             format!("--user-data-dir={}", profile.display()),
         ]

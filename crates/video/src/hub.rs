@@ -5,7 +5,8 @@
 //! the account belongs to the session and that the join window is open.
 //!
 //! NOTE: rooms live in this process's memory. With several servers sharing one database, every
-//! participant of a session must reach the same server, which nothing arranges yet.
+//! participant of a session must reach the same server; the load balancer has to route room
+//! sockets by session (README, "Several servers"), and nothing here detects a split room.
 
 use std::collections::HashMap;
 use std::sync::Mutex;

@@ -33,7 +33,12 @@ pub struct LiveState {
     pub turn_urls: Vec<String>,
     pub turn_secret: Option<String>,
     pub livekit: Option<LiveKitSettings>,
+    /// How often an open room connection checks that its person still belongs to the session.
+    pub access_recheck: std::time::Duration,
 }
+
+/// How often room connections check membership by default.
+pub const ACCESS_RECHECK: std::time::Duration = std::time::Duration::from_mins(1);
 
 impl Default for LiveState {
     /// Rooms without media, for servers and tests that do not start the embedded SFU.
@@ -45,6 +50,7 @@ impl Default for LiveState {
             turn_urls: Vec::new(),
             turn_secret: None,
             livekit: None,
+            access_recheck: ACCESS_RECHECK,
         }
     }
 }

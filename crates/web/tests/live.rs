@@ -283,7 +283,13 @@ async fn three_browsers_meet_through_sfu() {
     let room = app.url(&format!("/sessions/{session}/room"));
     let mut browsers = Vec::new();
     for local in ["facilitator", "patient", "caregiver"] {
-        let Some(browser) = Browser::start(test).await else {
+        // The caregiver's computer has no camera: the caregiver joins with sound only.
+        let started = if local == "caregiver" {
+            Browser::start_without_camera(test).await
+        } else {
+            Browser::start(test).await
+        };
+        let Some(browser) = started else {
             return;
         };
         sign_in(&browser, &app, local).await;
@@ -330,11 +336,23 @@ async fn three_browsers_meet_through_sfu() {
         wait_until(browser, "!document.getElementById('room').hidden", 10, who).await;
     }
 
-    // Each browser receives the two others' audio and video, and the byte counts keep rising.
-    for (browser, who) in [
-        (facilitator, "facilitator"),
-        (patient, "patient"),
-        (caregiver, "caregiver"),
+    // The caregiver's page says that the camera is missing and the caregiver takes part by sound.
+    let problem = caregiver
+        .eval("document.getElementById('device-problem').textContent")
+        .await;
+    assert!(
+        problem
+            .as_str()
+            .is_some_and(|text| text.contains("cámara") || text.contains("camera")),
+        "the camera-less browser names the missing camera: {problem}"
+    );
+
+    // Each browser receives the two others' audio and the video of those with a camera, and the
+    // byte counts keep rising.
+    for (browser, who, videos) in [
+        (facilitator, "facilitator", 1),
+        (patient, "patient", 1),
+        (caregiver, "caregiver", 2),
     ] {
         let check =
             "window.stillpointRoom.pc && window.stillpointRoom.pc.connectionState === 'connected'";
@@ -342,7 +360,7 @@ async fn three_browsers_meet_through_sfu() {
         let mut first = Value::Null;
         for _ in 0..80 {
             first = inbound(browser).await;
-            if first["audioStreams"] == 2 && first["videoStreams"] == 2 {
+            if first["audioStreams"] == 2 && first["videoStreams"] == videos {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
@@ -352,8 +370,8 @@ async fn three_browsers_meet_through_sfu() {
             "{who} receives two audio streams: {first}"
         );
         assert_eq!(
-            first["videoStreams"], 2,
-            "{who} receives two video streams: {first}"
+            first["videoStreams"], videos,
+            "{who} receives {videos} video streams: {first}"
         );
         tokio::time::sleep(Duration::from_secs(2)).await;
         let second = inbound(browser).await;
@@ -559,6 +577,15 @@ async fn signalling_survives_bad_input() {
             .is_some_and(|text| text.contains("not valid SDP")),
         "{error}"
     );
+    // Well-formed SDP without ICE credentials or a DTLS fingerprint cannot start media.
+    let no_credentials = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\na=sendonly\r\na=rtpmap:111 opus/48000/2\r\n";
+    send_text(
+        &mut facilitator,
+        &serde_json::json!({"type": "offer", "sdp": no_credentials}).to_string(),
+    )
+    .await;
+    let error = expect_message(&mut facilitator, "error").await;
+    assert_eq!(error["code"], "offer", "{error}");
     send_text(&mut facilitator, r#"{"type":"answer","sdp":"v=0"}"#).await;
     let error = expect_message(&mut facilitator, "error").await;
     assert_eq!(
@@ -1264,4 +1291,71 @@ async fn livekit_server_enforces_facilitator_controls() {
     let create = &checked[0]["request"];
     assert_eq!(create["max_participants"], 40);
     assert_eq!(create["empty_timeout"], 600);
+}
+
+#[tokio::test]
+async fn revoked_sharing_closes_caregiver_room() {
+    use stillpoint_app::ports::CareTeamStore as _;
+
+    let test = "revoked_sharing_closes_caregiver_room";
+    let live = stillpoint_web::live::LiveState {
+        access_recheck: Duration::from_millis(200),
+        ..stillpoint_test_support::test_live_state()
+    };
+    let Some(app) =
+        stillpoint_test_support::spawn_app_with_live(Dialect::Sqlite, Seed::DemoClinic, test, live)
+            .await
+    else {
+        return;
+    };
+    let session = move_to_next_session(&app).await;
+    let demo = app.demo.as_ref().expect("demo clinic");
+    let cohort = demo.cohorts[0].0.id;
+    let (patient_id, caregiver_id) = (demo.caregiver_grants[0].0, demo.caregiver_grants[0].1);
+    let facilitator_client = app.browser_session("facilitator").await;
+    let invited = app
+        .post_form(
+            &facilitator_client,
+            &format!("/cohorts/{cohort}/sessions/{session}/guests"),
+            &[("caregiver", &caregiver_id.to_string())],
+        )
+        .await;
+    assert_eq!(invited.status(), 303);
+    let path = format!("/sessions/{session}/room/socket");
+
+    let mut facilitator = open_socket(&app, "facilitator", &path).await;
+    expect_message(&mut facilitator, "welcome").await;
+    let mut caregiver = open_socket(&app, "caregiver", &path).await;
+    expect_message(&mut caregiver, "lobby").await;
+    send_text(
+        &mut facilitator,
+        &format!(r#"{{"type":"admit","participant":"{caregiver_id}"}}"#),
+    )
+    .await;
+    expect_message(&mut caregiver, "admitted").await;
+
+    // The patient stops sharing with the caregiver during the session: the caregiver's open
+    // connection closes at the next membership check, and the facilitator's stays open.
+    let now = stillpoint_app::Clock::now(app.clock.as_ref());
+    let revoked = app
+        .database
+        .database
+        .revoke_caregiver_grant(patient_id, caregiver_id, now)
+        .await
+        .expect("revoked");
+    assert!(revoked, "the demo grant was active");
+    let closed = expect_message(&mut caregiver, "closed").await;
+    assert_eq!(closed["code"], "access_ended");
+    send_text(&mut facilitator, r#"{"type":"chat","text":"Still here"}"#).await;
+    let chat = expect_message(&mut facilitator, "chat").await;
+    assert_eq!(chat["text"], "Still here");
+
+    // The room page now refuses the caregiver.
+    let caregiver_client = app.browser_session("caregiver").await;
+    let page = caregiver_client
+        .get(app.url(&format!("/sessions/{session}/room")))
+        .send()
+        .await
+        .expect("page");
+    assert_eq!(page.status(), 403);
 }

@@ -33,8 +33,9 @@ use crate::viewer::SignedIn;
 const TECH_CHECK_LIMIT: std::time::Duration = std::time::Duration::from_mins(2);
 
 /// The codes the room's script shows messages for; each has a `live-msg-<code>` catalogue entry.
-const MESSAGE_CODES: [&str; 32] = [
+const MESSAGE_CODES: [&str; 33] = [
     "window_closed",
+    "access_ended",
     "too_many",
     "removed",
     "locked",
@@ -286,8 +287,8 @@ async fn livekit_entry(state: &AppState, room_key: &str, member: &Member) -> Opt
     let place = state.live.hub.media_place(room_key, member.account)?;
     let room = media_room_name(room_key, place.group);
     if let Err(error) = livekit.rooms.open_room(&room).await {
-        // The browser's join then fails and says the connection was lost; LiveKit may still
-        // create the room itself when the browser joins.
+        // The token is still sent: a LiveKit server that creates rooms on first join, as it does
+        // by default, lets the browser in, though without the participant limit.
         tracing::error!(%room, %error, "LiveKit room not opened");
     }
     let grant = Grant {
@@ -306,8 +307,8 @@ async fn livekit_entry(state: &AppState, room_key: &str, member: &Member) -> Opt
     })
 }
 
-/// Whether a message to a LiveKit browser calls for a token: on admission, and on a move to
-/// another group, whose media room is a different LiveKit room.
+/// Returns whether a message to a LiveKit browser calls for a new token: on admission, and on a
+/// move to another group, whose media room is a different LiveKit room.
 fn needs_livekit_token(message: &ServerMessage) -> bool {
     matches!(
         message,
@@ -404,6 +405,10 @@ async fn run_connection(state: AppState, connection: Connection, mut socket: Web
     let hub: &Hub = &state.live.hub;
     let window_closes = tokio::time::sleep(open_for);
     tokio::pin!(window_closes);
+    let mut recheck = tokio::time::interval_at(
+        tokio::time::Instant::now() + state.live.access_recheck,
+        state.live.access_recheck,
+    );
     let (outbox, mut inbox) = unbounded_channel();
     let on_livekit = provider == VideoProvider::LiveKit;
     let (connection, changes) = match hub.connect(&room_key, member.clone(), outbox.clone()) {
@@ -425,6 +430,12 @@ async fn run_connection(state: AppState, connection: Connection, mut socket: Web
                     close_livekit_room(&state, &room_key).await;
                 }
                 break;
+            }
+            _ = recheck.tick(), if session.is_some() => {
+                if !still_belongs(&state, session, member.account).await {
+                    let _ = send(&mut socket, &ServerMessage::Closed { code: "access_ended" }).await;
+                    break;
+                }
             }
             outgoing = inbox.recv() => {
                 let Some(message) = outgoing else { break };
@@ -474,6 +485,30 @@ async fn run_connection(state: AppState, connection: Connection, mut socket: Web
     let _ = socket.send(Message::Close(None)).await;
 }
 
+/// Returns whether the connection's person still belongs to the session. A storage failure keeps
+/// the connection open: it is logged, and the next check tries again.
+async fn still_belongs(
+    state: &AppState,
+    session: Option<CohortSessionId>,
+    account: AccountId,
+) -> bool {
+    let Some(session) = session else {
+        return true;
+    };
+    match live::still_belongs(state.store.as_ref(), account, session).await {
+        Ok(belongs) => {
+            if !belongs {
+                tracing::info!(session_id = %session, account_id = %account, "room connection closed: no longer a member");
+            }
+            belongs
+        }
+        Err(error) => {
+            tracing::error!(session_id = %session, account_id = %account, %error, "room membership not checked");
+            true
+        }
+    }
+}
+
 /// Records a room change's joins and leaves for attendance and, in LiveKit rooms, has the LiveKit
 /// server carry out its orders.
 async fn act_on(
@@ -503,7 +538,8 @@ async fn act_on(
 }
 
 /// Closes the session's main LiveKit room when the join window ends, which disconnects anyone
-/// still in it; private rooms close as their members leave.
+/// still in it. Private rooms empty as their members leave, and LiveKit closes them after the
+/// empty timeout.
 async fn close_livekit_room(state: &AppState, room_key: &str) {
     let Some(livekit) = &state.live.livekit else {
         return;
