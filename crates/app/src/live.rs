@@ -249,42 +249,66 @@ pub struct MediaServerError {
     pub message: String,
 }
 
+/// What became of an order a media server received.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Enforced {
+    Done,
+    /// The participant was not in the media room, for example because their browser had not
+    /// joined it yet.
+    NotInRoom,
+}
+
 /// A media server that keeps rooms of its own and enforces the facilitators' controls there,
 /// such as LiveKit. Each group of a session's room is one media room, named by
-/// [`media_room_name`]. The embedded SFU needs no such port: the room hub sets its forwarding
-/// directly.
+/// [`media_room_name`]. The embedded SFU needs no such port, because the room hub sets its
+/// forwarding directly.
 #[async_trait]
 pub trait ManagedRooms: Send + Sync + std::fmt::Debug {
     /// Makes sure the media room exists with the clinic's limits; an existing room is kept.
     async fn open_room(&self, room: &str) -> Result<(), MediaServerError>;
 
-    /// Closes a media room and disconnects everyone still in it; a room that is already gone is
+    /// Closes a media room and disconnects everyone still in it. A room that is already gone is
     /// not an error.
     async fn close_room(&self, room: &str) -> Result<(), MediaServerError>;
 
     /// Carries out one order in the media room of `session_room`'s group.
-    async fn enforce(&self, session_room: &str, order: &MediaOrder)
-    -> Result<(), MediaServerError>;
+    async fn enforce(
+        &self,
+        session_room: &str,
+        order: &MediaOrder,
+    ) -> Result<Enforced, MediaServerError>;
 }
 
-/// Carries out a room change's orders one after another. A failure is logged with the room and
+/// Carries out a room change's orders one after another, skipping those that `still_applies`
+/// rejects because the room changed again since. Returns the orders whose participant was not in
+/// the media room yet, for the caller to try again. A failure is logged with the room and
 /// account, not returned: the room goes on, and the facilitator can repeat the control.
 pub async fn enforce_media_orders(
     rooms: &dyn ManagedRooms,
     session_room: &str,
     orders: &[MediaOrder],
-) {
+    still_applies: &(dyn Fn(&MediaOrder) -> bool + Sync),
+) -> Vec<MediaOrder> {
+    let mut not_in_room = Vec::new();
     for order in orders {
-        if let Err(error) = rooms.enforce(session_room, order).await {
-            tracing::error!(
-                room = %media_room_name(session_room, order.group()),
-                account_id = %order.account(),
-                order = order.code(),
-                %error,
-                "media server did not carry out a room control"
-            );
+        if !still_applies(order) {
+            continue;
+        }
+        match rooms.enforce(session_room, order).await {
+            Ok(Enforced::Done) => {}
+            Ok(Enforced::NotInRoom) => not_in_room.push(order.clone()),
+            Err(error) => {
+                tracing::error!(
+                    room = %media_room_name(session_room, order.group()),
+                    account_id = %order.account(),
+                    order = order.code(),
+                    %error,
+                    "media server did not carry out a room control"
+                );
+            }
         }
     }
+    not_in_room
 }
 
 /// A caregiver a facilitator may invite to a session: one with whom a patient of the cohort

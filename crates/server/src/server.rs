@@ -293,11 +293,7 @@ fn live_state(settings: &Settings) -> anyhow::Result<stillpoint_web::live::LiveS
                 stillpoint_video::livekit::RoomLimits::default(),
             )
             .map_err(|problem| anyhow!(problem))?;
-            Some(LiveKitSettings {
-                url: url.clone(),
-                keys,
-                rooms: Arc::new(rooms),
-            })
+            Some(LiveKitSettings::new(url.clone(), keys, Arc::new(rooms)))
         }
         (None, None, None) => None,
         _ => {

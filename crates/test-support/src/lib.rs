@@ -85,8 +85,8 @@ for event in calendar.walk("VEVENT"):
 
 /// Verifies a LiveKit access token with LiveKit's own Python server SDK (`livekit-api`) and
 /// returns its claims as JSON (`identity`, `name`, `room`, `room_join`, `room_admin`,
-/// `can_publish`, `can_publish_sources`, `can_subscribe`, `lifetime_seconds`), or
-/// `{"error": …}` when the SDK rejects it. Returns `None`
+/// `can_publish`, `can_publish_sources`, `can_subscribe`), or `{"error": …}` when the SDK
+/// rejects it. Returns `None`
 /// (skipping outside CI, failing under `CI=true`) when no such interpreter is available.
 #[must_use]
 pub fn verify_livekit_token(

@@ -21,15 +21,15 @@ use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::Sha256;
-use stillpoint_app::live::{ManagedRooms, MediaServerError};
+use stillpoint_app::live::{Enforced, ManagedRooms, MediaServerError};
 use stillpoint_domain::live::media::{MediaOrder, media_room_name};
 
 /// How long a token lets its holder connect. The browser connects right after admission, and
 /// LiveKit refreshes the token of a connected participant itself, so a short lifetime limits
 /// what a removed or moved participant could do with a copied token.
-// NOTE: within these two minutes, someone removed from a room, or moved to a private room, could
-// join the old room again with the token they were given. LiveKit's `revoke_token_ts` would close
-// that gap but is not in every LiveKit server version.
+// NOTE: a connected participant also holds the fresh tokens LiveKit's server sends it (valid for
+// ten minutes in livekit-server's `roommanager.go`), so someone removed from a room, or moved to a
+// private room, could join the old room again with one for up to ten minutes.
 pub const TOKEN_LIFETIME_SECONDS: i64 = 2 * 60;
 
 /// How long a token for one server API request is valid.
@@ -328,18 +328,22 @@ impl LiveKitRooms {
         )))
     }
 
-    async fn mute_microphone(&self, room: &str, identity: &str) -> Result<(), MediaServerError> {
+    async fn mute_microphone(
+        &self,
+        room: &str,
+        identity: &str,
+    ) -> Result<Enforced, MediaServerError> {
         let request = json!({ "room": room, "identity": identity });
         let Some(body) = self.call("GetParticipant", room, &request).await? else {
-            return Ok(());
+            return Ok(Enforced::NotInRoom);
         };
         let participant: ParticipantInfo = serde_json::from_slice(&body)
             .map_err(|error| failure(format!("LiveKit's participant is not readable: {error}")))?;
-        for track in participant
+        let microphones = participant
             .tracks
             .iter()
-            .filter(|track| track.is_microphone() && !track.muted)
-        {
+            .filter(|track| track.is_microphone() && !track.muted);
+        for track in microphones {
             let request = json!({
                 "room": room,
                 "identity": identity,
@@ -348,22 +352,19 @@ impl LiveKitRooms {
             });
             self.call("MutePublishedTrack", room, &request).await?;
         }
-        Ok(())
+        Ok(Enforced::Done)
     }
 
-    /// Sets which sources the participant may publish; LiveKit unpublishes a camera track that
-    /// is no longer allowed.
+    /// Sets which sources the participant may publish: the microphone only, or every source as
+    /// in a new token. LiveKit unpublishes a camera track that is no longer allowed.
     async fn set_camera_allowed(
         &self,
         room: &str,
         identity: &str,
         allowed: bool,
-    ) -> Result<(), MediaServerError> {
-        let sources: &[&str] = if allowed {
-            &["CAMERA", "MICROPHONE"]
-        } else {
-            &["MICROPHONE"]
-        };
+    ) -> Result<Enforced, MediaServerError> {
+        // LiveKit reads an empty source list as "every source".
+        let sources: &[&str] = if allowed { &[] } else { &["MICROPHONE"] };
         let request = json!({
             "room": room,
             "identity": identity,
@@ -374,8 +375,8 @@ impl LiveKitRooms {
                 "canPublishSources": sources,
             },
         });
-        self.call("UpdateParticipant", room, &request).await?;
-        Ok(())
+        let found = self.call("UpdateParticipant", room, &request).await?;
+        Ok(found.map_or(Enforced::NotInRoom, |_| Enforced::Done))
     }
 }
 
@@ -401,7 +402,7 @@ impl ManagedRooms for LiveKitRooms {
         &self,
         session_room: &str,
         order: &MediaOrder,
-    ) -> Result<(), MediaServerError> {
+    ) -> Result<Enforced, MediaServerError> {
         let room = media_room_name(session_room, order.group());
         let identity = order.account().to_string();
         match order {
@@ -410,8 +411,9 @@ impl ManagedRooms for LiveKitRooms {
             MediaOrder::AllowCamera { .. } => self.set_camera_allowed(&room, &identity, true).await,
             MediaOrder::Disconnect { .. } => {
                 let request = json!({ "room": room, "identity": identity });
+                // Someone who already left is where the order wants them.
                 self.call("RemoveParticipant", &room, &request).await?;
-                Ok(())
+                Ok(Enforced::Done)
             }
         }
     }

@@ -116,7 +116,7 @@ enum Command {
 const SOCKET_BUFFER_BYTES: usize = 4 << 20;
 
 /// Asks for [`SOCKET_BUFFER_BYTES`] in each direction and returns the receive and send buffer
-/// sizes the kernel granted.
+/// sizes as Linux reports them: twice the granted size, counting its bookkeeping.
 fn enlarge_buffers(socket: &UdpSocket) -> (usize, usize) {
     let socket = socket2::SockRef::from(socket);
     if let Err(error) = socket.set_recv_buffer_size(SOCKET_BUFFER_BYTES) {

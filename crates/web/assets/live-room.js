@@ -28,6 +28,7 @@
     audioOnly: false,
     view: "gallery",
     remoteStreams: new Map(),
+    videoStopped: false,
     poorSamples: 0,
     lastStats: new Map(),
     speaking: null,
@@ -129,10 +130,11 @@
         state.livekit = message;
         if (state.livekitRoom) {
           // A move to or from a private room: each group meets in a LiveKit room of its own.
+          // The page's own camera and microphone tracks stay open for the next room.
           const previous = state.livekitRoom;
           state.livekitRoom = null;
           state.remoteStreams.clear();
-          await previous.disconnect();
+          await previous.disconnect(false);
           await startLiveKit();
         }
         break;
@@ -189,7 +191,10 @@
     if (code === "muted") {
       setMicrophone(false, false);
     } else if (code === "video_stopped") {
+      state.videoStopped = true;
       setCamera(false, false);
+    } else if (code === "video_allowed") {
+      state.videoStopped = false;
     }
     status(text[code] || code);
   }
@@ -256,7 +261,9 @@
       status(text.no_media);
       return;
     }
-    const room = new LK.Room({ adaptiveStream: true, dynacast: true });
+    // LiveKit unpublishes a camera a facilitator stopped; the track stays open for when the
+    // facilitator allows it again.
+    const room = new LK.Room({ adaptiveStream: true, dynacast: true, stopLocalTrackOnUnpublish: false });
     state.livekitRoom = room;
     room.on(LK.RoomEvent.TrackSubscribed, (track, publication, participant) => {
       let stream = state.remoteStreams.get(participant.identity);
@@ -301,12 +308,40 @@
       return;
     }
     status(text.connected);
-    if (state.stream) {
-      for (const track of state.stream.getTracks()) {
-        await room.localParticipant.publishTrack(track);
+    await publishLiveKit();
+    render();
+  }
+
+  // Brings the LiveKit publications in line with the page's microphone and camera buttons.
+  // Unmuting a publication tells the LiveKit server, which is how someone a facilitator muted
+  // speaks again; a camera the facilitator stopped is not published until allowed.
+  async function publishLiveKit() {
+    const LK = window.LivekitClient;
+    const room = state.livekitRoom;
+    if (!LK || !room || !state.stream) {
+      return;
+    }
+    const wanted = [
+      [LK.Track.Source.Microphone, state.stream.getAudioTracks()[0], state.microphoneOn],
+      [LK.Track.Source.Camera, state.stream.getVideoTracks()[0], state.cameraOn && !state.videoStopped],
+    ];
+    for (const [source, track, on] of wanted) {
+      if (!track) {
+        continue;
+      }
+      const publication = room.localParticipant.getTrackPublication(source);
+      try {
+        if (!publication && on) {
+          await room.localParticipant.publishTrack(track, { source: source });
+        } else if (publication && on && publication.isMuted) {
+          await publication.unmute();
+        } else if (publication && !on && !publication.isMuted) {
+          await publication.mute();
+        }
+      } catch (error) {
+        status(text.no_media);
       }
     }
-    render();
   }
 
   // On LiveKit the browser chooses what it receives: no video in audio-only mode. Private rooms
@@ -340,6 +375,7 @@
     if (tell) {
       send({ type: "microphone", on: on });
     }
+    publishLiveKit();
   }
 
   function setCamera(on, tell) {
@@ -356,6 +392,7 @@
     if (tell) {
       send({ type: "camera", on: state.cameraOn });
     }
+    publishLiveKit();
   }
 
   function setAudioOnly(on) {

@@ -705,6 +705,19 @@ fn livekit_token_verifies_with_livekit_sdk() {
         serde_json::json!([]),
         "no source list: every source may be published"
     );
+    let payload = access_token(&keys, &facilitator, now)
+        .split('.')
+        .nth(1)
+        .map(|part| {
+            use base64::Engine as _;
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(part)
+                .expect("base64url")
+        })
+        .expect("a payload");
+    let payload: Value = serde_json::from_slice(&payload).expect("JSON claims");
+    assert_eq!(payload["nbf"], now);
+    assert_eq!(payload["exp"], now + 120, "a token lasts two minutes");
     assert_eq!(claims["can_subscribe"], true);
 
     let patient = Grant {
@@ -1041,7 +1054,8 @@ type LiveKitCalls = std::sync::Arc<std::sync::Mutex<Vec<Value>>>;
 
 /// Starts an HTTP endpoint on 127.0.0.1 that takes LiveKit `RoomService` requests over Twirp,
 /// records them, and answers `GetParticipant` with `participant` (LiveKit's JSON form of a
-/// participant) and every other method with an empty message. Returns its `ws://` address.
+/// participant), the first `UpdateParticipant` with LiveKit's `not_found` error, and every other
+/// request with an empty message. Returns its `ws://` address.
 async fn livekit_endpoint(participant: String, calls: LiveKitCalls) -> String {
     use axum::extract::{Path, State};
     use axum::http::HeaderMap;
@@ -1051,22 +1065,31 @@ async fn livekit_endpoint(participant: String, calls: LiveKitCalls) -> String {
         Path(method): Path<String>,
         headers: HeaderMap,
         body: String,
-    ) -> String {
+    ) -> (axum::http::StatusCode, String) {
         let authorization = headers
             .get("authorization")
             .and_then(|value| value.to_str().ok())
             .unwrap_or_default()
             .to_owned();
-        calls.lock().expect("calls").push(serde_json::json!({
+        let mut calls = calls.lock().expect("calls");
+        // The first permission change finds nobody, as before a browser has joined.
+        let first_update =
+            method == "UpdateParticipant" && !calls.iter().any(|call| call["method"] == method);
+        calls.push(serde_json::json!({
             "method": method,
             "authorization": authorization,
             "body": body,
         }));
-        if method == "GetParticipant" {
+        if first_update {
+            let missing = r#"{"code":"not_found","msg":"participant not found"}"#;
+            return (axum::http::StatusCode::NOT_FOUND, missing.to_owned());
+        }
+        let body = if method == "GetParticipant" {
             participant
         } else {
             "{}".to_owned()
-        }
+        };
+        (axum::http::StatusCode::OK, body)
     }
 
     let router = axum::Router::new()
@@ -1085,16 +1108,15 @@ async fn livekit_endpoint(participant: String, calls: LiveKitCalls) -> String {
     format!("ws://{address}")
 }
 
-/// Waits until the endpoint has received `count` requests, for up to five seconds.
+/// Waits until the endpoint has received `count` requests, for up to ten seconds, then half a
+/// second more for any request beyond them.
 async fn wait_for_calls(calls: &LiveKitCalls, count: usize) -> Vec<Value> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    loop {
-        let seen = calls.lock().expect("calls").clone();
-        if seen.len() >= count || tokio::time::Instant::now() > deadline {
-            return seen;
-        }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while calls.lock().expect("calls").len() < count && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    calls.lock().expect("calls").clone()
 }
 
 #[tokio::test]
@@ -1114,11 +1136,11 @@ async fn livekit_server_enforces_facilitator_controls() {
     let url = livekit_endpoint(participant, calls.clone()).await;
     let rooms = LiveKitRooms::new(&url, keys.clone(), RoomLimits::default()).expect("client");
     let live = stillpoint_web::live::LiveState {
-        livekit: Some(stillpoint_web::live::LiveKitSettings {
-            url: url.clone(),
-            keys: keys.clone(),
-            rooms: std::sync::Arc::new(rooms),
-        }),
+        livekit: Some(stillpoint_web::live::LiveKitSettings::new(
+            url.clone(),
+            keys.clone(),
+            std::sync::Arc::new(rooms),
+        )),
         ..stillpoint_test_support::test_live_state()
     };
     let Some(app) =
@@ -1171,12 +1193,15 @@ async fn livekit_server_enforces_facilitator_controls() {
     assert_eq!(claims["room"], session.to_string());
     assert_eq!(claims["room_admin"], false);
     let before_controls = wait_for_calls(&calls, 3).await.len();
+    assert_eq!(before_controls, 3, "one CreateRoom per admitted person");
 
     // Each control becomes a request to LiveKit's server API.
     send_text(&mut facilitator, r#"{"type":"mute_all"}"#).await;
     expect_message(&mut patient, "notice").await;
     send_text(&mut facilitator, &admit(patient_id, "stop_video")).await;
     expect_message(&mut patient, "notice").await;
+    // LiveKit does not find the patient at first; the order goes out again five seconds later.
+    tokio::time::sleep(Duration::from_secs(6)).await;
     let move_text = format!(
         r#"{{"type":"private_room","participant":"{patient_id}","co_facilitator":"{co_id}"}}"#
     );
@@ -1202,7 +1227,7 @@ async fn livekit_server_enforces_facilitator_controls() {
     send_text(&mut facilitator, &admit(patient_id, "remove")).await;
     expect_message(&mut patient, "closed").await;
 
-    let recorded = wait_for_calls(&calls, before_controls + 10).await;
+    let recorded = wait_for_calls(&calls, before_controls + 11).await;
     let Some(checked) = stillpoint_test_support::check_livekit_requests(
         test,
         &Value::Array(recorded),
@@ -1265,6 +1290,7 @@ async fn livekit_server_enforces_facilitator_controls() {
             "RemoveParticipant S patient",
             "RemoveParticipant S.private.patient co",
             "RemoveParticipant S.private.patient patient",
+            "UpdateParticipant S patient",
             "UpdateParticipant S patient",
         ],
         "all requests: {summary:?}"

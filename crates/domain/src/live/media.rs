@@ -15,7 +15,7 @@ use super::room::{Group, Notice, Outcome, Presence, Room};
 /// One thing the media server must do for one participant in one group's media room.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MediaOrder {
-    /// Mute the participant's microphone; they can unmute it themselves to speak.
+    /// Mute the participant's microphone. They can unmute it themselves to speak.
     MuteMicrophone {
         account: AccountId,
         group: Group,
@@ -88,7 +88,8 @@ impl MediaMembership {
 
 /// Returns the orders that bring the media rooms in line with `room` after a change whose
 /// effects are `outcome`, given who was in which group before it. Disconnections come first, so
-/// nobody is ever in two media rooms at once.
+/// that a media server carrying them out in order takes people out of a room before anything
+/// else.
 #[must_use]
 pub fn media_orders(before: &MediaMembership, room: &Room, outcome: &Outcome) -> Vec<MediaOrder> {
     let after = MediaMembership::of(room);
@@ -275,7 +276,7 @@ mod tests {
     }
 
     #[test]
-    fn lobby_and_chat_changes_order_nothing() {
+    fn lobby_changes_order_nothing() {
         let mut room = Room::default();
         arrive(&mut room, LEAD, RoomRole::Facilitator);
         let waiting = orders_of(&mut room, |room| {

@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use stillpoint_app::live::{self, CheckResults, Door, RoomPass};
 use stillpoint_domain::live::VideoProvider;
-use stillpoint_domain::live::media::media_room_name;
+use stillpoint_domain::live::media::{MediaOrder, media_room_name};
 use stillpoint_domain::live::room::RoomRole;
 use stillpoint_domain::{AccountId, CohortId, CohortSessionId};
 use stillpoint_video::hub::error_code;
@@ -27,6 +27,7 @@ use crate::AppState;
 use crate::csrf::CheckedForm;
 use crate::error::WebError;
 use crate::i18n::Translator;
+use crate::live::LaneWork;
 use crate::viewer::SignedIn;
 
 /// The maximum length of a technology check connection; the test itself takes a few seconds.
@@ -282,8 +283,17 @@ fn livekit_connect_origin(url: &str) -> String {
 /// Opens the LiveKit room of the group an admitted member is in and makes their access token for
 /// it. The token allows the camera only while no facilitator has stopped the member's video; the
 /// LiveKit server enforces the other controls through [`live::enforce_media_orders`].
-async fn livekit_entry(state: &AppState, room_key: &str, member: &Member) -> Option<ServerMessage> {
+async fn livekit_entry(
+    state: &AppState,
+    room_key: &str,
+    member: &Member,
+    closes_at: jiff::Timestamp,
+) -> Option<ServerMessage> {
     let livekit = state.live.livekit.as_ref()?;
+    // A move while the room closes would open its LiveKit room again.
+    if state.clock.now() >= closes_at {
+        return None;
+    }
     let place = state.live.hub.media_place(room_key, member.account)?;
     let room = media_room_name(room_key, place.group);
     if let Err(error) = livekit.rooms.open_room(&room).await {
@@ -377,6 +387,7 @@ pub async fn room_socket(
                 member,
                 provider: pass.provider,
                 open_for,
+                closes_at,
             };
             run_connection(state, connection, socket)
         }))
@@ -389,8 +400,9 @@ struct Connection {
     session: Option<CohortSessionId>,
     member: Member,
     provider: VideoProvider,
-    /// How long until the room closes.
+    /// How long until the room closes, and when.
     open_for: std::time::Duration,
+    closes_at: jiff::Timestamp,
 }
 
 /// Runs one signalling connection until either side closes it or the room's window closes.
@@ -401,6 +413,7 @@ async fn run_connection(state: AppState, connection: Connection, mut socket: Web
         member,
         provider,
         open_for,
+        closes_at,
     } = connection;
     let hub: &Hub = &state.live.hub;
     let window_closes = tokio::time::sleep(open_for);
@@ -427,7 +440,7 @@ async fn run_connection(state: AppState, connection: Connection, mut socket: Web
             () = &mut window_closes => {
                 let _ = send(&mut socket, &ServerMessage::Closed { code: "window_closed" }).await;
                 if on_livekit {
-                    close_livekit_room(&state, &room_key).await;
+                    queue_media_work(&state, &room_key, LaneWork::Close);
                 }
                 break;
             }
@@ -441,7 +454,7 @@ async fn run_connection(state: AppState, connection: Connection, mut socket: Web
                 let Some(message) = outgoing else { break };
                 if on_livekit
                     && needs_livekit_token(&message)
-                    && let Some(entry) = livekit_entry(&state, &room_key, &member).await
+                    && let Some(entry) = livekit_entry(&state, &room_key, &member, closes_at).await
                     && send(&mut socket, &entry).await.is_err()
                 {
                     break;
@@ -509,8 +522,8 @@ async fn still_belongs(
     }
 }
 
-/// Records a room change's joins and leaves for attendance and, in LiveKit rooms, has the LiveKit
-/// server carry out its orders.
+/// Records a room change's joins and leaves for attendance and, in LiveKit rooms, queues its
+/// orders for the LiveKit server.
 async fn act_on(
     state: &AppState,
     session: Option<CohortSessionId>,
@@ -529,23 +542,90 @@ async fn act_on(
         )
         .await;
     }
-    if provider == VideoProvider::LiveKit
-        && !changes.media.is_empty()
-        && let Some(livekit) = &state.live.livekit
-    {
-        live::enforce_media_orders(livekit.rooms.as_ref(), room_key, &changes.media).await;
+    if provider == VideoProvider::LiveKit && !changes.media.is_empty() {
+        let work = LaneWork::Orders {
+            orders: changes.media.clone(),
+            tries: 0,
+        };
+        queue_media_work(state, room_key, work);
     }
 }
 
-/// Closes the session's main LiveKit room when the join window ends, which disconnects anyone
-/// still in it. Private rooms empty as their members leave, and LiveKit closes them after the
-/// empty timeout.
-async fn close_livekit_room(state: &AppState, room_key: &str) {
+/// How often, and how many times, an order for someone not yet in the LiveKit room is tried
+/// again: a browser joins a moment after its token arrives, and within the token's lifetime.
+const ORDER_RETRY_DELAY: std::time::Duration = std::time::Duration::from_secs(5);
+const ORDER_RETRIES: u32 = 30;
+
+/// Adds work to the session room's queue of LiveKit requests.
+fn queue_media_work(state: &AppState, room_key: &str, work: LaneWork) {
     let Some(livekit) = &state.live.livekit else {
         return;
     };
-    if let Err(error) = livekit.rooms.close_room(room_key).await {
-        tracing::error!(room = room_key, %error, "LiveKit room not closed");
+    let (lane_state, lane_key) = (state.clone(), room_key.to_owned());
+    let sender = livekit.lanes.sender(room_key, move |receiver| {
+        run_media_lane(lane_state, lane_key, receiver)
+    });
+    let _ = sender.send(work);
+}
+
+/// Works through one session room's queue of LiveKit requests in order. An order whose person
+/// was not in the LiveKit room yet goes back into the queue a little later.
+async fn run_media_lane(
+    state: AppState,
+    room_key: String,
+    mut work: tokio::sync::mpsc::UnboundedReceiver<LaneWork>,
+) {
+    let Some(livekit) = state.live.livekit.clone() else {
+        return;
+    };
+    let mut closed = false;
+    while let Some(item) = work.recv().await {
+        match item {
+            LaneWork::Orders { orders, tries } => {
+                let still_applies = |order: &MediaOrder| order_applies(&state, &room_key, order);
+                let waiting = live::enforce_media_orders(
+                    livekit.rooms.as_ref(),
+                    &room_key,
+                    &orders,
+                    &still_applies,
+                )
+                .await;
+                if !waiting.is_empty() && tries < ORDER_RETRIES {
+                    let (retry_state, retry_key) = (state.clone(), room_key.clone());
+                    tokio::spawn(async move {
+                        tokio::time::sleep(ORDER_RETRY_DELAY).await;
+                        let work = LaneWork::Orders {
+                            orders: waiting,
+                            tries: tries + 1,
+                        };
+                        queue_media_work(&retry_state, &retry_key, work);
+                    });
+                }
+            }
+            // Every connection of the room asks when the window ends; the first request closes it.
+            LaneWork::Close if !closed => {
+                closed = true;
+                if let Err(error) = livekit.rooms.close_room(&room_key).await {
+                    tracing::error!(room = %room_key, %error, "LiveKit room not closed");
+                }
+            }
+            LaneWork::Close => {}
+        }
+    }
+}
+
+/// Returns whether an order still matches the room when its turn comes: someone moved back to a
+/// group is not taken out of it again, and a control lifted since is not applied.
+fn order_applies(state: &AppState, room_key: &str, order: &MediaOrder) -> bool {
+    let place = state.live.hub.media_place(room_key, order.account());
+    let in_group = place.is_some_and(|place| place.group == order.group());
+    match order {
+        MediaOrder::Disconnect { .. } => !in_group,
+        MediaOrder::MuteMicrophone { .. } => in_group,
+        MediaOrder::StopCamera { .. } => in_group && place.is_some_and(|place| place.video_stopped),
+        MediaOrder::AllowCamera { .. } => {
+            in_group && place.is_some_and(|place| !place.video_stopped)
+        }
     }
 }
 
@@ -739,6 +819,7 @@ pub async fn tech_check_socket(
         name: signed_in.account.display_name.clone(),
     };
     let room_key = format!("tech-check-{}", uuid::Uuid::now_v7());
+    let closes_at = state.clock.now() + TECH_CHECK_LIMIT;
     Ok(upgrade
         .max_message_size(MAX_MESSAGE_BYTES)
         .on_upgrade(move |socket| {
@@ -748,6 +829,7 @@ pub async fn tech_check_socket(
                 member,
                 provider: VideoProvider::Embedded,
                 open_for: TECH_CHECK_LIMIT,
+                closes_at,
             };
             run_connection(state, connection, socket)
         }))
