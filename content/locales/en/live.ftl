@@ -61,6 +61,7 @@ live-hand-raised = hand raised
 live-muted = muted
 live-camera-off = camera off
 live-in-private-room = in a private room
+live-in-main-room = in the group
 live-you = you
 live-facilitator = facilitator
 live-caregiver = caregiver

@@ -162,7 +162,7 @@ patient-conditions-none = No conditions are recorded.
 patient-cohorts = Groups
 patient-cohorts-none = Not in a group yet.
 patient-shared-intro = This person shares these parts of their program with you:
-patient-shared-empty = Their class schedule, practice and progress appear here once their group has started.
+patient-shared-empty = Invitations to live sessions appear on your home page, each with a link to the session's room.
 patient-break-glass-notice = You opened this record with break-glass access. It is recorded and reported to the program administrators, and it ends at { $until }.
 break-glass-title = This patient is not in your care
 break-glass-intro = You can open this record only if you have an urgent clinical reason, such as a patient in crisis whose own clinician cannot be reached. Access lasts 60 minutes, every view is flagged in the audit trail, and the program administrators are told.
@@ -188,6 +188,9 @@ sharing-submit = Share
 home-break-glass-title = Break-glass access in the last 14 days
 home-break-glass-row = { $clinician } opened the record of { $patient } on { $when }. Reason: { $reason }
 home-shared-with-you = People who share with you
+home-invitations = Live sessions you are invited to
+home-invitation-line = { $session }, { $when }, with { $patient }
+home-invitation-join = Go to the session room
 
 ## Staff, invitations and password resets
 nav-staff = Staff

@@ -61,6 +61,7 @@ live-hand-raised = mano levantada
 live-muted = silenciado
 live-camera-off = cámara apagada
 live-in-private-room = en una sala privada
+live-in-main-room = en el grupo
 live-you = usted
 live-facilitator = facilitador
 live-caregiver = cuidador

@@ -158,7 +158,7 @@ patient-conditions-none = No hay enfermedades registradas.
 patient-cohorts = Grupos
 patient-cohorts-none = Todavía no está en un grupo.
 patient-shared-intro = Esta persona comparte con usted estas partes de su programa:
-patient-shared-empty = Su horario de clases, su práctica y su progreso aparecerán aquí cuando empiece su grupo.
+patient-shared-empty = Las invitaciones a sesiones en vivo aparecen en su página de inicio, cada una con un enlace a la sala de la sesión.
 patient-break-glass-notice = Abrió este expediente con acceso de emergencia. Queda registrado y se informa a la administración del programa, y termina a las { $until }.
 break-glass-title = Este paciente no está a su cargo
 break-glass-intro = Solo puede abrir este expediente si tiene un motivo clínico urgente, como un paciente en crisis cuyo profesional no está disponible. El acceso dura 60 minutos, cada consulta queda marcada en el registro de auditoría y se avisa a la administración del programa.
@@ -184,6 +184,9 @@ sharing-submit = Compartir
 home-break-glass-title = Accesos de emergencia en los últimos 14 días
 home-break-glass-row = { $clinician } abrió el expediente de { $patient } el { $when }. Motivo: { $reason }
 home-shared-with-you = Personas que comparten con usted
+home-invitations = Sesiones en vivo a las que está invitado
+home-invitation-line = { $session }, { $when }, con { $patient }
+home-invitation-join = Ir a la sala de la sesión
 
 ## Personal, invitaciones y restablecimiento de contraseña
 nav-staff = Personal

@@ -311,6 +311,54 @@ pub async fn enforce_media_orders(
     not_in_room
 }
 
+/// A live session a caregiver is invited to.
+#[derive(Debug, Clone)]
+pub struct Invitation {
+    pub session: CohortSession,
+    /// The patient the caregiver accompanies, by name.
+    pub patient_name: String,
+}
+
+/// Lists the caregiver's invitations to sessions whose room has not closed yet, soonest first.
+/// An invitation counts only while its patient still shares their program with the caregiver,
+/// as it does for entering the room.
+pub async fn caregiver_invitations(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    account: &Account,
+    window: JoinWindow,
+) -> Result<Vec<Invitation>, AppError> {
+    if !account.has_role(Role::Caregiver) {
+        return Ok(Vec::new());
+    }
+    let invitations = store.invitations_of_caregiver(account.id).await?;
+    if invitations.is_empty() {
+        return Ok(Vec::new());
+    }
+    let shared = store.patients_of_caregiver(account.id).await?;
+    let now = clock.now();
+    let mut listed = Vec::new();
+    for guest in invitations {
+        let Some((patient, _)) = shared
+            .iter()
+            .find(|(patient, _)| patient.id == guest.patient)
+        else {
+            continue;
+        };
+        let session = store.get_cohort_session(guest.session).await?;
+        let closed = window.closes_at(session.planned.end) <= now;
+        if closed || session.status == SessionStatus::Cancelled {
+            continue;
+        }
+        listed.push(Invitation {
+            session,
+            patient_name: format!("{} {}", patient.given_name, patient.family_name),
+        });
+    }
+    listed.sort_by_key(|invitation| invitation.session.planned.start);
+    Ok(listed)
+}
+
 /// A caregiver a facilitator may invite to a session: one with whom a patient of the cohort
 /// shares their program.
 #[derive(Debug, Clone)]

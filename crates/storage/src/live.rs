@@ -60,20 +60,22 @@ impl LiveStore for Database {
         .fetch_all(&self.pool)
         .await
         .map_err(map_write_error)?;
-        rows.iter()
-            .map(|row| {
-                Ok(SessionGuest {
-                    session: parse_column("session_id", &column::<String>(row, "session_id")?)?,
-                    caregiver: parse_column(
-                        "caregiver_account_id",
-                        &column::<String>(row, "caregiver_account_id")?,
-                    )?,
-                    patient: parse_column("patient_id", &column::<String>(row, "patient_id")?)?,
-                    invited_by: parse_column("invited_by", &column::<String>(row, "invited_by")?)?,
-                    invited_at: from_millis(column(row, "invited_at")?)?,
-                })
-            })
-            .collect()
+        rows.iter().map(guest_from_row).collect()
+    }
+
+    async fn invitations_of_caregiver(
+        &self,
+        caregiver: AccountId,
+    ) -> Result<Vec<SessionGuest>, StorageError> {
+        let rows = sqlx::query(
+            "SELECT session_id, caregiver_account_id, patient_id, invited_by, invited_at \
+             FROM session_guests WHERE caregiver_account_id = $1 ORDER BY invited_at",
+        )
+        .bind(caregiver.to_string())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_write_error)?;
+        rows.iter().map(guest_from_row).collect()
     }
 
     async fn insert_room_event(&self, event: &RoomEvent) -> Result<(), StorageError> {
@@ -181,4 +183,17 @@ impl LiveStore for Database {
             })?;
         column(&row, "video_link")
     }
+}
+
+fn guest_from_row(row: &AnyRow) -> Result<SessionGuest, StorageError> {
+    Ok(SessionGuest {
+        session: parse_column("session_id", &column::<String>(row, "session_id")?)?,
+        caregiver: parse_column(
+            "caregiver_account_id",
+            &column::<String>(row, "caregiver_account_id")?,
+        )?,
+        patient: parse_column("patient_id", &column::<String>(row, "patient_id")?)?,
+        invited_by: parse_column("invited_by", &column::<String>(row, "invited_by")?)?,
+        invited_at: from_millis(column(row, "invited_at")?)?,
+    })
 }

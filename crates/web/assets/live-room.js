@@ -180,7 +180,7 @@
         status(text[message.code] || message.message);
         break;
       case "closed":
-        end(text[message.code] || text.closed);
+        end(text[message.code] || text.closed, ["removed", "declined", "access_ended"].includes(message.code));
         break;
       default:
         break;
@@ -313,8 +313,8 @@
   }
 
   // Brings the LiveKit publications in line with the page's microphone and camera buttons.
-  // Unmuting a publication tells the LiveKit server, which is how someone a facilitator muted
-  // speaks again; a camera the facilitator stopped is not published until allowed.
+  // Unmuting a publication signals the LiveKit server, so someone a facilitator muted can speak
+  // again. A camera the facilitator stopped is not published until allowed.
   async function publishLiveKit() {
     const LK = window.LivekitClient;
     const room = state.livekitRoom;
@@ -484,6 +484,15 @@
       rebuildIfChanged("lobby", waiting, () => renderLobby(waiting));
       const lock = $("lock-button");
       lock.setAttribute("aria-pressed", String(state.roster.locked));
+      const field = $("captions-url");
+      if (!field.value && document.activeElement !== field && state.roster.captions_url) {
+        field.value = state.roster.captions_url;
+      }
+    }
+    // A facilitator may lower the hand, so the button follows the roster.
+    if (self) {
+      state.handRaised = self.hand_raised;
+      $("hand-button").setAttribute("aria-pressed", String(self.hand_raised));
     }
     const captions = $("captions");
     captions.hidden = !state.roster.captions_url;
@@ -569,7 +578,8 @@
       if (participant.role === "caregiver") notes.push(label("caregiver"));
       if (participant.hand_raised) notes.push(label("hand-raised"));
       if (!participant.microphone_on) notes.push(label("muted"));
-      if (participant.group !== group) notes.push(label("in-private-room"));
+      if (participant.group !== group && participant.group !== "main") notes.push(label("in-private-room"));
+      if (participant.group !== group && participant.group === "main") notes.push(label("in-main-room"));
       item.textContent = participant.name + (notes.length ? " (" + notes.join(", ") + ")" : "");
       if (facilitator && participant.id !== you) {
         item.append(personActions(participant));
@@ -656,11 +666,14 @@
     const who = document.createElement("strong");
     who.textContent = name + ": ";
     item.append(who, document.createTextNode(message));
-    $("chat-log").append(item);
-    item.scrollIntoView({ block: "nearest" });
+    const log = $("chat-log");
+    log.append(item);
+    log.scrollTop = log.scrollHeight;
   }
 
-  function end(message) {
+  // Ends the room on this page. `final` is for someone removed or turned away, who cannot come
+  // back, so the page offers no way in.
+  function end(message, final) {
     state.ended = true;
     if (state.livekitRoom) {
       state.livekitRoom.disconnect();
@@ -675,6 +688,7 @@
       $(id).hidden = true;
     });
     $("ended").hidden = false;
+    $("rejoin-link").hidden = final;
     $("ended-text").textContent = message;
     $("ended-text").focus();
   }
@@ -691,8 +705,19 @@
   $("camera-select").addEventListener("change", openDevices);
   $("microphone-select").addEventListener("change", openDevices);
   $("join-audio-only").addEventListener("change", openDevices);
-  $("microphone-button").addEventListener("click", () => setMicrophone(!state.microphoneOn, true));
-  $("camera-button").addEventListener("click", () => setCamera(!state.cameraOn, true));
+  $("microphone-button").addEventListener("click", () => {
+    status("");
+    setMicrophone(!state.microphoneOn, true);
+  });
+  $("camera-button").addEventListener("click", () => {
+    if (state.videoStopped) {
+      status(text.video_stopped);
+    } else if (!state.stream || state.stream.getVideoTracks().length === 0) {
+      status(text.no_camera);
+    } else {
+      setCamera(!state.cameraOn, true);
+    }
+  });
   $("hand-button").addEventListener("click", () => {
     state.handRaised = !state.handRaised;
     $("hand-button").setAttribute("aria-pressed", String(state.handRaised));
@@ -722,6 +747,7 @@
     $("lock-button").addEventListener("click", () => send({ type: "lock", locked: !state.roster.locked }));
     $("captions-form").addEventListener("submit", (event) => {
       event.preventDefault();
+      status("");
       send({ type: "captions", url: $("captions-url").value });
     });
   }

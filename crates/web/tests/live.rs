@@ -75,6 +75,18 @@ async fn room_admits_only_session_members() {
             403,
             "{dialect:?}: a caregiver needs an invitation"
         );
+        let home_url = app.url("/home");
+        let home = |client: reqwest::Client| {
+            let url = home_url.clone();
+            async move {
+                let page = client.get(url).send().await.expect("home");
+                page.text().await.expect("body")
+            }
+        };
+        assert!(
+            !home(caregiver.clone()).await.contains(&room),
+            "{dialect:?}: no room link before the invitation"
+        );
 
         let facilitator = app.browser_session("facilitator").await;
         let session_page = format!(
@@ -111,6 +123,10 @@ async fn room_admits_only_session_members() {
             admitted.status(),
             200,
             "{dialect:?}: the invited caregiver enters"
+        );
+        assert!(
+            home(caregiver.clone()).await.contains(&room),
+            "{dialect:?}: the caregiver's home page links the room of the session"
         );
         let listed = facilitator
             .get(app.url(&format!("{session_page}?invited=1")))
@@ -450,6 +466,41 @@ async fn three_browsers_meet_through_sfu() {
             .as_str()
             .is_some_and(|text| text.contains("silenció su micrófono")),
         "the patient is told in Spanish: {status}"
+    );
+
+    // The patient raises a hand and the facilitator lowers it: the patient's button follows.
+    click(patient, "#hand-button").await;
+    wait_until(
+        facilitator,
+        "document.querySelector('[data-key^=\"lower_hand:\"]') !== null",
+        10,
+        "the facilitator sees the raised hand",
+    )
+    .await;
+    click(facilitator, "[data-key^='lower_hand:']").await;
+    wait_until(
+        patient,
+        "document.getElementById('hand-button').getAttribute('aria-pressed') === 'false'",
+        10,
+        "the patient's hand button shows the lowered hand",
+    )
+    .await;
+
+    // A chat message scrolls the chat log, not the patient's page.
+    let scrolled_before = patient.eval("window.scrollY").await;
+    type_into(facilitator, "chat-text", "Bienvenidos").await;
+    click(facilitator, "#chat-form button[type='submit']").await;
+    wait_until(
+        patient,
+        "document.getElementById('chat-log').textContent.includes('Bienvenidos')",
+        10,
+        "the patient reads the chat message",
+    )
+    .await;
+    assert_eq!(
+        patient.eval("window.scrollY").await,
+        scrolled_before,
+        "the chat message leaves the page where it was"
     );
 
     // The facilitator leaves; the others stay connected and still hear each other.
@@ -974,6 +1025,24 @@ async fn tech_check_completes_orientation() {
         app.record_paper_consents(patient.id, clinician).await;
 
         let (client, cookies, form_token) = cookie_session(&app, &token, "/tech-check").await;
+        let page = client
+            .get(app.url("/tech-check"))
+            .header("cookie", &cookies)
+            .send()
+            .await
+            .expect("page")
+            .text()
+            .await
+            .expect("body");
+        for data in [
+            "data-camera-ok=\"Your camera works.\"",
+            "data-microphone-ok=\"Your microphone picks up sound.\"",
+        ] {
+            assert!(
+                page.contains(data),
+                "{dialect:?}: the check's script gets {data}"
+            );
+        }
         let post = |fields: Vec<(&'static str, &'static str)>| {
             let mut body: Vec<(&str, &str)> = fields;
             body.push(("csrf_token", form_token.as_str()));

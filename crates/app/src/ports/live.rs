@@ -50,6 +50,11 @@ pub trait LiveStore: Send + Sync {
         &self,
         session: CohortSessionId,
     ) -> Result<Vec<SessionGuest>, StorageError>;
+    /// Lists the sessions a caregiver was invited to, oldest invitation first.
+    async fn invitations_of_caregiver(
+        &self,
+        caregiver: AccountId,
+    ) -> Result<Vec<SessionGuest>, StorageError>;
     async fn insert_room_event(&self, event: &RoomEvent) -> Result<(), StorageError>;
     /// Lists a session's room events in time order.
     async fn room_events(&self, session: CohortSessionId) -> Result<Vec<RoomEvent>, StorageError>;

@@ -4,6 +4,7 @@ use askama::Template;
 use axum::extract::State;
 use axum::response::Response;
 
+use fluent_bundle::FluentArgs;
 use stillpoint_app::care;
 use stillpoint_domain::Account;
 
@@ -27,6 +28,8 @@ struct HomeTemplate {
     local_time_iso: String,
     /// For a caregiver: the patients who share with them, as (link, name).
     shared_with_you: Vec<(String, String)>,
+    /// For a caregiver: the live sessions they are invited to, as (description, room link).
+    invitations: Vec<(String, String)>,
     /// For a program administrator: recent break-glass access at their sites.
     break_glass: Vec<String>,
     /// For a patient: whether a required consent is missing or outdated.
@@ -75,21 +78,8 @@ pub async fn show(
         .clock
         .now()
         .to_zoned_datetime(account.time_zone.time_zone());
-    let shared_with_you = care::shared_with_caregiver(
-        state.store.as_ref(),
-        state.clock.as_ref(),
-        &context,
-        account,
-    )
-    .await?
-    .into_iter()
-    .map(|(patient, _)| {
-        (
-            format!("/patients/{}", patient.id),
-            format!("{} {}", patient.given_name, patient.family_name),
-        )
-    })
-    .collect();
+    let shared_with_you = shared_lines(&state, &context, account).await?;
+    let invitations = invitation_lines(&state, account, tr).await?;
     let break_glass = break_glass_lines(&state, &context, account, tr).await?;
     let consent_needed = stillpoint_app::consent::own_consent_needed(
         state.store.as_ref(),
@@ -135,6 +125,7 @@ pub async fn show(
         local_time: now.strftime("%Y-%m-%d %H:%M %Z").to_string(),
         local_time_iso: now.timestamp().to_string(),
         shared_with_you,
+        invitations,
         break_glass,
         consent_needed,
         layout,
@@ -171,4 +162,57 @@ async fn break_glass_lines(
         lines.push(tr.t_args("home-break-glass-row", &args));
     }
     Ok(lines)
+}
+
+/// Describes a caregiver's invitations to live sessions, each with the link to its room.
+async fn invitation_lines(
+    state: &AppState,
+    account: &Account,
+    tr: &crate::i18n::Translator,
+) -> Result<Vec<(String, String)>, WebError> {
+    let invitations = stillpoint_app::live::caregiver_invitations(
+        state.store.as_ref(),
+        state.clock.as_ref(),
+        account,
+        state.live.window,
+    )
+    .await?;
+    let zone = account.time_zone.time_zone();
+    Ok(invitations
+        .into_iter()
+        .map(|invitation| {
+            let planned = &invitation.session.planned;
+            let mut args = FluentArgs::new();
+            args.set("session", super::cohorts::session_name(tr, planned.kind));
+            args.set(
+                "when",
+                super::dates::long_date_time(tr, planned.start, &zone),
+            );
+            args.set("patient", invitation.patient_name);
+            (
+                tr.t_args("home-invitation-line", &args),
+                format!("/sessions/{}/room", invitation.session.id),
+            )
+        })
+        .collect())
+}
+
+/// Lists the patients who share their program with a caregiver, as (link, name).
+async fn shared_lines(
+    state: &AppState,
+    context: &stillpoint_app::audit::AuditContext,
+    account: &Account,
+) -> Result<Vec<(String, String)>, WebError> {
+    Ok(
+        care::shared_with_caregiver(state.store.as_ref(), state.clock.as_ref(), context, account)
+            .await?
+            .into_iter()
+            .map(|(patient, _)| {
+                (
+                    format!("/patients/{}", patient.id),
+                    format!("{} {}", patient.given_name, patient.family_name),
+                )
+            })
+            .collect(),
+    )
 }

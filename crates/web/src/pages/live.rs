@@ -71,7 +71,7 @@ const MESSAGE_CODES: [&str; 33] = [
 ];
 
 /// The labels the room's script builds controls with; each is a `live-<key>` catalogue entry.
-const LABEL_KEYS: [&str; 29] = [
+const LABEL_KEYS: [&str; 30] = [
     "lobby-waiting",
     "admit",
     "decline",
@@ -88,6 +88,7 @@ const LABEL_KEYS: [&str; 29] = [
     "muted",
     "camera-off",
     "in-private-room",
+    "in-main-room",
     "you",
     "facilitator",
     "caregiver",
@@ -740,6 +741,12 @@ pub async fn tech_check(
     layout
         .body_data
         .push(("bell", state.assets.url("bell.ogg").to_owned()));
+    layout
+        .body_data
+        .push(("camera-ok", tr.t("check-camera-ok")));
+    layout
+        .body_data
+        .push(("microphone-ok", tr.t("check-microphone-ok")));
 
     let last = state
         .store
