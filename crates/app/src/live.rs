@@ -249,7 +249,7 @@ pub struct MediaServerError {
     pub message: String,
 }
 
-/// What became of an order a media server received.
+/// The outcome of an order a media server received.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Enforced {
     Done,
@@ -376,12 +376,7 @@ pub async fn guest_candidates(
     account: &Account,
     session_id: CohortSessionId,
 ) -> Result<Vec<GuestCandidate>, AppError> {
-    let session = store.get_cohort_session(session_id).await?;
-    let details = store.get_cohort_details(session.cohort).await?;
-    let access = cohort_view::access(account, &details).ok_or(AppError::Forbidden)?;
-    if !access.take_roll {
-        return Err(AppError::Forbidden);
-    }
+    let session = roll_takers_session(store, account, session_id).await?;
     let invited = store.session_guests(session_id).await?;
     let mut candidates = Vec::new();
     for entry in store.cohort_roster(session.cohort).await? {
@@ -404,6 +399,22 @@ pub async fn guest_candidates(
         }
     }
     Ok(candidates)
+}
+
+/// Returns the session when `account` takes its roll: the cohort's facilitators and the site's
+/// program administrators, who also manage its invitations. Anyone else gets `Forbidden`.
+async fn roll_takers_session(
+    store: &dyn Store,
+    account: &Account,
+    session_id: CohortSessionId,
+) -> Result<CohortSession, AppError> {
+    let session = store.get_cohort_session(session_id).await?;
+    let details = store.get_cohort_details(session.cohort).await?;
+    let access = cohort_view::access(account, &details).ok_or(AppError::Forbidden)?;
+    if !access.take_roll {
+        return Err(AppError::Forbidden);
+    }
+    Ok(session)
 }
 
 /// Invites a caregiver of one of the cohort's patients to a session.
@@ -444,6 +455,39 @@ pub async fn invite_guest(
     )
     .await?;
     tracing::info!(session_id = %session_id, caregiver_id = %caregiver, "caregiver invited to a session");
+    Ok(())
+}
+
+/// Withdraws a caregiver's invitation to a session. An open room connection of the caregiver
+/// closes at its next membership check.
+pub async fn withdraw_guest(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    context: &AuditContext,
+    account: &Account,
+    session_id: CohortSessionId,
+    caregiver: AccountId,
+) -> Result<(), AppError> {
+    roll_takers_session(store, account, session_id).await?;
+    let guest = store
+        .session_guests(session_id)
+        .await?
+        .into_iter()
+        .find(|guest| guest.caregiver == caregiver)
+        .ok_or_else(|| {
+            InvalidValue::new("caregiver", "this caregiver is not invited to this session")
+        })?;
+    store.delete_session_guest(session_id, caregiver).await?;
+    record(
+        store,
+        clock,
+        context,
+        Some(guest.patient),
+        ("Encounter", session_id.to_string()),
+        AuditAction::Update,
+    )
+    .await?;
+    tracing::info!(session_id = %session_id, caregiver_id = %caregiver, "caregiver invitation withdrawn");
     Ok(())
 }
 

@@ -63,6 +63,22 @@ impl LiveStore for Database {
         rows.iter().map(guest_from_row).collect()
     }
 
+    async fn delete_session_guest(
+        &self,
+        session: CohortSessionId,
+        caregiver: AccountId,
+    ) -> Result<bool, StorageError> {
+        let deleted = sqlx::query(
+            "DELETE FROM session_guests WHERE session_id = $1 AND caregiver_account_id = $2",
+        )
+        .bind(session.to_string())
+        .bind(caregiver.to_string())
+        .execute(&self.pool)
+        .await
+        .map_err(map_write_error)?;
+        Ok(deleted.rows_affected() > 0)
+    }
+
     async fn invitations_of_caregiver(
         &self,
         caregiver: AccountId,

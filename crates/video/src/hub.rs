@@ -228,6 +228,15 @@ impl Hub {
         self.settle(room_key, entry, &before, outcome)
     }
 
+    /// Returns whether a facilitator removed `account` from the room for the rest of the session.
+    #[must_use]
+    pub fn is_removed(&self, room_key: &str, account: AccountId) -> bool {
+        let rooms = self.rooms.lock().expect("room lock");
+        rooms
+            .get(room_key)
+            .is_some_and(|entry| entry.room.is_removed(account))
+    }
+
     /// Returns the group an admitted participant's media belongs to, and whether their video is
     /// stopped; `None` for someone in the lobby or not in the room.
     #[must_use]

@@ -199,8 +199,18 @@
     status(text[code] || code);
   }
 
+  // Shows a message in the status line. The same message again is cleared first, so that a
+  // screen reader announces it again.
   function status(message) {
-    $("room-status").textContent = message || "";
+    const line = $("room-status");
+    if (message && line.textContent === message) {
+      line.textContent = "";
+      setTimeout(() => {
+        line.textContent = message;
+      }, 100);
+      return;
+    }
+    line.textContent = message || "";
   }
 
   // Media.
@@ -666,9 +676,13 @@
     const who = document.createElement("strong");
     who.textContent = name + ": ";
     item.append(who, document.createTextNode(message));
+    // The log follows new messages unless the reader has scrolled back in it.
     const log = $("chat-log");
+    const following = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
     log.append(item);
-    log.scrollTop = log.scrollHeight;
+    if (following) {
+      log.scrollTop = log.scrollHeight;
+    }
   }
 
   // Ends the room on this page. `final` is for someone removed or turned away, who cannot come
@@ -713,8 +727,9 @@
     if (state.videoStopped) {
       status(text.video_stopped);
     } else if (!state.stream || state.stream.getVideoTracks().length === 0) {
-      status(text.no_camera);
+      status(text.camera_missing);
     } else {
+      status("");
       setCamera(!state.cameraOn, true);
     }
   });

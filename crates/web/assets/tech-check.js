@@ -98,7 +98,9 @@
           });
           $("connection-ok").value = "yes";
           $("round-trip").value = roundTrip === null ? "" : String(roundTrip);
-          result.textContent = text.connected + (roundTrip === null ? "" : " (" + roundTrip + " ms)");
+          // "Connected." becomes "Connected (40 ms)." when the round trip is known.
+          const connected = text.connected.replace(/\.$/, "");
+          result.textContent = roundTrip === null ? text.connected : connected + " (" + roundTrip + " ms).";
           socket.close();
           pc.close();
         }, 1000);

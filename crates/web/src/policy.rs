@@ -238,6 +238,12 @@ pub const ROUTES: &[RoutePolicy] = &[
         Access::Staff,
         true,
     ),
+    route(
+        "POST",
+        "/cohorts/{cohort_id}/sessions/{session_id}/guests/withdraw",
+        Access::Staff,
+        true,
+    ),
     route("POST", "/cohorts/{cohort_id}/video", Access::Staff, false),
     route("GET", "/tech-check", Access::SignedIn, false),
     route("POST", "/tech-check", Access::SignedIn, true),

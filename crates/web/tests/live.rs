@@ -161,6 +161,38 @@ async fn room_admits_only_session_members() {
             "{dialect:?}: only a patient's caregiver can be invited"
         );
 
+        // The facilitator withdraws the invitation: the room and the home page link are gone.
+        let withdrawn = app
+            .post_form(
+                &facilitator,
+                &format!("{session_page}/guests/withdraw"),
+                &[("caregiver", &caregiver_id.to_string())],
+            )
+            .await;
+        assert_eq!(withdrawn.status(), 303, "{dialect:?}");
+        let refused = caregiver.get(app.url(&room)).send().await.expect("page");
+        assert_eq!(
+            refused.status(),
+            403,
+            "{dialect:?}: a withdrawn invitation no longer opens the room"
+        );
+        assert!(
+            !home(caregiver.clone()).await.contains(&room),
+            "{dialect:?}: the home page link is gone"
+        );
+        let again = app
+            .post_form(
+                &facilitator,
+                &format!("{session_page}/guests/withdraw"),
+                &[("caregiver", &caregiver_id.to_string())],
+            )
+            .await;
+        assert_eq!(
+            again.status(),
+            422,
+            "{dialect:?}: there is no invitation left to withdraw"
+        );
+
         // The signalling socket refuses a page of another site, since browsers send cookies with
         // cross-site WebSocket requests.
         let forged = patient
@@ -1295,6 +1327,26 @@ async fn livekit_server_enforces_facilitator_controls() {
     );
     send_text(&mut facilitator, &admit(patient_id, "remove")).await;
     expect_message(&mut patient, "closed").await;
+
+    // The removed patient's room page says so at once and offers no way in.
+    let removed_page = app
+        .browser_session("patient")
+        .await
+        .get(app.url(&format!("/sessions/{session}/room")))
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("body");
+    assert!(
+        removed_page.contains("Un facilitador le sacó de esta sesión"),
+        "the room page names the removal"
+    );
+    assert!(
+        !removed_page.contains("data-room-socket"),
+        "no room script for a removed person"
+    );
 
     let recorded = wait_for_calls(&calls, before_controls + 11).await;
     let Some(checked) = stillpoint_test_support::check_livekit_requests(

@@ -50,6 +50,12 @@ pub trait LiveStore: Send + Sync {
         &self,
         session: CohortSessionId,
     ) -> Result<Vec<SessionGuest>, StorageError>;
+    /// Withdraws an invitation; returns `false` when there was none.
+    async fn delete_session_guest(
+        &self,
+        session: CohortSessionId,
+        caregiver: AccountId,
+    ) -> Result<bool, StorageError>;
     /// Lists the sessions a caregiver was invited to, oldest invitation first.
     async fn invitations_of_caregiver(
         &self,

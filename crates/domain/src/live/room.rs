@@ -199,6 +199,12 @@ impl Room {
         self.participants.get(&account)
     }
 
+    /// Returns whether a facilitator removed `account` for the rest of the session.
+    #[must_use]
+    pub fn is_removed(&self, account: AccountId) -> bool {
+        self.removed.contains(&account)
+    }
+
     #[must_use]
     pub fn is_locked(&self) -> bool {
         self.locked

@@ -82,6 +82,7 @@ struct SessionTemplate {
     /// The caregivers of the cohort's patients, for the facilitator's invitations.
     guests: Vec<GuestRow>,
     invited: bool,
+    withdrawn: bool,
 }
 
 /// One caregiver who may be invited to the session.
@@ -93,13 +94,16 @@ pub struct GuestRow {
     pub invited: bool,
 }
 
-/// The query of the session page: `saved=1` after a stored roll call.
+/// The query of the session page: `saved=1` after a stored roll call, `invited=1` and
+/// `withdrawn=1` after an invitation changed.
 #[derive(Debug, Default, serde::Deserialize)]
 pub struct SessionQuery {
     #[serde(default)]
     saved: Option<String>,
     #[serde(default)]
     invited: Option<String>,
+    #[serde(default)]
+    withdrawn: Option<String>,
 }
 
 pub async fn show(
@@ -111,6 +115,8 @@ pub async fn show(
     let (cohort, session) = ids(&cohort_id, &session_id)?;
     let saved = if query.invited.is_some() {
         Some(Outcome::Invited)
+    } else if query.withdrawn.is_some() {
+        Some(Outcome::Withdrawn)
     } else {
         query.saved.is_some().then_some(Outcome::Saved)
     };
@@ -132,6 +138,8 @@ enum Outcome {
     Saved,
     /// A caregiver was invited to the session.
     Invited,
+    /// A caregiver's invitation was withdrawn.
+    Withdrawn,
     Invalid(stillpoint_domain::InvalidValue),
 }
 
@@ -465,6 +473,7 @@ async fn render_page(
         cancel_reason: submitted_text("cancel_reason", String::new()),
         saved: matches!(outcome, Some(Outcome::Saved)),
         invited: matches!(outcome, Some(Outcome::Invited)),
+        withdrawn: matches!(outcome, Some(Outcome::Withdrawn)),
         room_open_or_ahead,
         can_invite,
         guests,

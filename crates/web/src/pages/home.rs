@@ -180,6 +180,12 @@ async fn invitation_lines(
     let zone = account.time_zone.time_zone();
     Ok(invitations
         .into_iter()
+        .filter(|invitation| {
+            !state
+                .live
+                .hub
+                .is_removed(&invitation.session.id.to_string(), account.id)
+        })
         .map(|invitation| {
             let planned = &invitation.session.planned;
             let mut args = FluentArgs::new();

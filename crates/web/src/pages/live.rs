@@ -34,7 +34,7 @@ use crate::viewer::SignedIn;
 const TECH_CHECK_LIMIT: std::time::Duration = std::time::Duration::from_mins(2);
 
 /// The codes the room's script shows messages for; each has a `live-msg-<code>` catalogue entry.
-const MESSAGE_CODES: [&str; 33] = [
+const MESSAGE_CODES: [&str; 34] = [
     "window_closed",
     "access_ended",
     "too_many",
@@ -61,6 +61,7 @@ const MESSAGE_CODES: [&str; 33] = [
     "invalid_message",
     "connection_lost",
     "no_camera",
+    "camera_missing",
     "no_devices",
     "poor_connection",
     "connected",
@@ -111,7 +112,7 @@ struct RoomTemplate {
     title: String,
     cohort_name: String,
     when: String,
-    /// `open`, `not_yet`, `over` or `cancelled`.
+    /// `open`, `not_yet`, `over`, `cancelled` or `removed`.
     door: &'static str,
     door_text: String,
     provider: &'static str,
@@ -185,7 +186,13 @@ pub async fn room(
     let mut layout = Layout::new(&state, &signed_in.viewer, &path);
     let zone = signed_in.account.time_zone.time_zone();
     let tr = layout.tr.clone();
+    let removed = state
+        .live
+        .hub
+        .is_removed(&session.to_string(), signed_in.account.id);
     let (door, door_text) = match pass.door {
+        // Someone removed from the session is told so at once, not after choosing devices.
+        Door::Open if removed => ("removed", tr.t("live-msg-removed")),
         Door::Open => ("open", String::new()),
         Door::NotYetOpen { opens_at } => (
             "not_yet",
@@ -201,7 +208,7 @@ pub async fn room(
     let facilitator = pass.role == RoomRole::Facilitator;
     let mut livekit_origin = None;
 
-    if pass.is_open() && pass.provider != VideoProvider::External {
+    if door == "open" && pass.provider != VideoProvider::External {
         add_media_script(&state, &mut layout, &signed_in, "live-room.js");
         layout
             .body_data
@@ -552,8 +559,8 @@ async fn act_on(
     }
 }
 
-/// How often, and how many times, an order for someone not yet in the LiveKit room is tried
-/// again: a browser joins a moment after its token arrives, and within the token's lifetime.
+/// The delay between tries, and the number of tries, of an order for someone not yet in the
+/// LiveKit room. A browser joins a moment after its token arrives, within the token's lifetime.
 const ORDER_RETRY_DELAY: std::time::Duration = std::time::Duration::from_secs(5);
 const ORDER_RETRIES: u32 = 30;
 
@@ -603,7 +610,7 @@ async fn run_media_lane(
                     });
                 }
             }
-            // Every connection of the room asks when the window ends; the first request closes it.
+            // Every connection of the room sends `Close` when the window ends; the first closes it.
             LaneWork::Close if !closed => {
                 closed = true;
                 if let Err(error) = livekit.rooms.close_room(&room_key).await {
@@ -642,9 +649,51 @@ pub async fn invite_guest(
     Path((cohort_text, session_text)): Path<(String, String)>,
     CheckedForm(fields): CheckedForm<Vec<(String, String)>>,
 ) -> Result<Response, WebError> {
+    let (cohort, session, caregiver) =
+        guest_form(&state, &cohort_text, &session_text, &Fields(fields)).await?;
+    live::invite_guest(
+        state.store.as_ref(),
+        state.clock.as_ref(),
+        &signed_in.viewer.audit_context(),
+        &signed_in.account,
+        session,
+        caregiver,
+    )
+    .await?;
+    Ok(Redirect::to(&format!("/cohorts/{cohort}/sessions/{session}?invited=1")).into_response())
+}
+
+/// Withdraws a caregiver's invitation to a session, from the session page.
+pub async fn withdraw_guest(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path((cohort_text, session_text)): Path<(String, String)>,
+    CheckedForm(fields): CheckedForm<Vec<(String, String)>>,
+) -> Result<Response, WebError> {
+    let (cohort, session, caregiver) =
+        guest_form(&state, &cohort_text, &session_text, &Fields(fields)).await?;
+    live::withdraw_guest(
+        state.store.as_ref(),
+        state.clock.as_ref(),
+        &signed_in.viewer.audit_context(),
+        &signed_in.account,
+        session,
+        caregiver,
+    )
+    .await?;
+    Ok(Redirect::to(&format!("/cohorts/{cohort}/sessions/{session}?withdrawn=1")).into_response())
+}
+
+/// Reads the cohort, session and caregiver of an invitation form, checking that the session
+/// belongs to the cohort.
+async fn guest_form(
+    state: &AppState,
+    cohort_text: &str,
+    session_text: &str,
+    fields: &Fields,
+) -> Result<(CohortId, CohortSessionId, AccountId), WebError> {
     let cohort: CohortId = cohort_text.parse().map_err(|_| WebError::NotFound)?;
-    let session = session_id(&session_text)?;
-    let fields = Fields(fields);
+    let session = session_id(session_text)?;
     let caregiver: AccountId = fields
         .text("caregiver")
         .parse()
@@ -656,16 +705,7 @@ pub async fn invite_guest(
     if stored.cohort != cohort {
         return Err(WebError::NotFound);
     }
-    live::invite_guest(
-        state.store.as_ref(),
-        state.clock.as_ref(),
-        &signed_in.viewer.audit_context(),
-        &signed_in.account,
-        session,
-        caregiver,
-    )
-    .await?;
-    Ok(Redirect::to(&format!("/cohorts/{cohort}/sessions/{session}?invited=1")).into_response())
+    Ok((cohort, session, caregiver))
 }
 
 /// Sets a cohort's video provider and meeting link, from the cohort page. A rejected form

@@ -125,6 +125,10 @@ fn live_routes() -> Router<AppState> {
             "/cohorts/{cohort_id}/sessions/{session_id}/guests",
             post(live::invite_guest),
         )
+        .declared(
+            "/cohorts/{cohort_id}/sessions/{session_id}/guests/withdraw",
+            post(live::withdraw_guest),
+        )
         .declared("/cohorts/{cohort_id}/video", post(live::set_video))
         .declared(
             "/tech-check",
