@@ -106,6 +106,7 @@ session-guests-title = Caregivers invited to this session
 session-guests-none = No patient of this cohort shares their program with a caregiver.
 session-guests-invite = Invite to this session
 session-guests-invited = Invited
+session-guests-removed = Removed from this session's room
 session-guests-for = caregiver of { $patient }
 session-guests-saved = The caregiver is invited. They can join from this session's room page.
 session-guests-withdraw = Withdraw the invitation

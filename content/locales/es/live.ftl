@@ -106,6 +106,7 @@ session-guests-title = Cuidadores invitados a esta sesión
 session-guests-none = Ningún paciente de este grupo comparte su programa con un cuidador.
 session-guests-invite = Invitar a esta sesión
 session-guests-invited = Invitado
+session-guests-removed = Sacado de la sala de esta sesión
 session-guests-for = cuidador de { $patient }
 session-guests-saved = El cuidador está invitado. Puede entrar desde la página de la sala de esta sesión.
 session-guests-withdraw = Retirar la invitación

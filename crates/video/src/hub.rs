@@ -228,6 +228,14 @@ impl Hub {
         self.settle(room_key, entry, &before, outcome)
     }
 
+    /// Forgets that `account` was admitted earlier in a room, for someone who lost their place.
+    pub fn forget_admission(&self, room_key: &str, account: AccountId) {
+        let mut rooms = self.rooms.lock().expect("room lock");
+        if let Some(entry) = rooms.get_mut(room_key) {
+            entry.room.forget_admission(account);
+        }
+    }
+
     /// Returns whether a facilitator removed `account` from the room for the rest of the session.
     #[must_use]
     pub fn is_removed(&self, room_key: &str, account: AccountId) -> bool {

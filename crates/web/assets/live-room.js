@@ -143,6 +143,9 @@
         $("lobby").hidden = true;
         $("room").hidden = false;
         $("room-title").focus();
+        // The room starts at the top of the window, so the videos and controls fit below it.
+        $("room").scrollIntoView({ block: "start" });
+        watchBarHeight();
         status(text.in_room);
         if (onLiveKit) {
           await startLiveKit();
@@ -197,6 +200,18 @@
       state.videoStopped = false;
     }
     status(text[code] || code);
+  }
+
+  // Keeps --live-bar-height equal to the bar's height, which the page's spacing below the room
+  // and the scrolling of focused controls use on a phone.
+  function watchBarHeight() {
+    const bar = document.querySelector(".live-bar");
+    if (!bar || !window.ResizeObserver) {
+      return;
+    }
+    new ResizeObserver(() => {
+      document.documentElement.style.setProperty("--live-bar-height", bar.offsetHeight + "px");
+    }).observe(bar);
   }
 
   // Shows a message in the status line. The same message again is cleared first, so that a
@@ -682,6 +697,10 @@
     log.append(item);
     if (following) {
       log.scrollTop = log.scrollHeight;
+    }
+    // A growing log pushes the message field down; someone typing keeps it in view.
+    if ($("chat-form").contains(document.activeElement)) {
+      document.activeElement.scrollIntoView({ block: "nearest" });
     }
   }
 

@@ -1505,4 +1505,24 @@ async fn revoked_sharing_closes_caregiver_room() {
         .await
         .expect("page");
     assert_eq!(page.status(), 403);
+
+    // Sharing again lets the caregiver back, but through the lobby, as a newcomer.
+    let grant = app
+        .database
+        .database
+        .find_caregiver_grant(patient_id, caregiver_id)
+        .await
+        .expect("grant read")
+        .expect("the revoked grant is kept");
+    app.database
+        .database
+        .put_caregiver_grant(&stillpoint_domain::care_team::CaregiverGrant {
+            revoked_at: None,
+            granted_at: now,
+            ..grant
+        })
+        .await
+        .expect("shared again");
+    let mut caregiver = open_socket(&app, "caregiver", &path).await;
+    expect_message(&mut caregiver, "lobby").await;
 }

@@ -199,6 +199,12 @@ impl Room {
         self.participants.get(&account)
     }
 
+    /// Forgets that `account` was admitted earlier, so that after losing their place and getting
+    /// it back they wait in the lobby again.
+    pub fn forget_admission(&mut self, account: AccountId) {
+        self.admitted_before.remove(&account);
+    }
+
     /// Returns whether a facilitator removed `account` for the rest of the session.
     #[must_use]
     pub fn is_removed(&self, account: AccountId) -> bool {
@@ -700,6 +706,23 @@ mod tests {
         assert_eq!(
             outcome.presence,
             vec![PresenceChange::Entered(account(ANA))]
+        );
+    }
+
+    #[test]
+    fn forgotten_admission_waits_in_lobby() {
+        let mut room = room_with_everyone_in();
+        room.leave(account(ANA), ConnectionId(10));
+        room.forget_admission(account(ANA));
+
+        let mut again = arrival(ANA, RoomRole::Patient);
+        again.connection = ConnectionId(99);
+        let outcome = room.arrive(again).expect("arrives");
+
+        assert!(outcome.presence.is_empty(), "{outcome:?}");
+        assert_eq!(
+            room.participant(account(ANA)).map(|p| p.presence),
+            Some(Presence::Lobby)
         );
     }
 

@@ -92,6 +92,8 @@ pub struct GuestRow {
     pub name: String,
     pub patient_name: String,
     pub invited: bool,
+    /// Whether a facilitator removed the caregiver from this session's room.
+    pub removed: bool,
 }
 
 /// The query of the session page: `saved=1` after a stored roll call, `invited=1` and
@@ -418,6 +420,10 @@ async fn render_page(
             .await?
             .into_iter()
             .map(|candidate| GuestRow {
+                removed: state
+                    .live
+                    .hub
+                    .is_removed(&session_id.to_string(), candidate.caregiver.id),
                 caregiver_id: candidate.caregiver.id.to_string(),
                 name: candidate.caregiver.display_name,
                 patient_name: candidate.patient_name,

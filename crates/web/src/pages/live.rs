@@ -432,6 +432,7 @@ async fn run_connection(state: AppState, connection: Connection, mut socket: Web
     );
     let (outbox, mut inbox) = unbounded_channel();
     let on_livekit = provider == VideoProvider::LiveKit;
+    let mut access_ended = false;
     let (connection, changes) = match hub.connect(&room_key, member.clone(), outbox.clone()) {
         Ok(connected) => connected,
         Err(error) => {
@@ -455,6 +456,7 @@ async fn run_connection(state: AppState, connection: Connection, mut socket: Web
             _ = recheck.tick(), if session.is_some() => {
                 if !still_belongs(&state, session, member.account).await {
                     let _ = send(&mut socket, &ServerMessage::Closed { code: "access_ended" }).await;
+                    access_ended = true;
                     break;
                 }
             }
@@ -500,6 +502,9 @@ async fn run_connection(state: AppState, connection: Connection, mut socket: Web
     }
     let changes = hub.disconnect(&room_key, connection);
     act_on(&state, session, &room_key, provider, &changes).await;
+    if access_ended {
+        hub.forget_admission(&room_key, member.account);
+    }
     if session.is_none() {
         hub.forget_if_empty(&room_key);
     }
