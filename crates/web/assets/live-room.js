@@ -143,8 +143,9 @@
         $("lobby").hidden = true;
         $("room").hidden = false;
         $("room-title").focus();
-        // The room starts at the top of the window, so the videos and controls fit below it.
-        $("room").scrollIntoView({ block: "start" });
+        // Once the first tiles are drawn (the roster follows admission at once), the room
+        // starts at the top of the window so that the videos and controls fit below it.
+        setTimeout(() => $("room").scrollIntoView({ block: "start" }), 500);
         watchBarHeight();
         status(text.in_room);
         if (onLiveKit) {
@@ -698,9 +699,9 @@
     if (following) {
       log.scrollTop = log.scrollHeight;
     }
-    // A growing log pushes the message field down; someone typing keeps it in view.
+    // A growing log pushes the message form down; someone typing keeps all of it in view.
     if ($("chat-form").contains(document.activeElement)) {
-      document.activeElement.scrollIntoView({ block: "nearest" });
+      $("chat-form").scrollIntoView({ block: "nearest" });
     }
   }
 

@@ -384,6 +384,15 @@ async fn three_browsers_meet_through_sfu() {
         wait_until(browser, "!document.getElementById('room').hidden", 10, who).await;
     }
 
+    // After admission the room starts at the top of the window, below the site's header.
+    wait_until(
+        patient,
+        "Math.abs(document.getElementById('room').getBoundingClientRect().top) < 2",
+        5,
+        "the patient's room scrolled to the top of the window",
+    )
+    .await;
+
     // The caregiver's page says that the camera is missing and the caregiver takes part by sound.
     let problem = caregiver
         .eval("document.getElementById('device-problem').textContent")
