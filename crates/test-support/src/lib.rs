@@ -170,7 +170,7 @@ else:
 
 /// Returns LiveKit's JSON form of a participant with identity `identity` who publishes a
 /// microphone and a camera track, made by LiveKit's own protobuf definitions, for a test
-/// LiveKit endpoint to answer `GetParticipant` with. Returns `None` as [`verify_livekit_token`]
+/// LiveKit endpoint to return from `GetParticipant`. Returns `None` as [`verify_livekit_token`]
 /// does.
 #[must_use]
 pub fn livekit_participant_json(test: &str, identity: &str) -> Option<String> {

@@ -82,7 +82,7 @@ impl Connection {
         let socket = UdpSocket::bind((client_ip(), 0)).expect("client socket");
         socket.set_nonblocking(true).expect("non-blocking");
         // The clients share the machine's two cores with the server, so a client thread may wait
-        // tens of milliseconds for a core; a large receive buffer keeps those waits from counting
+        // tens of milliseconds for a core. A large receive buffer keeps those waits from counting
         // as the server's loss.
         socket2::SockRef::from(&socket)
             .set_recv_buffer_size(CLIENT_BUFFER_BYTES)

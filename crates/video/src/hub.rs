@@ -5,8 +5,8 @@
 //! the account belongs to the session and that the join window is open.
 //!
 //! NOTE: rooms live in this process's memory. With several servers sharing one database, every
-//! participant of a session must reach the same server; the load balancer has to route room
-//! sockets by session (README, "Several servers"), and nothing here detects a split room.
+//! participant of a session must reach the same server, so the load balancer has to route room
+//! sockets by session (README, "Several servers"). Nothing here detects a split room.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -33,16 +33,17 @@ pub struct Member {
     pub name: String,
 }
 
-/// What a room change means outside the hub: the presence changes that attendance records and
-/// the orders for a media server that keeps its own rooms (LiveKit). The embedded SFU needs no
-/// orders: the hub sets its forwarding itself.
+/// The effects of a room change outside the hub: the presence changes that attendance records
+/// and the orders for a media server that keeps its own rooms (LiveKit). The embedded SFU needs
+/// no orders, because the hub sets its forwarding itself.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct RoomChanges {
     pub presence: Vec<PresenceChange>,
     pub media: Vec<MediaOrder>,
 }
 
-/// Where an admitted participant's media goes, for providers whose access tokens name a room.
+/// The group and video state of an admitted participant, for providers whose access tokens name
+/// a room.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MediaPlace {
     pub group: Group,
@@ -246,7 +247,7 @@ impl Hub {
     }
 
     /// Returns the group an admitted participant's media belongs to, and whether their video is
-    /// stopped; `None` for someone in the lobby or not in the room.
+    /// stopped. Returns `None` for someone in the lobby or not in the room.
     #[must_use]
     pub fn media_place(&self, room_key: &str, account: AccountId) -> Option<MediaPlace> {
         let rooms = self.rooms.lock().expect("room lock");

@@ -5,11 +5,11 @@
 //! `canPublishSources`, `canSubscribe`, `canPublishData`, `roomAdmin`, `roomCreate`), as
 //! LiveKit's server SDKs read it.
 //!
-//! [`LiveKitRooms`] calls LiveKit's `RoomService` over Twirp (an HTTP POST of a JSON request to
-//! `/twirp/livekit.RoomService/<Method>`, authorised by a token with `roomAdmin`) so that the
-//! LiveKit server itself enforces the facilitators' controls: it creates and deletes rooms, mutes
-//! published microphone tracks, changes which sources a participant may publish, and removes
-//! participants.
+//! [`LiveKitRooms`] calls LiveKit's `RoomService` over Twirp, so that the LiveKit server itself
+//! enforces the facilitators' controls. Each call is an HTTP POST of a JSON request to
+//! `/twirp/livekit.RoomService/<Method>`, authorised by a token with `roomAdmin`. The calls
+//! create and delete rooms, mute published microphone tracks, change which sources a participant
+//! may publish, and remove participants.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,7 +27,7 @@ use stillpoint_domain::live::media::{MediaOrder, media_room_name};
 /// How long a token lets its holder connect. The browser connects right after admission, and
 /// LiveKit refreshes the token of a connected participant itself, so a short lifetime limits
 /// what a removed or moved participant could do with a copied token.
-// NOTE: a connected participant also holds the fresh tokens LiveKit's server sends it (valid for
+// NOTE: a connected participant also keeps the fresh tokens LiveKit's server sends it (valid for
 // ten minutes in livekit-server's `roommanager.go`), so someone removed from a room, or moved to a
 // private room, could join the old room again with one for up to ten minutes.
 pub const TOKEN_LIFETIME_SECONDS: i64 = 2 * 60;
@@ -162,8 +162,8 @@ fn sign(keys: &LiveKitKeys, claims: &impl Serialize) -> String {
 pub struct RoomLimits {
     /// Seconds an empty room stays before LiveKit closes it.
     pub empty_timeout_seconds: u32,
-    /// The most participants a room takes: a class of about 15 with facilitators and caregivers,
-    /// with room to spare.
+    /// The maximum number of participants in a room: a class of about 15 with facilitators and
+    /// caregivers, with room to spare.
     pub max_participants: u32,
 }
 
@@ -264,8 +264,8 @@ impl LiveKitRooms {
         })
     }
 
-    /// Calls one `RoomService` method about `room`. Returns `None` when LiveKit answers
-    /// `not_found`: the room or participant is not there, which the callers accept.
+    /// Calls one `RoomService` method about `room`. Returns `None` when LiveKit replies
+    /// `not_found`, because the room or participant is not there, which the callers accept.
     async fn call(
         &self,
         method: &str,

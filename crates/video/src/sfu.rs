@@ -109,8 +109,8 @@ enum Command {
     },
 }
 
-/// The kernel buffer wanted for the SFU's UDP socket in each direction. Linux's default of about
-/// 208 KiB holds about 0.2 s of what one 12-person room sends the server, so a short stall of the
+/// The kernel buffer requested for the SFU's UDP socket in each direction. Linux's default of
+/// about 208 KiB fits about 0.2 s of what one 12-person room sends the server, so a short stall of the
 /// forwarding thread would drop datagrams. Linux caps the size at `net.core.rmem_max` and
 /// `net.core.wmem_max`.
 const SOCKET_BUFFER_BYTES: usize = 4 << 20;

@@ -347,11 +347,11 @@
     if (!LK || !room || !state.stream) {
       return;
     }
-    const wanted = [
+    const publications = [
       [LK.Track.Source.Microphone, state.stream.getAudioTracks()[0], state.microphoneOn],
       [LK.Track.Source.Camera, state.stream.getVideoTracks()[0], state.cameraOn && !state.videoStopped],
     ];
-    for (const [source, track, on] of wanted) {
+    for (const [source, track, on] of publications) {
       if (!track) {
         continue;
       }

@@ -393,7 +393,7 @@ async fn three_browsers_meet_through_sfu() {
     )
     .await;
 
-    // The caregiver's page says that the camera is missing and the caregiver takes part by sound.
+    // The caregiver's page names the missing camera: the caregiver takes part by sound.
     let problem = caregiver
         .eval("document.getElementById('device-problem').textContent")
         .await;
@@ -1162,10 +1162,10 @@ async fn tech_check_completes_orientation() {
 /// The requests a LiveKit test endpoint received: method, `Authorization` header and body.
 type LiveKitCalls = std::sync::Arc<std::sync::Mutex<Vec<Value>>>;
 
-/// Starts an HTTP endpoint on 127.0.0.1 that takes LiveKit `RoomService` requests over Twirp,
-/// records them, and answers `GetParticipant` with `participant` (LiveKit's JSON form of a
-/// participant), the first `UpdateParticipant` with LiveKit's `not_found` error, and every other
-/// request with an empty message. Returns its `ws://` address.
+/// Starts an HTTP endpoint on 127.0.0.1 that records LiveKit `RoomService` requests over Twirp.
+/// It returns `participant` (LiveKit's JSON form of a participant) from `GetParticipant`,
+/// LiveKit's `not_found` error from the first `UpdateParticipant`, and an empty message from
+/// every other request. Returns its `ws://` address.
 async fn livekit_endpoint(participant: String, calls: LiveKitCalls) -> String {
     use axum::extract::{Path, State};
     use axum::http::HeaderMap;
@@ -1182,7 +1182,7 @@ async fn livekit_endpoint(participant: String, calls: LiveKitCalls) -> String {
             .unwrap_or_default()
             .to_owned();
         let mut calls = calls.lock().expect("calls");
-        // The first permission change finds nobody, as before a browser has joined.
+        // The first permission change finds no participant, as before a browser has joined.
         let first_update =
             method == "UpdateParticipant" && !calls.iter().any(|call| call["method"] == method);
         calls.push(serde_json::json!({
@@ -1337,7 +1337,7 @@ async fn livekit_server_enforces_facilitator_controls() {
     send_text(&mut facilitator, &admit(patient_id, "remove")).await;
     expect_message(&mut patient, "closed").await;
 
-    // The removed patient's room page says so at once and offers no way in.
+    // The removed patient's room page states the removal at once and offers no way in.
     let removed_page = app
         .browser_session("patient")
         .await

@@ -3,7 +3,7 @@
 //!
 //! Each group of a session's room (the main room and every private room) is a separate media
 //! room there, so people in different groups share no media room at all. After each change to the
-//! room, the orders say whom to mute, whose camera to stop or allow, and whom to take out of a
+//! room, the orders name whom to mute, whose camera to stop or allow, and whom to take out of a
 //! media room: someone moved to another group, removed, or gone.
 
 use std::collections::BTreeMap;
@@ -37,7 +37,7 @@ pub enum MediaOrder {
 }
 
 impl MediaOrder {
-    /// A short name for logs.
+    /// Returns a short name for logs.
     #[must_use]
     pub const fn code(&self) -> &'static str {
         match self {
@@ -195,7 +195,7 @@ mod tests {
     }
 
     #[test]
-    fn private_room_takes_both_out_of_the_main_room_and_back() {
+    fn private_room_moves_both_out_and_back() {
         let mut room = full_room();
 
         let orders = orders_of(&mut room, |room| {

@@ -191,7 +191,7 @@ pub async fn room(
         .hub
         .is_removed(&session.to_string(), signed_in.account.id);
     let (door, door_text) = match pass.door {
-        // Someone removed from the session is told so at once, not after choosing devices.
+        // Someone removed from the session reads why at once, not after choosing devices.
         Door::Open if removed => ("removed", tr.t("live-msg-removed")),
         Door::Open => ("open", String::new()),
         Door::NotYetOpen { opens_at } => (
